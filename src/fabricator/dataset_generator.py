@@ -1,0 +1,537 @@
+"""``DatasetGenerator``: plan -> engine -> parse -> ``datasets.Dataset``.
+
+The paper's three workflows, chosen by the arguments of ``generate``:
+
+* unlabeled generation: a task description, no label options, no unlabeled data;
+* label-conditioned generation: label options (and usually few-shot examples), no unlabeled
+  data; each prompt is conditioned on one label and the row keeps it;
+* annotation: an ``unlabeled_dataset``; each of its rows gets the ``generate_data_for_column``.
+
+Planning is pure and seeded: row ``i`` gets the same prompt whatever the number of rows asked,
+so a larger run reuses a smaller one's answers from the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import ClassLabel, Dataset, Features, Value
+
+from ._sync import run_sync
+from .engine import Engine, Prices, RunStats
+from .errors import BackendError, BudgetExceeded, ConfigError, ParseError
+from .journal import Journal, content_key
+from .llms.base import LLM, Request
+from .llms.fake import Fake
+from .parsing import clean_generated_text, normalize_label
+from .progress import ProgressReporter
+from .prompts import BasePrompt
+from .ratelimit import RateLimiter
+from .samplers import SAMPLING_STRATEGIES, FewShotPool
+
+log = logging.getLogger("fabricator")
+
+SYSTEM_PROMPT = (
+    "You write examples for a machine-learning training dataset. This is a data-writing task: "
+    "fictional, opinionated or negative content is expected and fine. Follow the task exactly and "
+    "answer with the requested value only: no preamble, no explanation, no quotes, no notes."
+)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One planned row: its prompt and where it came from."""
+
+    index: int
+    messages: tuple[dict[str, str], ...]
+    prompt_text: str
+    label: str | None = None
+    source: int | None = None
+    fewshot_ids: tuple[int, ...] = ()
+
+
+@dataclass
+class Failure:
+    """A row that could not be made, kept with its raw output and error."""
+
+    index: int
+    error: str
+    kind: str
+    raw: str | None = None
+    source: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "source": self.source, "kind": self.kind, "error": self.error,
+                "raw": self.raw}
+
+
+@dataclass
+class GenerationReport:
+    """What the last ``generate`` call made, failed and spent."""
+
+    mode: str
+    requested: int = 0
+    rows: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    stats: RunStats = field(default_factory=RunStats)
+    interrupted: bool = False
+
+    def failures_dataset(self) -> Dataset:
+        rows = [f.as_dict() for f in self.failures]
+        return Dataset.from_list(rows) if rows else Dataset.from_dict(
+            {"index": [], "source": [], "kind": [], "error": [], "raw": []})
+
+    def summary(self) -> dict[str, Any]:
+        return {"mode": self.mode, "requested": self.requested, "rows": self.rows,
+                "failures": len(self.failures), "interrupted": self.interrupted, **self.stats.as_dict()}
+
+
+@dataclass
+class _Task:
+    """Everything resolved and checked from the arguments of one ``generate`` call."""
+
+    prompt: BasePrompt
+    mode: str
+    pool: FewShotPool | None
+    strategy: str | None
+    per_class: int | None
+    label_column: str
+    unlabeled: Dataset | None
+    unlabeled_rows: list[dict[str, Any]] | None
+    seed: int
+    structured: bool
+    use_prefill: bool
+    label_synonyms: dict[str, str] | None
+
+    @property
+    def label_target(self) -> bool:
+        """Whether the model writes a label (annotation into label options)."""
+        return self.mode == "annotation" and bool(self.prompt.label_options)
+
+
+class DatasetGenerator:
+    """Generates or annotates a dataset with a teacher LLM (the paper's main class)."""
+
+    def __init__(self, llm: LLM | None = None, *, max_tries: int = 3) -> None:
+        self.llm = llm
+        self.max_tries = max_tries
+        self.last_run: GenerationReport | None = None
+
+    def generate(
+        self,
+        prompt_template: BasePrompt,
+        fewshot_dataset: Dataset | None = None,
+        fewshot_sampling_strategy: str | None = None,
+        fewshot_examples_per_class: int | None = None,
+        fewshot_sampling_column: str | None = None,
+        unlabeled_dataset: Dataset | None = None,
+        return_unlabeled_dataset: bool = False,
+        max_prompt_calls: int = 10,
+        num_samples_to_generate: int = 10,
+        timeout_per_prompt: float | None = None,
+        log_every_n_api_calls: int = 25,
+        dummy_response: str | Callable[[str], str] | None = None,
+        *,
+        seed: int = 0,
+        max_concurrency: int | None = None,
+        temperature: float = 0.8,
+        max_tokens: int = 256,
+        system_prompt: str | None = SYSTEM_PROMPT,
+        structured_output: bool | None = None,
+        label_synonyms: dict[str, str] | None = None,
+        journal_dir: str | Path | None = None,
+        on_journal_mismatch: str = "error",
+        log_path: str | Path | None = None,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        max_retries: int = 6,
+        budget_tokens: int | None = None,
+        budget_usd: float | None = None,
+        prices: tuple[float, float] | None = None,
+        progress: bool = False,
+    ) -> Dataset | tuple[Dataset, Dataset]:
+        """Generate (or annotate) a dataset; see the module docstring for the three workflows.
+
+        The paper's arguments come first and keep their meaning; ours are keyword-only.
+        ``timeout_per_prompt`` is the time one model call may take. Failed rows are not returned
+        as data: they are in ``self.last_run.failures`` with their raw output and error.
+        """
+        self._partial: Callable[[], Any] | None = None
+        try:
+            return run_sync(self.agenerate(
+            prompt_template, fewshot_dataset, fewshot_sampling_strategy, fewshot_examples_per_class,
+            fewshot_sampling_column, unlabeled_dataset, return_unlabeled_dataset, max_prompt_calls,
+            num_samples_to_generate, timeout_per_prompt, log_every_n_api_calls, dummy_response,
+            seed=seed, max_concurrency=max_concurrency, temperature=temperature, max_tokens=max_tokens,
+            system_prompt=system_prompt, structured_output=structured_output,
+            label_synonyms=label_synonyms, journal_dir=journal_dir,
+            on_journal_mismatch=on_journal_mismatch, log_path=log_path,
+            requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
+            max_retries=max_retries, budget_tokens=budget_tokens, budget_usd=budget_usd,
+            prices=prices, progress=progress,
+        ))
+        except KeyboardInterrupt:
+            if self._partial is None:
+                raise
+            return self._partial()  # Ctrl-C: keep what is done
+
+    async def agenerate(
+        self,
+        prompt_template: BasePrompt,
+        fewshot_dataset: Dataset | None = None,
+        fewshot_sampling_strategy: str | None = None,
+        fewshot_examples_per_class: int | None = None,
+        fewshot_sampling_column: str | None = None,
+        unlabeled_dataset: Dataset | None = None,
+        return_unlabeled_dataset: bool = False,
+        max_prompt_calls: int = 10,
+        num_samples_to_generate: int = 10,
+        timeout_per_prompt: float | None = None,
+        log_every_n_api_calls: int = 25,
+        dummy_response: str | Callable[[str], str] | None = None,
+        *,
+        seed: int = 0,
+        max_concurrency: int | None = None,
+        temperature: float = 0.8,
+        max_tokens: int = 256,
+        system_prompt: str | None = SYSTEM_PROMPT,
+        structured_output: bool | None = None,
+        label_synonyms: dict[str, str] | None = None,
+        journal_dir: str | Path | None = None,
+        on_journal_mismatch: str = "error",
+        log_path: str | Path | None = None,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        max_retries: int = 6,
+        budget_tokens: int | None = None,
+        budget_usd: float | None = None,
+        prices: tuple[float, float] | None = None,
+        progress: bool = False,
+    ) -> Dataset | tuple[Dataset, Dataset]:
+        """The async core of ``generate`` (same arguments)."""
+        llm = self._backend(dummy_response)
+        task = _resolve(prompt_template, fewshot_dataset, fewshot_sampling_strategy,
+                        fewshot_examples_per_class, fewshot_sampling_column, unlabeled_dataset,
+                        seed, llm, structured_output, label_synonyms)
+        if max_prompt_calls is None or max_prompt_calls < 1:
+            raise ConfigError("max_prompt_calls must be at least 1")
+        if num_samples_to_generate is None or num_samples_to_generate < 1:
+            raise ConfigError("num_samples_to_generate must be at least 1")
+        if task.unlabeled is not None:
+            wanted = min(max_prompt_calls, len(task.unlabeled))
+        else:
+            wanted = min(max_prompt_calls, num_samples_to_generate)
+
+        journal = None
+        if journal_dir is not None:
+            journal = Journal(journal_dir, signature=_signature(task, llm),
+                              on_mismatch=on_journal_mismatch)
+        reporter = ProgressReporter(enabled=progress, description=task.mode)
+        engine = Engine(
+            llm, concurrency=max_concurrency, max_retries=max_retries, timeout=timeout_per_prompt,
+            rate_limiter=RateLimiter(requests_per_minute, tokens_per_minute), journal=journal,
+            prices=Prices(*prices) if prices else None, budget_tokens=budget_tokens,
+            budget_usd=budget_usd, progress=reporter,
+        )
+        report = GenerationReport(mode=task.mode, stats=engine.stats)
+        self.last_run = report
+        rows: dict[int, dict[str, Any]] = {}
+        failures: dict[int, Failure] = {}
+        logger = _CallLog(log_path, log_every_n_api_calls)
+        planner = _Planner(task, system_prompt)
+
+        async def handle(item: WorkItem) -> dict[str, Any] | Failure:
+            return await self._make_row(engine, task, item, temperature, max_tokens, logger)
+
+        def keep(item: WorkItem, result: dict[str, Any] | Failure) -> None:
+            if isinstance(result, Failure):
+                failures[item.index] = result
+            else:
+                rows[item.index] = result
+
+        self._partial = lambda: _finish(rows, task, wanted, return_unlabeled_dataset)
+        try:
+            preflight = getattr(llm, "preflight", None)
+            if preflight is not None:
+                await preflight()
+            reporter.start(wanted)
+            planned = 0
+            while True:  # generation tops up failed rows until enough rows or no calls left
+                todo = wanted if task.unlabeled is not None else min(
+                    max_prompt_calls, planned + (wanted - len(rows)))
+                items = planner.items(planned, todo)
+                if not items:
+                    break
+                planned = todo
+                await engine.map(items, handle, keep)
+                if task.unlabeled is not None or len(rows) >= wanted or engine.stats.stopped:
+                    break
+                reporter.start(planned + (wanted - len(rows)))
+        except BudgetExceeded:
+            pass
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            report.interrupted = True
+            log.warning("interrupted after %d rows (kept in the journal, if any)", len(rows))
+            raise
+        finally:
+            reporter.stop()
+            logger.close()
+            if journal is not None:
+                journal.close()
+            report.failures = [failures[i] for i in sorted(failures) if i not in rows]
+            report.requested = wanted
+            report.rows = min(len(rows), wanted)
+        if engine.stats.stopped == "budget":
+            log.warning("budget spent: stopped after %d rows", len(rows))
+        return _finish(rows, task, wanted, return_unlabeled_dataset)
+
+    def _backend(self, dummy_response: str | Callable[[str], str] | None) -> LLM:
+        if dummy_response is not None:
+            if not (isinstance(dummy_response, str) or callable(dummy_response)):
+                raise ConfigError("dummy_response must be a string or a callable of the prompt text")
+            return Fake(dummy_response, name="dummy")
+        if self.llm is None:
+            raise ConfigError("no model given", hint="DatasetGenerator(llm) with a backend from "
+                              "fabricator.llms, or pass dummy_response for a dry run")
+        return self.llm
+
+    async def _make_row(self, engine: Engine, task: _Task, item: WorkItem, temperature: float,
+                        max_tokens: int, logger: _CallLog) -> dict[str, Any] | Failure:
+        messages = list(item.messages)
+        raw: str | None = None
+        error: Exception | None = None
+        for attempt in range(self.max_tries):
+            request = Request(
+                messages=tuple(messages), temperature=temperature if attempt == 0 else max(temperature, 0.9),
+                max_tokens=max_tokens, seed=_derive_seed(task.seed, item.index, attempt),
+                json_schema=_label_schema(task) if task.structured else None,
+            )
+            key = content_key(engine.llm.name, request.params(), request.messages, sample=item.index)
+            try:
+                completion = await engine.call(request, key)
+            except BackendError as exc:
+                if exc.fatal:
+                    raise
+                return Failure(item.index, exc.message, type(exc).__name__, raw, item.source)
+            raw = completion.text
+            logger.write(item, request, completion.text)
+            try:
+                return _parse_row(task, item, completion.text)
+            except ParseError as exc:
+                error = exc
+                if task.label_target and attempt == 0:  # re-ask once, telling the model what was wrong
+                    messages = [m for m in item.messages if m["role"] != "assistant"] + [
+                        {"role": "assistant", "content": completion.text},
+                        {"role": "user", "content": f"{exc.message}. Answer with exactly one of: "
+                                                    f"{', '.join(task.prompt.label_options or [])}."}]
+        assert error is not None
+        return Failure(item.index, str(error), type(error).__name__, raw, item.source)
+
+
+# --- resolving and checking the arguments --------------------------------------------------------
+
+
+def _resolve(prompt: BasePrompt, fewshot: Dataset | None, strategy: str | None, per_class: int | None,
+             sampling_column: str | None, unlabeled: Dataset | None, seed: int, llm: LLM,
+             structured: bool | None, synonyms: dict[str, str] | None) -> _Task:
+    if not isinstance(prompt, BasePrompt):
+        raise ConfigError("prompt_template must be a fabricator.prompts.BasePrompt")
+    if strategy not in SAMPLING_STRATEGIES:
+        raise ConfigError(f"unknown fewshot_sampling_strategy {strategy!r}",
+                          hint="use None, 'uniform' or 'stratified'")
+    if strategy is not None and fewshot is None:
+        raise ConfigError(f"fewshot_sampling_strategy={strategy!r} needs a fewshot_dataset")
+    mode = "annotation" if unlabeled is not None else (
+        "label-conditioned" if prompt.label_options else "unlabeled")
+    if unlabeled is not None:
+        if len(unlabeled) == 0:
+            raise ConfigError("the unlabeled dataset is empty", hint="give at least one row to annotate")
+        if not prompt.input_columns:
+            raise ConfigError("annotation needs fewshot_example_columns: the input columns the "
+                              "model reads", hint="e.g. BasePrompt(..., fewshot_example_columns='text')")
+        missing = [c for c in prompt.input_columns if c not in unlabeled.column_names]
+        if missing:
+            raise ConfigError(f"the unlabeled dataset lacks column(s) {missing}; it has "
+                              f"{unlabeled.column_names}",
+                              hint="rename its columns or change fewshot_example_columns")
+    label_column = sampling_column or (
+        prompt.target_column if mode == "annotation" and prompt.label_options else "label")
+    pool = None
+    if fewshot is not None:
+        if len(fewshot) == 0:
+            raise ConfigError("the few-shot dataset is empty", hint="give examples or pass None")
+        by_label = strategy is not None or (mode == "label-conditioned" and label_column in fewshot.column_names)
+        pool = FewShotPool(fewshot, columns=prompt.relevant_columns_for_fewshot_examples or [prompt.target_column],
+                           label_column=label_column if by_label else None,
+                           label_options=prompt.label_options)
+        labels = prompt.label_options or sorted(pool.by_label)
+        pool.check(strategy, per_class, labels)
+    can_structure = bool(getattr(llm, "supports_json_schema", False))
+    if structured and not can_structure:
+        raise ConfigError(f"backend {llm.name!r} does not support structured (JSON schema) output",
+                          hint="use structured_output=None (auto) or False")
+    label_target = mode == "annotation" and bool(prompt.label_options)
+    use_structured = label_target and (can_structure if structured is None else structured)
+    rows = unlabeled.select_columns(prompt.input_columns).to_list() if unlabeled is not None else None
+    return _Task(prompt, mode, pool, strategy, per_class, label_column, unlabeled, rows, seed,
+                 use_structured, bool(getattr(llm, "supports_prefill", False)) and not use_structured,
+                 synonyms)
+
+
+def _signature(task: _Task, llm: LLM) -> dict[str, Any]:
+    """What makes a journal belong to a task (not the settings that only change some answers)."""
+    p = task.prompt
+    return {"mode": task.mode, "model": llm.name, "task_description": p.task_description,
+            "target_column": p.target_column, "input_columns": p.input_columns,
+            "label_options": p.label_options}
+
+
+def _derive_seed(seed: int, index: int, attempt: int) -> int:
+    digest = hashlib.blake2b(f"{seed}:{index}:{attempt}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+def _label_schema(task: _Task) -> dict[str, Any]:
+    return {"type": "object", "properties": {"label": {"type": "string", "enum": task.prompt.label_options}},
+            "required": ["label"], "additionalProperties": False}
+
+
+# --- planning --------------------------------------------------------------------------------------
+
+
+class _Planner:
+    """Seeded, prefix-stable plan: item ``i`` is the same whatever the total."""
+
+    def __init__(self, task: _Task, system_prompt: str | None) -> None:
+        self.task = task
+        self.system = system_prompt
+        if task.label_target and system_prompt:
+            self.system = f"{system_prompt} Answer with exactly one of: {', '.join(task.prompt.label_options or [])}."
+        if task.structured and self.system:
+            self.system += ' Reply as JSON: {"label": "<one of the options>"}.'
+        self.rng = random.Random(task.seed)
+        self.plan: list[WorkItem] = []
+        self._labels: list[str] = []
+
+    def items(self, start: int, stop: int) -> list[WorkItem]:
+        while len(self.plan) < stop:
+            self.plan.append(self._item(len(self.plan)))
+        return self.plan[start:stop]
+
+    def _next_label(self) -> str | None:
+        options = self.task.prompt.label_options
+        if self.task.mode != "label-conditioned" or not options:
+            return None
+        if not self._labels:  # balanced: every label once per block, in a seeded order
+            self._labels = list(options)
+            self.rng.shuffle(self._labels)
+        return self._labels.pop()
+
+    def _item(self, index: int) -> WorkItem:
+        task, prompt = self.task, self.task.prompt
+        label = self._next_label()
+        labels: str | list[str] | None = label if label is not None else prompt.label_options
+        examples: list[dict[str, Any]] = []
+        ids: tuple[int, ...] = ()
+        if task.pool is not None:
+            sample = task.pool.draw(self.rng, task.strategy, task.per_class, label)
+            examples, ids = sample.examples, tuple(sample.ids)
+            if label is None and isinstance(sample.labels, str):
+                labels = sample.labels
+        row = task.unlabeled_rows[index] if task.unlabeled_rows is not None else None
+        text = prompt.get_prompt_text(labels, examples, row)
+        messages = prompt.get_messages(labels, examples, row, system=self.system, prefill=task.use_prefill)
+        return WorkItem(index, tuple(messages), text, label, index if row is not None else None, ids)
+
+
+# --- parsing and assembling ---------------------------------------------------------------------------
+
+
+def _parse_row(task: _Task, item: WorkItem, text: str) -> dict[str, Any]:
+    prompt = task.prompt
+    if task.label_target:
+        value: Any = normalize_label(text, prompt.label_options or [], synonyms=task.label_synonyms)
+    else:
+        stops = [*(prompt.relevant_columns_for_fewshot_examples or []), prompt.target_column, task.label_column]
+        value = clean_generated_text(text, prefix=prompt.answer_prefix(), stop_columns=stops)
+    if task.mode == "annotation":
+        assert task.unlabeled_rows is not None and item.source is not None
+        row = dict(task.unlabeled_rows[item.source])
+        row[prompt.target_column] = value
+        row["__source"] = item.source
+        return row
+    row = {prompt.target_column: value}
+    if task.mode == "label-conditioned":
+        row[task.label_column] = item.label
+    return row
+
+
+def _finish(rows: dict[int, dict[str, Any]], task: _Task, wanted: int,
+            with_original: bool) -> Dataset | tuple[Dataset, Dataset]:
+    ordered = [rows[i] for i in sorted(rows)][:wanted]
+    dataset = _to_dataset(ordered, task)
+    if not with_original:
+        return dataset
+    if task.unlabeled is None:
+        return dataset, Dataset.from_dict({})
+    return dataset, task.unlabeled.select([r["__source"] for r in ordered])
+
+
+def _to_dataset(rows: list[dict[str, Any]], task: _Task) -> Dataset:
+    prompt = task.prompt
+    features: dict[str, Any] = {}
+    if task.mode == "annotation":
+        assert task.unlabeled is not None
+        for c in prompt.input_columns:
+            features[c] = task.unlabeled.features[c]
+        features[prompt.target_column] = (ClassLabel(names=prompt.label_options) if prompt.label_options
+                                          else Value("string"))
+    else:
+        features[prompt.target_column] = Value("string")
+        if task.mode == "label-conditioned":
+            features[task.label_column] = ClassLabel(names=prompt.label_options)
+    columns = {c: [r[c] for r in rows] for c in features}
+    return Dataset.from_dict(columns, features=Features(features))
+
+
+class _CallLog:
+    """JSONL log of every prompt and response (``log_path``), plus a sample in the logger."""
+
+    def __init__(self, path: str | Path | None, every: int) -> None:
+        self.every = every
+        self.count = 0
+        self.file = None
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(path, "a", encoding="utf-8")
+
+    def write(self, item: WorkItem, request: Request, response: str) -> None:
+        self.count += 1
+        if self.every and self.count % self.every == 0:
+            log.info("call %d, row %d\nprompt: %s\nresponse: %s", self.count, item.index,
+                     item.prompt_text, response)
+        if self.file is not None:
+            self.file.write(json.dumps({
+                "row": item.index, "source": item.source, "label": item.label,
+                "fewshot_ids": list(item.fewshot_ids), "seed": request.seed,
+                "messages": list(request.messages), "response": response,
+            }, ensure_ascii=False) + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def label_names(dataset: Dataset, column: str) -> Sequence[str] | None:
+    feature = dataset.features.get(column)
+    return list(feature.names) if isinstance(feature, ClassLabel) else None

@@ -1,0 +1,240 @@
+"""The async engine: the only place that talks to models.
+
+A fixed pool of workers (never an unbounded ``gather``) pulls work items; each model call goes
+through the journal (answered from it when already done), the rate limiter, and bounded retries
+with exponential backoff and jitter that honour ``Retry-After``. Fatal errors (a rejected key, a
+wrong model name, an unreachable server) stop the run at once; a spent budget stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar
+
+from .errors import BackendError, BackendUnavailable, BudgetExceeded, ConnectionFailed
+from .llms.base import LLM, Completion, Request, Usage
+from .progress import ProgressReporter
+from .ratelimit import RateLimiter
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class JournalLike(Protocol):
+    def get(self, key: str) -> Mapping[str, Any] | None: ...
+
+    def append(self, key: str, record: Mapping[str, Any]) -> None: ...
+
+
+@dataclass
+class RunStats:
+    """What a run did and cost; shown live and in the final summary."""
+
+    requests: int = 0
+    succeeded: int = 0
+    cached: int = 0
+    retries: int = 0
+    failed_requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    stopped: str | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests, "succeeded": self.succeeded, "cached": self.cached,
+            "retries": self.retries, "failed_requests": self.failed_requests,
+            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd, "elapsed_s": round(self.elapsed, 3), "stopped": self.stopped,
+        }
+
+
+@dataclass(frozen=True)
+class Prices:
+    """US dollars per million prompt and completion tokens."""
+
+    prompt: float
+    completion: float
+
+    def cost(self, usage: Usage) -> float:
+        return (usage.prompt_tokens * self.prompt + usage.completion_tokens * self.completion) / 1e6
+
+
+def _estimate_tokens(request: Request) -> int:
+    return sum(len(m["content"]) for m in request.messages) // 4 + request.max_tokens
+
+
+class Engine:
+    """Runs model calls for many work items concurrently, within limits and budgets."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        concurrency: int | None = None,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        timeout: float | None = None,
+        rate_limiter: RateLimiter | None = None,
+        journal: JournalLike | None = None,
+        prices: Prices | None = None,
+        budget_tokens: int | None = None,
+        budget_usd: float | None = None,
+        progress: ProgressReporter | None = None,
+    ) -> None:
+        self.llm = llm
+        self.concurrency = max(1, concurrency or getattr(llm, "max_concurrency", 8))
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.timeout = timeout
+        self.limiter = rate_limiter or RateLimiter()
+        self.journal = journal
+        self.prices = prices
+        self.budget_tokens = budget_tokens
+        self.budget_usd = budget_usd
+        self.progress = progress or ProgressReporter(enabled=False)
+        self.stats = RunStats(cost_usd=0.0 if prices else None)
+        self._stop: str | None = None
+
+    # --- one call ---------------------------------------------------------------------------------
+
+    async def call(self, request: Request, key: str) -> Completion:
+        """One completion: from the journal if done before, else from the model with retries."""
+        if self.journal is not None:
+            record = self.journal.get(key)
+            if record is not None:
+                self.stats.cached += 1
+                usage = Usage(*record.get("usage", (0, 0)))
+                return Completion(record["text"], record.get("finish_reason", "stop"), usage,
+                                  record.get("model", ""))
+        if self.timeout and request.timeout is None:
+            request = _with_timeout(request, self.timeout)
+        attempt = 0
+        while True:
+            self._check_budget()
+            estimate = _estimate_tokens(request)
+            await self.limiter.acquire(estimate)
+            self.stats.requests += 1
+            try:
+                completion = await self.llm.complete(request)
+            except BackendError as exc:
+                self.limiter.settle(estimate, 0)
+                if exc.fatal or not exc.retryable:
+                    self.stats.failed_requests += 1
+                    raise
+                if attempt >= self.max_retries:
+                    self.stats.failed_requests += 1
+                    if isinstance(exc, ConnectionFailed) and self.stats.succeeded == 0:
+                        raise BackendUnavailable(
+                            f"no request reached the model: {exc.message}",
+                            hint="check that the server is running and base_url is right",
+                        ) from exc
+                    raise
+                attempt += 1
+                self.stats.retries += 1
+                await asyncio.sleep(self._delay(attempt, exc.retry_after))
+                continue
+            self._account(completion, estimate)
+            if self.journal is not None:
+                self.journal.append(key, {
+                    "text": completion.text, "finish_reason": completion.finish_reason,
+                    "usage": [completion.usage.prompt_tokens, completion.usage.completion_tokens],
+                    "model": completion.model,
+                })
+            return completion
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        delay = backoff * (0.5 + random.random())  # jitter keeps retries from synchronising
+        return max(delay, retry_after) if retry_after is not None else delay
+
+    def _account(self, completion: Completion, estimate: int) -> None:
+        s = self.stats
+        s.succeeded += 1
+        s.prompt_tokens += completion.usage.prompt_tokens
+        s.completion_tokens += completion.usage.completion_tokens
+        self.limiter.settle(estimate, completion.usage.total_tokens)
+        if self.prices is not None:
+            s.cost_usd = (s.cost_usd or 0.0) + self.prices.cost(completion.usage)
+        self.progress.usage(s.total_tokens, s.cost_usd)
+
+    def _check_budget(self) -> None:
+        if self._stop:
+            raise BudgetExceeded(self._stop)
+        s = self.stats
+        if self.budget_tokens is not None and s.total_tokens >= self.budget_tokens:
+            self._stop = f"token budget of {self.budget_tokens} spent ({s.total_tokens} used)"
+        elif self.budget_usd is not None and (s.cost_usd or 0.0) >= self.budget_usd:
+            self._stop = f"budget of ${self.budget_usd:.2f} spent (${s.cost_usd:.4f} used)"
+        if self._stop:
+            s.stopped = "budget"
+            raise BudgetExceeded(self._stop)
+
+    # --- many items --------------------------------------------------------------------------
+
+    async def map(
+        self,
+        items: Sequence[T],
+        handler: Callable[[T], Awaitable[R]],
+        on_result: Callable[[T, R], None],
+    ) -> None:
+        """Run ``handler`` on every item with ``self.concurrency`` workers.
+
+        ``on_result`` receives each result as soon as it is ready, so nothing done is lost if the
+        run is interrupted. A fatal error cancels the other workers and is raised; a spent budget
+        lets in-flight items finish and ends the run cleanly.
+        """
+        queue = iter(items)
+        fatal: list[BaseException] = []
+
+        async def worker() -> None:
+            for item in queue:
+                if fatal or self._stop:
+                    return
+                try:
+                    result = await handler(item)
+                except BudgetExceeded:
+                    return
+                except BaseException as exc:  # fatal: stop everyone, raise once
+                    fatal.append(exc)
+                    raise
+                on_result(item, result)
+                self.progress.advance()
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(self.concurrency, len(items)) or 1)]
+        try:
+            done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:  # mark every outcome as seen
+                task.cancelled() or task.exception()
+            if fatal:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                raise fatal[0]
+        except asyncio.CancelledError:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        finally:
+            self.stats.finished = time.monotonic()
+
+
+def _with_timeout(request: Request, timeout: float) -> Request:
+    return replace(request, timeout=timeout)

@@ -1,0 +1,82 @@
+"""``Fake``: a deterministic backend for tests, dry runs and demos.
+
+Responses are a string, a list (cycled) or a callable of the prompt text. ``failures`` scripts
+errors by call number (0-based), e.g. ``{0: RateLimitError("slow down")}`` or ``{3: "timeout"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+
+from ..errors import (BackendError, RateLimitError, RequestTimeout, ServerError, AuthenticationError,
+                      ConnectionFailed)
+from .base import Completion, Request, Usage
+
+_NAMED_FAILURES: dict[str, Callable[[], BackendError]] = {
+    "429": lambda: RateLimitError("rate limited (scripted)", status=429, retry_after=0.0),
+    "500": lambda: ServerError("server error (scripted)", status=500),
+    "timeout": lambda: RequestTimeout("timed out (scripted)"),
+    "reset": lambda: ConnectionFailed("connection reset (scripted)"),
+    "401": lambda: AuthenticationError("invalid API key (scripted)", status=401),
+}
+
+Responder = str | Sequence[str] | Callable[[str], str]
+
+
+def prompt_of(request: Request) -> str:
+    """The user text of a request: the prompt in the paper's layout."""
+    return "\n".join(m["content"] for m in request.messages if m["role"] == "user")
+
+
+class Fake:
+    """Canned or computed answers, scripted failures, optional latency; counts its calls."""
+
+    supports_prefill = True
+
+    def __init__(
+        self,
+        responses: Responder = "This is a fake response.",
+        *,
+        failures: Mapping[int, BackendError | str] | None = None,
+        latency: float = 0.0,
+        max_concurrency: int = 8,
+        name: str = "fake",
+    ) -> None:
+        self.name = name
+        self.max_concurrency = max_concurrency
+        self.latency = latency
+        self.failures = dict(failures or {})
+        self._responses = responses
+        self._cycle = itertools.cycle(responses) if isinstance(responses, (list, tuple)) else None
+        self.calls = 0
+        self.requests: list[Request] = []
+
+    def _failure(self, n: int) -> BackendError | None:
+        failure = self.failures.get(n)
+        if isinstance(failure, str):
+            return _NAMED_FAILURES[failure]()
+        return failure
+
+    async def complete(self, request: Request) -> Completion:
+        n = self.calls
+        self.calls += 1
+        self.requests.append(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        failure = self._failure(n)
+        if failure is not None:
+            raise failure
+        prompt = prompt_of(request)
+        if callable(self._responses):
+            text = self._responses(prompt)
+        elif self._cycle is not None:
+            text = next(self._cycle)
+        else:
+            text = self._responses
+        usage = Usage(prompt_tokens=len(prompt.split()), completion_tokens=len(str(text).split()))
+        return Completion(text=str(text), usage=usage, model=self.name)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,190 @@
+"""``BasePrompt``: the paper's prompt layout, kept exactly, plus chat rendering.
+
+Layout (blocks joined by ``fewshot_example_separator``)::
+
+    <task description, formatted with the label(s)>
+    <few-shot example 1: "column: value" lines joined by inner_fewshot_example_separator>
+    ...
+    <target: the input columns of the row to annotate, then "target_column: ">
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ..errors import ConfigError
+
+DEFAULT_TEXT_COLUMN = "text"
+DEFAULT_LABEL_COLUMN = "label"
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def _placeholders(template: str) -> list[str]:
+    """Field names used by a ``str.format`` template ('' for a positional ``{}``)."""
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ConfigError(f"invalid template {template!r}: {exc}",
+                          hint="double literal braces as {{ and }}") from exc
+
+
+class BasePrompt:
+    """A prompt template in the paper's layout.
+
+    ``task_description`` is formatted with the label options (joined by ", ") or with the one label
+    a prompt is conditioned on, through ``{}``. ``generate_data_for_column`` names the column the
+    model writes; ``fewshot_example_columns`` the input columns shown with each example (and filled
+    from the row being annotated).
+    """
+
+    DEFAULT_TEXT_COLUMN = [DEFAULT_TEXT_COLUMN]
+    DEFAULT_LABEL_COLUMN = [DEFAULT_LABEL_COLUMN]
+
+    def __init__(
+        self,
+        task_description: str,
+        generate_data_for_column: str | None = None,
+        fewshot_example_columns: str | Sequence[str] | None = None,
+        label_options: Sequence[str] | None = None,
+        fewshot_formatting_template: str | None = None,
+        target_formatting_template: str | None = None,
+        fewshot_example_separator: str = "\n\n",
+        inner_fewshot_example_separator: str = "\n",
+    ) -> None:
+        if not isinstance(task_description, str) or not task_description.strip():
+            raise ConfigError("task_description must be a non-empty string")
+        self.task_description = task_description
+        self.label_options = [str(o) for o in label_options] if label_options else None
+        if label_options is not None and not self.label_options:
+            raise ConfigError("label_options is empty", hint="give at least two label options or None")
+        if self.label_options:
+            if len(set(self.label_options)) != len(self.label_options):
+                raise ConfigError(f"label_options has duplicates: {self.label_options}")
+            if "" not in _placeholders(task_description):
+                raise ConfigError(
+                    "task_description has no '{}' placeholder for the label options",
+                    hint="write it like 'Generate a {} movie review.' or 'Classify as: {}.'",
+                )
+        generate = _as_list(generate_data_for_column)
+        if len(generate) > 1:
+            raise ConfigError("generate_data_for_column takes one column name")
+        self.generate_data_for_column = generate or None
+        self.fewshot_example_columns = _as_list(fewshot_example_columns) or None
+        if self.fewshot_example_columns and not self.generate_data_for_column:
+            raise ConfigError(
+                "fewshot_example_columns needs generate_data_for_column",
+                hint="name the column the model should write, e.g. generate_data_for_column='label'",
+            )
+        self.fewshot_example_separator = fewshot_example_separator
+        self.inner_fewshot_example_separator = inner_fewshot_example_separator
+        self.relevant_columns_for_fewshot_examples: list[str] | None = (
+            (self.fewshot_example_columns or []) + (self.generate_data_for_column or [])
+        ) or None
+        self.fewshot_formatting_template = fewshot_formatting_template or (
+            inner_fewshot_example_separator.join(
+                f"{c}: {{{c}}}" for c in self.relevant_columns_for_fewshot_examples
+            )
+            if self.relevant_columns_for_fewshot_examples
+            else None
+        )
+        self.target_formatting_template = target_formatting_template or self._default_target()
+        self._check_template_fields()
+
+    # --- names --------------------------------------------------------------------------------
+
+    @property
+    def target_column(self) -> str:
+        """The column the model writes."""
+        return (self.generate_data_for_column or self.DEFAULT_TEXT_COLUMN)[0]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Columns of the row being annotated that the prompt shows."""
+        return list(self.fewshot_example_columns or [])
+
+    def _default_target(self) -> str:
+        lines = [f"{c}: {{{c}}}" for c in self.input_columns] + [f"{self.target_column}: "]
+        return self.inner_fewshot_example_separator.join(lines)
+
+    def _check_template_fields(self) -> None:
+        allowed = set(self.relevant_columns_for_fewshot_examples or [])
+        for name, template in (("fewshot_formatting_template", self.fewshot_formatting_template),
+                               ("target_formatting_template", self.target_formatting_template)):
+            if not template:
+                continue
+            unknown = [f for f in _placeholders(template) if f not in allowed and f != ""]
+            if unknown:
+                raise ConfigError(
+                    f"{name} uses {unknown}, which are not prompt columns {sorted(allowed)}",
+                    hint="name them in fewshot_example_columns / generate_data_for_column",
+                )
+
+    # --- text layout (the paper's) -------------------------------------------------------------
+
+    def task_text(self, labels: str | Sequence[str] | None = None) -> str:
+        if labels is None and self.label_options:
+            labels = self.label_options
+        if isinstance(labels, (list, tuple)):
+            labels = ", ".join(labels)
+        return self.task_description.format(labels) if labels else self.task_description
+
+    def format_example(self, example: Mapping[str, Any]) -> str:
+        assert self.fewshot_formatting_template is not None
+        columns = self.relevant_columns_for_fewshot_examples or []
+        return self.fewshot_formatting_template.format(**{c: example[c] for c in columns})
+
+    def format_target(self, row: Mapping[str, Any] | None = None) -> str:
+        values = {c: (row or {}).get(c, f"{{{c}}}") for c in self.input_columns}
+        return self.target_formatting_template.format(**values) if values else self.target_formatting_template
+
+    def get_prompt_text(
+        self,
+        labels: str | Sequence[str] | None = None,
+        examples: Iterable[Mapping[str, Any]] | None = None,
+        row: Mapping[str, Any] | None = None,
+    ) -> str:
+        """The prompt as one string, exactly in the paper's layout.
+
+        ``row`` fills the input columns of the target (annotation); without it they stay as
+        ``{column}`` placeholders, as in the paper.
+        """
+        blocks = [self.task_text(labels)]
+        blocks += [self.format_example(e) for e in (examples or [])]
+        blocks.append(self.format_target(row))
+        return self.fewshot_example_separator.join(blocks)
+
+    # --- chat rendering ------------------------------------------------------------------------
+
+    def answer_prefix(self) -> str:
+        """The last line of the target ("label:"), used as an assistant prefill."""
+        return self.format_target().split(self.inner_fewshot_example_separator)[-1].strip()
+
+    def get_messages(
+        self,
+        labels: str | Sequence[str] | None = None,
+        examples: Iterable[Mapping[str, Any]] | None = None,
+        row: Mapping[str, Any] | None = None,
+        *,
+        system: str | None = None,
+        prefill: bool = True,
+    ) -> list[dict[str, str]]:
+        """The prompt as chat messages: optional system framing, the paper-layout text as the user
+        turn, and the answer prefix as an assistant prefill (backends without prefill drop it)."""
+        messages = [{"role": "system", "content": system}] if system else []
+        messages.append({"role": "user", "content": self.get_prompt_text(labels, examples, row).rstrip()})
+        if prefill and self.answer_prefix():
+            messages.append({"role": "assistant", "content": self.answer_prefix()})
+        return messages
+
+    def __repr__(self) -> str:
+        return (f"BasePrompt(task_description={self.task_description!r}, "
+                f"generate_data_for_column={self.target_column!r}, label_options={self.label_options!r})")

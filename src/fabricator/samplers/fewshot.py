@@ -1,0 +1,136 @@
+"""A few-shot pool indexed by label once, so that building a prompt never scans the pool.
+
+The paper's toolkit filtered the whole few-shot dataset on every call; here each draw costs
+O(k): the pool keeps its rows as plain dicts and a label -> row-indices map.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+
+SAMPLING_STRATEGIES = (None, "uniform", "stratified")
+
+
+@dataclass(frozen=True)
+class FewShotSample:
+    """What one prompt gets: the label(s) it is conditioned on and the example rows (with ids)."""
+
+    labels: str | list[str] | None
+    examples: list[dict[str, Any]]
+    ids: list[int]
+
+
+def _rows_and_columns(dataset: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    if hasattr(dataset, "column_names") and hasattr(dataset, "to_dict"):
+        columns = list(dataset.column_names)
+        data = dataset.to_dict()
+        n = len(dataset)
+        return [{c: data[c][i] for c in columns} for i in range(n)], columns
+    rows = [dict(r) for r in dataset]
+    columns = list(rows[0]) if rows else []
+    return rows, columns
+
+
+def _label_names(dataset: Any, column: str) -> list[str] | None:
+    feature = getattr(dataset, "features", {}).get(column) if hasattr(dataset, "features") else None
+    return list(feature.names) if feature is not None and hasattr(feature, "names") else None
+
+
+class FewShotPool:
+    """Few-shot examples with a label index, and seeded draws.
+
+    ``columns`` are the prompt columns the examples must have; ``label_column`` (if any) is the
+    column to sample by; ``label_options`` (if any) are the labels prompts may be conditioned on.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        *,
+        columns: Sequence[str],
+        label_column: str | None = None,
+        label_options: Sequence[str] | None = None,
+    ) -> None:
+        rows, present = _rows_and_columns(dataset)
+        if not rows:
+            raise ConfigError("the few-shot dataset is empty", hint="give at least one example per label")
+        needed = list(dict.fromkeys([*columns, *([label_column] if label_column else [])]))
+        missing = [c for c in needed if c not in present]
+        if missing:
+            raise ConfigError(
+                f"the few-shot dataset lacks column(s) {missing}; it has {present}",
+                hint="rename the columns (dataset.rename_column) or change the prompt's column names",
+            )
+        names = _label_names(dataset, label_column) if label_column else None
+        if names:  # ClassLabel ids -> label names, as the prompt shows them
+            for row in rows:
+                row[label_column] = names[row[label_column]]
+        self.rows = [{c: row[c] for c in needed} for row in rows]
+        self.label_column = label_column
+        self.by_label: dict[str, list[int]] = {}
+        if label_column:
+            for i, row in enumerate(self.rows):
+                self.by_label.setdefault(str(row[label_column]), []).append(i)
+        self.label_options = list(label_options) if label_options else sorted(self.by_label)
+        if label_column and label_options:
+            unknown = sorted(set(self.by_label) - set(self.label_options))
+            if unknown:
+                raise ConfigError(
+                    f"few-shot labels {unknown} in column {label_column!r} are not among the label "
+                    f"options {self.label_options}",
+                    hint="map them with expanded_label_mapping / convert_label_ids_to_texts, or add them",
+                )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def check(self, strategy: str | None, per_class: int | None, labels: Sequence[str]) -> None:
+        """Fail before any model call when the draws asked for cannot be made."""
+        if strategy not in SAMPLING_STRATEGIES:
+            raise ConfigError(
+                f"unknown fewshot_sampling_strategy {strategy!r}",
+                hint="use None, 'uniform' or 'stratified'",
+            )
+        if per_class is not None and per_class < 0:
+            raise ConfigError("fewshot_examples_per_class must be >= 0")
+        if strategy in ("uniform", "stratified"):
+            if not self.label_column:
+                raise ConfigError(
+                    f"sampling strategy {strategy!r} needs a label column",
+                    hint="set fewshot_sampling_column (e.g. 'label')",
+                )
+            k = per_class or 1
+            for label in labels:
+                have = len(self.by_label.get(label, []))
+                if have < k:
+                    raise ConfigError(
+                        f"fewshot_examples_per_class={k} but label {label!r} has only {have} "
+                        "few-shot example(s)",
+                        hint=f"lower fewshot_examples_per_class to {have} or add examples of {label!r}",
+                    )
+        elif per_class and per_class > len(self.rows):
+            raise ConfigError(
+                f"fewshot_examples_per_class={per_class} but the few-shot dataset has {len(self.rows)} rows",
+                hint=f"use at most {len(self.rows)}",
+            )
+
+    def draw(self, rng: random.Random, strategy: str | None, per_class: int | None,
+             label: str | None = None) -> FewShotSample:
+        """One prompt's examples. ``label`` fixes the label of a uniform draw (else drawn)."""
+        if strategy == "uniform":
+            label = label if label is not None else rng.choice(self.label_options)
+            ids = rng.sample(self.by_label[label], per_class or 1)
+            return FewShotSample(label, [self.rows[i] for i in ids], ids)
+        if strategy == "stratified":
+            ids = [i for lab in self.label_options for i in rng.sample(self.by_label[lab], per_class or 1)]
+            rng.shuffle(ids)
+            return FewShotSample(list(self.label_options), [self.rows[i] for i in ids], ids)
+        n = per_class if per_class else len(self.rows)
+        ids = rng.sample(range(len(self.rows)), n)
+        return FewShotSample(label, [self.rows[i] for i in ids], ids)
+

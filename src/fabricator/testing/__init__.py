@@ -1,0 +1,21 @@
+"""Test helpers: a fake OpenAI-compatible server (``FakeOpenAIServer``).
+
+Imported lazily so that ``python -m fabricator.testing.fake_server`` runs cleanly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fabricator.testing.fake_server import FakeOpenAIServer, ReceivedRequest, SpawnedServer
+
+__all__ = ["FakeOpenAIServer", "ReceivedRequest", "SpawnedServer"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from fabricator.testing import fake_server
+
+        return getattr(fake_server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,470 @@
+"""A fake OpenAI-compatible chat server for tests and benchmarks (loopback only).
+
+Two ways to run it:
+
+* in-process, on a background thread with its own event loop::
+
+      with FakeOpenAIServer(latency=0.01) as srv:
+          llm = OpenAICompatible("fake", base_url=srv.base_url)
+          ...
+          srv.stats            # counters, readable from the test thread
+          srv.requests[-1]     # what the server received (body and headers)
+
+* in a separate process, so a benchmark client does not share the GIL with it::
+
+      with FakeOpenAIServer.spawn(latency=0.1) as srv:
+          ... srv.base_url ...; srv.stats()   # fetched over HTTP from GET /_stats
+
+  or from a shell: ``python -m fabricator.testing.fake_server --port 8080 --latency 0.1``.
+
+Scripted faults are keyed by the request number (0-based, counting every
+``POST /v1/chat/completions`` the server received). ``faults`` is a list (``faults[n]``; ``None``
+or ``""`` means "no fault", requests past the end get none), a dict ``{n: fault}``, or a callable
+``f(n) -> fault | None``. Faults:
+
+``"429"``        answer 429 with ``Retry-After: <retry_after>``
+``"500"``        answer 500 with an OpenAI-style error body (any other 3-digit status works too,
+                 e.g. ``"400"``, ``"404"``, ``"503"``)
+``"hang"``       sleep ``hang_seconds`` (longer than any sane client timeout) before answering
+``"reset"``      drop the connection (TCP RST) without answering
+``"malformed"``  answer 200 with a body that is not JSON
+``"length"``     a normal answer, cut short, with ``finish_reason: "length"``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from aiohttp import web
+
+FAULTS = ("429", "500", "hang", "reset", "malformed", "length")
+
+Responder = Callable[[list, dict], str]
+FaultScript = Union[Sequence[Union[str, None]], Mapping[int, str], Callable[[int], Union[str, None]], None]
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def default_responder(messages: list, body: dict) -> str:
+    """Deterministic reply: ``reply to: <first 40 chars of the last user message>``."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return "reply to: " + str(message.get("content", ""))[:40]
+    return "reply to: "
+
+
+def _count_words(text: Any) -> int:
+    if isinstance(text, str):
+        return len(text.split())
+    if isinstance(text, list):  # content parts: [{"type": "text", "text": ...}, ...]
+        return sum(_count_words(p.get("text", "")) for p in text if isinstance(p, dict))
+    return 0
+
+
+@dataclass
+class ReceivedRequest:
+    """One chat request as the server saw it."""
+
+    number: int
+    body: dict
+    headers: dict[str, str]
+    fault: str | None = None
+
+
+@dataclass
+class _Counters:
+    received: int = 0
+    completed: int = 0
+    rejected_capacity: int = 0
+    unauthorized: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    faults: Counter = field(default_factory=Counter)
+
+
+class FakeOpenAIServer:
+    """An aiohttp.web server on 127.0.0.1 speaking a small subset of the OpenAI API."""
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        capacity: int | None = None,
+        responder: Responder | None = None,
+        api_key: str | None = None,
+        faults: FaultScript = None,
+        retry_after: float | str = 0.05,
+        hang_seconds: float = 3600.0,
+        model: str = "fake-model",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        record: bool = True,
+    ) -> None:
+        self.latency = float(latency)
+        self.capacity = capacity
+        self.responder: Responder = responder or default_responder
+        self.api_key = api_key
+        self.faults = faults
+        self.retry_after = retry_after
+        self.hang_seconds = float(hang_seconds)
+        self.model = model
+        self.host = host
+        self.port = port
+        self.record = record
+        #: every chat request received (when ``record``), in arrival order
+        self.requests: list[ReceivedRequest] = []
+        self._auth = f"Bearer {api_key}" if api_key is not None else None
+        self._counters = _Counters()
+        self._lock = threading.Lock()
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- public ---------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """A snapshot of the counters (safe to read from any thread)."""
+        with self._lock:
+            c = self._counters
+            return {
+                "received": c.received,
+                "completed": c.completed,
+                "rejected_capacity": c.rejected_capacity,
+                "unauthorized": c.unauthorized,
+                "in_flight": c.in_flight,
+                "max_in_flight": c.max_in_flight,
+                "faults": dict(c.faults),
+            }
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            in_flight = self._counters.in_flight
+            self._counters = _Counters(in_flight=in_flight)
+            self.requests.clear()
+
+    # async use, inside a running loop: ``async with FakeOpenAIServer() as srv``
+    async def astart(self) -> FakeOpenAIServer:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/_stats", self._stats)
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.2)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, backlog=1024, reuse_address=True)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        self._runner = runner
+        return self
+
+    async def astop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeOpenAIServer:
+        return await self.astart()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.astop()
+
+    # sync use: a background thread with its own loop
+    def start(self) -> FakeOpenAIServer:
+        if self._thread is not None:
+            raise RuntimeError("FakeOpenAIServer already started")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.astart())
+            except BaseException as exc:  # report start-up failures to the caller
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="fake-openai-server", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if failure:
+            self._thread.join()
+            self._thread = None
+            loop.close()
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        if thread.is_alive():
+            fut = asyncio.run_coroutine_threadsafe(self.astop(), loop)
+            try:
+                fut.result(10)
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(10)
+        if not loop.is_running():
+            loop.close()
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @classmethod
+    def spawn(
+        cls,
+        *,
+        latency: float = 0.0,
+        capacity: int | None = None,
+        api_key: str | None = None,
+        faults: Sequence[str | None] | None = None,
+        retry_after: float = 0.05,
+        model: str = "fake-model",
+        port: int = 0,
+    ) -> SpawnedServer:
+        """Run the server in a child process (no ``responder``: only picklable-free options)."""
+        args = [sys.executable, "-m", "fabricator.testing.fake_server", "--port", str(port),
+                "--latency", repr(float(latency)), "--retry-after", repr(float(retry_after)),
+                "--model", model, "--no-record"]
+        if capacity is not None:
+            args += ["--capacity", str(capacity)]
+        if api_key is not None:
+            args += ["--api-key-env", "FAKE_SERVER_API_KEY"]
+        if faults:
+            args += ["--faults", ",".join(f or "" for f in faults)]
+        return SpawnedServer(args, api_key)
+
+    # --- handlers -------------------------------------------------------------------------------
+
+    def _fault_for(self, n: int) -> str | None:
+        script = self.faults
+        if script is None:
+            return None
+        if callable(script):
+            fault = script(n)
+        elif isinstance(script, Mapping):
+            fault = script.get(n)
+        else:
+            fault = script[n] if n < len(script) else None
+        if fault and fault not in FAULTS and not (len(fault) == 3 and fault.isdigit()):
+            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+        return fault or None
+
+    def _unauthorized(self, request: web.Request) -> web.Response | None:
+        if self._auth is None or request.headers.get("Authorization") == self._auth:
+            return None
+        with self._lock:
+            self._counters.unauthorized += 1
+        body = {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
+                          "code": "invalid_api_key"}}
+        return web.Response(status=401, body=_dumps(body), content_type="application/json")
+
+    def _error(self, status: int, message: str, headers: dict | None = None) -> web.Response:
+        body = {"error": {"message": message, "type": "server_error" if status >= 500 else "invalid_request_error"}}
+        return web.Response(status=status, body=_dumps(body), content_type="application/json",
+                            headers=headers)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        counters, lock = self._counters, self._lock
+        with lock:
+            n = counters.received
+            counters.received += 1
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        fault = self._fault_for(n)
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+            messages = body["messages"]
+        except (ValueError, KeyError, TypeError):
+            return self._error(400, "request body must be JSON with 'messages'")
+        if self.record:
+            self.requests.append(ReceivedRequest(n, body, dict(request.headers), fault))
+        retry_after = {"Retry-After": str(self.retry_after)}
+        with lock:
+            if self.capacity is not None and counters.in_flight >= self.capacity:
+                counters.rejected_capacity += 1
+                over = True
+            else:
+                over = False
+                counters.in_flight += 1
+                if counters.in_flight > counters.max_in_flight:
+                    counters.max_in_flight = counters.in_flight
+            if fault:
+                counters.faults[fault] += 1
+        if over:
+            return self._error(429, "server at capacity, retry later", retry_after)
+        try:
+            if fault == "429":
+                return self._error(429, "Rate limit reached for requests", retry_after)
+            if fault == "500":
+                return self._error(500, "The server had an error while processing your request.")
+            if fault and fault.isdigit():
+                status = int(fault)
+                return self._error(status, f"scripted error {status}",
+                                   retry_after if status == 503 else None)
+            if fault == "reset":
+                transport = request.transport
+                if transport is not None:
+                    sock = transport.get_extra_info("socket")
+                    if sock is not None:  # linger 0: close() sends RST instead of FIN
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    transport.abort()
+                raise asyncio.CancelledError  # nothing more to send on this connection
+            if fault == "hang":
+                await asyncio.sleep(self.hang_seconds)
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if fault == "malformed":
+                return web.Response(status=200, text="<html>this is not json", content_type="application/json")
+            text = self.responder(messages, body)
+            finish = "stop"
+            max_tokens = body.get("max_tokens")
+            words = text.split()
+            if fault == "length":
+                words = words[: max(1, len(words) // 2)]
+                text, finish = " ".join(words), "length"
+            elif isinstance(max_tokens, int) and 0 < max_tokens < len(words):
+                words = words[:max_tokens]
+                text, finish = " ".join(words), "length"
+            prompt_tokens = sum(_count_words(m.get("content")) for m in messages if isinstance(m, dict))
+            answer = {
+                "id": f"chatcmpl-fake-{n}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model") or self.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": finish}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                          "total_tokens": prompt_tokens + len(words)},
+            }
+            response = web.Response(body=_dumps(answer), content_type="application/json")
+            with lock:
+                counters.completed += 1
+            return response
+        finally:
+            with lock:
+                counters.in_flight -= 1
+
+    async def _models(self, request: web.Request) -> web.Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        body = {"object": "list",
+                "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "fabricator"}]}
+        return web.Response(body=_dumps(body), content_type="application/json")
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.Response(body=_dumps(self.stats), content_type="application/json")
+
+
+class SpawnedServer:
+    """Handle on a fake server running in a child process (see ``FakeOpenAIServer.spawn``)."""
+
+    def __init__(self, args: list[str], api_key: str | None) -> None:
+        import os
+
+        env = dict(os.environ)
+        if api_key is not None:  # via the environment, never on the command line
+            env["FAKE_SERVER_API_KEY"] = api_key
+        self._proc = subprocess.Popen(args, stdout=subprocess.PIPE, env=env, text=True)
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline().strip()
+        if not line.startswith("LISTENING "):
+            self._proc.kill()
+            self._proc.wait()
+            raise RuntimeError(f"fake server did not start (said {line!r})")
+        self.base_url = line.split(" ", 1)[1]
+        self.port = int(self.base_url.rsplit(":", 1)[1].split("/", 1)[0])
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def stats(self) -> dict[str, Any]:
+        root = self.base_url[: -len("/v1")]
+        with urllib.request.urlopen(f"{root}/_stats", timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def __enter__(self) -> SpawnedServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import os
+    import signal
+
+    p = argparse.ArgumentParser(prog="python -m fabricator.testing.fake_server",
+                                description="Fake OpenAI-compatible chat server (loopback).")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    p.add_argument("--capacity", type=int, default=None, help="max concurrent requests, then 429")
+    p.add_argument("--retry-after", type=float, default=0.05)
+    p.add_argument("--model", default="fake-model")
+    p.add_argument("--api-key-env", default=None, help="require the key held in this env variable")
+    p.add_argument("--faults", default=None, help="comma-separated faults by request number, e.g. ',429,,500'")
+    p.add_argument("--no-record", action="store_true", help="do not keep received requests in memory")
+    a = p.parse_args(argv)
+    api_key = os.environ[a.api_key_env] if a.api_key_env else None
+    faults = a.faults.split(",") if a.faults else None
+    server = FakeOpenAIServer(latency=a.latency, capacity=a.capacity, api_key=api_key, faults=faults,
+                              retry_after=a.retry_after, model=a.model, host=a.host, port=a.port,
+                              record=not a.no_record)
+
+    async def serve() -> None:
+        await server.astart()
+        print(f"LISTENING {server.base_url}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.astop()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
