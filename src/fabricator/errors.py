@@ -80,6 +80,10 @@ class BadRequestError(BackendError):
     fatal = True
 
 
+class PromptTooLong(BackendError):
+    """HTTP 400 because the prompt exceeds the model's context: this row fails, the run goes on."""
+
+
 class BackendUnavailable(BackendError):
     """The server cannot be reached at all (nothing listens there): stop the run at once."""
 

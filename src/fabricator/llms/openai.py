@@ -9,6 +9,7 @@ models): about 0.1-0.2 ms of client CPU per request.
 from __future__ import annotations
 
 import asyncio
+import re
 import email.utils
 import json
 import logging
@@ -25,6 +26,7 @@ from fabricator.errors import (
     BackendError,
     BackendUnavailable,
     BadRequestError,
+    PromptTooLong,
     ConnectionFailed,
     RateLimitError,
     RequestTimeout,
@@ -39,9 +41,13 @@ log = logging.getLogger(__name__)
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _loads = json.loads
 _PREFLIGHT_TIMEOUT = 5.0
+_NO_USAGE = Usage()
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 # aiohttp >= 3.10 tells a connect timeout apart from a read timeout
 _ConnectTimeout: Any = getattr(aiohttp, "ConnectionTimeoutError", ())
+
+
+_CONTEXT_OVERFLOW = re.compile(r"context|too long|exceed|maximum .*tokens", re.IGNORECASE)
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -119,6 +125,7 @@ class OpenAICompatible:
         self.max_concurrency = int(max_concurrency)
         self.timeout = float(timeout)
         self.supports_prefill = bool(supports_prefill)
+        self.supports_json_schema = True
         self.extra_body = dict(extra_body) if extra_body else {}
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.__key = key or None  # name-mangled; never shown by repr, logs or errors
@@ -174,7 +181,7 @@ class OpenAICompatible:
             raise_for_status=False,
         )
         keeper = _close_at_loop_shutdown(session)
-        await keeper.__anext__()
+        await keeper.__anext__()  # runs to its ``yield`` without suspending: no race between callers
         self._session, self._session_loop, self._session_keeper = session, loop, keeper
         log.debug("new HTTP session for %s", self.base_url)
         return session
@@ -301,10 +308,12 @@ class OpenAICompatible:
         elif not isinstance(text, str):
             text = str(text)
         usage = data.get("usage")
+        u = _NO_USAGE
         if isinstance(usage, dict):
-            u = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
-        else:
-            u = Usage()
+            try:
+                u = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+            except (TypeError, ValueError):
+                pass
         return Completion(text, choice.get("finish_reason") or "stop", u, data.get("model") or self.name)
 
     def _http_error(self, status: int, raw: bytes, retry_after_header: str | None) -> BackendError:
@@ -324,6 +333,9 @@ class OpenAICompatible:
         if status >= 500:
             return ServerError(f"{status} from {where}: {msg}", status=status,
                                retry_after=_parse_retry_after(retry_after_header))
+        if status == 400 and _CONTEXT_OVERFLOW.search(msg):
+            return PromptTooLong(f"400 from {where}: {msg}", status=status,
+                                 hint="shorten the prompt (fewer few-shot examples) or raise the context size")
         if 400 <= status < 500:
             hint = (f"check the model name {self.name!r} and base_url {self.base_url!r}"
                     if status == 404 else f"check the model name {self.name!r} and the request parameters")

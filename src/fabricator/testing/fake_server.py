@@ -34,6 +34,7 @@ or ``""`` means "no fault", requests past the end get none), a dict ``{n: fault}
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import json
 import socket
@@ -317,8 +318,8 @@ class FakeOpenAIServer:
                 counters.in_flight += 1
                 if counters.in_flight > counters.max_in_flight:
                     counters.max_in_flight = counters.in_flight
-            if fault:
-                counters.faults[fault] += 1
+                if fault:
+                    counters.faults[fault] += 1
         if over:
             return self._error(429, "server at capacity, retry later", retry_after)
         try:
@@ -389,8 +390,6 @@ class SpawnedServer:
     """Handle on a fake server running in a child process (see ``FakeOpenAIServer.spawn``)."""
 
     def __init__(self, args: list[str], api_key: str | None) -> None:
-        import os
-
         env = dict(os.environ)
         if api_key is not None:  # via the environment, never on the command line
             env["FAKE_SERVER_API_KEY"] = api_key
@@ -432,7 +431,6 @@ class SpawnedServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import os
     import signal
 
     p = argparse.ArgumentParser(prog="python -m fabricator.testing.fake_server",

@@ -1,0 +1,86 @@
+"""Command line: ``fabricator generate RECIPE.yaml`` and ``fabricator evaluate ...`` (thin)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import FabricatorError
+
+console = Console(stderr=True)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .recipe import load_recipe
+    from .runner import run_recipe
+
+    recipe = load_recipe(args.recipe)
+    mismatch = "fresh" if args.fresh else "reuse" if args.reuse else "error"
+    result = run_recipe(recipe, output=args.output, on_journal_mismatch=mismatch,
+                        progress=not args.quiet)
+    _summary(result)
+    return 130 if result.report.interrupted else 0
+
+
+def _summary(result) -> None:  # type: ignore[no-untyped-def]
+    s = result.report.summary()
+    table = Table(title=f"fabricator: {s['mode']} run", show_header=False)
+    rate = s["rows"] / s["elapsed_s"] if s["elapsed_s"] else 0.0
+    cost = f"${s['cost_usd']:.4f}" if s["cost_usd"] is not None else "n/a (no prices set)"
+    for name, value in [
+        ("rows", f"{s['rows']} of {s['requested']} requested"),
+        ("failed rows", f"{s['failures']} (see failures.jsonl)" if s["failures"] else "0"),
+        ("model calls", f"{s['requests']} sent, {s['cached']} from journal, {s['retries']} retries"),
+        ("tokens", f"{s['prompt_tokens']:,} prompt + {s['completion_tokens']:,} completion"),
+        ("cost", cost),
+        ("time", f"{s['elapsed_s']:.1f} s ({rate:.2f} rows/s)"),
+        ("stopped", s["stopped"] or ("interrupted" if s["interrupted"] else "completed")),
+        ("output", f"{result.output}/ (dataset/, data.jsonl, log.jsonl, metadata.json)"),
+    ]:
+        table.add_row(name, value)
+    Console().print(table)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fabricator", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True)
+    gen = commands.add_parser("generate", help="run a YAML recipe (generation or annotation)")
+    gen.add_argument("recipe", help="path of the YAML recipe")
+    gen.add_argument("-o", "--output", help="output folder (default: the recipe's 'output')")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    group = gen.add_mutually_exclusive_group()
+    group.add_argument("--fresh", action="store_true",
+                       help="if the output holds a journal of another task, move it aside")
+    group.add_argument("--reuse", action="store_true",
+                       help="if the output holds a journal of another task, reuse matching answers")
+    gen.set_defaults(handler=_generate)
+    evaluate = commands.add_parser("evaluate", help="measure the quality of annotations or data")
+    evaluate_commands = evaluate.add_subparsers(dest="evaluate_command", required=True)
+    from .evaluation.cli import add_evaluate_annotations_parser
+
+    add_evaluate_annotations_parser(evaluate_commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except FabricatorError as exc:
+        console.print(f"[bold red]error:[/] {exc.message}")
+        if exc.hint:
+            console.print(f"[bold]fix:[/] {exc.hint}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

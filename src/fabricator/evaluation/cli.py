@@ -1,0 +1,82 @@
+"""``fabricator evaluate annotations``: score an annotated file against a gold file.
+
+The main CLI owns the ``evaluate`` command and calls :func:`add_evaluate_annotations_parser` with
+its sub-parsers object. The registered parser sets ``func`` to :func:`run_evaluate_annotations`,
+which prints the report and returns the exit status (0, or 2 for bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from fabricator.errors import FabricatorError
+
+__all__ = ["add_evaluate_annotations_parser", "run_evaluate_annotations"]
+
+_TASKS = ("classification", "ner", "qa")
+
+
+def add_evaluate_annotations_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``annotations`` under an ``evaluate`` sub-parsers object; returns the parser."""
+    parser = subparsers.add_parser(
+        "annotations",
+        help="score annotations (predictions) against gold labels",
+        description=(
+            "Compare a predictions file with a gold file (JSONL, JSON, CSV/TSV or a save_to_disk "
+            "folder). Rows are aligned by an 'id'/'idx' column when both files have one, else by "
+            "order. The task is inferred from the gold columns (label / ner_tags / answers) "
+            "unless --task is given."
+        ),
+    )
+    parser.add_argument("--predictions", required=True, metavar="P", help="annotated file")
+    parser.add_argument("--gold", required=True, metavar="G", help="gold file")
+    parser.add_argument("--task", choices=_TASKS, help="default: inferred from the gold columns")
+    parser.add_argument(
+        "--label-column", help="gold label column (default: label / ner_tags / answers)"
+    )
+    parser.add_argument(
+        "--prediction-column", help="predicted label column (default: the label column)"
+    )
+    parser.add_argument("--id-column", help="column that aligns rows (default: id or idx)")
+    parser.add_argument("--split", help="split of a saved DatasetDict")
+    parser.add_argument("--json", metavar="OUT", help="also write the full result as JSON here")
+    parser.set_defaults(func=run_evaluate_annotations)
+    return parser
+
+
+def run_evaluate_annotations(
+    args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """Evaluate, print the report, optionally write ``--json``; 0 on success, 2 on bad input."""
+    from fabricator.evaluation.annotation_metrics import evaluate_files, format_report
+
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        result = evaluate_files(
+            args.predictions,
+            args.gold,
+            args.task,
+            label_column=args.label_column,
+            prediction_column=getattr(args, "prediction_column", None),
+            id_column=getattr(args, "id_column", None),
+            split=getattr(args, "split", None),
+        )
+    except FabricatorError as exc:
+        print(f"error: {exc}", file=stderr)
+        return 2
+    print(format_report(result), file=stdout)
+    if args.json:
+        out = Path(args.json)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write {out}: {exc}", file=stderr)
+            return 2
+        print(f"result written to {out}", file=stdout)
+    return 0

@@ -1,0 +1,117 @@
+"""YAML recipes: one validated file that says what to generate, with what model, and where to.
+
+Unknown keys and wrong types are errors that name the key; relative data paths are read from the
+recipe's own folder, so a recipe and its data travel together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PromptConfig(_Strict):
+    task_description: str
+    label_options: list[str] | None = None
+    generate_data_for_column: str | None = None
+    fewshot_example_columns: list[str] | str | None = None
+    fewshot_formatting_template: str | None = None
+    target_formatting_template: str | None = None
+    fewshot_example_separator: str = "\n\n"
+    inner_fewshot_example_separator: str = "\n"
+
+
+class DataConfig(_Strict):
+    path: str
+    limit: int | None = Field(default=None, ge=1)
+
+
+class FewShotConfig(DataConfig):
+    sampling_strategy: Literal["uniform", "stratified"] | None = None
+    examples_per_class: int | None = Field(default=None, ge=0)
+    sampling_column: str | None = None
+
+
+class ModelConfig(_Strict):
+    backend: Literal["embedded", "openai", "fake"] = "embedded"
+    name: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    model_path: str | None = None
+    parallel: int = Field(default=4, ge=1)
+    max_concurrency: int | None = Field(default=None, ge=1)
+    supports_prefill: bool = False
+    responses: list[str] | str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value
+
+
+class GenerationConfig(_Strict):
+    max_prompt_calls: int = Field(default=10, ge=1)
+    num_samples_to_generate: int = Field(default=10, ge=1)
+    seed: int = 0
+    temperature: float = Field(default=0.8, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=256, ge=1)
+    system_prompt: str | None = None
+    structured_output: bool | None = None
+    label_synonyms: dict[str, str] | None = None
+    timeout_per_prompt: float | None = Field(default=None, gt=0)
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    tokens_per_minute: float | None = Field(default=None, gt=0)
+    max_retries: int = Field(default=6, ge=0)
+    budget_tokens: int | None = Field(default=None, ge=1)
+    budget_usd: float | None = Field(default=None, gt=0)
+    prices: tuple[float, float] | None = None
+
+
+class Recipe(_Strict):
+    """The whole recipe. ``output`` is relative to the working directory."""
+
+    prompt: PromptConfig
+    fewshot: FewShotConfig | None = None
+    unlabeled: DataConfig | None = None
+    model: ModelConfig = ModelConfig()
+    generation: GenerationConfig = GenerationConfig()
+    output: str = "out"
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def data_path(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe {path} not found", hint="give the path of a YAML recipe, e.g. "
+                          "examples/sentiment/recipe.yaml")
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"recipe {path} must be a mapping with at least a 'prompt' section")
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].replace('Extra inputs are not permitted', 'unknown key')}"
+            for e in exc.errors())
+        raise ConfigError(f"recipe {path} is invalid: {problems}",
+                          hint="see the recipe reference in README.md") from None
+    recipe.base_dir = path.resolve().parent
+    return recipe

@@ -1,0 +1,138 @@
+"""Run a recipe end to end: build the model and prompt, generate, write everything to one folder.
+
+The output folder holds the dataset (``dataset/`` from ``save_to_disk`` and ``data.jsonl``), the
+failures, a JSONL log of every prompt and response, the journal (so a re-run resumes), a copy of
+the recipe and ``metadata.json`` (versions, counts, timings, tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from datasets import disable_progress_bars
+
+from .dataset_generator import SYSTEM_PROMPT, DatasetGenerator, GenerationReport
+from .errors import ConfigError
+from .llms.base import LLM
+from .prompts import BasePrompt
+from .recipe import ModelConfig, Recipe
+from .tables import load_table, write_jsonl
+
+disable_progress_bars()
+
+
+def build_llm(config: ModelConfig) -> LLM:
+    """The backend a recipe's ``model`` section names."""
+    if config.backend == "fake":
+        from .llms.fake import Fake
+
+        return Fake(config.responses or "This is a fake response.", name=config.name or "fake",
+                    max_concurrency=config.max_concurrency or 8)
+    if config.backend == "openai":
+        from .llms.openai import OpenAICompatible
+
+        if not config.name:
+            raise ConfigError("model.name is required for the openai backend", hint="e.g. name: gpt-4o-mini")
+        return OpenAICompatible(
+            model=config.name, base_url=config.base_url or "https://api.openai.com/v1",
+            api_key=os.environ.get(config.api_key_env), max_concurrency=config.max_concurrency or 16,
+            supports_prefill=config.supports_prefill)
+    from .llms.embedded import LlamaCpp
+
+    return LlamaCpp(config.model_path, n_parallel=config.parallel,
+                    max_concurrency=config.max_concurrency)
+
+
+@dataclass
+class RunResult:
+    output: Path
+    report: GenerationReport
+    rows: int
+
+
+def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_mismatch: str = "error",
+               progress: bool = True, llm: LLM | None = None) -> RunResult:
+    """Generate what ``recipe`` asks for and write it under ``output`` (default: the recipe's)."""
+    out = Path(output or recipe.output)
+    p = recipe.prompt
+    prompt = BasePrompt(
+        task_description=p.task_description, generate_data_for_column=p.generate_data_for_column,
+        fewshot_example_columns=p.fewshot_example_columns, label_options=p.label_options,
+        fewshot_formatting_template=p.fewshot_formatting_template,
+        target_formatting_template=p.target_formatting_template,
+        fewshot_example_separator=p.fewshot_example_separator,
+        inner_fewshot_example_separator=p.inner_fewshot_example_separator)
+    fewshot = (load_table(recipe.data_path(recipe.fewshot.path), recipe.fewshot.limit)
+               if recipe.fewshot else None)
+    unlabeled = (load_table(recipe.data_path(recipe.unlabeled.path), recipe.unlabeled.limit)
+                 if recipe.unlabeled else None)
+    g = recipe.generation
+    model = llm or build_llm(recipe.model)
+    generator = DatasetGenerator(model)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    try:
+        result = generator.generate(
+            prompt_template=prompt, fewshot_dataset=fewshot,
+            fewshot_sampling_strategy=recipe.fewshot.sampling_strategy if recipe.fewshot else None,
+            fewshot_examples_per_class=recipe.fewshot.examples_per_class if recipe.fewshot else None,
+            fewshot_sampling_column=recipe.fewshot.sampling_column if recipe.fewshot else None,
+            unlabeled_dataset=unlabeled, max_prompt_calls=g.max_prompt_calls,
+            num_samples_to_generate=g.num_samples_to_generate, timeout_per_prompt=g.timeout_per_prompt,
+            seed=g.seed, temperature=g.temperature, max_tokens=g.max_tokens,
+            system_prompt=g.system_prompt or SYSTEM_PROMPT, structured_output=g.structured_output,
+            label_synonyms=g.label_synonyms, journal_dir=out / "journal",
+            on_journal_mismatch=on_journal_mismatch, log_path=out / "log.jsonl",
+            requests_per_minute=g.requests_per_minute, tokens_per_minute=g.tokens_per_minute,
+            max_retries=g.max_retries, budget_tokens=g.budget_tokens, budget_usd=g.budget_usd,
+            prices=g.prices, progress=progress)
+    finally:
+        close = getattr(model, "aclose", None)
+        if close is not None and llm is None:
+            from ._sync import run_sync
+
+            run_sync(close())
+    assert not isinstance(result, tuple)
+    report = generator.last_run
+    assert report is not None
+    _write_outputs(out, result, report, recipe, model, started)
+    return RunResult(out, report, len(result))
+
+
+def _write_outputs(out: Path, dataset: Any, report: GenerationReport, recipe: Recipe, model: LLM,
+                   started: float) -> None:
+    target = out / "dataset"
+    if target.exists():
+        shutil.rmtree(target)
+    dataset.save_to_disk(str(target))
+    write_jsonl(dataset, out / "data.jsonl")
+    with open(out / "failures.jsonl", "w", encoding="utf-8") as f:
+        for failure in report.failures:
+            f.write(json.dumps(failure.as_dict(), ensure_ascii=False) + "\n")
+    (out / "recipe.yaml").write_text(
+        yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True), encoding="utf-8")
+    (out / "metadata.json").write_text(json.dumps({
+        "model": model.name, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "versions": _versions(), "summary": report.summary(),
+        "columns": {c: str(f) for c, f in dataset.features.items()},
+    }, indent=2), encoding="utf-8")
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in ("fabricator-data", "datasets", "aiohttp", "xllamacpp"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found

@@ -1,0 +1,55 @@
+import random
+from collections import Counter
+
+import pytest
+from datasets import ClassLabel, Dataset, Features, Value
+
+from fabricator.errors import ConfigError
+from fabricator.samplers import FewShotPool
+
+
+def pool(ds, **kw):
+    return FewShotPool(ds, columns=["text"], label_column="label", **kw)
+
+
+def test_uniform_draws_k_examples_of_one_label(sentiment_fewshot):
+    p = pool(sentiment_fewshot, label_options=["positive", "negative"])
+    rng = random.Random(0)
+    for _ in range(50):
+        s = p.draw(rng, "uniform", 2)
+        assert isinstance(s.labels, str) and len(s.examples) == 2 and len(set(s.ids)) == 2
+        assert {e["label"] for e in s.examples} == {s.labels}
+
+
+def test_stratified_draws_k_per_class(sentiment_fewshot):
+    p = pool(sentiment_fewshot, label_options=["positive", "negative"])
+    s = p.draw(random.Random(1), "stratified", 2)
+    assert Counter(e["label"] for e in s.examples) == {"positive": 2, "negative": 2}
+    assert s.labels == ["positive", "negative"]
+
+
+def test_draws_are_seeded(sentiment_fewshot):
+    p = pool(sentiment_fewshot)
+    a = [p.draw(random.Random(5), None, 3).ids for _ in range(3)]
+    assert a[0] == a[1] == a[2]
+
+
+def test_classlabel_ids_become_names():
+    ds = Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]},
+                           features=Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])}))
+    p = pool(ds, label_options=["neg", "pos"])
+    assert set(p.by_label) == {"neg", "pos"}
+
+
+def test_bad_inputs(sentiment_fewshot):
+    with pytest.raises(ConfigError, match="not among the label options"):
+        pool(sentiment_fewshot, label_options=["positive", "neutral"])
+    with pytest.raises(ConfigError, match="lacks column"):
+        FewShotPool(sentiment_fewshot, columns=["review"], label_column="label")
+    with pytest.raises(ConfigError, match="empty"):
+        FewShotPool(Dataset.from_dict({"text": [], "label": []}), columns=["text"], label_column="label")
+    p = pool(sentiment_fewshot)
+    with pytest.raises(ConfigError, match="has only 3"):
+        p.check("stratified", 4, ["positive", "negative"])
+    with pytest.raises(ConfigError, match="unknown fewshot_sampling_strategy"):
+        p.check("balanced", 1, ["positive"])
