@@ -12,7 +12,7 @@ from rich.table import Table
 
 from .errors import FabricatorError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _generate(args: argparse.Namespace) -> int:

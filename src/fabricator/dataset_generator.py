@@ -448,7 +448,7 @@ class _Planner:
                 labels = sample.labels
         row = task.unlabeled_rows[index] if task.unlabeled_rows is not None else None
         text = prompt.get_prompt_text(labels, examples, row)
-        messages = prompt.get_messages(labels, examples, row, system=self.system, prefill=task.use_prefill)
+        messages = prompt.messages_for(text, system=self.system, prefill=task.use_prefill)
         return WorkItem(index, tuple(messages), text, label, index if row is not None else None, ids)
 
 

@@ -97,6 +97,7 @@ class BasePrompt:
             else None
         )
         self.target_formatting_template = target_formatting_template or self._default_target()
+        self._answer_prefix: str | None = None
         self._check_template_fields()
 
     # --- names --------------------------------------------------------------------------------
@@ -166,7 +167,9 @@ class BasePrompt:
 
     def answer_prefix(self) -> str:
         """The last line of the target ("label:"), used as an assistant prefill."""
-        return self.format_target().split(self.inner_fewshot_example_separator)[-1].strip()
+        if self._answer_prefix is None:
+            self._answer_prefix = self.format_target().split(self.inner_fewshot_example_separator)[-1].strip()
+        return self._answer_prefix
 
     def get_messages(
         self,
@@ -179,10 +182,16 @@ class BasePrompt:
     ) -> list[dict[str, str]]:
         """The prompt as chat messages: optional system framing, the paper-layout text as the user
         turn, and the answer prefix as an assistant prefill (backends without prefill drop it)."""
+        return self.messages_for(self.get_prompt_text(labels, examples, row), system=system, prefill=prefill)
+
+    def messages_for(self, prompt_text: str, *, system: str | None = None,
+                     prefill: bool = True) -> list[dict[str, str]]:
+        """Chat messages around an already rendered prompt text."""
         messages = [{"role": "system", "content": system}] if system else []
-        messages.append({"role": "user", "content": self.get_prompt_text(labels, examples, row).rstrip()})
-        if prefill and self.answer_prefix():
-            messages.append({"role": "assistant", "content": self.answer_prefix()})
+        messages.append({"role": "user", "content": prompt_text.rstrip()})
+        prefix = self.answer_prefix()
+        if prefill and prefix:
+            messages.append({"role": "assistant", "content": prefix})
         return messages
 
     def __repr__(self) -> str:
