@@ -63,9 +63,12 @@ def perturb_tags(tags: list[str], rng: random.Random, rate: float) -> list[str]:
 
 def assert_matches_seqeval(y_true: list[list[str]], y_pred: list[list[str]]) -> None:
     ours = ner_metrics(y_true, y_pred)
-    assert ours["f1"] == pytest.approx(seqeval_metrics.f1_score(y_true, y_pred, zero_division=0))
-    assert ours["precision"] == pytest.approx(seqeval_metrics.precision_score(y_true, y_pred, zero_division=0))
-    assert ours["recall"] == pytest.approx(seqeval_metrics.recall_score(y_true, y_pred, zero_division=0))
+    for key, function in (
+        ("f1", seqeval_metrics.f1_score),
+        ("precision", seqeval_metrics.precision_score),
+        ("recall", seqeval_metrics.recall_score),
+    ):
+        assert ours[key] == pytest.approx(function(y_true, y_pred, zero_division=0)), key
     assert ours["token_accuracy"] == pytest.approx(seqeval_metrics.accuracy_score(y_true, y_pred))
     report = seqeval_metrics.classification_report(
         y_true, y_pred, output_dict=True, zero_division=0
@@ -77,7 +80,8 @@ def assert_matches_seqeval(y_true: list[list[str]], y_pred: list[list[str]]) -> 
             assert ours["per_type"][type_][key] == pytest.approx(report[type_][theirs]), type_
         assert ours["per_type"][type_]["support"] == report[type_]["support"]
     for name, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
-        for metric, theirs in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
+        for metric, theirs in (("precision", "precision"), ("recall", "recall"),
+                               ("f1", "f1-score")):
             assert ours[key][metric] == pytest.approx(report[name][theirs]), (name, metric)
     assert ours["support"] == report["micro avg"]["support"]
 
@@ -209,13 +213,35 @@ def test_evaluate_files_classification_by_id(tmp_path):
 
 
 def test_evaluate_files_by_order_and_length_mismatch(tmp_path):
-    gold = write_jsonl(tmp_path / "gold.jsonl", [{"text": "a", "label": "x"}, {"text": "b", "label": "y"}])
+    gold = write_jsonl(
+        tmp_path / "gold.jsonl", [{"text": "a", "label": "x"}, {"text": "b", "label": "y"}]
+    )
     preds = write_jsonl(tmp_path / "pred.jsonl", [{"label": "x"}, {"label": "x"}])
     result = evaluate_files(preds, gold)
     assert result["alignment"] == "order" and result["metrics"]["accuracy"] == 0.5
     short = write_jsonl(tmp_path / "short.jsonl", [{"label": "x"}])
     with pytest.raises(ConfigError, match="1 rows but the gold file has 2"):
         evaluate_files(short, gold)
+
+
+def test_evaluate_files_aligns_generator_output_on_input_columns(tmp_path):
+    """A generator leaves failed rows out of data.jsonl: rows align on the shared text column."""
+    texts = ["What is X ?", "Who is Y ?", "Where is Z ?", "Who is Y ?"]
+    gold = write_jsonl(tmp_path / "gold.jsonl", [
+        {"text": t, "label": l} for t, l in zip(texts, ["desc", "hum", "loc", "hum"])
+    ])
+    preds = write_jsonl(tmp_path / "pred.jsonl", [  # shuffled, "Where is Z ?" failed
+        {"text": "Who is Y ?", "label": "hum"},
+        {"text": "What is X ?", "label": "desc"},
+        {"text": "Who is Y ?", "label": "loc"},
+    ])
+    result = evaluate_files(preds, gold)
+    assert result["alignment"] == "columns:text"
+    assert result["n_unmatched_gold"] == 1 and result["n_missing"] == 1
+    assert result["metrics"]["accuracy"] == 0.5
+    unrelated = write_jsonl(tmp_path / "other.jsonl", [{"text": "?", "label": "hum"}])
+    with pytest.raises(ConfigError, match="no row matches on the shared columns"):
+        evaluate_files(unrelated, gold)
 
 
 def test_evaluate_files_csv_and_saved_dataset(tmp_path):
@@ -236,6 +262,8 @@ def test_evaluate_files_csv_and_saved_dataset(tmp_path):
     result = evaluate_files(tmp_path / "saved", gold_csv, "classification")
     assert result["metrics"]["accuracy"] == 0.5  # ClassLabel ids were read as names
     assert result["metrics"]["per_class"]["negative"]["recall"] == 1.0
+    saved.to_parquet(str(tmp_path / "pred.parquet"))
+    assert evaluate_files(tmp_path / "pred.parquet", gold_csv)["metrics"]["accuracy"] == 0.5
 
 
 @needs_data
@@ -262,10 +290,18 @@ def test_evaluate_files_ner_on_conll_with_tags_and_spans(tmp_path):
     assert result["metrics"]["precision"] == 1.0  # the rest round-trips to the gold entities
     assert "entity precision 1.0000" in format_report(result)
 
+    string_rows = [  # model answers as the natural-language span string in the tag column
+        {"id": r["id"], "ner_tags": "\n".join(f"{s['text']} is {s['type']}." for s in r["spans"])}
+        for r in span_rows
+    ]
+    result = evaluate_files(write_jsonl(tmp_path / "strings.jsonl", string_rows), gold)
+    assert result["n_missing"] == 1 and result["metrics"]["precision"] == 1.0
+
 
 def test_evaluate_files_qa(tmp_path):
     gold = write_jsonl(tmp_path / "gold.jsonl", [
-        {"id": "q1", "context": "...", "answers": {"text": ["Denver Broncos", "Broncos"], "answer_start": [0, 7]}},
+        {"id": "q1", "context": "...",
+         "answers": {"text": ["Denver Broncos", "Broncos"], "answer_start": [0, 7]}},
         {"id": "q2", "context": "...", "answers": {"text": ["Santa Clara"], "answer_start": [3]}},
     ])
     preds = write_jsonl(tmp_path / "pred.jsonl", [
@@ -292,8 +328,11 @@ def test_task_inference_and_input_errors(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"label": "x"}\nnot json\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="bad.jsonl:2"):
         evaluate_files(tmp_path / "bad.jsonl", gold)
-    (tmp_path / "pred.parquet").write_text("x", encoding="utf-8")
+    (tmp_path / "pred.xlsx").write_text("x", encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown format"):
+        evaluate_files(tmp_path / "pred.xlsx", gold)
+    (tmp_path / "pred.parquet").write_text("x", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a readable Parquet"):
         evaluate_files(tmp_path / "pred.parquet", gold)
     with pytest.raises(ConfigError, match="no column 'category'"):
         evaluate_files(gold, gold, label_column="category")
@@ -311,8 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def test_cli_prints_report_and_writes_json(tmp_path):
-    gold = write_jsonl(tmp_path / "gold.jsonl", [{"id": i, "label": l} for i, l in enumerate("aab")])
-    preds = write_jsonl(tmp_path / "pred.jsonl", [{"id": i, "label": l} for i, l in enumerate("abb")])
+    gold = write_jsonl(tmp_path / "gold.jsonl", [{"id": i, "label": v} for i, v in enumerate("ab")])
+    preds = write_jsonl(tmp_path / "pred.jsonl", [{"id": i, "label": v} for i, v in enumerate("bb")])
     out = tmp_path / "out" / "result.json"
     args = build_parser().parse_args([
         "evaluate", "annotations", "--predictions", str(preds), "--gold", str(gold),
@@ -320,10 +359,20 @@ def test_cli_prints_report_and_writes_json(tmp_path):
     ])
     stdout, stderr = io.StringIO(), io.StringIO()
     assert args.func(args, stdout=stdout, stderr=stderr) == 0
-    assert "accuracy 0.6667" in stdout.getvalue() and stderr.getvalue() == ""
+    assert "accuracy 0.5000" in stdout.getvalue() and stderr.getvalue() == ""
     saved = json.loads(out.read_text(encoding="utf-8"))
     assert saved["task"] == "classification"
-    assert saved["metrics"]["accuracy"] == pytest.approx(2 / 3)
+    assert saved["metrics"]["accuracy"] == 0.5
+
+
+def test_main_cli_runs_evaluate_annotations(tmp_path, capsys):
+    from fabricator.cli import main
+
+    gold = write_jsonl(tmp_path / "gold.jsonl", [{"label": "a"}, {"label": "b"}])
+    preds = write_jsonl(tmp_path / "pred.jsonl", [{"label": "a"}, {"label": "a"}])
+    status = main(["evaluate", "annotations", "--predictions", str(preds), "--gold", str(gold)])
+    assert status == 0
+    assert "accuracy 0.5000" in capsys.readouterr().out
 
 
 def test_cli_reports_bad_input_with_status_2(tmp_path):

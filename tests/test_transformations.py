@@ -1,4 +1,4 @@
-"""Dataset transformations: label ids <-> text, BIO tags <-> spans, SQuAD answers <-> flat columns."""
+"""Dataset transformations: label ids <-> text, BIO tags <-> spans, SQuAD answers <-> flat."""
 
 from __future__ import annotations
 
@@ -116,7 +116,8 @@ def _untagged_repeat(tokens: list[str], tags: list[str]) -> bool:
     for type_, first, last in entities:
         words = tokens[first : last + 1]
         for i in range(len(tokens) - len(words) + 1):
-            if tokens[i : i + len(words)] == words and (type_, i, i + len(words) - 1) not in entities:
+            end = i + len(words) - 1
+            if tokens[i : end + 1] == words and (type_, i, end) not in entities:
                 return True
     return False
 
@@ -127,7 +128,8 @@ def test_text_only_spans_round_trip_except_untagged_repeats(conll_train):
     sentences that cannot come back are those where the gold leaves a repeat of it untagged."""
     mismatches = []
     for row in conll_train:
-        spans = [{"text": s.text, "type": s.type} for s in bio_to_spans(row["tokens"], row["ner_tags"])]
+        found = bio_to_spans(row["tokens"], row["ner_tags"])
+        spans = [{"text": s.text, "type": s.type} for s in found]
         tags, errors = spans_to_bio(row["tokens"], spans)
         if tags != row["ner_tags"]:
             mismatches.append(row)
@@ -246,7 +248,10 @@ def test_spans_to_bio_whitespace_insensitive_match_and_types():
 def test_invented_span_is_a_row_error_in_the_dataset():
     dataset = Dataset.from_list(
         [
-            {"tokens": ["EU", "rejects", "German", "call"], "spans": [{"text": "EU", "type": "ORG"}]},
+            {
+                "tokens": ["EU", "rejects", "German", "call"],
+                "spans": [{"text": "EU", "type": "ORG"}],
+            },
             {"tokens": ["Peter", "Blackburn"], "spans": [{"text": "Peter Smith", "type": "PER"}]},
             {"tokens": ["Nothing", "here"], "spans": []},
         ]
@@ -257,6 +262,16 @@ def test_invented_span_is_a_row_error_in_the_dataset():
     assert out[1]["ner_tags"] is None
     assert "'Peter Smith'" in out[1]["error"]
     assert out[2]["ner_tags"] == ["O", "O"] and out[2]["error"] is None
+
+    dict_of_lists = Dataset.from_dict(  # a Sequence({...}) spans feature reads as a dict of lists
+        {"tokens": [["EU", "says"]], "spans": [{"text": ["EU"], "type": ["ORG"]}]},
+        features=Features({
+            "tokens": Sequence(Value("string")),
+            "spans": Sequence({"text": Value("string"), "type": Value("string")}),
+        }),
+    )
+    out = convert_spans_to_token_labels(dict_of_lists, "tokens", "spans")
+    assert out[0]["ner_tags"] == ["B-ORG", "O"] and out[0]["error"] is None
 
 
 def test_model_answers_in_the_dataset_are_parsed():
@@ -285,17 +300,17 @@ def test_model_answers_in_the_dataset_are_parsed():
 def test_parse_entity_json_is_tolerant_but_never_evaluates():
     spans, errors = parse_entity_json(
         'Sure! Here they are:\n```json\n{"entities": [{"text": "EU", "type": "org"}, '
-        '{"entity": "German", "label": "MISC"}, {"text": "Bob", "type": "ANIMAL"}, {"type": "PER"}]}'
+        '{"entity": "German", "label": "MISC"}, {"text": "Bob", "type": "ANIMAL"}, '
+        '{"type": "PER"}]}'
         "\n```\nHope this helps.",
         label_types=["ORG", "MISC", "PER"],
     )
     assert spans == [Span("EU", "ORG"), Span("German", "MISC")]
     assert len(errors) == 2 and "ANIMAL" in errors[0] and "no text" in errors[1]
     assert parse_entity_json("[]") == ([], [])
-    assert parse_entity_json('noise [1, 2] then [{"text": "A", "type": "X", "start": 0, "end": 1}]') == (
-        [Span("A", "X", 0, 1)],
-        [],
-    )
+    assert parse_entity_json('{"text": "EU", "type": "ORG"}') == ([Span("EU", "ORG")], [])
+    answer = 'noise [1, 2] then [{"text": "A", "type": "X", "start": 0, "end": 1}]'
+    assert parse_entity_json(answer) == ([Span("A", "X", 0, 1)], [])
     for bad in ("__import__('os').system('true')", "no entities", "[{'text': 'EU'}]"):
         with pytest.raises(ParseError):
             parse_entity_json(bad)
@@ -424,7 +439,8 @@ def test_postprocess_keeps_bad_answers_as_row_errors():
     )
     out = postprocess_squad_format(dataset)
     assert len(out) == 4
-    assert out[0]["answers"] == {"text": ["Paris"], "answer_start": [14]} and out[0]["error"] is None
+    assert out[0]["answers"] == {"text": ["Paris"], "answer_start": [14]}
+    assert out[0]["error"] is None
     assert out[1]["answers"] == {"text": [], "answer_start": []}
     assert "'Berlin' is not in the context" in out[1]["error"]
     assert out[2]["answers"] == {"text": [], "answer_start": []} and out[2]["error"] is None

@@ -31,6 +31,7 @@ from .errors import BackendError, BudgetExceeded, ConfigError, ParseError
 from .journal import Journal, content_key
 from .llms.base import LLM, Request
 from .llms.fake import Fake
+from .outputs import OutputFormat
 from .parsing import clean_generated_text, normalize_label
 from .progress import ProgressReporter
 from .prompts import BasePrompt
@@ -110,11 +111,24 @@ class _Task:
     structured: bool
     use_prefill: bool
     label_synonyms: dict[str, str] | None
+    output_format: OutputFormat | None = None
 
     @property
     def label_target(self) -> bool:
-        """Whether the model writes a label (annotation into label options)."""
-        return self.mode == "annotation" and bool(self.prompt.label_options)
+        """Whether the model writes a label (annotation into the label column)."""
+        return (self.mode == "annotation" and bool(self.prompt.label_options)
+                and self.prompt.target_column == self.label_column and self.output_format is None)
+
+    @property
+    def conditioned(self) -> bool:
+        """Whether each row is conditioned on one label (generation, or NLI-style annotation)."""
+        return bool(self.prompt.label_options) and self.output_format is None and (
+            self.mode == "label-conditioned" or not self.label_target)
+
+    @property
+    def structured_reply(self) -> bool:
+        """Whether a wrong answer is worth re-asking with the error (labels, JSON)."""
+        return self.label_target or self.output_format is not None
 
 
 class DatasetGenerator:
@@ -147,6 +161,7 @@ class DatasetGenerator:
         system_prompt: str | None = SYSTEM_PROMPT,
         structured_output: bool | None = None,
         label_synonyms: dict[str, str] | None = None,
+        output_format: OutputFormat | None = None,
         journal_dir: str | Path | None = None,
         on_journal_mismatch: str = "error",
         log_path: str | Path | None = None,
@@ -172,7 +187,7 @@ class DatasetGenerator:
             num_samples_to_generate, timeout_per_prompt, log_every_n_api_calls, dummy_response,
             seed=seed, max_concurrency=max_concurrency, temperature=temperature, max_tokens=max_tokens,
             system_prompt=system_prompt, structured_output=structured_output,
-            label_synonyms=label_synonyms, journal_dir=journal_dir,
+            label_synonyms=label_synonyms, output_format=output_format, journal_dir=journal_dir,
             on_journal_mismatch=on_journal_mismatch, log_path=log_path,
             requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
             max_retries=max_retries, budget_tokens=budget_tokens, budget_usd=budget_usd,
@@ -205,6 +220,7 @@ class DatasetGenerator:
         system_prompt: str | None = SYSTEM_PROMPT,
         structured_output: bool | None = None,
         label_synonyms: dict[str, str] | None = None,
+        output_format: OutputFormat | None = None,
         journal_dir: str | Path | None = None,
         on_journal_mismatch: str = "error",
         log_path: str | Path | None = None,
@@ -220,7 +236,7 @@ class DatasetGenerator:
         llm = self._backend(dummy_response)
         task = _resolve(prompt_template, fewshot_dataset, fewshot_sampling_strategy,
                         fewshot_examples_per_class, fewshot_sampling_column, unlabeled_dataset,
-                        seed, llm, structured_output, label_synonyms)
+                        seed, llm, structured_output, label_synonyms, output_format)
         if max_prompt_calls is None or max_prompt_calls < 1:
             raise ConfigError("max_prompt_calls must be at least 1")
         if num_samples_to_generate is None or num_samples_to_generate < 1:
@@ -312,7 +328,7 @@ class DatasetGenerator:
             request = Request(
                 messages=tuple(messages), temperature=temperature if attempt == 0 else max(temperature, 0.9),
                 max_tokens=max_tokens, seed=_derive_seed(task.seed, item.index, attempt),
-                json_schema=_label_schema(task) if task.structured else None,
+                json_schema=_reply_schema(task) if task.structured else None,
             )
             key = content_key(engine.llm.name, request.params(), request.messages, sample=item.index)
             try:
@@ -327,11 +343,10 @@ class DatasetGenerator:
                 return _parse_row(task, item, completion.text)
             except ParseError as exc:
                 error = exc
-                if task.label_target and attempt == 0:  # re-ask once, telling the model what was wrong
+                if task.structured_reply and attempt == 0:  # re-ask once, saying what was wrong
                     messages = [m for m in item.messages if m["role"] != "assistant"] + [
                         {"role": "assistant", "content": completion.text},
-                        {"role": "user", "content": f"{exc.message}. Answer with exactly one of: "
-                                                    f"{', '.join(task.prompt.label_options or [])}."}]
+                        {"role": "user", "content": f"{exc.message}. {_fix_instruction(task)}"}]
         assert error is not None
         return Failure(item.index, str(error), type(error).__name__, raw, item.source)
 
@@ -341,7 +356,8 @@ class DatasetGenerator:
 
 def _resolve(prompt: BasePrompt, fewshot: Dataset | None, strategy: str | None, per_class: int | None,
              sampling_column: str | None, unlabeled: Dataset | None, seed: int, llm: LLM,
-             structured: bool | None, synonyms: dict[str, str] | None) -> _Task:
+             structured: bool | None, synonyms: dict[str, str] | None,
+             output_format: OutputFormat | None = None) -> _Task:
     if not isinstance(prompt, BasePrompt):
         raise ConfigError("prompt_template must be a fabricator.prompts.BasePrompt")
     if strategy not in SAMPLING_STRATEGIES:
@@ -349,6 +365,11 @@ def _resolve(prompt: BasePrompt, fewshot: Dataset | None, strategy: str | None, 
                           hint="use None, 'uniform' or 'stratified'")
     if strategy is not None and fewshot is None:
         raise ConfigError(f"fewshot_sampling_strategy={strategy!r} needs a fewshot_dataset")
+    if output_format is not None:
+        if unlabeled is None:
+            raise ConfigError("an output_format (entities, qa) annotates data: give unlabeled_dataset")
+        unlabeled = output_format.prepare(unlabeled)
+        fewshot = output_format.prepare(fewshot) if fewshot is not None else None
     mode = "annotation" if unlabeled is not None else (
         "label-conditioned" if prompt.label_options else "unlabeled")
     if unlabeled is not None:
@@ -368,7 +389,9 @@ def _resolve(prompt: BasePrompt, fewshot: Dataset | None, strategy: str | None, 
     if fewshot is not None:
         if len(fewshot) == 0:
             raise ConfigError("the few-shot dataset is empty", hint="give examples or pass None")
-        by_label = strategy is not None or (mode == "label-conditioned" and label_column in fewshot.column_names)
+        conditioned = bool(prompt.label_options) and output_format is None and (
+            mode == "label-conditioned" or prompt.target_column != label_column)
+        by_label = strategy is not None or (conditioned and label_column in fewshot.column_names)
         pool = FewShotPool(fewshot, columns=prompt.relevant_columns_for_fewshot_examples or [prompt.target_column],
                            label_column=label_column if by_label else None,
                            label_options=prompt.label_options)
@@ -378,12 +401,14 @@ def _resolve(prompt: BasePrompt, fewshot: Dataset | None, strategy: str | None, 
     if structured and not can_structure:
         raise ConfigError(f"backend {llm.name!r} does not support structured (JSON schema) output",
                           hint="use structured_output=None (auto) or False")
-    label_target = mode == "annotation" and bool(prompt.label_options)
-    use_structured = label_target and (can_structure if structured is None else structured)
-    rows = unlabeled.select_columns(prompt.input_columns).to_list() if unlabeled is not None else None
-    return _Task(prompt, mode, pool, strategy, per_class, label_column, unlabeled, rows, seed,
-                 use_structured, bool(getattr(llm, "supports_prefill", False)) and not use_structured,
-                 synonyms)
+    needed = prompt.input_columns + (output_format.needed_columns() if output_format else [])
+    rows = (unlabeled.select_columns(list(dict.fromkeys(needed))).to_list()
+            if unlabeled is not None else None)
+    task = _Task(prompt, mode, pool, strategy, per_class, label_column, unlabeled, rows, seed,
+                 False, False, synonyms, output_format)
+    task.structured = task.structured_reply and (can_structure if structured is None else structured)
+    task.use_prefill = bool(getattr(llm, "supports_prefill", False)) and not task.structured
+    return task
 
 
 def _signature(task: _Task, llm: LLM) -> dict[str, Any]:
@@ -394,12 +419,20 @@ def _signature(task: _Task, llm: LLM) -> dict[str, Any]:
             "label_options": p.label_options}
 
 
+def _fix_instruction(task: _Task) -> str:
+    if task.output_format is not None:
+        return task.output_format.instructions()
+    return f"Answer with exactly one of: {', '.join(task.prompt.label_options or [])}."
+
+
 def _derive_seed(seed: int, index: int, attempt: int) -> int:
     digest = hashlib.blake2b(f"{seed}:{index}:{attempt}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
-def _label_schema(task: _Task) -> dict[str, Any]:
+def _reply_schema(task: _Task) -> dict[str, Any] | None:
+    if task.output_format is not None:
+        return task.output_format.json_schema()
     return {"type": "object", "properties": {"label": {"type": "string", "enum": task.prompt.label_options}},
             "required": ["label"], "additionalProperties": False}
 
@@ -413,9 +446,9 @@ class _Planner:
     def __init__(self, task: _Task, system_prompt: str | None) -> None:
         self.task = task
         self.system = system_prompt
-        if task.label_target and system_prompt:
-            self.system = f"{system_prompt} Answer with exactly one of: {', '.join(task.prompt.label_options or [])}."
-        if task.structured and self.system:
+        if task.structured_reply and system_prompt:
+            self.system = f"{system_prompt} {_fix_instruction(task)}"
+        if task.structured and task.label_target and self.system:
             self.system += ' Reply as JSON: {"label": "<one of the options>"}.'
         self.rng = random.Random(task.seed)
         self.plan: list[WorkItem] = []
@@ -428,7 +461,7 @@ class _Planner:
 
     def _next_label(self) -> str | None:
         options = self.task.prompt.label_options
-        if self.task.mode != "label-conditioned" or not options:
+        if not self.task.conditioned or not options:
             return None
         if not self._labels:  # balanced: every label once per block, in a seeded order
             self._labels = list(options)
@@ -457,6 +490,13 @@ class _Planner:
 
 def _parse_row(task: _Task, item: WorkItem, text: str) -> dict[str, Any]:
     prompt = task.prompt
+    if task.output_format is not None:
+        assert task.unlabeled_rows is not None and item.source is not None
+        source = task.unlabeled_rows[item.source]
+        row = {c: source[c] for c in prompt.input_columns}
+        row.update(task.output_format.parse(text, source))
+        row["__source"] = item.source
+        return row
     if task.label_target:
         value: Any = normalize_label(text, prompt.label_options or [], synonyms=task.label_synonyms)
     else:
@@ -464,12 +504,12 @@ def _parse_row(task: _Task, item: WorkItem, text: str) -> dict[str, Any]:
         value = clean_generated_text(text, prefix=prompt.answer_prefix(), stop_columns=stops)
     if task.mode == "annotation":
         assert task.unlabeled_rows is not None and item.source is not None
-        row = dict(task.unlabeled_rows[item.source])
+        row = {c: task.unlabeled_rows[item.source][c] for c in prompt.input_columns}
         row[prompt.target_column] = value
         row["__source"] = item.source
-        return row
-    row = {prompt.target_column: value}
-    if task.mode == "label-conditioned":
+    else:
+        row = {prompt.target_column: value}
+    if task.conditioned:
         row[task.label_column] = item.label
     return row
 
@@ -492,12 +532,14 @@ def _to_dataset(rows: list[dict[str, Any]], task: _Task) -> Dataset:
         assert task.unlabeled is not None
         for c in prompt.input_columns:
             features[c] = task.unlabeled.features[c]
-        features[prompt.target_column] = (ClassLabel(names=prompt.label_options) if prompt.label_options
-                                          else Value("string"))
+    if task.output_format is not None:
+        features.update(task.output_format.features())
+    elif task.label_target:
+        features[prompt.target_column] = ClassLabel(names=prompt.label_options)
     else:
         features[prompt.target_column] = Value("string")
-        if task.mode == "label-conditioned":
-            features[task.label_column] = ClassLabel(names=prompt.label_options)
+    if task.conditioned:
+        features[task.label_column] = ClassLabel(names=prompt.label_options)
     columns = {c: [r[c] for r in rows] for c in features}
     return Dataset.from_dict(columns, features=Features(features))
 

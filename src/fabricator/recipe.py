@@ -41,6 +41,22 @@ class FewShotConfig(DataConfig):
     sampling_column: str | None = None
 
 
+class OutputFormatConfig(_Strict):
+    """A structured answer: ``entities`` (NER into BIO tags) or ``qa`` (extractive QA)."""
+
+    kind: Literal["entities", "qa"]
+    types: list[str] | None = None
+    tokens_column: str = "tokens"
+    tags_column: str = "ner_tags"
+    context_column: str = "context"
+
+    def options(self) -> dict[str, Any]:
+        if self.kind == "entities":
+            return {"types": self.types or [], "tokens_column": self.tokens_column,
+                    "tags_column": self.tags_column}
+        return {"context_column": self.context_column}
+
+
 class ModelConfig(_Strict):
     backend: Literal["embedded", "openai", "fake"] = "embedded"
     name: str | None = None
@@ -84,6 +100,7 @@ class Recipe(_Strict):
     prompt: PromptConfig
     fewshot: FewShotConfig | None = None
     unlabeled: DataConfig | None = None
+    output_format: OutputFormatConfig | None = None
     model: ModelConfig = ModelConfig()
     generation: GenerationConfig = GenerationConfig()
     output: str = "out"

@@ -22,6 +22,7 @@ from datasets import disable_progress_bars
 from .dataset_generator import SYSTEM_PROMPT, DatasetGenerator, GenerationReport
 from .errors import ConfigError
 from .llms.base import LLM
+from .outputs import output_format
 from .prompts import BasePrompt
 from .recipe import ModelConfig, Recipe
 from .tables import load_table, write_jsonl
@@ -75,6 +76,8 @@ def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_m
     unlabeled = (load_table(recipe.data_path(recipe.unlabeled.path), recipe.unlabeled.limit)
                  if recipe.unlabeled else None)
     g = recipe.generation
+    fmt = (output_format(recipe.output_format.kind, **recipe.output_format.options())
+           if recipe.output_format else None)
     model = llm or build_llm(recipe.model)
     generator = DatasetGenerator(model)
     out.mkdir(parents=True, exist_ok=True)
@@ -89,7 +92,7 @@ def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_m
             num_samples_to_generate=g.num_samples_to_generate, timeout_per_prompt=g.timeout_per_prompt,
             seed=g.seed, temperature=g.temperature, max_tokens=g.max_tokens,
             system_prompt=g.system_prompt or SYSTEM_PROMPT, structured_output=g.structured_output,
-            label_synonyms=g.label_synonyms, journal_dir=out / "journal",
+            label_synonyms=g.label_synonyms, output_format=fmt, journal_dir=out / "journal",
             on_journal_mismatch=on_journal_mismatch, log_path=out / "log.jsonl",
             requests_per_minute=g.requests_per_minute, tokens_per_minute=g.tokens_per_minute,
             max_retries=g.max_retries, budget_tokens=g.budget_tokens, budget_usd=g.budget_usd,

@@ -94,7 +94,7 @@ def preprocess_squad_format(
     answer_column: str = "answer",
     answer_start_column: str = "answer_start",
 ) -> Any:
-    """Flatten SQuAD ``answers`` into ``answer`` (first text) and ``answer_start`` (its int start)."""
+    """Flatten SQuAD ``answers`` into ``answer`` (first text) and ``answer_start`` (int start)."""
     from datasets import Value
 
     _require_columns(dataset, answers_column)

@@ -74,7 +74,8 @@ def convert_label_ids_to_texts(
     if not isinstance(feature, ClassLabel):
         raise ConfigError(
             f"column {label_column!r} is not a ClassLabel column (it is {feature})",
-            hint="it already holds text, or cast it first: dataset.cast_column(col, ClassLabel(names=[...]))",
+            hint="it already holds text, or cast it first: "
+            "dataset.cast_column(col, ClassLabel(names=[...]))",
         )
     names = list(feature.names)
     mapping = _check_mapping(expanded_label_mapping, names)
@@ -146,7 +147,8 @@ def convert_texts_to_label_ids(
             if hit is not None:
                 return hit
         raise ConfigError(
-            f"row {row}: label {value!r} in column {label_column!r} is not one of the options {options}",
+            f"row {row}: label {value!r} in column {label_column!r} is not one of the options "
+            f"{options}",
             hint="fix or drop that row, or add the label to label_options",
         )
 

@@ -9,8 +9,8 @@ Span format
     parsed from a model answer usually has no offsets (``start = end = None``).
 
 Natural-language format (what a prompt shows)
-    One line per entity, ``"<text> is <type>."``, e.g. ``"EU is ORG.\\nGerman is MISC."``. A sentence
-    without entities gives ``""``. :func:`parse_span_string` reads it back.
+    One line per entity, ``"<text> is <type>."``, e.g. ``"EU is ORG.\\nGerman is MISC."``. A
+    sentence without entities gives ``""``. :func:`parse_span_string` reads it back.
 
 Tag chunking (:func:`tags_to_chunks`)
     The same rules as ``seqeval``'s default (non-strict) mode, so the entity-level metrics agree
@@ -397,6 +397,8 @@ def _entity_list(value: Any) -> list[Any] | None:
             return value
         return None
     if isinstance(value, Mapping):
+        if any(k in value for k in _TEXT_KEYS) and any(k in value for k in _TYPE_KEYS):
+            return [value]  # a single entity object instead of a list of one
         lists = [v for v in value.values() if isinstance(v, list)]
         if len(lists) == 1 and all(isinstance(item, Mapping) for item in lists[0]):
             return lists[0]
@@ -618,7 +620,8 @@ def _normalize_id2label(id2label: Mapping[int, str] | Sequence[str]) -> list[str
         keys = sorted(int(k) for k in id2label)
         if keys != list(range(len(keys))):
             raise ConfigError(f"id2label ids must be 0..n-1, got {keys}")
-        return [str(id2label[k] if k in id2label else id2label[str(k)]) for k in keys]  # type: ignore[index]
+        table = {int(k): str(v) for k, v in id2label.items()}
+        return [table[k] for k in keys]
     if isinstance(id2label, (str, bytes)):
         raise ConfigError("id2label must be a list of tags or a dict id -> tag")
     return [str(tag) for tag in id2label]
@@ -683,6 +686,11 @@ def convert_spans_to_token_labels(
         try:
             if isinstance(value, str):
                 spans, errors = _parse_answer(value, *resolver_args)
+            elif isinstance(value, Mapping) and isinstance(value.get("text"), list):
+                # a Sequence({...}) feature gives a dict of lists: one dict per span again
+                keys = list(value)
+                spans = [dict(zip(keys, values)) for values in zip(*value.values())]
+                errors = []
             else:
                 spans, errors = list(value), []
             tags, place_errors = spans_to_bio(

@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from fabricator.dataset_transformations.token_classification import (
+    _parse_answer,
     _split_tag,
     spans_to_bio,
     tags_to_chunks,
 )
-from fabricator.errors import ConfigError
+from fabricator.errors import ConfigError, ParseError
 
 __all__ = [
     "TASKS",
@@ -50,6 +51,9 @@ __all__ = [
 TASKS = ("classification", "ner", "qa")
 _MISSING = "\x00missing"  # stands in for a failed prediction inside scikit-learn
 _ID_COLUMNS = ("id", "idx")
+# columns that hold a label or an answer: never used to align rows
+_ANSWER_COLUMNS = ("label", "ner_tags", "answers", "answer", "answer_start", "prediction",
+                   "prediction_text")
 
 
 def _sklearn_metrics() -> Any:
@@ -92,7 +96,9 @@ def classification_metrics(
         try:
             labels = sorted(set(y_true) | {p for p in y_pred if p is not None})
         except TypeError as exc:
-            raise ConfigError("gold and predicted labels mix types (e.g. ints and strings)") from exc
+            raise ConfigError(
+                "gold and predicted labels mix types (e.g. ints and strings)"
+            ) from exc
     labels = list(labels)
     if not labels:
         raise ConfigError("no labels to evaluate")
@@ -325,7 +331,7 @@ def _csv_cell(value: str | None) -> Any:
 
 
 def read_records(path: str | Path, split: str | None = None) -> list[dict[str, Any]]:
-    """Rows of a JSONL/JSON, CSV/TSV file or a ``save_to_disk`` folder, as plain dicts.
+    """Rows of a JSONL/JSON, CSV/TSV, Parquet file or a ``save_to_disk`` folder, as plain dicts.
 
     ``ClassLabel`` ids of a saved dataset are turned into their names, so files and folders compare
     the same way. ``split`` picks one split of a saved ``DatasetDict``.
@@ -352,7 +358,11 @@ def read_records(path: str | Path, split: str | None = None) -> list[dict[str, A
         return _decode_class_labels(loaded)
 
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    if suffix in (".jsonl", ".json", ".ndjson", ".csv", ".tsv"):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path} is not UTF-8 text: {exc}") from exc
     if suffix in (".jsonl", ".json", ".ndjson"):
         if suffix == ".json" and text.lstrip().startswith("["):
             try:
@@ -371,12 +381,20 @@ def read_records(path: str | Path, split: str | None = None) -> list[dict[str, A
         if not all(isinstance(row, dict) for row in rows):
             raise ConfigError(f"{path}: every row must be a JSON object")
         return rows
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+        from datasets import Dataset
+
+        try:  # no cache files: the table is read directly, its ClassLabels from the metadata
+            return _decode_class_labels(Dataset(pq.read_table(str(path))))
+        except Exception as exc:  # pyarrow raises several types here
+            raise ConfigError(f"{path} is not a readable Parquet file: {exc}") from exc
     if suffix in (".csv", ".tsv"):
         reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
         return [{k: _csv_cell(v) for k, v in row.items()} for row in reader]
     raise ConfigError(
         f"cannot read {path}: unknown format {suffix or '(no extension)'}",
-        hint="use .jsonl, .json, .csv, .tsv or a folder written by Dataset.save_to_disk",
+        hint="use .jsonl, .json, .csv, .tsv, .parquet or a folder written by save_to_disk",
     )
 
 
@@ -417,9 +435,17 @@ def infer_task(gold_rows: Sequence[Mapping[str, Any]], label_column: str | None 
 
 
 def _align(
-    predictions: list[dict[str, Any]], gold: list[dict[str, Any]], id_column: str | None
+    predictions: list[dict[str, Any]],
+    gold: list[dict[str, Any]],
+    id_column: str | None,
+    exclude: set[str],
 ) -> tuple[list[dict[str, Any] | None], dict[str, Any]]:
-    """Prediction row per gold row (``None`` when a gold id has no prediction)."""
+    """Prediction row per gold row (``None`` when a gold row has no prediction).
+
+    By ``id_column`` (or ``id``/``idx`` when both files have it); else by order when the files
+    line up (same length, same values in the columns they share apart from ``exclude``); else by
+    those shared columns (rows dropped or shuffled); else a :class:`ConfigError`.
+    """
     if id_column is None:
         for candidate in _ID_COLUMNS:
             if all(candidate in r for r in gold) and all(candidate in r for r in predictions):
@@ -452,17 +478,49 @@ def _align(
             "n_extra_predictions": len(set(by_id) - set(gold_ids)),
         }
         return aligned, info
-    if len(predictions) != len(gold):
-        raise ConfigError(
-            f"the predictions have {len(predictions)} rows but the gold file has {len(gold)}, "
-            "and there is no id column to align them",
-            hint="add an 'id' column to both files (or pass id_column=), or keep them row for row",
-        )
-    return list(predictions), {
-        "alignment": "order",
-        "n_unmatched_gold": 0,
-        "n_extra_predictions": 0,
-    }
+    keys = [c for c in _columns(gold) if c in set(_columns(predictions)) and c not in exclude]
+    in_order = len(predictions) == len(gold) and all(
+        _row_key(g, keys) == _row_key(p, keys) for g, p in zip(gold, predictions)
+    )
+    if in_order or (len(predictions) == len(gold) and not keys):
+        return list(predictions), {
+            "alignment": "order",
+            "n_unmatched_gold": 0,
+            "n_extra_predictions": 0,
+        }
+    if keys:
+        # rows dropped or reordered (a generator keeps failed rows out of its output): match
+        # the shared input columns, the i-th copy of a repeated input to the i-th copy
+        queues: dict[str, list[dict[str, Any]]] = {}
+        for row in predictions:
+            queues.setdefault(_row_key(row, keys), []).append(row)
+        aligned_rows: list[dict[str, Any] | None] = []
+        for row in gold:
+            queue = queues.get(_row_key(row, keys))
+            aligned_rows.append(queue.pop(0) if queue else None)
+        matched = sum(row is not None for row in aligned_rows)
+        if matched:
+            return aligned_rows, {
+                "alignment": "columns:" + ",".join(keys),
+                "n_unmatched_gold": len(gold) - matched,
+                "n_extra_predictions": len(predictions) - matched,
+            }
+        if len(predictions) == len(gold):
+            return list(predictions), {
+                "alignment": "order",
+                "n_unmatched_gold": 0,
+                "n_extra_predictions": 0,
+            }
+    raise ConfigError(
+        f"the predictions have {len(predictions)} rows but the gold file has {len(gold)}, "
+        "and there is no id column to align them"
+        + (f" (and no row matches on the shared columns {keys})" if keys else ""),
+        hint="add an 'id' column to both files (or pass id_column=), or keep them row for row",
+    )
+
+
+def _row_key(row: Mapping[str, Any], keys: Sequence[str]) -> str:
+    return json.dumps([row.get(k) for k in keys], sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _failed(row: Mapping[str, Any] | None) -> bool:
@@ -511,10 +569,14 @@ def evaluate_files(
 
     Files are JSONL/JSON, CSV/TSV or ``save_to_disk`` folders (see :func:`read_records`). Rows are
     aligned by ``id_column`` (default: ``id`` or ``idx`` when both files have it on every row),
-    else by order, which needs the same number of rows. ``task`` is inferred from the gold columns
+    else by order when the files line up, else by the input columns both files share (so a
+    generator output that left failed rows out still aligns; the missing rows count as missing),
+    and when none of that works a :class:`ConfigError` explains the length mismatch. ``task`` is inferred from the gold columns
     unless given. ``label_column`` names the gold column (default ``label`` / ``ner_tags`` /
     ``answers``) and ``prediction_column`` the predicted one (default: the same name). For NER a
-    predictions file may hold ``spans`` instead of tags; they are placed on the gold tokens.
+    predictions file may hold ``spans`` (or span strings such as ``"EU is ORG."`` in the tag
+    column) instead of tags; they are placed on the gold tokens, and spans that cannot be placed
+    make the row missing.
     Predictions with a non-empty ``error`` or no value count as missing.
     """
     gold = read_records(gold_path, split)
@@ -529,7 +591,8 @@ def evaluate_files(
     if column not in _columns(gold):
         raise ConfigError(f"the gold file has no column {column!r} (columns: {_columns(gold)})")
     pred_column = prediction_column or column
-    aligned, info = _align(predictions, gold, id_column)
+    exclude = {column, pred_column, "error", "spans", *_ANSWER_COLUMNS}
+    aligned, info = _align(predictions, gold, id_column, exclude)
 
     if task == "qa":
         refs = [_qa_gold(row, column, i) for i, row in enumerate(gold)]
@@ -546,7 +609,10 @@ def evaluate_files(
             )
         if task == "classification":
             y_true = [row.get(column) for row in gold]
-            y_pred = [None if _failed(row) else row.get(pred_column) for row in aligned]  # type: ignore[union-attr]
+            y_pred = [
+                None if row is None or _failed(row) else row.get(pred_column)
+                for row in aligned
+            ]
             y_true = [None if v is None else str(v) for v in y_true]
             y_pred = [None if v is None else str(v) for v in y_pred]
             metrics = classification_metrics(y_true, y_pred)
@@ -587,8 +653,17 @@ def _ner_prediction(
             hint="the files are not aligned: add an id column or keep the same order",
         )
     tags = row.get(column)
-    if tags is None and row.get("spans") is not None and gold_tokens is not None:
-        tags, errors = spans_to_bio(gold_tokens, row["spans"])
+    spans = row.get("spans") if tags is None else tags if isinstance(tags, str) else None
+    if spans is not None and gold_tokens is not None:
+        # spans (a list, or a model answer / "EU is ORG." string) are placed on the gold tokens
+        try:
+            if isinstance(spans, str):
+                spans, errors = _parse_answer(spans, None, None)
+                if errors:
+                    return None
+            tags, errors = spans_to_bio(gold_tokens, spans)
+        except (ConfigError, ParseError):
+            return None
         if errors:
             return None
     if tags is None:

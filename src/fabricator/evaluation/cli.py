@@ -1,8 +1,9 @@
 """``fabricator evaluate annotations``: score an annotated file against a gold file.
 
 The main CLI owns the ``evaluate`` command and calls :func:`add_evaluate_annotations_parser` with
-its sub-parsers object. The registered parser sets ``func`` to :func:`run_evaluate_annotations`,
-which prints the report and returns the exit status (0, or 2 for bad input).
+its sub-parsers object. The registered parser sets ``handler`` (and ``func``) to
+:func:`run_evaluate_annotations`, which prints the report and returns the exit status (0, or 2
+for bad input).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def add_evaluate_annotations_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Compare a predictions file with a gold file (JSONL, JSON, CSV/TSV or a save_to_disk "
             "folder). Rows are aligned by an 'id'/'idx' column when both files have one, else by "
-            "order. The task is inferred from the gold columns (label / ner_tags / answers) "
+            "order, else by the input columns both files share. The task is inferred from the gold columns (label / ner_tags / answers) "
             "unless --task is given."
         ),
     )
@@ -44,7 +45,8 @@ def add_evaluate_annotations_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--id-column", help="column that aligns rows (default: id or idx)")
     parser.add_argument("--split", help="split of a saved DatasetDict")
     parser.add_argument("--json", metavar="OUT", help="also write the full result as JSON here")
-    parser.set_defaults(func=run_evaluate_annotations)
+    # ``handler`` is what fabricator.cli.main calls; ``func`` is the usual argparse idiom
+    parser.set_defaults(handler=run_evaluate_annotations, func=run_evaluate_annotations)
     return parser
 
 
@@ -74,7 +76,8 @@ def run_evaluate_annotations(
         out = Path(args.json)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+            out.write_text(text, encoding="utf-8")
         except OSError as exc:
             print(f"error: cannot write {out}: {exc}", file=stderr)
             return 2
