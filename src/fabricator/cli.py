@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import FabricatorError
@@ -22,7 +23,8 @@ def _generate(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
     mismatch = "fresh" if args.fresh else "reuse" if args.reuse else "error"
     result = run_recipe(recipe, output=args.output, on_journal_mismatch=mismatch,
-                        progress=not args.quiet)
+                        progress=not args.quiet, engine=args.engine, ray_actors=args.ray_actors,
+                        ray_address=args.ray_address)
     _summary(result)
     return 130 if result.report.interrupted else 0
 
@@ -54,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("recipe", help="path of the YAML recipe")
     gen.add_argument("-o", "--output", help="output folder (default: the recipe's 'output')")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.add_argument("--engine", choices=["local", "ray"], default=None,
+                     help="where the model calls run (default: the recipe's, else local); "
+                          "ray needs pip install 'fabricator-data[ray]'")
+    gen.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                     help="Ray actors (default: one per node), each with max_concurrency in flight")
+    gen.add_argument("--ray-address", default=None, metavar="ADDR",
+                     help="Ray cluster to join, e.g. auto or 10.0.0.1:6379 (default: RAY_ADDRESS, "
+                          "else a local cluster)")
     group = gen.add_mutually_exclusive_group()
     group.add_argument("--fresh", action="store_true",
                        help="if the output holds a journal of another task, move it aside")
@@ -65,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluation.cli import add_evaluate_annotations_parser
 
     add_evaluate_annotations_parser(evaluate_commands)
+    from .evaluation.student_cli import add_evaluate_student_parser
+
+    add_evaluate_student_parser(evaluate_commands)
     return parser
 
 
@@ -76,9 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except FabricatorError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}")
+        console.print(f"[bold red]error:[/] {escape(exc.message)}")
         if exc.hint:
-            console.print(f"[bold]fix:[/] {exc.hint}")
+            console.print(f"[bold]fix:[/] {escape(exc.hint)}")
         return 2
 
 

@@ -14,7 +14,6 @@ so a larger run reuses a smaller one's answers from the journal.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import random
@@ -27,15 +26,15 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from ._sync import run_sync
 from .engine import Engine, Prices, RunStats
-from .errors import BackendError, BudgetExceeded, ConfigError, ParseError
-from .journal import Journal, content_key
+from .errors import BudgetExceeded, ConfigError
+from .journal import Journal
 from .llms.base import LLM, Request
 from .llms.fake import Fake
 from .outputs import OutputFormat
-from .parsing import clean_generated_text, normalize_label
 from .progress import ProgressReporter
 from .prompts import BasePrompt
 from .ratelimit import RateLimiter
+from .rows import Failure, RowMaker, WorkItem
 from .samplers import SAMPLING_STRATEGIES, FewShotPool
 
 log = logging.getLogger("fabricator")
@@ -45,33 +44,6 @@ SYSTEM_PROMPT = (
     "fictional, opinionated or negative content is expected and fine. Follow the task exactly and "
     "answer with the requested value only: no preamble, no explanation, no quotes, no notes."
 )
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """One planned row: its prompt and where it came from."""
-
-    index: int
-    messages: tuple[dict[str, str], ...]
-    prompt_text: str
-    label: str | None = None
-    source: int | None = None
-    fewshot_ids: tuple[int, ...] = ()
-
-
-@dataclass
-class Failure:
-    """A row that could not be made, kept with its raw output and error."""
-
-    index: int
-    error: str
-    kind: str
-    raw: str | None = None
-    source: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "source": self.source, "kind": self.kind, "error": self.error,
-                "raw": self.raw}
 
 
 @dataclass
@@ -172,12 +144,17 @@ class DatasetGenerator:
         budget_usd: float | None = None,
         prices: tuple[float, float] | None = None,
         progress: bool = False,
+        engine: str = "local",
+        ray_actors: int | None = None,
+        ray_address: str | None = None,
     ) -> Dataset | tuple[Dataset, Dataset]:
         """Generate (or annotate) a dataset; see the module docstring for the three workflows.
 
         The paper's arguments come first and keep their meaning; ours are keyword-only.
         ``timeout_per_prompt`` is the time one model call may take. Failed rows are not returned
         as data: they are in ``self.last_run.failures`` with their raw output and error.
+        ``engine="ray"`` runs the calls on a Ray cluster (``ray_actors`` actors, each with this
+        engine's concurrency and an even share of the rate limits; see docs/scaling.md).
         """
         self._partial: Callable[[], Any] | None = None
         try:
@@ -191,7 +168,8 @@ class DatasetGenerator:
             on_journal_mismatch=on_journal_mismatch, log_path=log_path,
             requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
             max_retries=max_retries, budget_tokens=budget_tokens, budget_usd=budget_usd,
-            prices=prices, progress=progress,
+            prices=prices, progress=progress, engine=engine, ray_actors=ray_actors,
+            ray_address=ray_address,
         ))
         except KeyboardInterrupt:
             if self._partial is None:
@@ -231,9 +209,13 @@ class DatasetGenerator:
         budget_usd: float | None = None,
         prices: tuple[float, float] | None = None,
         progress: bool = False,
+        engine: str = "local",
+        ray_actors: int | None = None,
+        ray_address: str | None = None,
     ) -> Dataset | tuple[Dataset, Dataset]:
         """The async core of ``generate`` (same arguments)."""
         llm = self._backend(dummy_response)
+        engine_kind = _check_engine(engine, ray_actors, ray_address)
         task = _resolve(prompt_template, fewshot_dataset, fewshot_sampling_strategy,
                         fewshot_examples_per_class, fewshot_sampling_column, unlabeled_dataset,
                         seed, llm, structured_output, label_synonyms, output_format)
@@ -263,9 +245,17 @@ class DatasetGenerator:
         failures: dict[int, Failure] = {}
         logger = _CallLog(log_path, log_every_n_api_calls)
         planner = _Planner(task, system_prompt)
+        maker = _row_maker(task, temperature, max_tokens, self.max_tries)
+        cluster = None
+        if engine_kind == "ray":
+            from .distributed import RayRunner
+
+            cluster = RayRunner(llm, maker, engine, journal=journal, actors=ray_actors,
+                                address=ray_address, requests_per_minute=requests_per_minute,
+                                tokens_per_minute=tokens_per_minute, logger=logger, progress=reporter)
 
         async def handle(item: WorkItem) -> dict[str, Any] | Failure:
-            return await self._make_row(engine, task, item, temperature, max_tokens, logger)
+            return await maker.make(engine, item, logger)
 
         def keep(item: WorkItem, result: dict[str, Any] | Failure) -> None:
             if isinstance(result, Failure):
@@ -287,7 +277,10 @@ class DatasetGenerator:
                 if not items:
                     break
                 planned = todo
-                await engine.map(items, handle, keep)
+                if cluster is not None:
+                    await cluster.map(items, keep)
+                else:
+                    await engine.map(items, handle, keep)
                 if task.unlabeled is not None or len(rows) >= wanted or engine.stats.stopped:
                     break
                 reporter.start(planned + (wanted - len(rows)))
@@ -318,37 +311,6 @@ class DatasetGenerator:
             raise ConfigError("no model given", hint="DatasetGenerator(llm) with a backend from "
                               "fabricator.llms, or pass dummy_response for a dry run")
         return self.llm
-
-    async def _make_row(self, engine: Engine, task: _Task, item: WorkItem, temperature: float,
-                        max_tokens: int, logger: _CallLog) -> dict[str, Any] | Failure:
-        messages = list(item.messages)
-        raw: str | None = None
-        error: Exception | None = None
-        for attempt in range(self.max_tries):
-            request = Request(
-                messages=tuple(messages), temperature=temperature if attempt == 0 else max(temperature, 0.9),
-                max_tokens=max_tokens, seed=_derive_seed(task.seed, item.index, attempt),
-                json_schema=_reply_schema(task) if task.structured else None,
-            )
-            key = content_key(engine.llm.name, request.params(), request.messages, sample=item.index)
-            try:
-                completion = await engine.call(request, key)
-            except BackendError as exc:
-                if exc.fatal:
-                    raise
-                return Failure(item.index, exc.message, type(exc).__name__, raw, item.source)
-            raw = completion.text
-            logger.write(item, request, completion.text)
-            try:
-                return _parse_row(task, item, completion.text)
-            except ParseError as exc:
-                error = exc
-                if task.structured_reply and attempt == 0:  # re-ask once, saying what was wrong
-                    messages = [m for m in item.messages if m["role"] != "assistant"] + [
-                        {"role": "assistant", "content": completion.text},
-                        {"role": "user", "content": f"{exc.message}. {_fix_instruction(task)}"}]
-        assert error is not None
-        return Failure(item.index, str(error), type(error).__name__, raw, item.source)
 
 
 # --- resolving and checking the arguments --------------------------------------------------------
@@ -425,11 +387,6 @@ def _fix_instruction(task: _Task) -> str:
     return f"Answer with exactly one of: {', '.join(task.prompt.label_options or [])}."
 
 
-def _derive_seed(seed: int, index: int, attempt: int) -> int:
-    digest = hashlib.blake2b(f"{seed}:{index}:{attempt}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big") & 0x7FFFFFFF
-
-
 def _reply_schema(task: _Task) -> dict[str, Any] | None:
     if task.output_format is not None:
         return task.output_format.json_schema()
@@ -488,30 +445,37 @@ class _Planner:
 # --- parsing and assembling ---------------------------------------------------------------------------
 
 
-def _parse_row(task: _Task, item: WorkItem, text: str) -> dict[str, Any]:
+def _row_maker(task: _Task, temperature: float, max_tokens: int, max_tries: int) -> RowMaker:
+    """What making and parsing a row needs from the task, as a small picklable object."""
     prompt = task.prompt
-    if task.output_format is not None:
-        assert task.unlabeled_rows is not None and item.source is not None
-        source = task.unlabeled_rows[item.source]
-        row = {c: source[c] for c in prompt.input_columns}
-        row.update(task.output_format.parse(text, source))
-        row["__source"] = item.source
-        return row
-    if task.label_target:
-        value: Any = normalize_label(text, prompt.label_options or [], synonyms=task.label_synonyms)
-    else:
-        stops = [*(prompt.relevant_columns_for_fewshot_examples or []), prompt.target_column, task.label_column]
-        value = clean_generated_text(text, prefix=prompt.answer_prefix(), stop_columns=stops)
-    if task.mode == "annotation":
-        assert task.unlabeled_rows is not None and item.source is not None
-        row = {c: task.unlabeled_rows[item.source][c] for c in prompt.input_columns}
-        row[prompt.target_column] = value
-        row["__source"] = item.source
-    else:
-        row = {prompt.target_column: value}
-    if task.conditioned:
-        row[task.label_column] = item.label
-    return row
+    return RowMaker(
+        mode=task.mode, target_column=prompt.target_column, label_column=task.label_column,
+        input_columns=tuple(prompt.input_columns),
+        label_options=tuple(prompt.label_options) if prompt.label_options else None,
+        label_synonyms=task.label_synonyms, label_target=task.label_target,
+        conditioned=task.conditioned, structured_reply=task.structured_reply,
+        json_schema=_reply_schema(task) if task.structured else None,
+        fix_instruction=_fix_instruction(task), answer_prefix=prompt.answer_prefix(),
+        stop_columns=(*(prompt.relevant_columns_for_fewshot_examples or []), prompt.target_column,
+                      task.label_column),
+        output_format=task.output_format, unlabeled_rows=task.unlabeled_rows,
+        temperature=temperature, max_tokens=max_tokens, max_tries=max_tries, seed=task.seed)
+
+
+def _check_engine(engine: str, actors: int | None, address: str | None) -> str:
+    """``"local"`` or ``"ray"`` (checking that Ray is installed before any work is done)."""
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"unknown engine {engine!r}", hint="use engine='local' (default) or 'ray'")
+    if engine == "local":
+        if actors is not None or address is not None:
+            raise ConfigError("ray_actors and ray_address only apply to engine='ray'")
+        return engine
+    if actors is not None and actors < 1:
+        raise ConfigError("ray_actors must be at least 1")
+    from .distributed import require_ray
+
+    require_ray()
+    return engine
 
 
 def _finish(rows: dict[int, dict[str, Any]], task: _Task, wanted: int,

@@ -92,6 +92,9 @@ class GenerationConfig(_Strict):
     budget_tokens: int | None = Field(default=None, ge=1)
     budget_usd: float | None = Field(default=None, gt=0)
     prices: tuple[float, float] | None = None
+    engine: Literal["local", "ray"] = "local"  # "ray": run on a Ray cluster (docs/scaling.md)
+    ray_actors: int | None = Field(default=None, ge=1)
+    ray_address: str | None = None
 
 
 class Recipe(_Strict):

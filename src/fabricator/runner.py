@@ -60,8 +60,12 @@ class RunResult:
 
 
 def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_mismatch: str = "error",
-               progress: bool = True, llm: LLM | None = None) -> RunResult:
-    """Generate what ``recipe`` asks for and write it under ``output`` (default: the recipe's)."""
+               progress: bool = True, llm: LLM | None = None, engine: str | None = None,
+               ray_actors: int | None = None, ray_address: str | None = None) -> RunResult:
+    """Generate what ``recipe`` asks for and write it under ``output`` (default: the recipe's).
+
+    ``engine``, ``ray_actors`` and ``ray_address`` override the recipe's ``generation`` section.
+    """
     out = Path(output or recipe.output)
     p = recipe.prompt
     prompt = BasePrompt(
@@ -80,6 +84,9 @@ def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_m
            if recipe.output_format else None)
     model = llm or build_llm(recipe.model)
     generator = DatasetGenerator(model)
+    where = engine or g.engine
+    on_ray = ({"ray_actors": ray_actors or g.ray_actors, "ray_address": ray_address or g.ray_address}
+              if where == "ray" else {})
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     try:
@@ -96,7 +103,7 @@ def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_m
             on_journal_mismatch=on_journal_mismatch, log_path=out / "log.jsonl",
             requests_per_minute=g.requests_per_minute, tokens_per_minute=g.tokens_per_minute,
             max_retries=g.max_retries, budget_tokens=g.budget_tokens, budget_usd=g.budget_usd,
-            prices=g.prices, progress=progress)
+            prices=g.prices, progress=progress, engine=where, **on_ray)
     finally:
         close = getattr(model, "aclose", None)
         if close is not None and llm is None:
@@ -133,7 +140,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": platform.python_version()}
-    for name in ("fabricator-data", "datasets", "aiohttp", "xllamacpp"):
+    for name in ("fabricator-data", "datasets", "aiohttp", "xllamacpp", "ray"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:

@@ -78,5 +78,16 @@ class Fake:
         usage = Usage(prompt_tokens=len(prompt.split()), completion_tokens=len(str(text).split()))
         return Completion(text=str(text), usage=usage, model=self.name)
 
+    def __getstate__(self) -> dict:
+        """Pickle (e.g. to a Ray actor) without the calls seen so far; a copy counts its own."""
+        state = dict(self.__dict__)
+        state.update(_cycle=None, calls=0, requests=[])
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if isinstance(self._responses, (list, tuple)):
+            self._cycle = itertools.cycle(self._responses)
+
     async def aclose(self) -> None:
         return None

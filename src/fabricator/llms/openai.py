@@ -139,6 +139,12 @@ class OpenAICompatible:
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._session_keeper: Any = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the HTTP session (e.g. to a Ray actor): a copy opens its own."""
+        state = dict(self.__dict__)
+        state.update(_session=None, _session_loop=None, _session_keeper=None)
+        return state
+
     def __repr__(self) -> str:
         key = "'***'" if self.__key else "None"
         return (f"{type(self).__name__}(model={self.name!r}, base_url={self.base_url!r}, "

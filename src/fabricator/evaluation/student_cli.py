@@ -1,0 +1,193 @@
+"""``fabricator evaluate student``: train a student classifier on the data, score it on gold data.
+
+The main CLI owns the ``evaluate`` command and calls :func:`add_evaluate_student_parser` with its
+sub-parsers object. The handler prints the metrics (and, with ``--gold-train``, the learning curve
+of generated vs gold data), writes ``report.md`` with its plots, and returns the exit status
+(0, or 2 for bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from fabricator.errors import ConfigError, FabricatorError
+
+__all__ = ["add_evaluate_student_parser", "parse_sizes", "run_evaluate_student"]
+
+
+def add_evaluate_student_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``student`` under an ``evaluate`` sub-parsers object; returns the parser."""
+    parser = subparsers.add_parser(
+        "student",
+        help="train a small classifier on the data and score it on gold data",
+        description=(
+            "Is the data any good? Train a student classifier on DATA (default: frozen "
+            "all-MiniLM-L6-v2 embeddings + logistic regression, CPU-friendly) and report its "
+            "accuracy, macro-F1, per-class scores and confusion matrix on GOLD. With "
+            "--gold-train, also a learning curve of generated vs gold training data. Files: "
+            "JSONL, JSON, CSV, Parquet or a save_to_disk folder. Writes report.md with plots "
+            "next to DATA unless --report-dir says where. Needs: pip install "
+            "'fabricator-data[student]'."
+        ),
+    )
+    parser.add_argument("--train", required=True, metavar="DATA",
+                        help="training data (e.g. the generated data.jsonl)")
+    parser.add_argument("--test", required=True, metavar="GOLD", help="gold test data")
+    parser.add_argument("--gold-train", metavar="GOLD_TRAIN",
+                        help="gold training data: adds a learning curve of generated vs gold")
+    parser.add_argument("--text-column", default="text", help="text column (default: text)")
+    parser.add_argument("--label-column", default="label", help="label column (default: label)")
+    parser.add_argument("--sizes", default="50,100,200,500", metavar="N,N,...",
+                        help="training rows per learning-curve point (default: 50,100,200,500)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of sampling and training")
+    parser.add_argument("--method", choices=("embeddings", "finetune"), default="embeddings",
+                        help="embeddings (default; CPU) or finetune (transformers; for a GPU)")
+    parser.add_argument("--report-dir", metavar="DIR",
+                        help="where report.md and the PNGs go (default: the folder of DATA)")
+    parser.add_argument("--no-report", action="store_true", help="do not write report.md")
+    parser.add_argument("--json", metavar="OUT", help="also write all numbers as JSON here")
+    parser.set_defaults(handler=run_evaluate_student, func=run_evaluate_student)
+    return parser
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``"50,100,200"`` -> ``[50, 100, 200]``; raises :class:`ConfigError` on anything else."""
+    try:
+        sizes = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError as exc:
+        raise ConfigError(f"--sizes must be comma-separated integers, got {text!r}") from exc
+    if not sizes or min(sizes) < 1:
+        raise ConfigError(f"--sizes must be positive integers, got {text!r}")
+    return sizes
+
+
+def _default_report_dir(train: str) -> Path:
+    path = Path(train)
+    # a file's folder; for a save_to_disk folder, the folder that holds it (next to the data)
+    return path.parent
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append("  " + "  ".join([row[0].ljust(widths[0])]
+                                      + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+        if n == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | None) -> str:
+    """The plain-text report printed by the command."""
+    lines = [
+        f"student: {result.model}",
+        f"trained on {result.n_train} rows, tested on {result.n_test} rows, seed {result.seed}",
+        "",
+        f"accuracy {_f(result.accuracy)}   macro-F1 {_f(result.macro_f1)}   "
+        f"weighted-F1 {_f(result.weighted_f1)}",
+        "time: " + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in result.timings.items()),
+        "",
+    ]
+    lines += _table(
+        ["label", "train rows", "precision", "recall", "f1", "support"],
+        [[label, result.train_label_counts.get(label, 0), _f(s["precision"]), _f(s["recall"]),
+          _f(s["f1"]), s["support"]] for label, s in result.per_class.items()])
+    cm = result.confusion_matrix
+    lines += ["", "confusion matrix (rows: gold, columns: predicted)"]
+    lines += _table(["gold \\ pred", *cm["labels"]],
+                    [[label, *row] for label, row in zip(cm["labels"], cm["matrix"])])
+    if curve is not None:
+        sources = curve.sources()
+        lines += ["", f"learning curve (seeded sample, seed {curve.seed}; test rows "
+                      f"{curve.n_test})"]
+        header = ["rows"]
+        for s in sources:
+            header += [f"{s} acc", f"{s} macro-F1"]
+        rows = []
+        for row in curve.table():
+            cells: list[Any] = [row["n"]]
+            for s in sources:
+                cells += [_f(row.get(f"{s}_accuracy")), _f(row.get(f"{s}_macro_f1"))]
+            rows.append(cells)
+        lines += _table(header, rows)
+        lines += [f"  skipped {s['source']} n={s['n']}: {s['reason']}" for s in curve.skipped]
+    if comparison is not None:
+        gen, gold = comparison["generated"], comparison["gold"]
+        lines += ["", "diagnostics"]
+        lines += _table(["", "generated", "gold"], [
+            ["rows", gen["rows"], gold["rows"]],
+            ["duplicate rate", f"{gen['duplicate_rate']:.3f}", f"{gold['duplicate_rate']:.3f}"],
+            ["words mean", f"{gen['length']['mean']:.1f}", f"{gold['length']['mean']:.1f}"],
+            ["distinct-1", f"{gen['distinct_1']:.3f}", f"{gold['distinct_1']:.3f}"],
+            ["distinct-2", f"{gen['distinct_2']:.3f}", f"{gold['distinct_2']:.3f}"],
+        ])
+    return "\n".join(lines)
+
+
+def run_evaluate_student(
+    args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """Train, print, write the report and ``--json``; 0 on success, 2 on bad input."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        from fabricator.evaluation.diagnostics import compare
+        from fabricator.evaluation.student import learning_curve, train_student
+        from fabricator.tables import load_table
+
+        sizes = parse_sizes(args.sizes) if args.gold_train else None
+        train = load_table(args.train)
+        test = load_table(args.test)
+        gold_train = load_table(args.gold_train) if args.gold_train else None
+        columns = {"text_column": args.text_column, "label_column": args.label_column}
+        result = train_student(train, test, seed=args.seed, method=args.method, **columns)
+        curve = None
+        if gold_train is not None:
+            curve = learning_curve(train, test, sizes, gold_train, seed=args.seed,
+                                   method=args.method, **columns)
+        comparison = compare(train, gold_train if gold_train is not None else test, **columns)
+        print(format_student(result, curve, comparison), file=stdout)
+        if not args.no_report:
+            out_dir = Path(args.report_dir) if args.report_dir else _default_report_dir(args.train)
+            sources = {"training data": args.train, "test data (gold)": args.test}
+            if args.gold_train:
+                sources["gold training data"] = args.gold_train
+            from fabricator.evaluation.report import write_report
+
+            try:
+                path = write_report(out_dir, result, curve=curve, comparison=comparison,
+                                    sources=sources)
+            except OSError as exc:
+                raise ConfigError(f"cannot write the report into {out_dir}: {exc}",
+                                  hint="pass a writable --report-dir") from exc
+            print(f"\nreport written to {path}", file=stdout)
+    except FabricatorError as exc:
+        print(f"error: {exc}", file=stderr)
+        return 2
+    if args.json:
+        out = Path(args.json)
+        data = {"train": args.train, "test": args.test, "gold_train": args.gold_train,
+                "student": result.to_dict(),
+                "learning_curve": curve.to_dict() if curve is not None else None,
+                "diagnostics": comparison}
+        data["student"].pop("metrics", None)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+                           encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write {out}: {exc}", file=stderr)
+            return 2
+        print(f"result written to {out}", file=stdout)
+    return 0

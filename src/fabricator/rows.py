@@ -1,0 +1,161 @@
+"""Making one row from one work item: the request(s), the re-ask, the parse.
+
+``RowMaker`` holds everything that turning a ``WorkItem`` into a row needs and nothing else (no
+datasets, no few-shot pool, no open files), so it pickles small and behaves the same wherever it
+runs: in ``DatasetGenerator`` with the local engine, or in a Ray actor (``fabricator.distributed``)
+with that actor's engine. Both paths call the same ``make``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from .errors import BackendError, ParseError
+from .journal import content_key
+from .llms.base import Request
+from .parsing import clean_generated_text, normalize_label
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One planned row: its prompt and where it came from."""
+
+    index: int
+    messages: tuple[dict[str, str], ...]
+    prompt_text: str
+    label: str | None = None
+    source: int | None = None
+    fewshot_ids: tuple[int, ...] = ()
+
+
+@dataclass
+class Failure:
+    """A row that could not be made, kept with its raw output and error."""
+
+    index: int
+    error: str
+    kind: str
+    raw: str | None = None
+    source: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "source": self.source, "kind": self.kind, "error": self.error,
+                "raw": self.raw}
+
+
+class CallLogger(Protocol):
+    def write(self, item: WorkItem, request: Request, response: str) -> None: ...
+
+
+class EngineLike(Protocol):
+    llm: Any
+
+    async def call(self, request: Request, key: str) -> Any: ...
+
+
+def derive_seed(seed: int, index: int, attempt: int) -> int:
+    """The sampling seed of one attempt at one row (stable across runs and machines)."""
+    digest = hashlib.blake2b(f"{seed}:{index}:{attempt}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class RowMaker:
+    """Turns a work item into a row (or a ``Failure``) through an engine; picklable.
+
+    Built by ``DatasetGenerator`` from the resolved task (``dataset_generator._row_maker``).
+    ``unlabeled_rows`` are the input rows an annotation parses against (only the columns it
+    reads); a copy without them (``without_rows``) is what travels to Ray actors, each item then
+    carrying its own source row.
+    """
+
+    mode: str
+    target_column: str
+    label_column: str
+    input_columns: tuple[str, ...]
+    label_options: tuple[str, ...] | None
+    label_synonyms: dict[str, str] | None
+    label_target: bool
+    conditioned: bool
+    structured_reply: bool
+    json_schema: dict[str, Any] | None  # sent with every request when structured output is on
+    fix_instruction: str
+    answer_prefix: str
+    stop_columns: tuple[str, ...]
+    output_format: Any = None
+    unlabeled_rows: Sequence[Mapping[str, Any]] | None = None
+    temperature: float = 0.8
+    max_tokens: int = 256
+    max_tries: int = 3
+    seed: int = 0
+
+    def without_rows(self) -> RowMaker:
+        return replace(self, unlabeled_rows=None)
+
+    def source_row(self, item: WorkItem) -> Mapping[str, Any] | None:
+        if item.source is None or self.unlabeled_rows is None:
+            return None
+        return self.unlabeled_rows[item.source]
+
+    def request(self, item: WorkItem, messages: Sequence[dict[str, str]], attempt: int) -> Request:
+        temperature = self.temperature if attempt == 0 else max(self.temperature, 0.9)
+        return Request(messages=tuple(messages), temperature=temperature, max_tokens=self.max_tokens,
+                       seed=derive_seed(self.seed, item.index, attempt), json_schema=self.json_schema)
+
+    async def make(self, engine: EngineLike, item: WorkItem, logger: CallLogger,
+                   source: Mapping[str, Any] | None = None) -> dict[str, Any] | Failure:
+        """Ask for ``item`` (re-asking once, with the error, when a structured reply is wrong)."""
+        if source is None:
+            source = self.source_row(item)
+        messages: Sequence[dict[str, str]] = item.messages
+        raw: str | None = None
+        error: Exception | None = None
+        for attempt in range(self.max_tries):
+            request = self.request(item, messages, attempt)
+            key = content_key(engine.llm.name, request.params(), request.messages, sample=item.index)
+            try:
+                completion = await engine.call(request, key)
+            except BackendError as exc:
+                if exc.fatal:
+                    raise
+                return Failure(item.index, exc.message, type(exc).__name__, raw, item.source)
+            raw = completion.text
+            logger.write(item, request, completion.text)
+            try:
+                return self.parse(item, completion.text, source)
+            except ParseError as exc:
+                error = exc
+                if self.structured_reply and attempt == 0:  # re-ask once, saying what was wrong
+                    messages = [m for m in item.messages if m["role"] != "assistant"] + [
+                        {"role": "assistant", "content": completion.text},
+                        {"role": "user", "content": f"{exc.message}. {self.fix_instruction}"}]
+        assert error is not None
+        return Failure(item.index, str(error), type(error).__name__, raw, item.source)
+
+    def parse(self, item: WorkItem, text: str, source: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The row of one answer; ``ParseError`` when the answer is not valid data."""
+        if source is None:
+            source = self.source_row(item)
+        if self.output_format is not None:
+            assert source is not None and item.source is not None
+            row = {c: source[c] for c in self.input_columns}
+            row.update(self.output_format.parse(text, source))
+            row["__source"] = item.source
+            return row
+        if self.label_target:
+            value: Any = normalize_label(text, self.label_options or (), synonyms=self.label_synonyms)
+        else:
+            value = clean_generated_text(text, prefix=self.answer_prefix, stop_columns=self.stop_columns)
+        if self.mode == "annotation":
+            assert source is not None and item.source is not None
+            row = {c: source[c] for c in self.input_columns}
+            row[self.target_column] = value
+            row["__source"] = item.source
+        else:
+            row = {self.target_column: value}
+        if self.conditioned:
+            row[self.label_column] = item.label
+        return row

@@ -1,0 +1,161 @@
+"""Fault handling over real HTTP on loopback: FakeOpenAIServer (thread) + OpenAICompatible + generator.
+
+Every scripted fault kind on some requests: the run completes, nothing is silently dropped
+(requested rows = returned rows + failures, each failure kept with its error), a rejected key
+stops the run at once without retries and without showing the key, and a closed port fails fast.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from fabricator import BasePrompt, DatasetGenerator
+from fabricator.errors import AuthenticationError, BackendUnavailable
+from fabricator.llms.openai import OpenAICompatible
+from fabricator.testing import FakeOpenAIServer
+
+pytestmark = pytest.mark.timeout(60)
+
+PROMPT = BasePrompt(task_description="Write one short movie review.", generate_data_for_column="text")
+ROWS = 24
+CONCURRENCY = 4
+TIMEOUT = 0.4  # timeout_per_prompt: the "hang" fault must run past it
+
+
+def responder(messages: list, body: dict) -> str:
+    """A distinct, deterministic review per request (long enough for the "length" fault to cut)."""
+    return f"A gripping heist film, seed {body.get('seed')}, with a twist nobody sees coming."
+
+
+@pytest.fixture(autouse=True)
+def _no_env_key(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Clock:
+    """A fault script that also stamps the arrival time of every chat request."""
+
+    def __init__(self, script: dict[int, str]) -> None:
+        self.script = script
+        self.arrived: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, n: int) -> str | None:
+        with self._lock:
+            self.arrived[n] = time.monotonic()
+        return self.script.get(n)
+
+
+def generate(server: FakeOpenAIServer, *, max_retries: int, **kw):
+    llm = OpenAICompatible("fake-model", base_url=server.base_url, max_concurrency=CONCURRENCY)
+    generator = DatasetGenerator(llm)
+    started = time.monotonic()
+    dataset = generator.generate(PROMPT, max_prompt_calls=ROWS, num_samples_to_generate=ROWS,
+                                 timeout_per_prompt=TIMEOUT, max_retries=max_retries, seed=3, **kw)
+    return dataset, generator.last_run, time.monotonic() - started
+
+
+# Faults only on request numbers >= CONCURRENCY: the first requests succeed, so a dropped
+# connection is a failed row rather than "server unreachable" (see the engine).
+ERROR_FAULTS = {4: "429", 6: "500", 8: "hang", 10: "reset", 12: "malformed", 17: "500"}
+ALL_FAULTS = {**ERROR_FAULTS, 14: "length"}
+
+
+def test_every_fault_kind_is_retried_and_the_run_completes():
+    clock = Clock(ALL_FAULTS)
+    with FakeOpenAIServer(latency=0.005, faults=clock, retry_after=1.0, responder=responder) as srv:
+        dataset, report, _ = generate(srv, max_retries=3)
+        stats, received = srv.stats, list(srv.requests)
+    assert len(dataset) == ROWS and report.rows == ROWS
+    assert report.failures == []
+    assert stats["faults"] == dict(Counter(ALL_FAULTS.values()))
+    # every error fault cost exactly one retry; "length" is an answer, not an error
+    assert report.stats.retries == len(ERROR_FAULTS)
+    assert stats["received"] == ROWS + len(ERROR_FAULTS) == report.stats.requests
+    # the cut-short answer is kept as a row (truncated text, not dropped)
+    cut = next(r for r in received if r.fault == "length")
+    assert f"seed {cut.body['seed']}," in "\n".join(dataset["text"])
+    # Retry-After (1 s, above the 0.25-0.75 s jittered backoff of a first retry) was honoured
+    n429 = next(n for n, f in ALL_FAULTS.items() if f == "429")
+    seed = received[n429].body["seed"]
+    retry = next(r.number for r in received if r.number > n429 and r.body["seed"] == seed)
+    assert clock.arrived[retry] - clock.arrived[n429] >= 1.0 - 0.02
+
+
+def test_exhausted_retries_fail_rows_that_are_all_accounted_for():
+    with FakeOpenAIServer(latency=0.005, faults=ALL_FAULTS, responder=responder) as srv:
+        dataset, report, _ = generate(srv, max_retries=0)
+        stats = srv.stats
+    failures = report.failures
+    # nothing silently dropped: every requested row is returned or kept as a failure
+    assert report.requested == ROWS
+    assert len(dataset) + len(failures) == ROWS
+    assert report.rows == len(dataset)
+    assert len(failures) == len(ERROR_FAULTS)
+    assert Counter(f.kind for f in failures) == {"RateLimitError": 1, "ServerError": 3,
+                                                 "RequestTimeout": 1, "ConnectionFailed": 1}
+    assert len({f.index for f in failures}) == len(failures)
+    assert all(f.error for f in failures)
+    errors = "\n".join(f.error for f in failures)
+    for needle in ("429", "500", "malformed", f"within {TIMEOUT:g} s", "connection"):
+        assert needle in errors
+    # no retries: one request per row
+    assert stats["received"] == ROWS == report.stats.requests
+    assert report.stats.retries == 0
+    assert report.summary()["failures"] == len(failures)
+    failed = report.failures_dataset()
+    assert len(failed) == len(failures) and set(failed["kind"]) == {f.kind for f in failures}
+
+
+def test_rejected_key_stops_at_once_without_retries_or_showing_the_key():
+    secret, wrong = "sk-right-5f2b9c0e11aa", "sk-wrong-77d1e0c4b3ff"
+    with FakeOpenAIServer(latency=0.01, api_key=secret) as srv:
+        llm = OpenAICompatible("fake-model", base_url=srv.base_url, api_key=wrong, max_concurrency=8)
+        started = time.monotonic()
+        with pytest.raises(AuthenticationError) as info:
+            DatasetGenerator(llm).generate(PROMPT, max_prompt_calls=50, num_samples_to_generate=50,
+                                           max_retries=6)
+        elapsed = time.monotonic() - started
+        stats = srv.stats
+    assert elapsed < 1.0
+    assert stats["received"] <= 1  # chat requests: the preflight already stopped the run
+    text = f"{info.value}\n{info.value.message}\n{info.value.hint}\n{info.value!r}"
+    assert wrong not in text and secret not in text
+    assert "401" in info.value.message
+
+
+def test_rejected_key_on_a_chat_request_is_not_retried():
+    # the server accepts /v1/models but answers 401 to the first chat request
+    with FakeOpenAIServer(latency=0.01, faults={0: "401"}) as srv:
+        llm = OpenAICompatible("fake-model", base_url=srv.base_url, api_key="sk-not-shown-0001",
+                               max_concurrency=1)
+        generator = DatasetGenerator(llm)
+        started = time.monotonic()
+        with pytest.raises(AuthenticationError) as info:
+            generator.generate(PROMPT, max_prompt_calls=50, num_samples_to_generate=50, max_retries=6)
+        elapsed = time.monotonic() - started
+        stats = srv.stats
+    assert elapsed < 1.0
+    assert stats["received"] == 1
+    assert generator.last_run.stats.retries == 0
+    assert "sk-not-shown-0001" not in f"{info.value}{info.value!r}"
+
+
+def test_unreachable_server_fails_fast():
+    llm = OpenAICompatible("fake-model", base_url=f"http://127.0.0.1:{closed_port()}/v1")
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable) as info:
+        DatasetGenerator(llm).generate(PROMPT, max_prompt_calls=20, num_samples_to_generate=20)
+    assert time.monotonic() - started < 1.0
+    assert info.value.hint and "base_url" in info.value.hint

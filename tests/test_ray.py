@@ -1,0 +1,266 @@
+"""engine="ray": the same rows as the local engine, limits split across actors, resume across shards.
+
+Needs the optional extra (``pip install -e ".[ray]"``); skipped as a whole without it. One local
+Ray cluster (2 CPUs) serves the module; the fake OpenAI server runs on a thread in this process.
+"""
+
+import hashlib
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from datasets import Dataset
+
+ray = pytest.importorskip("ray")
+
+from fabricator import BasePrompt, DatasetGenerator  # noqa: E402
+from fabricator.cli import main  # noqa: E402
+from fabricator.distributed import RayRunner, split_limit  # noqa: E402
+from fabricator.engine import Engine  # noqa: E402
+from fabricator.errors import AuthenticationError  # noqa: E402
+from fabricator.llms import Fake  # noqa: E402
+from fabricator.llms.openai import OpenAICompatible  # noqa: E402
+from fabricator.rows import RowMaker  # noqa: E402
+from fabricator.testing import FakeOpenAIServer  # noqa: E402
+
+pytestmark = pytest.mark.timeout(300)
+LABELS = ["positive", "negative"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    if started:
+        ray.shutdown()
+
+
+def responder(messages: list, body: dict) -> str:
+    """Deterministic answers: a review that depends on the whole prompt and the seed, or a label.
+
+    Annotation rows say how to answer: ROW-POS and ROW-NEG get a label (in two spellings),
+    ROW-HUH gets one only when re-asked, ROW-BAD never does (a failure with its raw answer).
+    """
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    first = users[0]
+    if "Classify" not in first:
+        return f"A film review {hashlib.md5(first.encode()).hexdigest()[:10]}, take {body.get('seed')}."
+    row = first.rsplit("ROW-", 1)[-1][:3]
+    if row == "POS":
+        return "Positive."
+    if row == "NEG":
+        return "negative"
+    if row == "HUH":
+        return "negative" if len(users) > 1 else "no idea"
+    return "banana"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeOpenAIServer(latency=0.01, responder=responder) as srv:
+        yield srv
+
+
+def llm(srv, concurrency=4):
+    return OpenAICompatible("fake-model", base_url=srv.base_url, max_concurrency=concurrency)
+
+
+def conditioned():
+    return BasePrompt(task_description="Generate a {} movie review.", label_options=LABELS,
+                      generate_data_for_column="text")
+
+
+def annotate():
+    return BasePrompt(task_description="Classify as: {}.", label_options=LABELS,
+                      generate_data_for_column="label", fewshot_example_columns="text")
+
+
+def unlabeled(n: int) -> Dataset:
+    kinds = ["POS", "NEG", "HUH", "POS", "NEG", "BAD"]
+    return Dataset.from_dict({"text": [f"review {i} ROW-{kinds[i % len(kinds)]}" for i in range(n)],
+                              "id": list(range(n))})
+
+
+def both(run):
+    """``run(engine=...)`` with the local engine and with Ray (2 actors): (local, ray)."""
+    return run(engine="local"), run(engine="ray", ray_actors=2)
+
+
+def test_label_conditioned_generation_same_rows_and_features(server, sentiment_fewshot):
+    def run(**kw):
+        g = DatasetGenerator(llm(server))
+        ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label", max_prompt_calls=60,
+                        num_samples_to_generate=60, seed=7, **kw)
+        return ds, g.last_run
+
+    (local, local_run), (remote, remote_run) = both(run)
+    assert len(remote) == 60
+    assert remote.features == local.features
+    assert remote.to_list() == local.to_list()
+    assert len(set(remote["text"])) > 10  # rows differ, so order is really compared
+    assert remote_run.summary()["requests"] == local_run.summary()["requests"] == 60
+    assert remote_run.summary()["prompt_tokens"] == local_run.summary()["prompt_tokens"]
+
+
+def test_annotation_same_rows_failures_and_log(server, sentiment_fewshot, tmp_path):
+    data = unlabeled(36)
+
+    def run(engine, **kw):
+        g = DatasetGenerator(llm(server))
+        ds, original = g.generate(annotate(), sentiment_fewshot, "stratified", 1, "label",
+                                  unlabeled_dataset=data, max_prompt_calls=100, seed=3,
+                                  return_unlabeled_dataset=True, log_path=tmp_path / f"{engine}.jsonl",
+                                  engine=engine, **kw)
+        return ds, original, g.last_run
+
+    (ds_l, orig_l, run_l), (ds_r, orig_r, run_r) = both(run)
+    assert ds_r.features == ds_l.features and ds_r.features["label"].names == LABELS
+    assert ds_r.to_list() == ds_l.to_list()
+    assert orig_r.to_list() == orig_l.to_list()
+    assert len(ds_r) == 30  # the six ROW-BAD rows failed, after a re-ask
+    assert [f.as_dict() for f in run_r.failures] == [f.as_dict() for f in run_l.failures]
+    assert {f.raw for f in run_r.failures} == {"banana"}
+    # POS/NEG once, HUH twice (re-asked), BAD three times (max_tries)
+    assert run_r.summary()["requests"] == run_l.summary()["requests"] == 24 + 6 * 2 + 6 * 3
+
+    def log(engine):
+        lines = (tmp_path / f"{engine}.jsonl").read_text().splitlines()
+        return sorted(lines)
+
+    assert log("ray") == log("local") and len(log("ray")) == 54
+
+
+def test_budget_stop_then_resume_across_actor_shards(sentiment_fewshot, tmp_path):
+    with FakeOpenAIServer(latency=0.02, responder=responder) as srv:
+        def run(**kw):
+            g = DatasetGenerator(llm(srv, concurrency=2))
+            ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label",
+                            max_prompt_calls=40, num_samples_to_generate=40, seed=1,
+                            journal_dir=tmp_path / "journal", **kw)
+            return ds, g.last_run
+
+        part, first = run(engine="ray", ray_actors=2, budget_tokens=400)
+        assert first.stats.stopped == "budget" and 0 < len(part) < 40
+        shards = sorted(p.name for p in (tmp_path / "journal").glob("journal-actor-*.jsonl"))
+        assert shards == ["journal-actor-0.jsonl", "journal-actor-1.jsonl"]
+        done = srv.stats["received"]
+        assert _journal_keys(tmp_path / "journal") == done  # every answer is journaled, once
+
+        full, second = run(engine="ray", ray_actors=2)
+        assert len(full) == 40 and second.stats.cached == done
+        assert srv.stats["received"] == 40  # nothing asked twice, nothing lost
+        assert _journal_keys(tmp_path / "journal") == 40
+        srv.reset_stats()
+        local = DatasetGenerator(llm(srv)).generate(conditioned(), sentiment_fewshot, "uniform", 1,
+                                                    "label", max_prompt_calls=40,
+                                                    num_samples_to_generate=40, seed=1)
+        assert full.to_list() == local.to_list()
+
+
+def test_killed_actor_loses_nothing(sentiment_fewshot, tmp_path):
+    """kill -9 of an actor mid-run: Ray restarts it and retries its block, whose journaled
+    answers are reused; only the requests in flight at the kill are asked again."""
+    killed: list[int] = []
+    with FakeOpenAIServer(latency=0.05, responder=responder) as srv:
+        def killer() -> None:
+            deadline = time.monotonic() + 60
+            while srv.stats["received"] < 30 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            pids = _actor_pids()
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+
+        thread = threading.Thread(target=killer, daemon=True)
+        thread.start()
+        g = DatasetGenerator(llm(srv, concurrency=4))
+        ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label", max_prompt_calls=120,
+                        num_samples_to_generate=120, seed=2, journal_dir=tmp_path / "journal",
+                        engine="ray", ray_actors=2)
+        thread.join(5)
+        if not killed:
+            pytest.skip("no Ray actor process found to kill")
+        assert len(ds) == 120
+        assert _journal_keys(tmp_path / "journal") == 120
+        assert 120 <= srv.stats["received"] <= 120 + 4  # at most the killed actor's in-flight requests
+        again = DatasetGenerator(llm(srv)).generate(
+            conditioned(), sentiment_fewshot, "uniform", 1, "label", max_prompt_calls=120,
+            num_samples_to_generate=120, seed=2, journal_dir=tmp_path / "journal", engine="ray",
+            ray_actors=2)
+        assert again.to_list() == ds.to_list()
+        assert srv.stats["received"] <= 124  # the re-run asked nothing
+
+
+def test_fatal_error_in_an_actor_stops_the_run():
+    with FakeOpenAIServer(faults={5: "401"}) as srv:
+        with pytest.raises(AuthenticationError, match="401"):
+            DatasetGenerator(llm(srv)).generate(BasePrompt(task_description="Write a review."),
+                                                max_prompt_calls=40, num_samples_to_generate=40,
+                                                engine="ray", ray_actors=2)
+
+
+def test_rate_limits_and_budgets_are_split_evenly():
+    engine = Engine(Fake(), concurrency=8, budget_tokens=900, budget_usd=3.0)
+    maker = RowMaker(mode="unlabeled", target_column="text", label_column="label", input_columns=(),
+                     label_options=None, label_synonyms=None, label_target=False, conditioned=False,
+                     structured_reply=False, json_schema=None, fix_instruction="", answer_prefix="",
+                     stop_columns=())
+    runner = RayRunner(Fake(), maker, engine, requests_per_minute=600, tokens_per_minute=90_000)
+    s = runner._settings(3)
+    assert (s.requests_per_minute, s.tokens_per_minute) == (200, 30_000)
+    assert (s.budget_tokens, s.budget_usd, s.concurrency) == (300, 1.0, 8)
+    assert split_limit(None, 3) is None
+
+
+def test_default_is_one_actor_per_node_and_fake_backend_works():
+    g = DatasetGenerator()
+    ds = g.generate(BasePrompt(task_description="Write a review."), max_prompt_calls=5,
+                    num_samples_to_generate=5, dummy_response="A fine film.", engine="ray")
+    assert ds["text"] == ["A fine film."] * 5
+    assert g.last_run.stats.requests == 5
+
+
+def test_cli_engine_ray(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "prompt": {"task_description": "Write a short movie review.", "generate_data_for_column": "text"},
+        "model": {"backend": "fake", "responses": ["A fine film.", "Dull and long."]},
+        "generation": {"max_prompt_calls": 12, "num_samples_to_generate": 12, "engine": "local"},
+    }))
+    out = tmp_path / "out"
+    assert main(["generate", str(recipe), "-o", str(out), "--quiet", "--engine", "ray",
+                 "--ray-actors", "2"]) == 0
+    rows = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and {r["text"] for r in rows} <= {"A fine film.", "Dull and long."}
+    assert sorted(p.name for p in (out / "journal").glob("journal-actor-*.jsonl"))
+    assert json.loads((out / "metadata.json").read_text())["versions"]["ray"] == ray.__version__
+
+
+def _journal_keys(directory: Path) -> int:
+    keys = set()
+    for path in directory.glob("journal-*.jsonl"):
+        for line in path.read_text().splitlines():
+            keys.add(json.loads(line)["k"])
+    return len(keys)
+
+
+def _actor_pids() -> list[int]:
+    """Processes of this job's Ray Data map actors (Linux: their title names the operator)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"MapWorker(MapBatches(GenerationActor))" in cmdline:
+            pids.append(int(entry.name))
+    return sorted(pids)
