@@ -1,0 +1,62 @@
+"""Shared helpers of the experiment scripts: data paths, the model, result tables."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from fabricator.llms import LlamaCpp
+
+ROOT = Path(__file__).resolve().parent
+DATA = ROOT.parents[1] / "shared" / "data"   # ../shared/data beside the repository
+RUNS = ROOT / "runs"                          # journals and outputs (git-ignored)
+RESULTS = ROOT / "results"                    # the tables, committed
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise SystemExit(f"{path} not found: the experiments read ../shared/data beside the repository")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def seeded_sample(rows: list[dict[str, Any]], n: int, seed: int = 0) -> list[dict[str, Any]]:
+    return random.Random(seed).sample(rows, min(n, len(rows)))
+
+
+def embedded_model(parallel: int = 4) -> LlamaCpp:
+    return LlamaCpp(n_parallel=parallel)
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def write_table(name: str, title: str, header: list[str], rows: list[list[Any]], notes: list[str]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += [""] + [f"- {n}" for n in notes] + [""]
+    path = RESULTS / f"{name}.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+    return path
+
+
+def usage_of(generator: Any) -> dict[str, Any]:
+    s = generator.last_run.summary()
+    return {"rows": s["rows"], "failures": s["failures"], "requests": s["requests"], "cached": s["cached"],
+            "tokens": s["prompt_tokens"] + s["completion_tokens"], "seconds": s["elapsed_s"]}
+
+
+def as_dataset(rows: list[dict[str, Any]], columns: list[str]) -> Dataset:
+    return Dataset.from_dict({c: [r[c] for r in rows] for c in columns})
