@@ -14,7 +14,8 @@ Printed per run: wall time and requests/s of the whole ``generate`` call, and fo
 time its actors took to start (from submitting the Ray Data job to the first block starting in
 an actor) and the requests/s while the blocks ran (the "steady" rate, start-up excluded). Ray's
 own start-up (``ray.init`` of a local cluster, or joining ``--address``) is printed first,
-separately. Ratios are against the local engine at the same C.
+separately. Ratios are against the local engine at C. For N > 1 actors, the local engine also
+runs with N x C in flight (one process, as many requests in flight as the N actors).
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ def main() -> None:
     p.add_argument("--actors", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--address", default=None, help="join this Ray cluster instead of starting one")
+    p.add_argument("--no-same-in-flight", dest="same_in_flight", action="store_false",
+                   help="skip the local runs with N x C in flight (one process, as many requests "
+                        "in flight as N actors)")
     a = p.parse_args()
 
     import ray
@@ -102,6 +106,11 @@ def main() -> None:
             print(f"{'local':<14} {c:>9} {c / lat:>8.0f} {local['wall']:>7.2f} {local['rate']:>7.0f} "
                   f"{1.0:>8.2f} {'-':>14} {local['rate']:>13.0f} {1.0:>8.2f}")
             for actors in a.actors:
+                if actors > 1 and a.same_in_flight:  # one process with as many requests in flight
+                    same = run_once(srv.base_url, n, actors * c, timeline)
+                    print(f"{f'local C={actors * c}':<14} {actors * c:>9} {actors * c / lat:>8.0f} "
+                          f"{same['wall']:>7.2f} {same['rate']:>7.0f} {same['rate'] / local['rate']:>8.2f} "
+                          f"{'-':>14} {same['rate']:>13.0f} {same['rate'] / local['rate']:>8.2f}")
                 r = run_once(srv.base_url, n, c, timeline, engine="ray", ray_actors=actors)
                 print(f"{f'ray x{actors}':<14} {actors * c:>9} {actors * c / lat:>8.0f} {r['wall']:>7.2f} "
                       f"{r['rate']:>7.0f} {r['rate'] / local['rate']:>8.2f} {r['startup']:>14.2f} "

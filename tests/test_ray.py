@@ -252,7 +252,8 @@ def _journal_keys(directory: Path) -> int:
 
 
 def _actor_pids() -> list[int]:
-    """Processes of this job's Ray Data map actors (Linux: their title names the operator)."""
+    """This cluster's Ray Data map actors (Linux): their title names the operator, and this
+    process started the raylet whose children they are (other Ray clusters are left alone)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -261,6 +262,18 @@ def _actor_pids() -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"MapWorker(MapBatches(GenerationActor))" in cmdline:
+        if b"MapWorker(MapBatches(GenerationActor))" in cmdline and os.getpid() in _ancestors(int(entry.name)):
             pids.append(int(entry.name))
     return sorted(pids)
+
+
+def _ancestors(pid: int) -> list[int]:
+    found = []
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state is the parent
+        found.append(pid)
+    return found

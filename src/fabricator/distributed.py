@@ -174,8 +174,9 @@ class _CollectCalls:
 class GenerationActor:
     """A Ray Data map actor: our async engine on each block it is given.
 
-    One event loop, one engine (rate limiter, budget, journal shard) and one HTTP session for the
-    actor's life; blocks run one after another, each with ``concurrency`` requests in flight.
+    One event loop and one engine (rate limiter, budget, journal shard) for the actor's life;
+    blocks run one after another, each with ``concurrency`` requests in flight, and each closes
+    its HTTP session when done (Ray may end an idle actor without warning).
     """
 
     def __init__(self, llm: Any, maker: RowMaker, settings: ActorSettings) -> None:
