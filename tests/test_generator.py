@@ -135,3 +135,18 @@ def test_works_inside_a_running_event_loop():
                                                         num_samples_to_generate=2)
 
     assert len(asyncio.run(notebook_cell())) == 2
+
+
+def test_answer_cut_off_at_max_tokens_keeps_complete_sentences():
+    from fabricator.llms.base import Completion
+
+    class Truncating(Fake):
+        async def complete(self, request):
+            done = await super().complete(request)
+            return Completion(done.text, "length", done.usage, done.model)
+
+    llm = Truncating(["Great cast. Superb score. The ending was", "An endless, aimless"])
+    g = DatasetGenerator(llm, max_tries=1)
+    ds = g.generate(BasePrompt("Write a review."), max_prompt_calls=2, num_samples_to_generate=2)
+    assert ds["text"] == ["Great cast. Superb score."]
+    assert "cut off" in g.last_run.failures[0].error

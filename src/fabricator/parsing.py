@@ -21,8 +21,9 @@ _REFUSAL = re.compile(
     r"(?:violates?|against) (?:my|the) (?:guidelines|policy|policies)|not appropriate for me)",
     re.IGNORECASE,
 )
-_CHATTER_LINE = re.compile(
-    r"^\s*(?:sure|certainly|of course|okay|ok|absolutely|great|here(?:'s| is| are)|below is)\b[^\n]*$",
+_CHATTER_LINE = re.compile(  # "Sure! Here is ...:", "Okay, ...", "Here's a review:" -- not "Great cast."
+    r"^\s*(?:(?:sure|certainly|of course|okay|ok|absolutely)\b\s*[,!.:]|here(?:'s| is| are)\b|below is\b)"
+    r"[^\n]*$",
     re.IGNORECASE,
 )
 _TRAILING_CHATTER = re.compile(
@@ -77,6 +78,18 @@ def clean_generated_text(raw: str, *, prefix: str = "", stop_columns: Sequence[s
     return text
 
 
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)]*(?=\s|$)")
+
+
+def complete_sentences(text: str) -> str:
+    """``text`` up to its last complete sentence (for answers cut off at ``max_tokens``)."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if not ends:
+        raise ParseError("the answer was cut off at max_tokens before its first sentence ended",
+                         raw=text, hint="raise max_tokens")
+    return text[: ends[-1]].strip()
+
+
 def _norm(s: str) -> str:
     return re.sub(r"[^\w\s/-]", "", s.lower()).strip()
 
@@ -115,13 +128,12 @@ def normalize_label(
         if n in syn and syn[n] in options:
             return syn[n]
     n = _norm(candidates[1])
-    if n:
-        starts = [o for k, o in by_norm.items() if k.startswith(n) or (n.split() and k == n.split()[0])]
-        if len(set(starts)) == 1:
-            return starts[0]
+    prefixed = {o for k, o in by_norm.items() if n and k.startswith(n)}  # "pos" -> "positive"
+    if len(prefixed) == 1:
+        return prefixed.pop()
     words = set(re.findall(r"[\w/-]+", text.lower()))
     named = {o for k, o in by_norm.items() if k in words or (" " in k and k in _norm(text))}
     named |= {v for k, v in syn.items() if k in words and v in options}
-    if len(named) == 1:
+    if len(named) == 1:  # "Positive, because ..." / "I think it is negative"
         return named.pop()
     raise ParseError(f"answer {raw.strip()[:80]!r} is not one of {list(options)}", raw=raw)

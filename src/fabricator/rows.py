@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from .errors import BackendError, ParseError
 from .journal import content_key
 from .llms.base import Request
-from .parsing import clean_generated_text, normalize_label
+from .parsing import clean_generated_text, complete_sentences, normalize_label
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ class RowMaker:
         error: Exception | None = None
         for attempt in range(self.max_tries):
             request = self.request(item, messages, attempt)
-            key = content_key(engine.llm.name, request.params(), request.messages, sample=item.index)
+            key = (content_key(engine.llm.name, request.params(), request.messages, sample=item.index)
+                   if getattr(engine, "journal", None) is not None else "")
             try:
                 completion = await engine.call(request, key)
             except BackendError as exc:
@@ -125,7 +126,8 @@ class RowMaker:
             raw = completion.text
             logger.write(item, request, completion.text)
             try:
-                return self.parse(item, completion.text, source)
+                return self.parse(item, completion.text, source,
+                                  truncated=completion.finish_reason == "length")
             except ParseError as exc:
                 error = exc
                 if self.structured_reply and attempt == 0:  # re-ask once, saying what was wrong
@@ -135,8 +137,12 @@ class RowMaker:
         assert error is not None
         return Failure(item.index, str(error), type(error).__name__, raw, item.source)
 
-    def parse(self, item: WorkItem, text: str, source: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The row of one answer; ``ParseError`` when the answer is not valid data."""
+    def parse(self, item: WorkItem, text: str, source: Mapping[str, Any] | None = None, *,
+              truncated: bool = False) -> dict[str, Any]:
+        """The row of one answer; ``ParseError`` when the answer is not valid data.
+
+        A free-text answer cut off at ``max_tokens`` (``truncated``) keeps its complete sentences.
+        """
         if source is None:
             source = self.source_row(item)
         if self.output_format is not None:
@@ -149,6 +155,8 @@ class RowMaker:
             value: Any = normalize_label(text, self.label_options or (), synonyms=self.label_synonyms)
         else:
             value = clean_generated_text(text, prefix=self.answer_prefix, stop_columns=self.stop_columns)
+            if truncated:
+                value = complete_sentences(value)
         if self.mode == "annotation":
             assert source is not None and item.source is not None
             row = {c: source[c] for c in self.input_columns}
