@@ -50,7 +50,7 @@ def main() -> None:
             annotated = generator.generate(
                 prompt_template=prompt, fewshot_dataset=fewshot if k else None,
                 fewshot_sampling_strategy="stratified" if k else None, fewshot_examples_per_class=k or None,
-                unlabeled_dataset=unlabeled, max_prompt_calls=args.n, temperature=0.0, max_tokens=16,
+                unlabeled_dataset=unlabeled, max_prompt_calls=args.n, temperature=0.0, max_tokens=48,
                 journal_dir=RUNS / "trec" / f"shots-{k}", progress=True)
         used = usage_of(generator)
         annotated, _ = convert_label_ids_to_texts(annotated, "label", return_label_options=True)

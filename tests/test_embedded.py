@@ -126,10 +126,11 @@ def test_llamacpp_strips_the_echoed_prefill(tmp_path):
         async def complete(self, request):
             return Completion(request.messages[-1]["content"] + " A dull film.")
 
-    llm._client = Echo()
+    llm.base_url = "http://127.0.0.1:9/v1"
+    llm._new_client = lambda loop: Echo()
     msgs = ({"role": "user", "content": "Write a review."}, {"role": "assistant", "content": "Review:"})
     assert asyncio.run(llm.complete(Request(msgs))).text == " A dull film."
-    llm._client = None
+    llm.base_url = None
 
 
 # --- real model ---------------------------------------------------------------------------------

@@ -48,3 +48,24 @@ def test_complete_sentences():
     assert complete_sentences('He said "wow!" and left. Then') == 'He said "wow!" and left.'
     with pytest.raises(ParseError):
         complete_sentences("An endless, aimless")
+
+
+@pytest.mark.parametrize("raw", [
+    "I'm unable to generate a negative movie review due to the sensitive nature of the topic.",
+    "As an artificial intelligence language model, I must adhere to certain ethical guidelines.",
+    "I regret to inform you that I can't assist with that request.",
+    "Unfortunately, I am unable to generate a negative movie review as it may contain offensive language.",
+    "I cannot provide a negative movie review as it violates the policy of not criticizing any film.",
+])
+def test_refusal_phrasings_seen_from_the_embedded_model(raw):
+    with pytest.raises(RefusalError):
+        clean_generated_text(raw)
+
+
+@pytest.mark.parametrize("raw", [
+    "I'm sorry, this movie was a mess from start to finish.",
+    "I regret to inform you that this movie was absolutely terrible.",
+    "I can't recommend it: the plot is a mess.",
+])
+def test_negative_reviews_are_not_refusals(raw):
+    assert clean_generated_text(raw) == raw

@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from .errors import ParseError, RefusalError
 
 _REFUSAL = re.compile(
-    r"\b(as an ai\b|as a language model|as an? (?:large )?language model|i(?:'m| am) sorry|"
-    r"i apologi[sz]e|i (?:cannot|can't|can not|won't|am unable to|am not able to|'m unable to|"
-    r"'m not able to) (?:help|assist|comply|provide|create|generate|write|fulfil|do that|produce)|"
-    r"(?:violates?|against) (?:my|the) (?:guidelines|policy|policies)|not appropriate for me)",
+    r"\b(?:as an? (?:ai|artificial intelligence)\b|as an? (?:large )?language model|"
+    r"i(?:'m| am) sorry,? but i\b|i apologi[sz]e\b|regret to inform you that i\b|"
+    r"i(?:'m| am)? ?(?:cannot|can't|can not|won't|unable to|not able to) (?:help|assist|comply|provide|create|"
+    r"generate|write|fulfil|do that|produce)|"
+    r"(?:violates?|against) (?:my|the) (?:\w+ )?(?:guidelines|polic(?:y|ies))|not appropriate for me)",
     re.IGNORECASE,
 )
 _CHATTER_LINE = re.compile(  # "Sure! Here is ...:", "Okay, ...", "Here's a review:" -- not "Great cast."

