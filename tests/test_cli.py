@@ -13,7 +13,7 @@ RECIPE = {
     "fewshot": {"path": "fewshot.jsonl", "sampling_strategy": "uniform", "examples_per_class": 1,
                 "sampling_column": "label"},
     "model": {"backend": "fake", "responses": ["A moving film.", "Sure! Here is a review:\nFlat and dull."]},
-    "generation": {"num_samples_to_generate": 8, "max_prompt_calls": 12},
+    "generation": {"num_samples_to_generate": 8, "max_prompt_calls": 12, "dedup": False},
 }
 
 

@@ -18,8 +18,15 @@ def annotate():
                       generate_data_for_column="label", fewshot_example_columns="text")
 
 
+def numbered(*answers):
+    """Answers in turn, each made distinct by a call number (so none is a duplicate)."""
+    calls = iter(range(10**6))
+    return lambda prompt: answers[(n := next(calls)) % len(answers)].format(n=n)
+
+
 def test_counts_rows_not_columns_and_tops_up_failed_rows(sentiment_fewshot):
-    llm = Fake(["A fine film.", "As an AI language model, I cannot write reviews.", "Dreadful."])
+    llm = Fake(numbered("A fine film, take {n}.", "As an AI language model, I cannot write reviews.",
+                        "Dreadful, take {n}."), max_concurrency=1)
     g = DatasetGenerator(llm, max_tries=1)
     ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label",
                     max_prompt_calls=30, num_samples_to_generate=12)
@@ -33,9 +40,20 @@ def test_refusal_is_retried_within_the_row(sentiment_fewshot):
     llm = Fake(["Sure! I'm sorry, I can't write that.", "text: A gripping, beautiful film."])
     g = DatasetGenerator(llm)
     ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label", max_prompt_calls=3,
-                    num_samples_to_generate=3)
+                    num_samples_to_generate=3, dedup=False)
     assert ds["text"] == ["A gripping, beautiful film."] * 3
     assert not g.last_run.failures
+
+
+def test_duplicates_and_copied_examples_are_dropped_and_replaced(sentiment_fewshot):
+    answers = iter(["Loved it, truly.", "Loved it,  TRULY.", "A delight from start to end.", "Dull, dull, dull."])
+    llm = Fake(lambda prompt: next(answers), max_concurrency=1)
+    g = DatasetGenerator(llm)
+    ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label", max_prompt_calls=6,
+                    num_samples_to_generate=2)
+    assert ds["text"] == ["Loved it, truly.", "Dull, dull, dull."]
+    assert [f.kind for f in g.last_run.failures] == ["Duplicate", "CopiedExample"]
+    assert g.last_run.failures[1].raw == "A delight from start to end."  # kept with its text
 
 
 def test_label_answers_are_normalized_and_reasked(sentiment_fewshot):
@@ -63,7 +81,7 @@ def test_transient_errors_are_retried_and_failed_rows_kept():
     llm = Fake("Nice.", failures={0: "429", 1: "500", 2: "timeout"})
     g = DatasetGenerator(llm)
     ds = g.generate(BasePrompt("Write a review."), max_prompt_calls=3, num_samples_to_generate=3,
-                    max_retries=3)
+                    max_retries=3, dedup=False)
     assert len(ds) == 3 and g.last_run.stats.retries == 3
 
 
@@ -132,7 +150,7 @@ def test_works_inside_a_running_event_loop():
 
     async def notebook_cell():
         return DatasetGenerator(Fake("hello")).generate(BasePrompt("Say hi."), max_prompt_calls=2,
-                                                        num_samples_to_generate=2)
+                                                        num_samples_to_generate=2, dedup=False)
 
     assert len(asyncio.run(notebook_cell())) == 2
 

@@ -134,6 +134,7 @@ class DatasetGenerator:
         structured_output: bool | None = None,
         label_synonyms: dict[str, str] | None = None,
         output_format: OutputFormat | None = None,
+        dedup: bool = True,
         journal_dir: str | Path | None = None,
         on_journal_mismatch: str = "error",
         log_path: str | Path | None = None,
@@ -164,7 +165,7 @@ class DatasetGenerator:
             num_samples_to_generate, timeout_per_prompt, log_every_n_api_calls, dummy_response,
             seed=seed, max_concurrency=max_concurrency, temperature=temperature, max_tokens=max_tokens,
             system_prompt=system_prompt, structured_output=structured_output,
-            label_synonyms=label_synonyms, output_format=output_format, journal_dir=journal_dir,
+            label_synonyms=label_synonyms, output_format=output_format, dedup=dedup, journal_dir=journal_dir,
             on_journal_mismatch=on_journal_mismatch, log_path=log_path,
             requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
             max_retries=max_retries, budget_tokens=budget_tokens, budget_usd=budget_usd,
@@ -199,6 +200,7 @@ class DatasetGenerator:
         structured_output: bool | None = None,
         label_synonyms: dict[str, str] | None = None,
         output_format: OutputFormat | None = None,
+        dedup: bool = True,
         journal_dir: str | Path | None = None,
         on_journal_mismatch: str = "error",
         log_path: str | Path | None = None,
@@ -263,6 +265,8 @@ class DatasetGenerator:
             else:
                 rows[item.index] = result
 
+        dry_run = dummy_response is not None  # canned answers repeat by design
+        copies = _CopyFilter(task) if dedup and not dry_run and task.mode != "annotation" else None
         self._partial = lambda: _finish(rows, task, wanted, return_unlabeled_dataset)
         try:
             preflight = getattr(llm, "preflight", None)
@@ -281,6 +285,8 @@ class DatasetGenerator:
                     await cluster.map(items, keep)
                 else:
                     await engine.map(items, handle, keep)
+                if copies is not None:
+                    copies.drop(rows, failures, [item.index for item in items])
                 if task.unlabeled is not None or len(rows) >= wanted or engine.stats.stopped:
                     break
                 reporter.start(planned + (wanted - len(rows)))
@@ -476,6 +482,35 @@ def _check_engine(engine: str, actors: int | None, address: str | None) -> str:
 
     require_ray()
     return engine
+
+
+class _CopyFilter:
+    """Drops generated rows that repeat an earlier row or copy a few-shot example.
+
+    Applied in row order after each round, so the result does not depend on which request
+    finished first; dropped rows become failures and the next round replaces them.
+    """
+
+    def __init__(self, task: _Task) -> None:
+        self.column = task.prompt.target_column
+        self.examples = {_normal(r[self.column]) for r in task.pool.rows if self.column in r} if task.pool else set()
+        self.seen: set[str] = set()
+
+    def drop(self, rows: dict[int, dict[str, Any]], failures: dict[int, Failure], indices: list[int]) -> None:
+        for index in sorted(i for i in indices if i in rows):
+            text = rows[index][self.column]
+            key = _normal(text)
+            kind = "CopiedExample" if key in self.examples else "Duplicate" if key in self.seen else None
+            if kind is None:
+                self.seen.add(key)
+                continue
+            del rows[index]
+            what = "copies a few-shot example" if kind == "CopiedExample" else "repeats an earlier row"
+            failures[index] = Failure(index, f"the text {what}", kind, text)
+
+
+def _normal(text: Any) -> str:
+    return " ".join(str(text).lower().split())
 
 
 def _finish(rows: dict[int, dict[str, Any]], task: _Task, wanted: int,

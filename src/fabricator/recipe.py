@@ -85,6 +85,7 @@ class GenerationConfig(_Strict):
     system_prompt: str | None = None
     structured_output: bool | None = None
     label_synonyms: dict[str, str] | None = None
+    dedup: bool = True
     timeout_per_prompt: float | None = Field(default=None, gt=0)
     requests_per_minute: float | None = Field(default=None, gt=0)
     tokens_per_minute: float | None = Field(default=None, gt=0)

@@ -99,7 +99,7 @@ def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_m
             num_samples_to_generate=g.num_samples_to_generate, timeout_per_prompt=g.timeout_per_prompt,
             seed=g.seed, temperature=g.temperature, max_tokens=g.max_tokens,
             system_prompt=g.system_prompt or SYSTEM_PROMPT, structured_output=g.structured_output,
-            label_synonyms=g.label_synonyms, output_format=fmt, journal_dir=out / "journal",
+            label_synonyms=g.label_synonyms, output_format=fmt, dedup=g.dedup, journal_dir=out / "journal",
             on_journal_mismatch=on_journal_mismatch, log_path=out / "log.jsonl",
             requests_per_minute=g.requests_per_minute, tokens_per_minute=g.tokens_per_minute,
             max_retries=g.max_retries, budget_tokens=g.budget_tokens, budget_usd=g.budget_usd,
