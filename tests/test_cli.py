@@ -38,6 +38,8 @@ def test_generate_writes_dataset_log_and_metadata(recipe_dir, capsys):
     assert {r["text"] for r in data} == {"A moving film.", "Flat and dull."}
     assert len(load_table(out / "dataset")) == 8
     assert len((out / "log.jsonl").read_text().splitlines()) == 8
+    provenance = [json.loads(line) for line in (out / "provenance.jsonl").read_text().splitlines()]
+    assert len(provenance) == 8 and all(p["model"] == "fake" and p["fewshot_ids"] for p in provenance)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["summary"]["rows"] == 8 and "datasets" in meta["versions"]
     assert "rows" in capsys.readouterr().out

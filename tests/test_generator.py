@@ -168,3 +168,17 @@ def test_answer_cut_off_at_max_tokens_keeps_complete_sentences():
     ds = g.generate(BasePrompt("Write a review."), max_prompt_calls=2, num_samples_to_generate=2)
     assert ds["text"] == ["Great cast. Superb score."]
     assert "cut off" in g.last_run.failures[0].error
+
+
+def test_each_row_has_provenance(sentiment_fewshot):
+    llm = Fake(numbered("Review number {n}."))
+    g = DatasetGenerator(llm)
+    ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 2, "label", max_prompt_calls=4,
+                    num_samples_to_generate=4, seed=7)
+    prov = g.last_run.provenance
+    assert len(prov) == len(ds) == 4
+    names = ds.features["label"].names
+    for row, p in zip(ds, prov):
+        assert p["model"] == "fake" and len(p["prompt_hash"]) == 16 and p["seed"] is not None
+        assert len(p["fewshot_ids"]) == 2 and p["label"] == names[row["label"]]
+        assert {sentiment_fewshot[i]["label"] for i in p["fewshot_ids"]} == {p["label"]}

@@ -56,6 +56,7 @@ class GenerationReport:
     failures: list[Failure] = field(default_factory=list)
     stats: RunStats = field(default_factory=RunStats)
     interrupted: bool = False
+    provenance: list[dict[str, Any]] = field(default_factory=list)  # one per returned row
 
     def failures_dataset(self) -> Dataset:
         rows = [f.as_dict() for f in self.failures]
@@ -267,7 +268,7 @@ class DatasetGenerator:
 
         dry_run = dummy_response is not None  # canned answers repeat by design
         copies = _CopyFilter(task) if dedup and not dry_run and task.mode != "annotation" else None
-        self._partial = lambda: _finish(rows, task, wanted, return_unlabeled_dataset)
+        self._partial = lambda: _finish(rows, task, wanted, return_unlabeled_dataset, report)
         try:
             preflight = getattr(llm, "preflight", None)
             if preflight is not None:
@@ -306,7 +307,7 @@ class DatasetGenerator:
             report.rows = min(len(rows), wanted)
         if engine.stats.stopped == "budget":
             log.warning("budget spent: stopped after %d rows", len(rows))
-        return _finish(rows, task, wanted, return_unlabeled_dataset)
+        return _finish(rows, task, wanted, return_unlabeled_dataset, report)
 
     def _backend(self, dummy_response: str | Callable[[str], str] | None) -> LLM:
         if dummy_response is not None:
@@ -513,10 +514,12 @@ def _normal(text: Any) -> str:
     return " ".join(str(text).lower().split())
 
 
-def _finish(rows: dict[int, dict[str, Any]], task: _Task, wanted: int,
-            with_original: bool) -> Dataset | tuple[Dataset, Dataset]:
+def _finish(rows: dict[int, dict[str, Any]], task: _Task, wanted: int, with_original: bool,
+            report: GenerationReport) -> Dataset | tuple[Dataset, Dataset]:
+    """The dataset of the rows made (in row order); their provenance goes to ``report``."""
     ordered = [rows[i] for i in sorted(rows)][:wanted]
     dataset = _to_dataset(ordered, task)
+    report.provenance = [r.get("__provenance", {}) for r in ordered]
     if not with_original:
         return dataset
     if task.unlabeled is None:

@@ -126,8 +126,10 @@ class RowMaker:
             raw = completion.text
             logger.write(item, request, completion.text)
             try:
-                return self.parse(item, completion.text, source,
-                                  truncated=completion.finish_reason == "length")
+                row = self.parse(item, completion.text, source,
+                                 truncated=completion.finish_reason == "length")
+                row["__provenance"] = self.provenance(engine, item, request, attempt)
+                return row
             except ParseError as exc:
                 error = exc
                 if self.structured_reply and attempt == 0:  # re-ask once, saying what was wrong
@@ -136,6 +138,13 @@ class RowMaker:
                         {"role": "user", "content": f"{exc.message}. {self.fix_instruction}"}]
         assert error is not None
         return Failure(item.index, str(error), type(error).__name__, raw, item.source)
+
+    def provenance(self, engine: EngineLike, item: WorkItem, request: Request, attempt: int) -> dict[str, Any]:
+        """Where a row came from: model, a hash of its prompt, few-shot ids, seed and attempt."""
+        prompt_hash = hashlib.sha256(item.prompt_text.encode("utf-8")).hexdigest()[:16]
+        return {"row": item.index, "source": item.source, "model": engine.llm.name, "prompt_hash": prompt_hash,
+                "fewshot_ids": list(item.fewshot_ids), "label": item.label, "seed": request.seed,
+                "attempt": attempt}
 
     def parse(self, item: WorkItem, text: str, source: Mapping[str, Any] | None = None, *,
               truncated: bool = False) -> dict[str, Any]:

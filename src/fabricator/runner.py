@@ -124,6 +124,9 @@ def _write_outputs(out: Path, dataset: Any, report: GenerationReport, recipe: Re
         shutil.rmtree(target)
     dataset.save_to_disk(str(target))
     write_jsonl(dataset, out / "data.jsonl")
+    with open(out / "provenance.jsonl", "w", encoding="utf-8") as f:
+        for record in report.provenance:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
     with open(out / "failures.jsonl", "w", encoding="utf-8") as f:
         for failure in report.failures:
             f.write(json.dumps(failure.as_dict(), ensure_ascii=False) + "\n")
