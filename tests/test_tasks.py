@@ -100,3 +100,17 @@ def test_pair_annotation():
                         generate_data_for_column="label", fewshot_example_columns=["premise", "hypothesis"])
     ds = DatasetGenerator(Fake("Contradiction.")).generate(prompt, unlabeled_dataset=pairs, max_prompt_calls=1)
     assert ds.column_names == ["premise", "hypothesis", "label"] and ds[0]["label"] == 2
+
+
+def test_ner_rows_write_tag_names_to_jsonl(tmp_path):
+    from fabricator.tables import load_table, write_jsonl
+
+    fmt = Entities(TYPES)
+    ds = DatasetGenerator(Fake('[{"text": "EU", "type": "ORG"}]')).generate(
+        BasePrompt("Find entities ({}).", label_options=TYPES, generate_data_for_column="entities",
+                   fewshot_example_columns="text"),
+        unlabeled_dataset=conll_rows().select([0]).remove_columns("ner_tags"), max_prompt_calls=1,
+        output_format=fmt)
+    write_jsonl(ds, tmp_path / "ner.jsonl")
+    row = load_table(tmp_path / "ner.jsonl")[0]
+    assert row["ner_tags"] == ["B-ORG"] + ["O"] * 8

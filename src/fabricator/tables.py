@@ -39,9 +39,14 @@ def load_table(path: str | Path, limit: int | None = None) -> Dataset:
 def write_jsonl(dataset: Dataset, path: str | Path) -> None:
     """JSONL with class labels written as their names, readable by people and by ``load_table``."""
     names = {c: f.names for c, f in dataset.features.items() if isinstance(f, ClassLabel)}
+    sequences = {c: f.feature.names for c, f in dataset.features.items()
+                 if isinstance(getattr(f, "feature", None), ClassLabel)}  # e.g. ner_tags
     with open(path, "w", encoding="utf-8") as out:
         for row in dataset:
             for c, n in names.items():
                 if row[c] is not None and row[c] >= 0:
                     row[c] = n[row[c]]
+            for c, n in sequences.items():
+                if row[c] is not None:
+                    row[c] = [n[i] for i in row[c]]
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
