@@ -17,7 +17,7 @@ from common import DATA, RUNS, Timer, as_dataset, embedded_model, read_jsonl, us
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.dataset_transformations import convert_label_ids_to_texts
 from fabricator.evaluation.annotation_metrics import classification_metrics
-from fabricator.evaluation.student import train_student
+from fabricator.evaluation.student import LabelMismatchError, train_student
 
 NAMES = {"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity", "HUM": "human", "LOC": "location",
          "NUM": "number"}
@@ -44,6 +44,7 @@ def main() -> None:
     llm = embedded_model(args.parallel)
     table = []
     reference = train_student(gold, test, seed=0)
+    gold_counts = " ".join(f"{n[:4]}:{c}" for n, c in ((n, list(gold["label"]).count(n)) for n in NAMES.values()))
     for k in [int(s) for s in args.shots.split(",")]:
         generator = DatasetGenerator(llm)
         with Timer() as t:
@@ -57,15 +58,21 @@ def main() -> None:
         by_text = {r["text"]: r["label"] for r in annotated}
         predicted = [by_text.get(q["text"]) for q in questions]  # a failed row counts as wrong
         quality = classification_metrics([q["label"] for q in questions], predicted, labels=list(NAMES.values()))
-        student = train_student(annotated, test, seed=0)
+        try:
+            student_accuracy = f"{train_student(annotated, test, seed=0).accuracy:.4f}"
+        except LabelMismatchError as exc:  # e.g. the model never answered one of the classes
+            student_accuracy = f"n/a ({exc.message.split(' do not occur')[0]} never annotated)"
+        counts = {name: list(annotated["label"]).count(name) for name in NAMES.values()}
         table.append([k, f"{quality['accuracy']:.4f}", f"{quality['macro_f1']:.4f}", used["failures"],
-                      f"{student.accuracy:.4f}", f"{used['tokens']:,}", f"{t.seconds:.0f}"])
+                      student_accuracy, " ".join(f"{n[:4]}:{c}" for n, c in counts.items()),
+                      f"{used['tokens']:,}", f"{t.seconds:.0f}"])
     write_table(
         "trec_annotation", f"TREC-6 annotation of {args.n} questions by few-shot examples per class",
         ["examples per class", "annotation accuracy", "annotation macro-F1", "failed rows",
-         "student accuracy", "tokens", "seconds"], table,
+         "student accuracy", "predicted label counts", "tokens", "seconds"], table,
         [f"reference: student trained on the gold labels of the same {args.n} questions: "
          f"{reference.accuracy:.4f} accuracy on {len(test)} held-out TREC train questions",
+         f"gold label counts of the annotated questions: {gold_counts}",
          "labels shown to the model as words (abbreviation, description, entity, human, location, number)",
          "model: embedded Qwen2.5-Coder-1.5B-Instruct Q4_K_M, greedy (temperature 0), label answers constrained "
          "by JSON schema"])

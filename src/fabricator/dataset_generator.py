@@ -375,7 +375,9 @@ def _resolve(prompt: BasePrompt, fewshot: Dataset | None, strategy: str | None, 
             if unlabeled is not None else None)
     task = _Task(prompt, mode, pool, strategy, per_class, label_column, unlabeled, rows, seed,
                  False, False, synonyms, output_format)
-    task.structured = task.structured_reply and (can_structure if structured is None else structured)
+    has_schema = output_format is None or output_format.json_schema() is not None
+    task.structured = task.structured_reply and has_schema and (
+        can_structure if structured is None else structured)
     task.use_prefill = bool(getattr(llm, "supports_prefill", False)) and not task.structured
     return task
 

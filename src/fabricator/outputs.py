@@ -48,13 +48,17 @@ class Entities:
     """
 
     def __init__(self, types: Sequence[str], *, tokens_column: str = "tokens", tags_column: str = "ner_tags",
-                 text_column: str = "text", entities_column: str = "entities") -> None:
+                 text_column: str = "text", entities_column: str = "entities", constrained: bool = False) -> None:
         if not types:
             raise ConfigError("Entities needs the entity types, e.g. ['PER', 'ORG', 'LOC', 'MISC']")
         self.types = list(types)
         self.tokens_column, self.tags_column = tokens_column, tags_column
         self.text_column, self.entities_column = text_column, entities_column
         self.tag_names = ["O"] + [f"{p}-{t}" for t in self.types for p in ("B", "I")]
+        # Off by default: measured on the embedded 1.5B model, schema-constrained decoding answered
+        # "[]" for 100 of 100 CoNLL sentences, while the same prompt with the "entities:" prefill
+        # and the tolerant JSON parser lists entities.
+        self.constrained = constrained
 
     def prepare(self, dataset: Dataset) -> Dataset:
         if self.tokens_column not in dataset.column_names:
@@ -76,7 +80,9 @@ class Entities:
     def needed_columns(self) -> list[str]:
         return [self.tokens_column]
 
-    def json_schema(self) -> dict[str, Any]:
+    def json_schema(self) -> dict[str, Any] | None:
+        if not self.constrained:
+            return None
         item = {"type": "object", "properties": {"text": {"type": "string"}, "type": {"enum": self.types}},
                 "required": ["text", "type"], "additionalProperties": False}
         return {"type": "array", "items": item}
