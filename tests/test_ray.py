@@ -232,7 +232,8 @@ def test_cli_engine_ray(tmp_path):
     recipe.write_text(yaml.safe_dump({
         "prompt": {"task_description": "Write a short movie review.", "generate_data_for_column": "text"},
         "model": {"backend": "fake", "responses": ["A fine film.", "Dull and long."]},
-        "generation": {"max_prompt_calls": 12, "num_samples_to_generate": 12, "engine": "local"},
+        "generation": {"max_prompt_calls": 12, "num_samples_to_generate": 12, "engine": "local",
+                       "dedup": False},
     }))
     out = tmp_path / "out"
     assert main(["generate", str(recipe), "-o", str(out), "--quiet", "--engine", "ray",
