@@ -17,7 +17,7 @@ from common import DATA, RUNS, Timer, as_dataset, embedded_model, read_jsonl, us
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.dataset_transformations import convert_label_ids_to_texts
 from fabricator.evaluation.annotation_metrics import classification_metrics
-from fabricator.evaluation.student import LabelMismatchError, train_student
+from fabricator.evaluation.student import LabelMismatchError, TooFewRowsError, train_student
 
 NAMES = {"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity", "HUM": "human", "LOC": "location",
          "NUM": "number"}
@@ -60,7 +60,7 @@ def main() -> None:
         quality = classification_metrics([q["label"] for q in questions], predicted, labels=list(NAMES.values()))
         try:
             student_accuracy = f"{train_student(annotated, test, seed=0).accuracy:.4f}"
-        except LabelMismatchError as exc:  # e.g. the model never answered one of the classes
+        except (LabelMismatchError, TooFewRowsError) as exc:  # a class never or once annotated
             student_accuracy = f"n/a ({exc.message.split(' do not occur')[0]} never annotated)"
         counts = {name: list(annotated["label"]).count(name) for name in NAMES.values()}
         table.append([k, f"{quality['accuracy']:.4f}", f"{quality['macro_f1']:.4f}", used["failures"],
