@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from fabricator.errors import ConfigError
+from fabricator.dataset_transformations._columns import require_columns
 
 __all__ = [
     "align_answer",
@@ -80,13 +81,6 @@ def align_answer(
     return best.group(0), best.start()
 
 
-def _require_columns(dataset: Any, *columns: str) -> None:
-    names = list(dataset.column_names)
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise ConfigError(f"columns {missing} are not in the dataset (columns: {names})")
-
-
 def preprocess_squad_format(
     dataset: Any,
     *,
@@ -97,7 +91,7 @@ def preprocess_squad_format(
     """Flatten SQuAD ``answers`` into ``answer`` (first text) and ``answer_start`` (int start)."""
     from datasets import Value
 
-    _require_columns(dataset, answers_column)
+    require_columns(dataset, answers_column)
 
     def convert(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
         texts, starts = [], []
@@ -149,7 +143,7 @@ def postprocess_squad_format(
     """
     from datasets import Sequence, Value
 
-    _require_columns(dataset, context_column, answer_column)
+    require_columns(dataset, context_column, answer_column)
     has_start = answer_start_column in dataset.column_names
     if not add_answer_start and not has_start:
         raise ConfigError(

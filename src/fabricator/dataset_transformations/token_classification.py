@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fabricator.errors import ConfigError, ParseError
+from fabricator.dataset_transformations._columns import require_columns
 
 __all__ = [
     "Span",
@@ -538,13 +539,6 @@ def _types_from_tags(tags: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-def _require_columns(dataset: Any, *columns: str) -> None:
-    names = list(dataset.column_names)
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise ConfigError(f"columns {missing} are not in the dataset (columns: {names})")
-
-
 def convert_token_labels_to_spans(
     dataset: Any,
     token_column: str,
@@ -567,7 +561,7 @@ def convert_token_labels_to_spans(
     """
     from datasets import ClassLabel, Value
 
-    _require_columns(dataset, token_column, label_column)
+    require_columns(dataset, token_column, label_column)
     inner = _inner_feature(dataset.features[label_column])
     names: list[str] | None = None
     if isinstance(inner, ClassLabel):
@@ -667,7 +661,7 @@ def convert_spans_to_token_labels(
     """
     from datasets import ClassLabel, Sequence as HFSequence, Value
 
-    _require_columns(dataset, token_column, spans_column)
+    require_columns(dataset, token_column, spans_column)
     tag_names: list[str] | None = None
     if id2label is not None:
         tag_names = _normalize_id2label(id2label)
