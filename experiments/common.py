@@ -53,9 +53,11 @@ def write_table(name: str, title: str, header: list[str], rows: list[list[Any]],
 
 
 def usage_of(generator: Any) -> dict[str, Any]:
+    """Counts of the last run; ``tokens`` is what the rows cost, journaled answers included."""
     s = generator.last_run.summary()
+    new_tokens = s["prompt_tokens"] + s["completion_tokens"]
     return {"rows": s["rows"], "failures": s["failures"], "requests": s["requests"], "cached": s["cached"],
-            "tokens": s["prompt_tokens"] + s["completion_tokens"], "seconds": s["elapsed_s"]}
+            "tokens": new_tokens + s["cached_tokens"], "new_tokens": new_tokens, "seconds": s["elapsed_s"]}
 
 
 def as_dataset(rows: list[dict[str, Any]], columns: list[str]) -> Dataset:

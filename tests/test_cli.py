@@ -42,11 +42,15 @@ def test_generate_writes_dataset_log_and_metadata(recipe_dir, capsys):
     assert len(provenance) == 8 and all(p["model"] == "fake" and p["fewshot_ids"] for p in provenance)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["summary"]["rows"] == 8 and "datasets" in meta["versions"]
+    first_tokens = meta["summary"]["prompt_tokens"] + meta["summary"]["completion_tokens"]
+    assert first_tokens > 0 and meta["summary"]["cached_tokens"] == 0
     assert "rows" in capsys.readouterr().out
     # a second run resumes from the journal: no new model calls
     assert main(["generate", write(recipe_dir, RECIPE), "-o", str(out), "--quiet"]) == 0
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["summary"]["requests"] == 0 and meta["summary"]["cached"] == 8
+    # what the dataset cost stays on record: the journaled answers' tokens
+    assert meta["summary"]["prompt_tokens"] == 0 and meta["summary"]["cached_tokens"] == first_tokens
 
 
 @pytest.mark.parametrize("change, needle", [

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from datasets import ClassLabel, Dataset
+from datasets import ClassLabel, Dataset, concatenate_datasets
 
 
 from fabricator.errors import ConfigError  # noqa: E402
@@ -162,6 +162,31 @@ def test_unlabeled_rows_and_other_input(no_training: None) -> None:
         train_student([{"text": "a", "label": "pos"}], GOOD)
 
 
+def test_task_labels_name_what_is_not_in_them(no_training: None) -> None:
+    with pytest.raises(ConfigError, match=r"training labels \['neg'\] are not among the task's labels"):
+        train_student(GOOD, GOOD, labels=["pos", "neutral"])
+    with pytest.raises(ConfigError, match=r"test labels \['mixed'\] are not among"):
+        train_student(GOOD, _data(["x"], ["mixed"]), labels=["pos", "neg"])
+    one_learnable = _data(["a", "b", "c"], ["pos", "pos", "neg"])
+    with pytest.raises(ConfigError, match="fewer than 2 classes with at least 2 rows"):
+        train_student(one_learnable, GOOD, labels=["pos", "neg"])
+
+
+def test_task_labels_score_untrained_classes_as_wrong(sst_train: Dataset, sst_test: Dataset,
+                                                      result: StudentResult) -> None:
+    """An annotator that never (or once) answers a class still gets a student, scored honestly."""
+    train = concatenate_datasets([sst_train, _data(["A mixed bag."], ["mixed"])])
+    extra = _data(["Neither good nor bad.", "It is a film."], ["neutral", "neutral"])
+    three_way = train_student(train, concatenate_datasets([sst_test, extra]), seed=0,
+                              labels=["negative", "positive", "mixed", "neutral"])
+    assert three_way.untrained_labels == ["mixed", "neutral"]
+    assert three_way.n_train == len(sst_train)  # the single "mixed" row was left out
+    assert three_way.predictions[:len(sst_test)] == result.predictions  # same student as without
+    correct = round(result.accuracy * len(sst_test))
+    assert three_way.accuracy == pytest.approx(correct / (len(sst_test) + 2))  # neutral rows wrong
+    assert three_way.per_class["neutral"]["f1"] == 0.0 and three_way.per_class["neutral"]["support"] == 2
+
+
 def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
     with pytest.raises(ConfigError) as err:
@@ -310,3 +335,21 @@ def test_finetune_runs_and_repeats() -> None:
     first = train_student(data, data, **kwargs)
     assert first.method == "finetune" and first.n_train == 8 and first.labels == ["neg", "pos"]
     assert train_student(data, data, **kwargs).predictions == first.predictions
+
+
+def test_cli_labels_lets_a_class_be_missing(sst_train: Dataset, sst_test: Dataset,
+                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fabricator.cli import main
+
+    write_jsonl(sst_train.select(range(100)), tmp_path / "data.jsonl")
+    gold = concatenate_datasets([sst_test.select(range(50)), _data(["So-so."], ["neutral"])])
+    write_jsonl(gold, tmp_path / "gold.jsonl")
+    common = ["evaluate", "student", "--train", str(tmp_path / "data.jsonl"),
+              "--test", str(tmp_path / "gold.jsonl"), "--no-report"]
+    assert main(common) == 2  # without the label set, a test label unknown to training is an error
+    assert "test labels ['neutral'] do not occur in the training data" in capsys.readouterr().err
+    assert main([*common, "--labels", "negative, positive,neutral"]) == 0
+    out = capsys.readouterr().out
+    assert "not trained on ['neutral']" in out and "neutral" in out.split("confusion matrix")[1]
+    assert main([*common, "--labels", "negative"]) == 2
+    assert "--labels needs at least two" in capsys.readouterr().err

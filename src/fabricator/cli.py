@@ -38,7 +38,9 @@ def _summary(result) -> None:  # type: ignore[no-untyped-def]
         ("rows", f"{s['rows']} of {s['requested']} requested"),
         ("failed rows", f"{s['failures']} (see failures.jsonl)" if s["failures"] else "0"),
         ("model calls", f"{s['requests']} sent, {s['cached']} from journal, {s['retries']} retries"),
-        ("tokens", f"{s['prompt_tokens']:,} prompt + {s['completion_tokens']:,} completion"),
+        ("tokens", f"{s['prompt_tokens']:,} prompt + {s['completion_tokens']:,} completion"
+                   + (f" ({s['cached_tokens']:,} more spent earlier on the journaled answers)"
+                      if s["cached_tokens"] else "")),
         ("cost", cost),
         ("time", f"{s['elapsed_s']:.1f} s ({rate:.2f} rows/s)"),
         ("stopped", s["stopped"] or ("interrupted" if s["interrupted"] else "completed")),

@@ -50,7 +50,7 @@ VLLM_INSTALL = "pip install 'fabricator-data[ray-vllm]'"
 #: blocks per actor: enough to balance actors that start at different times, few enough that
 #: each block keeps an actor's ``max_concurrency`` requests in flight for most of its run
 BLOCKS_PER_ACTOR = 4
-_STAT_FIELDS = ("requests", "succeeded", "cached", "retries", "failed_requests", "prompt_tokens",
+_STAT_FIELDS = ("requests", "succeeded", "cached", "cached_tokens", "retries", "failed_requests", "prompt_tokens",
                 "completion_tokens")
 
 
@@ -433,6 +433,7 @@ class RayRunner:
             record = journal.get(key) if journal is not None else None
             if record is not None:
                 s.cached += 1
+                s.cached_tokens += sum(record.get("usage", (0, 0)))
                 self._keep_answer(item, request, record["text"], keep)
                 continue
             keys[item.index] = key

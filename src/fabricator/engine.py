@@ -37,6 +37,7 @@ class RunStats:
     requests: int = 0
     succeeded: int = 0
     cached: int = 0
+    cached_tokens: int = 0  # what the journaled answers cost when they were first made
     retries: int = 0
     failed_requests: int = 0
     prompt_tokens: int = 0
@@ -57,6 +58,7 @@ class RunStats:
     def as_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests, "succeeded": self.succeeded, "cached": self.cached,
+            "cached_tokens": self.cached_tokens,
             "retries": self.retries, "failed_requests": self.failed_requests,
             "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
             "cost_usd": self.cost_usd, "elapsed_s": round(self.elapsed, 3), "stopped": self.stopped,
@@ -119,8 +121,9 @@ class Engine:
         if self.journal is not None:
             record = self.journal.get(key)
             if record is not None:
-                self.stats.cached += 1
                 usage = Usage(*record.get("usage", (0, 0)))
+                self.stats.cached += 1
+                self.stats.cached_tokens += usage.total_tokens
                 return Completion(record["text"], record.get("finish_reason", "stop"), usage,
                                   record.get("model", ""))
         if self.timeout and request.timeout is None:

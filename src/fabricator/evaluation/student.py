@@ -89,6 +89,9 @@ class StudentResult:
     seed: int
     timings: dict[str, float]
     train_label_counts: dict[str, int] = field(default_factory=dict)
+    #: classes of ``labels=`` the student was not trained on (absent, or too few rows to learn):
+    #: their test rows count as wrong
+    untrained_labels: list[str] = field(default_factory=list)
     predictions: list[str] = field(default_factory=list, repr=False)
     metrics: dict[str, Any] = field(default_factory=dict, repr=False)
     model: str = ""
@@ -245,10 +248,40 @@ def _check_unseen(train_labels: Iterable[str], test_labels: Iterable[str]) -> No
         )
 
 
+def _check_task_labels(labels: Sequence[str], train_labels: Iterable[str],
+                       test_labels: Iterable[str]) -> None:
+    """With the task's label set given, every label of both datasets must be one of it."""
+    for role, seen in (("training", train_labels), ("test", test_labels)):
+        unknown = sorted(set(seen) - set(labels))
+        if unknown:
+            raise LabelMismatchError(
+                f"{role} labels {unknown} are not among the task's labels {list(labels)}",
+                hint="map the dataset to the same label names (or check --labels)")
+
+
+def _learnable(train_labels: Sequence[str]) -> set[str]:
+    return {c for c, n in Counter(train_labels).items() if n >= MIN_ROWS_PER_CLASS}
+
+
 def _check_classes(
-    train_labels: Sequence[str], test_labels: Sequence[str], order: Sequence[str] | None
+    train_labels: Sequence[str], test_labels: Sequence[str], order: Sequence[str] | None,
+    labels: Sequence[str] | None = None,
 ) -> list[str]:
-    """The class names, in ClassLabel order (else sorted); raises on bad label sets."""
+    """The class names, in ClassLabel order (else sorted); raises on bad label sets.
+
+    With the task's ``labels`` given, test labels missing from the training data are allowed
+    and classes with too few rows are left out of training (see ``train_student``).
+    """
+    if labels is not None:
+        _check_task_labels(labels, train_labels, test_labels)
+        learnable = _learnable(train_labels)
+        if len(learnable) < 2:
+            raise TooFewRowsError(
+                f"the training data has fewer than 2 classes with at least {MIN_ROWS_PER_CLASS} "
+                f"rows ({dict(sorted(Counter(train_labels).items()))}): a classifier needs 2",
+                hint="generate more rows for the missing labels")
+        train_labels = [label for label in train_labels if label in learnable]
+        test_labels = [label for label in test_labels if label in learnable]
     counts = Counter(train_labels)
     _check_unseen(counts, test_labels)
     if len(counts) < 2:
@@ -489,12 +522,18 @@ def _fit_finetune(
 def _train(
     train_texts: list[str], train_labels: list[str], test_texts: list[str],
     test_labels: list[str], order: Sequence[str] | None, *, seed: int, method: str,
-    options: dict[str, Any],
+    options: dict[str, Any], labels: Sequence[str] | None = None,
 ) -> StudentResult:
     from fabricator.evaluation.annotation_metrics import classification_metrics
 
     start = time.perf_counter()
-    classes = _check_classes(train_labels, test_labels, order)
+    classes = _check_classes(train_labels, test_labels, order, labels)
+    scored = list(labels) if labels is not None else classes
+    untrained = [label for label in scored if label not in classes]
+    if untrained:  # a class the student cannot learn: train without its few rows
+        kept = [i for i, label in enumerate(train_labels) if label in classes]
+        train_texts = [train_texts[i] for i in kept]
+        train_labels = [train_labels[i] for i in kept]
     if method == "embeddings":
         predictions, timings, model = _fit_embeddings(
             train_texts, train_labels, test_texts, seed=seed, model=options["model"],
@@ -506,7 +545,7 @@ def _train(
             device=options["device"], batch_size=options["batch_size"],
             epochs=options["epochs"], learning_rate=options["learning_rate"],
             max_length=options["max_length"])
-    metrics = classification_metrics(test_labels, predictions, labels=classes)
+    metrics = classification_metrics(test_labels, predictions, labels=scored)
     timings["total_s"] = time.perf_counter() - start
     counts = Counter(train_labels)
     return StudentResult(
@@ -517,12 +556,13 @@ def _train(
         per_class=metrics["per_class"],
         confusion_matrix={"labels": metrics["confusion_matrix"]["labels"],
                           "matrix": metrics["confusion_matrix"]["matrix"]},
-        labels=list(classes),
+        labels=list(scored),
         n_train=len(train_texts),
         n_test=len(test_texts),
         seed=seed,
         timings={k: round(v, 4) for k, v in timings.items()},
         train_label_counts={c: counts[c] for c in classes},
+        untrained_labels=untrained,
         predictions=predictions,
         metrics=metrics,
         model=model,
@@ -561,6 +601,7 @@ def train_student(
     epochs: int = 3,
     learning_rate: float = 5e-5,
     max_length: int = 128,
+    labels: Sequence[str] | None = None,
 ) -> StudentResult:
     """Train a student classifier on ``train`` and score it on ``test`` (both ``Dataset``).
 
@@ -571,6 +612,11 @@ def train_student(
     MiniLM encoder; a local folder or a Hub name) for ``epochs`` with AdamW at ``learning_rate``.
     ``model`` also replaces the encoder of the embeddings method (a local sentence-transformers
     folder: the embeddings method never downloads). ``device`` defaults to CUDA when available.
+
+    ``labels``: the task's full label set, for data that may lack a class (an annotator that never
+    answers one). Without it, a test label missing from the training data is an error. With it,
+    the student is trained on the classes that have at least 2 rows, the others are listed in
+    ``untrained_labels``, and their test rows count as wrong; scores cover every label.
     Raises :class:`ConfigError` for bad input before any training.
     """
     options = _options(method, model, device, batch_size, C, max_iter, epochs, learning_rate,
@@ -580,7 +626,7 @@ def train_student(
     test_texts, test_labels, _ = prepare_labeled(
         test, text_column=text_column, label_column=label_column, role="test")
     return _train(train_texts, train_labels, test_texts, test_labels, order, seed=seed,
-                  method=method, options=options)
+                  method=method, options=options, labels=labels)
 
 
 # --- learning curves ----------------------------------------------------------------------------
@@ -615,6 +661,7 @@ def learning_curve(
     epochs: int = 3,
     learning_rate: float = 5e-5,
     max_length: int = 128,
+    labels: Sequence[str] | None = None,
 ) -> LearningCurve:
     """Students trained on ``n`` rows of the generated data (and of ``gold_train``) per size.
 
@@ -622,7 +669,7 @@ def learning_curve(
     samples are nested and repeatable); ``"first"`` takes the first ``n`` rows as stored. Sizes
     larger than a dataset, and samples with a single class or a class with fewer than 2 rows,
     are recorded in ``skipped`` instead of failing the curve; every other bad input raises
-    :class:`ConfigError` before training.
+    :class:`ConfigError` before training. ``labels`` works as in :func:`train_student`.
     """
     if sampling not in ("random", "first"):
         raise ConfigError(f"unknown sampling {sampling!r}", hint="use 'random' or 'first'")
@@ -636,14 +683,14 @@ def learning_curve(
         sources.append(("gold", gold_train, "gold training"))
     prepared = []
     for source, dataset, role in sources:
-        texts, labels, order = prepare_labeled(
+        texts, labels_of, order = prepare_labeled(
             dataset, text_column=text_column, label_column=label_column, role=role)
-        _check_classes(labels, test_labels, order)  # the whole data set must be usable
-        prepared.append((source, texts, labels, order))
+        _check_classes(labels_of, test_labels, order, labels)  # the whole data set must be usable
+        prepared.append((source, texts, labels_of, order))
 
     curve = LearningCurve(points=[], sizes=size_list, seed=seed, method=method,
                           sampling=sampling, n_test=len(test_texts))
-    for source, texts, labels, order in prepared:
+    for source, texts, source_labels, order in prepared:
         index = list(range(len(texts)))
         if sampling == "random":
             random.Random(seed).shuffle(index)
@@ -654,9 +701,9 @@ def learning_curve(
                 continue
             picked = index[:n]
             try:
-                result = _train([texts[i] for i in picked], [labels[i] for i in picked],
+                result = _train([texts[i] for i in picked], [source_labels[i] for i in picked],
                                 test_texts, test_labels, order, seed=seed, method=method,
-                                options=options)
+                                options=options, labels=labels)
             except (TooFewRowsError, LabelMismatchError) as exc:  # this sample, not the data
                 curve.skipped.append({"source": source, "n": n, "reason": exc.message})
                 continue

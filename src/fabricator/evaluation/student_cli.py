@@ -42,6 +42,9 @@ def add_evaluate_student_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="gold training data: adds a learning curve of generated vs gold")
     parser.add_argument("--text-column", default="text", help="text column (default: text)")
     parser.add_argument("--label-column", default="label", help="label column (default: label)")
+    parser.add_argument("--labels", metavar="L,L,...",
+                        help="the task's full label set: the training data may then lack a label "
+                             "(its test rows count as wrong) instead of that being an error")
     parser.add_argument("--sizes", default="50,100,200,500", metavar="N,N,...",
                         help="training rows per learning-curve point (default: 50,100,200,500)")
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling and training")
@@ -64,6 +67,14 @@ def parse_sizes(text: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise ConfigError(f"--sizes must be positive integers, got {text!r}")
     return sizes
+
+
+def parse_labels(text: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``; at least two distinct labels."""
+    labels = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if len(labels) < 2:
+        raise ConfigError(f"--labels needs at least two comma-separated labels, got {text!r}")
+    return labels
 
 
 def _default_report_dir(train: str) -> Path:
@@ -93,6 +104,8 @@ def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | 
     lines = [
         f"student: {result.model}",
         f"trained on {result.n_train} rows, tested on {result.n_test} rows, seed {result.seed}",
+        *([f"not trained on {result.untrained_labels} (absent or under 2 rows): their test rows "
+           "count as wrong"] if result.untrained_labels else []),
         "",
         f"accuracy {_f(result.accuracy)}   macro-F1 {_f(result.macro_f1)}   "
         f"weighted-F1 {_f(result.weighted_f1)}",
@@ -151,11 +164,13 @@ def run_evaluate_student(
         test = load_table(args.test)
         gold_train = load_table(args.gold_train) if args.gold_train else None
         columns = {"text_column": args.text_column, "label_column": args.label_column}
-        result = train_student(train, test, seed=args.seed, method=args.method, **columns)
+        labels = parse_labels(args.labels) if args.labels else None
+        result = train_student(train, test, seed=args.seed, method=args.method, labels=labels,
+                               **columns)
         curve = None
         if gold_train is not None:
             curve = learning_curve(train, test, sizes, gold_train, seed=args.seed,
-                                   method=args.method, **columns)
+                                   method=args.method, labels=labels, **columns)
         comparison = compare(train, gold_train if gold_train is not None else test, **columns)
         print(format_student(result, curve, comparison), file=stdout)
         if not args.no_report:
