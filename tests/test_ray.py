@@ -155,6 +155,7 @@ def test_budget_stop_then_resume_across_actor_shards(sentiment_fewshot, tmp_path
 
         full, second = run(engine="ray", ray_actors=2)
         assert len(full) == 40 and second.stats.cached == done
+        assert second.stats.cached_tokens == first.stats.total_tokens  # the first run's spend, kept
         assert srv.stats["received"] == 40  # nothing asked twice, nothing lost
         assert _journal_keys(tmp_path / "journal") == 40
         srv.reset_stats()
