@@ -51,8 +51,9 @@ def run_once(base_url: str, n: int, concurrency: int, timeline: _Timeline, **eng
     generator = DatasetGenerator(llm)
     timeline.last = None
     t0 = time.perf_counter()
+    # dedup off: the fake server's canned replies repeat by design; this measures the engine
     dataset = generator.generate(PROMPT, max_prompt_calls=n, num_samples_to_generate=n,
-                                 max_tokens=64, seed=1, **engine)
+                                 max_tokens=64, seed=1, dedup=False, **engine)
     wall = time.perf_counter() - t0
     report = generator.last_run
     assert report is not None
