@@ -6,6 +6,10 @@ on the annotations, tested on N other gold-labelled TREC questions. A student tr
 gold labels of the same N questions is the reference. Resumable (one journal per setting).
 
     python experiments/trec_annotation.py [--n 500] [--shots 0,1,2,4]
+
+Each setting's annotations go to experiments/runs/trec/shots-K/annotated.jsonl; the setting with
+the best annotation accuracy also gets a student report (learning curves of annotated vs gold
+labels, confusion matrix, diagnostics) in experiments/runs/trec/report/.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from common import DATA, RUNS, Timer, as_dataset, embedded_model, read_jsonl, us
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.dataset_transformations import convert_label_ids_to_texts
 from fabricator.evaluation.annotation_metrics import classification_metrics
-from fabricator.evaluation.student import train_student
+from fabricator.evaluation.diagnostics import compare
+from fabricator.evaluation.report import write_report
+from fabricator.evaluation.student import learning_curve, train_student
+from fabricator.tables import write_jsonl
 
 NAMES = {"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity", "HUM": "human", "LOC": "location",
          "NUM": "number"}
@@ -43,6 +50,7 @@ def main() -> None:
         label_options=list(NAMES.values()), generate_data_for_column="label", fewshot_example_columns="text")
     llm = embedded_model(args.parallel)
     table = []
+    best: tuple[float, int, object, object] | None = None  # accuracy, k, annotations, student
     reference = train_student(gold, test, seed=0)
     gold_counts = " ".join(f"{n[:4]}:{c}" for n, c in ((n, list(gold["label"]).count(n)) for n in NAMES.values()))
     for k in [int(s) for s in args.shots.split(",")]:
@@ -55,6 +63,7 @@ def main() -> None:
                 journal_dir=RUNS / "trec" / f"shots-{k}", progress=True)
         used = usage_of(generator)
         annotated, _ = convert_label_ids_to_texts(annotated, "label", return_label_options=True)
+        write_jsonl(annotated, RUNS / "trec" / f"shots-{k}" / "annotated.jsonl")
         by_text = {r["text"]: r["label"] for r in annotated}
         predicted = [by_text.get(q["text"]) for q in questions]  # a failed row counts as wrong
         quality = classification_metrics([q["label"] for q in questions], predicted, labels=list(NAMES.values()))
@@ -63,9 +72,20 @@ def main() -> None:
         student_accuracy = f"{student.accuracy:.4f}" + (
             f" (never learned: {', '.join(student.untrained_labels)})" if student.untrained_labels else "")
         counts = {name: list(annotated["label"]).count(name) for name in NAMES.values()}
+        if best is None or quality["accuracy"] > best[0]:
+            best = (quality["accuracy"], k, annotated, student)
         table.append([k, f"{quality['accuracy']:.4f}", f"{quality['macro_f1']:.4f}", used["failures"],
                       student_accuracy, " ".join(f"{n[:4]}:{c}" for n, c in counts.items()),
                       f"{used['requests']} + {used['cached']}", f"{used['tokens']:,}", f"{t.seconds:.0f}"])
+    if best is not None:
+        _, k, annotated, student = best
+        labels = list(NAMES.values())
+        sizes = [n for n in (50, 100, 200, 500, 1000) if n <= args.n]
+        curve = learning_curve(annotated, test, sizes=sizes, gold_train=gold, seed=0, labels=labels)
+        write_report(RUNS / "trec" / "report", student, curve=curve, comparison=compare(annotated, gold),
+                     sources={"train": f"{args.n} TREC questions annotated {k}-shot by the embedded model",
+                              "test": f"{len(test)} other TREC train questions (gold)"},
+                     title=f"TREC-6: student on {k}-shot annotations vs gold labels")
     write_table(
         "trec_annotation", f"TREC-6 annotation of {args.n} questions by few-shot examples per class",
         ["examples per class", "annotation accuracy", "annotation macro-F1", "failed rows",

@@ -81,6 +81,17 @@ def test_same_seed_same_numbers(result: StudentResult, sst_train: Dataset,
     assert again.predictions == result.predictions
 
 
+def test_row_order_does_not_change_the_student(sst_train: Dataset, sst_test: Dataset) -> None:
+    """A shuffled copy of the data is the same data: same C, same predictions, same scores."""
+    rows = sst_train.select(range(100))  # a size where the row order used to move the CV's C
+    student = train_student(rows, sst_test, seed=0)
+    for seed in (0, 1):
+        shuffled = train_student(rows.shuffle(seed=seed), sst_test, seed=0)
+        assert shuffled.model == student.model and shuffled.predictions == student.predictions
+    curve = learning_curve(rows, sst_test, sizes=[100], seed=0)
+    assert curve.points[0].accuracy == student.accuracy  # the full-size point is the student
+
+
 def test_classlabel_ids_and_strings_give_the_same_result(
     result: StudentResult, sst_train: Dataset, sst_test: Dataset
 ) -> None:

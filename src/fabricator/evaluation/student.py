@@ -530,10 +530,11 @@ def _train(
     classes = _check_classes(train_labels, test_labels, order, labels)
     scored = list(labels) if labels is not None else classes
     untrained = [label for label in scored if label not in classes]
-    if untrained:  # a class the student cannot learn: train without its few rows
-        kept = [i for i, label in enumerate(train_labels) if label in classes]
-        train_texts = [train_texts[i] for i in kept]
-        train_labels = [train_labels[i] for i in kept]
+    # a class the student cannot learn is trained without its few rows; a canonical order makes
+    # the student a function of the rows, not of their order (CV folds, SGD batches)
+    pairs = sorted((label, text) for text, label in zip(train_texts, train_labels) if label in classes)
+    train_labels = [label for label, _ in pairs]
+    train_texts = [text for _, text in pairs]
     if method == "embeddings":
         predictions, timings, model = _fit_embeddings(
             train_texts, train_labels, test_texts, seed=seed, model=options["model"],
