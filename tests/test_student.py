@@ -362,5 +362,7 @@ def test_cli_labels_lets_a_class_be_missing(sst_train: Dataset, sst_test: Datase
     assert main([*common, "--labels", "negative, positive,neutral"]) == 0
     out = capsys.readouterr().out
     assert "not trained on ['neutral']" in out and "neutral" in out.split("confusion matrix")[1]
+    assert main([*common[:-1], "--report-dir", str(tmp_path / "r"), "--labels", "negative,positive,neutral"]) == 0
+    assert "| labels not learned (test rows count as wrong) | neutral |" in (tmp_path / "r" / "report.md").read_text()
     assert main([*common, "--labels", "negative"]) == 2
     assert "--labels needs at least two" in capsys.readouterr().err

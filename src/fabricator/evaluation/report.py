@@ -188,6 +188,8 @@ def render_markdown(
         ["weighted-F1", _f(result.weighted_f1)],
         ["majority-class accuracy (test)", _f(chance)],
         ["training rows", result.n_train],
+        *([["labels not learned (test rows count as wrong)", ", ".join(result.untrained_labels)]]
+          if getattr(result, "untrained_labels", None) else []),
         ["test rows", result.n_test],
         ["method", result.method],
         ["model", result.model],
