@@ -18,7 +18,9 @@ on a gold file with string labels. Scores are computed with
 
 Bad input is a :class:`~fabricator.errors.ConfigError` raised before any training: a missing
 text or label column (the message lists the columns the dataset has), unlabeled rows, test labels
-the training data does not have (named), a single class, or a class with fewer than 2 rows.
+the training data does not have (named; allowed when ``labels=`` names the task's label set), a
+single class, or a class with fewer than 2 rows. Training rows are put in a canonical order first,
+so a shuffled copy of a dataset gets the same student.
 """
 
 from __future__ import annotations
