@@ -82,3 +82,11 @@ def test_openai_backend_key_never_printed(recipe_dir, capsys, monkeypatch):
     for root, _, files in os.walk(recipe_dir):
         for f in files:
             assert "sk-secret" not in open(os.path.join(root, f), errors="ignore").read()
+
+
+def test_summary_says_whether_failed_answers_were_replaced():
+    from fabricator.cli import _failures
+
+    assert _failures({"failures": 0, "rows": 24, "requested": 24}) == "0"
+    assert _failures({"failures": 5, "rows": 24, "requested": 24}).startswith("5 (all replaced")
+    assert _failures({"failures": 3, "rows": 97, "requested": 100}).startswith("3 (not all replaced")

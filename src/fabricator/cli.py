@@ -29,6 +29,14 @@ def _generate(args: argparse.Namespace) -> int:
     return 130 if result.report.interrupted else 0
 
 
+def _failures(s: dict) -> str:
+    """Failed answers, and whether new calls made up for them (they are not lost rows then)."""
+    if not s["failures"]:
+        return "0"
+    made_up = "all replaced by new calls" if s["rows"] >= s["requested"] else "not all replaced"
+    return f"{s['failures']} ({made_up}; see failures.jsonl)"
+
+
 def _summary(result) -> None:  # type: ignore[no-untyped-def]
     s = result.report.summary()
     table = Table(title=f"fabricator: {s['mode']} run", show_header=False)
@@ -36,7 +44,7 @@ def _summary(result) -> None:  # type: ignore[no-untyped-def]
     cost = f"${s['cost_usd']:.4f}" if s["cost_usd"] is not None else "n/a (no prices set)"
     for name, value in [
         ("rows", f"{s['rows']} of {s['requested']} requested"),
-        ("failed rows", f"{s['failures']} (see failures.jsonl)" if s["failures"] else "0"),
+        ("failed answers", _failures(s)),
         ("model calls", f"{s['requests']} sent, {s['cached']} from journal, {s['retries']} retries"),
         ("tokens", f"{s['prompt_tokens']:,} prompt + {s['completion_tokens']:,} completion"
                    + (f" ({s['cached_tokens']:,} more spent earlier on the journaled answers)"
