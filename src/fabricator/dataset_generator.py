@@ -31,6 +31,7 @@ from .journal import Journal
 from .llms.base import LLM, Request
 from .llms.fake import Fake
 from .outputs import OutputFormat
+from .parsing import normalize_text
 from .progress import ProgressReporter
 from .prompts import BasePrompt
 from .ratelimit import RateLimiter
@@ -496,13 +497,14 @@ class _CopyFilter:
 
     def __init__(self, task: _Task) -> None:
         self.column = task.prompt.target_column
-        self.examples = {_normal(r[self.column]) for r in task.pool.rows if self.column in r} if task.pool else set()
+        self.examples = ({normalize_text(str(r[self.column])) for r in task.pool.rows if self.column in r}
+                         if task.pool else set())
         self.seen: set[str] = set()
 
     def drop(self, rows: dict[int, dict[str, Any]], failures: dict[int, Failure], indices: list[int]) -> None:
         for index in sorted(i for i in indices if i in rows):
             text = rows[index][self.column]
-            key = _normal(text)
+            key = normalize_text(str(text))
             kind = "CopiedExample" if key in self.examples else "Duplicate" if key in self.seen else None
             if kind is None:
                 self.seen.add(key)
@@ -510,10 +512,6 @@ class _CopyFilter:
             del rows[index]
             what = "copies a few-shot example" if kind == "CopiedExample" else "repeats an earlier row"
             failures[index] = Failure(index, f"the text {what}", kind, text)
-
-
-def _normal(text: Any) -> str:
-    return " ".join(str(text).lower().split())
 
 
 def _finish(rows: dict[int, dict[str, Any]], task: _Task, wanted: int, with_original: bool,

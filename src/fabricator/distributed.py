@@ -50,8 +50,8 @@ VLLM_INSTALL = "pip install 'fabricator-data[ray-vllm]'"
 #: blocks per actor: enough to balance actors that start at different times, few enough that
 #: each block keeps an actor's ``max_concurrency`` requests in flight for most of its run
 BLOCKS_PER_ACTOR = 4
-_STAT_FIELDS = ("requests", "succeeded", "cached", "cached_tokens", "retries", "failed_requests", "prompt_tokens",
-                "completion_tokens")
+_STAT_FIELDS = ("requests", "succeeded", "cached", "cached_tokens", "retries", "failed_requests",
+                "prompt_tokens", "completion_tokens")
 
 
 def require_ray() -> Any:

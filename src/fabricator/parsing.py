@@ -91,6 +91,12 @@ def complete_sentences(text: str) -> str:
     return text[: ends[-1]].strip()
 
 
+def normalize_text(text: str) -> str:
+    """Lowercase, collapse whitespace runs to one space, strip the ends: what "the same text" means
+    for the duplicate filter and for the diagnostics' duplicate rate alike."""
+    return " ".join(text.lower().split())
+
+
 def _norm(s: str) -> str:
     return re.sub(r"[^\w\s/-]", "", s.lower()).strip()
 

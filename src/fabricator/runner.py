@@ -25,7 +25,7 @@ from .llms.base import LLM
 from .outputs import output_format
 from .prompts import BasePrompt
 from .recipe import ModelConfig, Recipe
-from .tables import load_table, write_jsonl
+from .tables import load_table, write_jsonl, write_records
 
 disable_progress_bars()
 
@@ -124,12 +124,8 @@ def _write_outputs(out: Path, dataset: Any, report: GenerationReport, recipe: Re
         shutil.rmtree(target)
     dataset.save_to_disk(str(target))
     write_jsonl(dataset, out / "data.jsonl")
-    with open(out / "provenance.jsonl", "w", encoding="utf-8") as f:
-        for record in report.provenance:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    with open(out / "failures.jsonl", "w", encoding="utf-8") as f:
-        for failure in report.failures:
-            f.write(json.dumps(failure.as_dict(), ensure_ascii=False) + "\n")
+    write_records(report.provenance, out / "provenance.jsonl")
+    write_records((failure.as_dict() for failure in report.failures), out / "failures.jsonl")
     (out / "recipe.yaml").write_text(
         yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True), encoding="utf-8")
     (out / "metadata.json").write_text(json.dumps({

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from datasets import ClassLabel, Dataset, load_from_disk
 
@@ -34,6 +36,13 @@ def load_table(path: str | Path, limit: int | None = None) -> Dataset:
     if limit is not None:
         dataset = dataset.select(range(min(limit, len(dataset))))
     return dataset
+
+
+def write_records(records: Iterable[Mapping[str, Any]], path: str | Path) -> None:
+    """Plain dicts as JSON lines (provenance, failures)."""
+    with open(path, "w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def write_jsonl(dataset: Dataset, path: str | Path) -> None:

@@ -16,12 +16,12 @@ texts that also occur (normalised) in the gold data.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fabricator.errors import ConfigError
+from fabricator.parsing import normalize_text
 
 __all__ = [
     "compare",
@@ -32,14 +32,6 @@ __all__ = [
     "length_stats",
     "normalize_text",
 ]
-
-_SPACE = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    """Lowercase, collapse whitespace runs to one space, strip the ends."""
-    return _SPACE.sub(" ", text.lower()).strip()
-
 
 def _tokens(text: str) -> list[str]:
     return normalize_text(text).split()

@@ -320,8 +320,10 @@ class LlamaCpp:
             self._clients.clear()
             self.base_url = None
         for client in clients:  # the current loop's session is closed, others are dropped
-            with contextlib.suppress(Exception):
+            try:
                 await client.aclose()
+            except Exception as exc:  # a session of another (maybe closed) loop: nothing to keep
+                logger.debug("embedded model: HTTP session not closed here: %r", exc)
         self._holder.stop()
 
     def close(self) -> None:
