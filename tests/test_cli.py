@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 import pytest
 import yaml
@@ -81,12 +82,114 @@ def test_openai_backend_key_never_printed(recipe_dir, capsys, monkeypatch):
     assert "sk-secret" not in err
     for root, _, files in os.walk(recipe_dir):
         for f in files:
-            assert "sk-secret" not in open(os.path.join(root, f), errors="ignore").read()
+            assert "sk-secret" not in Path(root, f).read_text(errors="ignore")
 
 
 def test_summary_says_whether_failed_answers_were_replaced():
-    from fabricator.cli import _failures
+    from fabricator.cli import describe_failures
 
-    assert _failures({"failures": 0, "rows": 24, "requested": 24}) == "0"
-    assert _failures({"failures": 5, "rows": 24, "requested": 24}).startswith("5 (all replaced")
-    assert _failures({"failures": 3, "rows": 97, "requested": 100}).startswith("3 (not all replaced")
+    assert describe_failures({"failures": 0, "rows": 24, "requested": 24}) == "0"
+    assert describe_failures({"failures": 5, "rows": 24, "requested": 24}).startswith("5 (all replaced")
+    assert describe_failures({"failures": 3, "rows": 97, "requested": 100}).startswith("3 (not all replaced")
+
+
+# --- exit codes: a run that made nothing fails, a partial run says what is missing ---------------
+
+REFUSAL = "As an AI language model, I cannot write that."
+
+
+def annotation_recipe(recipe_dir, responses):
+    rows = "".join(json.dumps({"text": t}) + "\n" for t in ("good", "bad"))
+    (recipe_dir / "unlabeled.jsonl").write_text(rows)
+    return {"prompt": {"task_description": "Classify the review as one of: {}.",
+                       "label_options": ["positive", "negative"], "generate_data_for_column": "label",
+                       "fewshot_example_columns": "text"},
+            "fewshot": RECIPE["fewshot"], "unlabeled": {"path": "unlabeled.jsonl"},
+            "model": {"backend": "fake", "responses": responses}, "generation": {"max_prompt_calls": 20}}
+
+
+@pytest.mark.parametrize("make, kind", [
+    (lambda d: {**RECIPE, "model": {"backend": "fake", "responses": REFUSAL},
+                "generation": {"num_samples_to_generate": 4, "max_prompt_calls": 40}}, "Refusal"),
+    (lambda d: annotation_recipe(d, "banana"), "ParseError"),
+], ids=["generation-refusals", "annotation-garbage"])
+def test_run_that_made_nothing_exits_1_and_says_why(recipe_dir, capsys, make, kind):
+    out = recipe_dir / "out"
+    assert main(["generate", write(recipe_dir, make(recipe_dir)), "-o", str(out), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "nothing was produced" in captured.err and kind in captured.err
+    assert "nothing produced" in captured.out and "completed" not in captured.out
+    assert (out / "failures.jsonl").read_text()  # what went wrong is kept
+
+
+@pytest.mark.parametrize("fault, kind", [
+    ("500", "ServerError"), ("hang", "RequestTimeout"), ("malformed", "malformed response"),
+])
+def test_every_request_failing_at_the_server_exits_1(recipe_dir, capsys, fault, kind):
+    from fabricator.testing.fake_server import FakeOpenAIServer
+
+    with FakeOpenAIServer(faults=lambda n: fault, hang_seconds=30) as srv:
+        recipe = {**RECIPE, "model": {"backend": "openai", "name": "m", "base_url": srv.base_url},
+                  "generation": {"num_samples_to_generate": 2, "max_prompt_calls": 4, "max_retries": 0,
+                                 "timeout_per_prompt": 0.2}}
+        assert main(["generate", write(recipe_dir, recipe), "-o", str(recipe_dir / "out"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "nothing was produced: 0 of 2 rows" in err and kind in err
+
+
+def test_partial_run_says_how_many_rows_are_missing(recipe_dir, capsys):
+    answers = ["A moving film.", REFUSAL, REFUSAL, REFUSAL]
+    recipe = {**RECIPE, "model": {"backend": "fake", "responses": answers},
+              "generation": {"num_samples_to_generate": 4, "max_prompt_calls": 4, "dedup": False}}
+    out = recipe_dir / "out"
+    assert main(["generate", write(recipe_dir, recipe), "-o", str(out), "--quiet"]) == 0
+    s = json.loads((out / "metadata.json").read_text())["summary"]
+    missing = s["requested"] - s["rows"]
+    assert s["rows"] > 0 and missing > 0
+    assert f"{missing} of {s['requested']} requested rows are missing" in capsys.readouterr().err
+
+
+# --- recipe files and the CLI's face ----------------------------------------------------------------
+
+
+def error_lines(err):
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b"prompt:\n  task_description: caf\xe9 {}\n", "not UTF-8"),
+    (b"prompt: [unclosed\n", "not valid YAML"),
+    (b"\xff\xfe\x00p\x00", "not UTF-8"),
+], ids=["latin-1", "bad-yaml", "utf-16"])
+def test_unreadable_recipe_is_one_error_line(recipe_dir, capsys, content, needle):
+    path = recipe_dir / "recipe.yaml"
+    path.write_bytes(content)
+    assert main(["generate", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(error_lines(err)) == 1 and needle in error_lines(err)[0] and "Traceback" not in err
+    assert "fix:" in err
+
+
+def test_missing_recipe_is_one_error_line(recipe_dir, capsys):
+    assert main(["generate", str(recipe_dir / "missing.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert len(error_lines(err)) == 1 and "not found" in err
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fabricator {version('fabricator-data')}"
+
+
+def test_help_describes_the_tool_and_each_command_with_an_example(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "(thin)" not in text and "labeled" in text
+    for command in ("generate ", "evaluate annotations ", "evaluate student "):
+        assert "fabricator " + command in text

@@ -249,7 +249,7 @@ def test_missing_key_hint():
 def test_key_from_environment_is_sent(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with FakeOpenAIServer(api_key=SECRET) as srv:
-        llm = OpenAICompatible("m", base_url=srv.base_url)
+        llm = OpenAICompatible("m", base_url=srv.base_url, api_key_env="OPENAI_API_KEY")
         assert SECRET not in repr(llm)
         complete(llm, req())
         assert srv.requests[-1].headers["Authorization"] == f"Bearer {SECRET}"

@@ -1,17 +1,26 @@
-"""Command line: ``fabricator generate RECIPE.yaml`` and ``fabricator evaluate ...`` (thin)."""
+"""Command line: ``fabricator generate RECIPE.yaml`` and ``fabricator evaluate ...``.
+
+Exit status: 0 when rows were made (a partial run says how many are missing), 1 when a run made
+nothing, 2 for bad input (recipe, data, output folder), 130 when interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from .errors import FabricatorError
+
+if TYPE_CHECKING:
+    from .runner import RunResult
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -26,10 +35,40 @@ def _generate(args: argparse.Namespace) -> int:
                         progress=not args.quiet, engine=args.engine, ray_actors=args.ray_actors,
                         ray_address=args.ray_address)
     _summary(result)
-    return 130 if result.report.interrupted else 0
+    if result.report.interrupted:
+        return 130
+    return _verdict(result.report.summary(), result.report.failures)
 
 
-def _failures(s: dict) -> str:
+def _verdict(s: dict[str, Any], failures: Sequence[Any]) -> int:
+    """Say plainly when rows are missing; a run that made nothing fails (exit 1)."""
+    missing = s["requested"] - s["rows"]
+    if s["rows"] > 0 or s["requested"] <= 0:
+        if missing > 0:
+            console.print(f"[bold yellow]warning:[/] {missing} of {s['requested']} requested rows are "
+                          f"missing ({_why(s, failures)}; see failures.jsonl)")
+        return 0
+    console.print(f"[bold red]error:[/] nothing was produced: 0 of {s['requested']} rows "
+                  f"({_why(s, failures)})")
+    console.print("[bold]fix:[/] see failures.jsonl and log.jsonl in the output folder; check the "
+                  "model, its server and the prompt, then run again (answers already paid are journaled)")
+    return 1
+
+
+def _why(s: dict[str, Any], failures: Sequence[Any]) -> str:
+    """The most common failure kind, with one example error, or why the run stopped."""
+    if s.get("stopped"):
+        return f"stopped: {s['stopped']}"
+    if not failures:
+        return "no answer was usable"
+    kinds = Counter(f.kind for f in failures)
+    kind, count = kinds.most_common(1)[0]
+    example = next(f.error for f in failures if f.kind == kind)
+    n = len(failures)
+    return escape(f"{n} failed answers; most often {kind} ({count} of {n}), e.g. {example}")
+
+
+def describe_failures(s: dict) -> str:
     """Failed answers, and whether new calls made up for them (they are not lost rows then)."""
     if not s["failures"]:
         return "0"
@@ -37,31 +76,62 @@ def _failures(s: dict) -> str:
     return f"{s['failures']} ({made_up}; see failures.jsonl)"
 
 
-def _summary(result) -> None:  # type: ignore[no-untyped-def]
+def _summary(result: RunResult) -> None:
     s = result.report.summary()
     table = Table(title=f"fabricator: {s['mode']} run", show_header=False)
     rate = s["rows"] / s["elapsed_s"] if s["elapsed_s"] else 0.0
     cost = f"${s['cost_usd']:.4f}" if s["cost_usd"] is not None else "n/a (no prices set)"
     for name, value in [
         ("rows", f"{s['rows']} of {s['requested']} requested"),
-        ("failed answers", _failures(s)),
+        ("failed answers", describe_failures(s)),
         ("model calls", f"{s['requests']} sent, {s['cached']} from journal, {s['retries']} retries"),
         ("tokens", f"{s['prompt_tokens']:,} prompt + {s['completion_tokens']:,} completion"
                    + (f" ({s['cached_tokens']:,} more spent earlier on the journaled answers)"
                       if s["cached_tokens"] else "")),
         ("cost", cost),
         ("time", f"{s['elapsed_s']:.1f} s ({rate:.2f} rows/s)"),
-        ("stopped", s["stopped"] or ("interrupted" if s["interrupted"] else "completed")),
+        ("stopped", s["stopped"] or ("interrupted" if s["interrupted"] else
+                                     "completed" if s["rows"] or not s["requested"] else "nothing produced")),
         ("output", f"{result.output}/ (dataset/, data.jsonl, log.jsonl, metadata.json)"),
     ]:
         table.add_row(name, value)
     Console().print(table)
 
 
+_DESCRIPTION = """\
+Fabricator: generate or annotate labeled NLP datasets with a teacher LLM.
+
+A YAML recipe says what to make (task description, label options, few-shot and
+unlabeled data), with which model (embedded llama.cpp, any OpenAI-compatible
+server, or the fake backend for dry runs) and where to write it."""
+
+_EPILOG = """\
+examples (one per command):
+  generate             run a recipe, write the dataset to its output folder
+                         fabricator generate examples/sentiment/recipe.yaml -o runs/first
+  evaluate annotations score annotations against gold labels
+                         fabricator evaluate annotations --predictions runs/first/data.jsonl --gold gold.jsonl
+  evaluate student     train a small classifier on the data, score it on gold data
+                         fabricator evaluate student --train runs/first/data.jsonl --test gold.jsonl
+
+Run 'fabricator COMMAND --help' for the options of a command."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fabricator-data")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fabricator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="fabricator", description=_DESCRIPTION, epilog=_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"fabricator {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
     gen = commands.add_parser("generate", help="run a YAML recipe (generation or annotation)")
     gen.add_argument("recipe", help="path of the YAML recipe")
     gen.add_argument("-o", "--output", help="output folder (default: the recipe's 'output')")

@@ -61,7 +61,8 @@ class ModelConfig(_Strict):
     backend: Literal["embedded", "openai", "fake"] = "embedded"
     name: str | None = None
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    # the variable holding this server's key; unset: OPENAI_API_KEY, and only for api.openai.com
+    api_key_env: str | None = None
     model_path: str | None = None
     parallel: int = Field(default=4, ge=1)
     max_concurrency: int | None = Field(default=None, ge=1)
@@ -109,6 +110,7 @@ class Recipe(_Strict):
     generation: GenerationConfig = GenerationConfig()
     output: str = "out"
     base_dir: Path = Field(default=Path("."), exclude=True)
+    source: Path | None = Field(default=None, exclude=True)  # the recipe file, never written over
 
     def data_path(self, path: str) -> Path:
         p = Path(path).expanduser()
@@ -116,23 +118,42 @@ class Recipe(_Strict):
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"recipe {path} not found", hint="give the path of a YAML recipe, e.g. "
                           "examples/sentiment/recipe.yaml")
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"recipe {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start})", hint="save the recipe as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"recipe {path} cannot be read: {exc.strerror or exc}",
+                          hint="give the path of a readable YAML recipe") from None
+    try:
+        raw: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"recipe {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"recipe {path} is not valid YAML: {_yaml_problem(exc)}",
+                          hint="fix the YAML syntax at that line (indentation, quotes, colons)") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"recipe {path} must be a mapping with at least a 'prompt' section")
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
+        unknown = "Extra inputs are not permitted"
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].replace('Extra inputs are not permitted', 'unknown key')}"
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].replace(unknown, 'unknown key')}"
             for e in exc.errors())
         raise ConfigError(f"recipe {path} is invalid: {problems}",
                           hint="see the recipe reference in README.md") from None
     recipe.base_dir = path.resolve().parent
+    recipe.source = path.resolve()
     return recipe
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())

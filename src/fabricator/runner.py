@@ -2,15 +2,15 @@
 
 The output folder holds the dataset (``dataset/`` from ``save_to_disk`` and ``data.jsonl``), the
 failures, a JSONL log of every prompt and response, the journal (so a re-run resumes), a copy of
-the recipe and ``metadata.json`` (versions, counts, timings, tokens).
+the recipe and ``metadata.json`` (versions, counts, timings, tokens). It must be new, empty or
+made by Fabricator (``fabricator.output_folder``), and is locked for the run; ``log.jsonl`` starts
+afresh on every run, so it holds what that run did (journaled answers included, once).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from datasets import disable_progress_bars
 from .dataset_generator import SYSTEM_PROMPT, DatasetGenerator, GenerationReport
 from .errors import ConfigError
 from .llms.base import LLM
+from .output_folder import OutputFolder
 from .outputs import output_format
 from .prompts import BasePrompt
 from .recipe import ModelConfig, Recipe
@@ -42,9 +43,11 @@ def build_llm(config: ModelConfig) -> LLM:
 
         if not config.name:
             raise ConfigError("model.name is required for the openai backend", hint="e.g. name: gpt-4o-mini")
+        # the key goes only where it was named for: api_key_env if given, else OPENAI_API_KEY for
+        # OpenAI's own host (OpenAICompatible decides; an unset api_key_env is a ConfigError there)
         return OpenAICompatible(
             model=config.name, base_url=config.base_url or "https://api.openai.com/v1",
-            api_key=os.environ.get(config.api_key_env), max_concurrency=config.max_concurrency or 16,
+            api_key_env=config.api_key_env, max_concurrency=config.max_concurrency or 16,
             supports_prefill=config.supports_prefill)
     from .llms.embedded import LlamaCpp
 
@@ -65,8 +68,9 @@ def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_m
     """Generate what ``recipe`` asks for and write it under ``output`` (default: the recipe's).
 
     ``engine``, ``ray_actors`` and ``ray_address`` override the recipe's ``generation`` section.
+    The output folder is checked and locked before any model call (``fabricator.output_folder``).
     """
-    out = Path(output or recipe.output)
+    out = Path(output or recipe.output).expanduser()
     p = recipe.prompt
     prompt = BasePrompt(
         task_description=p.task_description, generate_data_for_column=p.generate_data_for_column,
@@ -75,64 +79,71 @@ def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_m
         target_formatting_template=p.target_formatting_template,
         fewshot_example_separator=p.fewshot_example_separator,
         inner_fewshot_example_separator=p.inner_fewshot_example_separator)
-    fewshot = (load_table(recipe.data_path(recipe.fewshot.path), recipe.fewshot.limit)
-               if recipe.fewshot else None)
-    unlabeled = (load_table(recipe.data_path(recipe.unlabeled.path), recipe.unlabeled.limit)
-                 if recipe.unlabeled else None)
+    fewshot_path = recipe.data_path(recipe.fewshot.path) if recipe.fewshot else None
+    unlabeled_path = recipe.data_path(recipe.unlabeled.path) if recipe.unlabeled else None
+    folder = OutputFolder(out, inputs=[i for i in (fewshot_path, unlabeled_path) if i is not None],
+                          recipe=recipe.source)
+    folder.check()  # before reading data or building the model: the cheapest mistake first
+    fewshot = (load_table(fewshot_path, recipe.fewshot.limit)
+               if recipe.fewshot and fewshot_path else None)
+    unlabeled = (load_table(unlabeled_path, recipe.unlabeled.limit)
+                 if recipe.unlabeled and unlabeled_path else None)
     g = recipe.generation
     fmt = (output_format(recipe.output_format.kind, **recipe.output_format.options())
            if recipe.output_format else None)
     model = llm or build_llm(recipe.model)
-    generator = DatasetGenerator(model)
-    where = engine or g.engine
-    on_ray = ({"ray_actors": ray_actors or g.ray_actors, "ray_address": ray_address or g.ray_address}
-              if where == "ray" else {})
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
     try:
-        result = generator.generate(
-            prompt_template=prompt, fewshot_dataset=fewshot,
-            fewshot_sampling_strategy=recipe.fewshot.sampling_strategy if recipe.fewshot else None,
-            fewshot_examples_per_class=recipe.fewshot.examples_per_class if recipe.fewshot else None,
-            fewshot_sampling_column=recipe.fewshot.sampling_column if recipe.fewshot else None,
-            unlabeled_dataset=unlabeled, max_prompt_calls=g.max_prompt_calls,
-            num_samples_to_generate=g.num_samples_to_generate, timeout_per_prompt=g.timeout_per_prompt,
-            seed=g.seed, temperature=g.temperature, max_tokens=g.max_tokens,
-            system_prompt=g.system_prompt or SYSTEM_PROMPT, structured_output=g.structured_output,
-            label_synonyms=g.label_synonyms, output_format=fmt, dedup=g.dedup, journal_dir=out / "journal",
-            on_journal_mismatch=on_journal_mismatch, log_path=out / "log.jsonl",
-            requests_per_minute=g.requests_per_minute, tokens_per_minute=g.tokens_per_minute,
-            max_retries=g.max_retries, budget_tokens=g.budget_tokens, budget_usd=g.budget_usd,
-            prices=g.prices, progress=progress, engine=where, **on_ray)
+        with folder:
+            generator = DatasetGenerator(model)
+            where = engine or g.engine
+            on_ray: dict[str, Any] = (
+                {"ray_actors": ray_actors or g.ray_actors, "ray_address": ray_address or g.ray_address}
+                if where == "ray" else {})
+            log_path = folder.start_log()
+            started = time.time()
+            result = generator.generate(
+                prompt_template=prompt, fewshot_dataset=fewshot,
+                fewshot_sampling_strategy=recipe.fewshot.sampling_strategy if recipe.fewshot else None,
+                fewshot_examples_per_class=recipe.fewshot.examples_per_class if recipe.fewshot else None,
+                fewshot_sampling_column=recipe.fewshot.sampling_column if recipe.fewshot else None,
+                unlabeled_dataset=unlabeled, max_prompt_calls=g.max_prompt_calls,
+                num_samples_to_generate=g.num_samples_to_generate, timeout_per_prompt=g.timeout_per_prompt,
+                seed=g.seed, temperature=g.temperature, max_tokens=g.max_tokens,
+                system_prompt=g.system_prompt or SYSTEM_PROMPT, structured_output=g.structured_output,
+                label_synonyms=g.label_synonyms, output_format=fmt, dedup=g.dedup,
+                journal_dir=folder.path / "journal", on_journal_mismatch=on_journal_mismatch,
+                log_path=log_path,
+                requests_per_minute=g.requests_per_minute, tokens_per_minute=g.tokens_per_minute,
+                max_retries=g.max_retries, budget_tokens=g.budget_tokens, budget_usd=g.budget_usd,
+                prices=g.prices, progress=progress, engine=where, **on_ray)
+            assert not isinstance(result, tuple)
+            report = generator.last_run
+            assert report is not None
+            _write_outputs(folder, result, report, recipe, model, started)
     finally:
         close = getattr(model, "aclose", None)
         if close is not None and llm is None:
             from ._sync import run_sync
 
             run_sync(close())
-    assert not isinstance(result, tuple)
-    report = generator.last_run
-    assert report is not None
-    _write_outputs(out, result, report, recipe, model, started)
     return RunResult(out, report, len(result))
 
 
-def _write_outputs(out: Path, dataset: Any, report: GenerationReport, recipe: Recipe, model: LLM,
-                   started: float) -> None:
-    target = out / "dataset"
-    if target.exists():
-        shutil.rmtree(target)
-    dataset.save_to_disk(str(target))
-    write_jsonl(dataset, out / "data.jsonl")
-    write_records(report.provenance, out / "provenance.jsonl")
-    write_records((failure.as_dict() for failure in report.failures), out / "failures.jsonl")
-    (out / "recipe.yaml").write_text(
-        yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True), encoding="utf-8")
-    (out / "metadata.json").write_text(json.dumps({
+def _write_outputs(folder: OutputFolder, dataset: Any, report: GenerationReport, recipe: Recipe,
+                   model: LLM, started: float) -> None:
+    """Every file goes to a temporary name first: a crash mid-write leaves the old file whole."""
+    folder.write_dataset(dataset)
+    folder.write_file("data.jsonl", lambda tmp: write_jsonl(dataset, tmp))
+    folder.write_file("provenance.jsonl", lambda tmp: write_records(report.provenance, tmp))
+    folder.write_file("failures.jsonl",
+                      lambda tmp: write_records((failure.as_dict() for failure in report.failures), tmp))
+    folder.write_text("recipe.yaml",
+                      yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+    folder.write_text("metadata.json", json.dumps({
         "model": model.name, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "versions": _versions(), "summary": report.summary(),
         "columns": {c: str(f) for c, f in dataset.features.items()},
-    }, indent=2), encoding="utf-8")
+    }, indent=2))
 
 
 def _versions() -> dict[str, str]:

@@ -9,11 +9,11 @@ models): about 0.1-0.2 ms of client CPU per request.
 from __future__ import annotations
 
 import asyncio
-import re
 import email.utils
 import json
 import logging
 import os
+import re
 import time
 import urllib.request
 from typing import Any
@@ -26,8 +26,9 @@ from fabricator.errors import (
     BackendError,
     BackendUnavailable,
     BadRequestError,
-    PromptTooLong,
+    ConfigError,
     ConnectionFailed,
+    PromptTooLong,
     RateLimitError,
     RequestTimeout,
     ServerError,
@@ -43,6 +44,7 @@ _loads = json.loads
 _PREFLIGHT_TIMEOUT = 5.0
 _NO_USAGE = Usage()
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
+_OPENAI_HOST = "api.openai.com"  # the only host OPENAI_API_KEY is sent to without being named
 # aiohttp >= 3.10 tells a connect timeout apart from a read timeout
 _ConnectTimeout: Any = getattr(aiohttp, "ConnectionTimeoutError", ())
 
@@ -89,7 +91,31 @@ def _error_text(raw: bytes, limit: int = 500) -> str:
     return text[:limit] if text else "(empty body)"
 
 
-async def _close_at_loop_shutdown(session: aiohttp.ClientSession):  # noqa: ANN202
+def _is_openai(base_url: str) -> bool:
+    return (urlsplit(base_url).hostname or "") == _OPENAI_HOST
+
+
+def _resolve_key(base_url: str, api_key: str | None, api_key_env: str | None) -> tuple[str | None, str]:
+    """The key to send and where it came from; a key only goes to the server it was named for.
+
+    An explicit ``api_key`` wins; else the variable ``api_key_env`` names (unset is an error: no
+    quiet fallback to another key); else ``OPENAI_API_KEY``, but only for OpenAI's own host.
+    """
+    if api_key is not None:
+        return api_key, "OPENAI_API_KEY or the api_key you passed"
+    if api_key_env:
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise ConfigError(f"environment variable {api_key_env} (the API key for {base_url}) is not set",
+                              hint=f"export {api_key_env}=... with the key of that server, or drop "
+                                   "api_key_env if it needs no key")
+        return key, api_key_env
+    if _is_openai(base_url):
+        return os.environ.get("OPENAI_API_KEY"), "OPENAI_API_KEY"
+    return None, "the API key"
+
+
+async def _close_at_loop_shutdown(session: aiohttp.ClientSession):
     """Async generator whose ``finally`` closes ``session``.
 
     ``asyncio.run`` (and ``asyncio.Runner``) finalize open async generators before closing the
@@ -104,7 +130,11 @@ async def _close_at_loop_shutdown(session: aiohttp.ClientSession):  # noqa: ANN2
 
 
 class OpenAICompatible:
-    """An ``LLM`` backend for any server that speaks ``POST {base_url}/chat/completions``."""
+    """An ``LLM`` backend for any server that speaks ``POST {base_url}/chat/completions``.
+
+    The key is ``api_key``, else the variable ``api_key_env`` names, else ``OPENAI_API_KEY`` when
+    ``base_url`` is OpenAI's own host: that key is never sent to another server unless named.
+    """
 
     def __init__(
         self,
@@ -116,6 +146,7 @@ class OpenAICompatible:
         timeout: float = 120.0,
         supports_prefill: bool = False,
         extra_body: dict | None = None,
+        api_key_env: str | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
@@ -127,7 +158,7 @@ class OpenAICompatible:
         self.supports_prefill = bool(supports_prefill)
         self.supports_json_schema = True
         self.extra_body = dict(extra_body) if extra_body else {}
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        key, self._key_source = _resolve_key(self.base_url, api_key, api_key_env)
         self.__key = key or None  # name-mangled; never shown by repr, logs or errors
         self._url = self.base_url + "/chat/completions"
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -160,7 +191,7 @@ class OpenAICompatible:
         if host in _LOOPBACK or host.startswith("127."):
             return None
         proxy = urllib.request.getproxies_environment().get(parts.scheme)
-        if proxy and not urllib.request.proxy_bypass_environment(host):
+        if proxy and not urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]
             return proxy
         return None
 
@@ -331,8 +362,13 @@ class OpenAICompatible:
                                   retry_after=retry_after,
                                   hint="lower max_concurrency or wait; the engine retries after Retry-After")
         if status in (401, 403):
-            hint = ("the server rejected the API key: check OPENAI_API_KEY or the api_key you passed"
-                    if self.__key else "no API key was sent: set OPENAI_API_KEY or pass api_key=...")
+            if self.__key:
+                hint = f"the server rejected the API key: check {self._key_source}"
+            elif _is_openai(self.base_url):
+                hint = "no API key was sent: set OPENAI_API_KEY or pass api_key=..."
+            else:  # OPENAI_API_KEY is never sent to other hosts unless named
+                hint = ("no API key was sent: name the variable holding this server's key with "
+                        "api_key_env (recipe: model.api_key_env) or pass api_key=...")
             return AuthenticationError(f"{status} from {where}: {msg}", status=status, hint=hint)
         if status == 408:
             return RequestTimeout(f"408 from {where}: {msg}", status=status)
@@ -340,8 +376,9 @@ class OpenAICompatible:
             return ServerError(f"{status} from {where}: {msg}", status=status,
                                retry_after=_parse_retry_after(retry_after_header))
         if status == 400 and _CONTEXT_OVERFLOW.search(msg):
-            return PromptTooLong(f"400 from {where}: {msg}", status=status,
-                                 hint="shorten the prompt (fewer few-shot examples) or raise the context size")
+            return PromptTooLong(
+                f"400 from {where}: {msg}", status=status,
+                hint="shorten the prompt (fewer few-shot examples) or raise the context size")
         if 400 <= status < 500:
             hint = (f"check the model name {self.name!r} and base_url {self.base_url!r}"
                     if status == 404 else f"check the model name {self.name!r} and the request parameters")
