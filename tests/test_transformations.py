@@ -32,9 +32,7 @@ from datasets import ClassLabel, Dataset, Features, Sequence, Value  # noqa: E40
 datasets.disable_progress_bars()
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_data = pytest.mark.skipif(
-    not DATA.is_dir(), reason=f"shared benchmark data not found at {DATA}"
-)
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared benchmark data not found at {DATA}")
 CONLL_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
 
@@ -54,9 +52,7 @@ def conll_train() -> list[dict]:
 @needs_data
 def test_every_conll_train_sentence_round_trips_through_spans(conll_train):
     dataset = Dataset.from_list(conll_train)
-    spans, options = convert_token_labels_to_spans(
-        dataset, "tokens", "ner_tags", return_label_options=True
-    )
+    spans, options = convert_token_labels_to_spans(dataset, "tokens", "ner_tags", return_label_options=True)
     assert options == ["LOC", "MISC", "ORG", "PER"]
     first = spans[0]
     assert first["ner_tags"] == "EU is ORG.\nGerman is MISC.\nBritish is MISC."
@@ -66,9 +62,7 @@ def test_every_conll_train_sentence_round_trips_through_spans(conll_train):
         for span in row["spans"]:
             assert sentence[span["start"] : span["end"]] == span["text"]
 
-    back = convert_spans_to_token_labels(
-        spans.remove_columns("ner_tags"), "tokens", "spans", options
-    )
+    back = convert_spans_to_token_labels(spans.remove_columns("ner_tags"), "tokens", "spans", options)
     assert len(back) == len(conll_train) == 14041
     assert back["error"] == [None] * len(conll_train)
     assert back["ner_tags"] == [row["ner_tags"] for row in conll_train]
@@ -130,7 +124,7 @@ def test_text_only_spans_round_trip_except_untagged_repeats(conll_train):
     for row in conll_train:
         found = bio_to_spans(row["tokens"], row["ner_tags"])
         spans = [{"text": s.text, "type": s.type} for s in found]
-        tags, errors = spans_to_bio(row["tokens"], spans)
+        tags, _ = spans_to_bio(row["tokens"], spans)
         if tags != row["ner_tags"]:
             mismatches.append(row)
             assert _untagged_repeat(row["tokens"], row["ner_tags"]), row
@@ -148,7 +142,7 @@ def test_span_strings_parse_back_on_real_sentences(conll_train):
         ["LOC", "MISC", "ORG", "PER"],
     )
     assert back["error"] == [None] * len(rows)
-    for row, tags in zip(rows, back["ner_tags"]):
+    for row, tags in zip(rows, back["ner_tags"], strict=True):
         if tags != row["ner_tags"]:
             assert _untagged_repeat(row["tokens"], row["ner_tags"]), row
 
@@ -238,8 +232,9 @@ def test_spans_to_bio_errors_instead_of_invented_tags():
 def test_spans_to_bio_whitespace_insensitive_match_and_types():
     tokens = ["Blackburn", "'s", "team", "won"]
     tags, errors = spans_to_bio(
-        tokens, [Span("Blackburn's team", "person")], expanded_label_mapping={"ORG": "organization",
-                                                                           "PER": "person"}
+        tokens,
+        [Span("Blackburn's team", "person")],
+        expanded_label_mapping={"ORG": "organization", "PER": "person"},
     )
     assert errors == []
     assert tags == ["B-PER", "I-PER", "I-PER", "O"]
@@ -265,10 +260,12 @@ def test_invented_span_is_a_row_error_in_the_dataset():
 
     dict_of_lists = Dataset.from_dict(  # a Sequence({...}) spans feature reads as a dict of lists
         {"tokens": [["EU", "says"]], "spans": [{"text": ["EU"], "type": ["ORG"]}]},
-        features=Features({
-            "tokens": Sequence(Value("string")),
-            "spans": Sequence({"text": Value("string"), "type": Value("string")}),
-        }),
+        features=Features(
+            {
+                "tokens": Sequence(Value("string")),
+                "spans": Sequence({"text": Value("string"), "type": Value("string")}),
+            }
+        ),
     )
     out = convert_spans_to_token_labels(dict_of_lists, "tokens", "spans")
     assert out[0]["ner_tags"] == ["B-ORG", "O"] and out[0]["error"] is None
@@ -288,8 +285,12 @@ def test_model_answers_in_the_dataset_are_parsed():
     )
     mapping = {"ORG": "organization", "MISC": "miscellaneous"}
     out = convert_spans_to_token_labels(
-        dataset, "tokens", "answer", ["organization", "miscellaneous"],
-        id2label=["O", "B-ORG", "I-ORG", "B-MISC", "I-MISC"], expanded_label_mapping=mapping,
+        dataset,
+        "tokens",
+        "answer",
+        ["organization", "miscellaneous"],
+        id2label=["O", "B-ORG", "I-ORG", "B-MISC", "I-MISC"],
+        expanded_label_mapping=mapping,
     )
     assert out[0]["ner_tags"] == [1, 0, 0, 0]
     assert out[1]["ner_tags"] == [1, 0, 3, 0]
@@ -322,8 +323,9 @@ def test_span_string_round_trip():
     assert text == "EU is ORG.\nWhat is Love is MISC.\nU.S. is LOC."
     assert parse_span_string(text, ["ORG", "MISC", "LOC"]) == (spans, [])
     assert parse_span_string(text) == (spans, [])
-    parsed, errors = parse_span_string("- EU is an organization entity.\nrubbish", ["ORG"],
-                                       {"ORG": "organization"})
+    parsed, errors = parse_span_string(
+        "- EU is an organization entity.\nrubbish", ["ORG"], {"ORG": "organization"}
+    )
     assert parsed == [Span("EU", "ORG")] and len(errors) == 1
     assert spans_to_string([]) == ""
 
@@ -334,6 +336,195 @@ def test_token_label_mapping_errors():
         convert_token_labels_to_spans(dataset, "tokens", "ner_tags", {"B-ORG": "organization"})
     with pytest.raises(ConfigError, match="not in the dataset"):
         convert_token_labels_to_spans(dataset, "words", "ner_tags")
+
+
+# --- token classification: the paper's calls ----------------------------------------------------
+
+# The paper README's expanded_label_mapping, verbatim; its ids follow these tags.
+README_ID2LABEL = {
+    0: "O",
+    1: "B-person",
+    2: "I-person",
+    3: "B-location",
+    4: "I-location",
+    5: "B-organization",
+    6: "I-organization",
+    7: "B-miscellaneous",
+    8: "I-miscellaneous",
+}
+README_TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]
+
+
+def _ner_dataset(tags: list[str]) -> Dataset:
+    rows = [
+        (
+            ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
+            ["B-ORG", "O", "B-MISC", "O", "O", "O", "B-MISC", "O", "O"],
+        ),
+        (["Peter", "Blackburn"], ["B-PER", "I-PER"]),
+    ]
+    return Dataset.from_dict(
+        {
+            "id": ["0", "1"],
+            "tokens": [tokens for tokens, _ in rows],
+            "ner_tags": [[tags.index(t) for t in row_tags] for _, row_tags in rows],
+        },
+        features=Features(
+            {
+                "id": Value("string"),
+                "tokens": Sequence(Value("string")),
+                "ner_tags": Sequence(ClassLabel(names=tags)),
+            }
+        ),
+    )
+
+
+def test_ner_round_trip_as_the_paper_readme_calls_it():
+    dataset = _ner_dataset(README_TAGS)
+    gold = dataset["ner_tags"]
+    expanded_label_mapping = README_ID2LABEL
+    dataset, label_options = convert_token_labels_to_spans(
+        dataset=dataset,
+        token_column="tokens",
+        label_column="ner_tags",
+        expanded_label_mapping=expanded_label_mapping,
+        return_label_mapping=True,
+    )
+    assert label_options == ["person", "location", "organization", "miscellaneous"]
+    assert dataset[0]["ner_tags"] == (
+        "EU is organization.\nGerman is miscellaneous.\nBritish is miscellaneous."
+    )
+    dataset = convert_spans_to_token_labels(
+        dataset=dataset.select(range(2)),
+        token_column="tokens",
+        label_column="ner_tags",
+        id2label=expanded_label_mapping,
+    )
+    assert dataset[1]["tokens"] == ["Peter", "Blackburn"]
+    assert dataset[1]["ner_tags"] == [1, 2]
+    assert dataset["ner_tags"] == gold
+
+
+def test_model_answers_in_the_papers_format_become_tag_ids():
+    """The paper's generated rows: tokens as a sentence string, spans as "<text> is <type> entity."."""
+    id2label = dict(enumerate(CONLL_TAGS))
+    generated = Dataset.from_dict(
+        {
+            "tokens": ["Peter Blackburn", "EU rejects German call", "Nothing here"],
+            "ner_tags": ["Peter Blackburn is PER entity.", "EU is ORG entity.\nGerman is MISC entity.", ""],
+        }
+    )
+    out = convert_spans_to_token_labels(generated, "tokens", "ner_tags", id2label)  # positional
+    assert out["tokens"] == [["Peter", "Blackburn"], ["EU", "rejects", "German", "call"], ["Nothing", "here"]]
+    assert out["ner_tags"] == [[1, 2], [3, 0, 7, 0], [0, 0]]
+    assert out["error"] == [None, None, None]
+    assert out.features["ner_tags"].feature.names == CONLL_TAGS
+
+    # the paper's own test: spans from convert_token_labels_to_spans, id2label from the ClassLabel
+    dataset = _ner_dataset(CONLL_TAGS)
+    spans = convert_token_labels_to_spans(dataset=dataset, token_column="tokens", label_column="ner_tags")
+    id2label = dict(enumerate(dataset.features["ner_tags"].feature.names))
+    back = convert_spans_to_token_labels(
+        dataset=spans, token_column="tokens", label_column="ner_tags", id2label=id2label
+    )
+    assert back["ner_tags"] == dataset["ner_tags"]
+
+
+def test_id2label_in_io_and_bioes_schemes():
+    answers = Dataset.from_dict(
+        {
+            "tokens": [["Ada", "Lovelace", "met", "Bob"], ["Ada", "Mary", "Lovelace", "met", "Bob"]],
+            "answer": ["Ada Lovelace is PER.\nBob is PER.", "Ada Mary Lovelace is PER.\nBob is PER."],
+        }
+    )
+    io = convert_spans_to_token_labels(answers, "tokens", "answer", id2label={0: "O", 1: "PER"})
+    assert io["ner_tags"] == [[1, 1, 0, 1], [1, 1, 1, 0, 1]]
+    bioes = convert_spans_to_token_labels(
+        answers, "tokens", "answer", id2label=["O", "B-PER", "I-PER", "E-PER", "S-PER"]
+    )
+    assert bioes["ner_tags"] == [[1, 3, 0, 4], [1, 2, 3, 0, 4]]
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda ds: convert_spans_to_token_labels(ds, "tokens", "ner_tags", {"PER": "person"}),
+            "label_options must be a list",
+        ),
+        (
+            lambda ds: convert_spans_to_token_labels(ds, "tokens", "ner_tags", id2label={"PER": "person"}),
+            "not a label id",
+        ),
+        (
+            lambda ds: convert_spans_to_token_labels(ds, "tokens", "ner_tags", {1: "B-PER", 2: "I-PER"}),
+            "0..n-1",
+        ),
+        (
+            lambda ds: convert_spans_to_token_labels(ds, "tokens", "ner_tags", {0: "B-PER", 1: "I-PER"}),
+            "no 'O' tag",
+        ),
+        (
+            lambda ds: convert_spans_to_token_labels(
+                ds, "tokens", "ner_tags", {0: "O", 1: "B-PER", 2: "LOC"}
+            ),
+            "mixes",
+        ),
+        (lambda ds: convert_spans_to_token_labels(ds, "tokens", "ner_tags", {0: "O", 1: 7}), "tag names"),
+        (
+            lambda ds: convert_spans_to_token_labels(ds, "tokens", "ner_tags", {0: "O", 1: "B-X", 2: "B-X"}),
+            "more than once",
+        ),
+        (lambda ds: convert_spans_to_token_labels(ds, "tokens", "ner_tags", {0: "O"}), "only 'O'"),
+        (
+            lambda ds: convert_spans_to_token_labels(ds, "tokens", "ner_tags", id2label="O B-PER I-PER"),
+            "dict id -> tag",
+        ),
+        (
+            lambda ds: convert_spans_to_token_labels(ds, "tokens", "ner_tags", {0: "O"}, id2label=["O"]),
+            "given twice",
+        ),
+        (lambda ds: convert_spans_to_token_labels(ds, "tokens", id2label=["O", "B-PER"]), "name the column"),
+        (
+            lambda ds: convert_spans_to_token_labels(
+                ds, "tokens", "ner_tags", expanded_label_mapping=README_ID2LABEL
+            ),
+            "keyed by label ids",
+        ),
+        (
+            lambda ds: convert_token_labels_to_spans(ds, "tokens", "ner_tags", {0: "O", 1: "B-person"}),
+            "2 ids but the dataset has 3 tags",
+        ),
+        (
+            lambda ds: convert_token_labels_to_spans(
+                ds, "tokens", "ner_tags", dict(enumerate(["O", "I-a", "I-a"]))
+            ),
+            "turns 'B-PER' into 'I-a'",
+        ),
+        (
+            lambda ds: convert_token_labels_to_spans(
+                ds, "tokens", "ner_tags", dict(enumerate(["O", "B-a", "I-b"]))
+            ),
+            "expands 'PER' to 'a' and to 'b'",
+        ),
+    ],
+)
+def test_id2label_that_cannot_be_read_is_a_config_error(call, message):
+    dataset = Dataset.from_dict(
+        {
+            "tokens": [["Peter", "Blackburn"]],
+            "ner_tags": [[1, 2]],
+        },
+        features=Features(
+            {
+                "tokens": Sequence(Value("string")),
+                "ner_tags": Sequence(ClassLabel(names=["O", "B-PER", "I-PER"])),
+            }
+        ),
+    )
+    with pytest.raises(ConfigError, match=message) as info:
+        call(dataset)
+    assert info.value.hint
 
 
 # --- text classification -------------------------------------------------------------------------
@@ -403,7 +594,7 @@ def test_every_squad_row_keeps_its_answer_start():
     back = postprocess_squad_format(flat)
     assert len(back) == len(rows) == 9535
     assert back["error"] == [None] * len(rows)
-    for original, answers in zip(rows, back["answers"]):
+    for original, answers in zip(rows, back["answers"], strict=True):
         assert answers["text"] == original["answers"]["text"][:1]
         assert answers["answer_start"] == original["answers"]["answer_start"][:1]
     # a start that is not the first occurrence survives the round trip too

@@ -10,15 +10,16 @@ answer against the row it belongs to, raising ``ParseError`` for anything that i
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from datasets import ClassLabel, Dataset, Sequence as SequenceFeature, Value
+from datasets import ClassLabel, Dataset, Value
+from datasets import Sequence as SequenceFeature
 
 from .dataset_transformations.question_answering import align_answer
-from .dataset_transformations.token_classification import bio_to_spans, parse_entity_json, spans_to_bio
+from .dataset_transformations.span_alignment import spans_to_bio
 from .errors import ConfigError, ParseError
+from .parsing import bio_to_spans, find_json, parse_entity_json
 
 
 @runtime_checkable
@@ -47,8 +48,16 @@ class Entities:
     and an ``entities`` column (the JSON the model should write); unlabeled rows get ``text``.
     """
 
-    def __init__(self, types: Sequence[str], *, tokens_column: str = "tokens", tags_column: str = "ner_tags",
-                 text_column: str = "text", entities_column: str = "entities", constrained: bool = False) -> None:
+    def __init__(
+        self,
+        types: Sequence[str],
+        *,
+        tokens_column: str = "tokens",
+        tags_column: str = "ner_tags",
+        text_column: str = "text",
+        entities_column: str = "entities",
+        constrained: bool = False,
+    ) -> None:
         if not types:
             raise ConfigError("Entities needs the entity types, e.g. ['PER', 'ORG', 'LOC', 'MISC']")
         self.types = list(types)
@@ -62,7 +71,9 @@ class Entities:
 
     def prepare(self, dataset: Dataset) -> Dataset:
         if self.tokens_column not in dataset.column_names:
-            raise ConfigError(f"NER data needs a {self.tokens_column!r} column; it has {dataset.column_names}")
+            raise ConfigError(
+                f"NER data needs a {self.tokens_column!r} column; it has {dataset.column_names}"
+            )
         tag_feature = dataset.features.get(self.tags_column)
         names = getattr(getattr(tag_feature, "feature", None), "names", None)
         has_tags = self.tags_column in dataset.column_names
@@ -83,13 +94,19 @@ class Entities:
     def json_schema(self) -> dict[str, Any] | None:
         if not self.constrained:
             return None
-        item = {"type": "object", "properties": {"text": {"type": "string"}, "type": {"enum": self.types}},
-                "required": ["text", "type"], "additionalProperties": False}
+        item = {
+            "type": "object",
+            "properties": {"text": {"type": "string"}, "type": {"enum": self.types}},
+            "required": ["text", "type"],
+            "additionalProperties": False,
+        }
         return {"type": "array", "items": item}
 
     def instructions(self) -> str:
-        return ('Answer with a JSON list of the named entities in the text, each {"text": <the exact '
-                f'words from the text>, "type": <one of {", ".join(self.types)}>}}; [] if there are none.')
+        return (
+            'Answer with a JSON list of the named entities in the text, each {"text": <the exact '
+            f'words from the text>, "type": <one of {", ".join(self.types)}>}}; [] if there are none.'
+        )
 
     def parse(self, text: str, row: Mapping[str, Any]) -> dict[str, Any]:
         spans, errors = parse_entity_json(text, label_types=self.types)
@@ -101,8 +118,10 @@ class Entities:
         return {self.tokens_column: list(tokens), self.tags_column: [self.tag_names.index(t) for t in tags]}
 
     def features(self) -> dict[str, Any]:
-        return {self.tokens_column: SequenceFeature(Value("string")),
-                self.tags_column: SequenceFeature(ClassLabel(names=self.tag_names))}
+        return {
+            self.tokens_column: SequenceFeature(Value("string")),
+            self.tags_column: SequenceFeature(ClassLabel(names=self.tag_names)),
+        }
 
 
 class ExtractiveQA:
@@ -118,44 +137,67 @@ class ExtractiveQA:
 
     def prepare(self, dataset: Dataset) -> Dataset:
         if self.context_column not in dataset.column_names:
-            raise ConfigError(f"QA data needs a {self.context_column!r} column; it has {dataset.column_names}")
-        if {"question", "answers"} <= set(dataset.column_names) and self.qa_column not in dataset.column_names:
-            return dataset.map(lambda r: {self.qa_column: json.dumps(
-                {"question": r["question"], "answer": r["answers"]["text"][0]}, ensure_ascii=False)})
+            raise ConfigError(
+                f"QA data needs a {self.context_column!r} column; it has {dataset.column_names}"
+            )
+        if {"question", "answers"} <= set(
+            dataset.column_names
+        ) and self.qa_column not in dataset.column_names:
+            return dataset.map(
+                lambda r: {
+                    self.qa_column: json.dumps(
+                        {"question": r["question"], "answer": r["answers"]["text"][0]}, ensure_ascii=False
+                    )
+                }
+            )
         return dataset
 
     def needed_columns(self) -> list[str]:
         return [self.context_column]
 
     def json_schema(self) -> dict[str, Any]:
-        return {"type": "object", "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
-                "required": ["question", "answer"], "additionalProperties": False}
+        return {
+            "type": "object",
+            "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+            "required": ["question", "answer"],
+            "additionalProperties": False,
+        }
 
     def instructions(self) -> str:
-        return ('Answer with JSON {"question": <a question about the context>, "answer": <a short span '
-                'copied exactly from the context that answers it>}.')
+        return (
+            'Answer with JSON {"question": <a question about the context>, "answer": <a short span '
+            "copied exactly from the context that answers it>}."
+        )
 
     def parse(self, text: str, row: Mapping[str, Any]) -> dict[str, Any]:
-        match = re.search(r"\{.*\}", text, re.DOTALL)
-        try:
-            value = json.loads(match.group(0)) if match else None
-        except json.JSONDecodeError:
-            value = None
-        if not isinstance(value, dict) or not isinstance(value.get("question"), str) \
-                or not isinstance(value.get("answer"), str) or not value["answer"].strip():
+        value = find_json(text, lambda v: isinstance(v, dict) and {"question", "answer"} <= set(v))
+        if (
+            not isinstance(value, dict)
+            or not isinstance(value.get("question"), str)
+            or not isinstance(value.get("answer"), str)
+            or not value["answer"].strip()
+        ):
             raise ParseError('expected JSON {"question": ..., "answer": ...}', raw=text)
         context = row[self.context_column]
         found = align_answer(context, value["answer"].strip())
         if found is None:
             raise ParseError(f"answer {value['answer'][:60]!r} is not in the context", raw=text)
         answer, start = found
-        return {self.context_column: context, "question": value["question"].strip(),
-                "answers": {"text": [answer], "answer_start": [start]}}
+        return {
+            self.context_column: context,
+            "question": value["question"].strip(),
+            "answers": {"text": [answer], "answer_start": [start]},
+        }
 
     def features(self) -> dict[str, Any]:
-        return {self.context_column: Value("string"), "question": Value("string"),
-                "answers": {"text": SequenceFeature(Value("string")),
-                            "answer_start": SequenceFeature(Value("int32"))}}
+        return {
+            self.context_column: Value("string"),
+            "question": Value("string"),
+            "answers": {
+                "text": SequenceFeature(Value("string")),
+                "answer_start": SequenceFeature(Value("int32")),
+            },
+        }
 
 
 def output_format(kind: str, **options: Any) -> OutputFormat:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fabricator.errors import ConfigError
 from fabricator.dataset_transformations._columns import require_columns
+from fabricator.errors import ConfigError
 
 __all__ = [
     "align_answer",
@@ -51,9 +51,7 @@ def locate_answer(context: str, answer: str, hint_start: int | None = None) -> i
     return position if position != -1 else None
 
 
-def align_answer(
-    context: str, answer: str, hint_start: int | None = None
-) -> tuple[str, int] | None:
+def align_answer(context: str, answer: str, hint_start: int | None = None) -> tuple[str, int] | None:
     """Like :func:`locate_answer`, but tolerant: returns ``(text_in_context, start)``.
 
     When the exact text is not in the context, the answer is matched ignoring case and runs of
@@ -95,7 +93,7 @@ def preprocess_squad_format(
 
     def convert(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
         texts, starts = [], []
-        for answers, row in zip(batch[answers_column], indices):
+        for answers, row in zip(batch[answers_column], indices, strict=True):
             if not isinstance(answers, dict) or "text" not in answers:
                 raise ConfigError(
                     f"row {row}: {answers_column!r} must be a dict with 'text' and 'answer_start', "
@@ -175,14 +173,14 @@ def postprocess_squad_format(
         if context[start : start + len(text)] != text:
             return empty, (
                 f"answer {text!r} is not at answer_start {start} "
-                f"(the context has {context[start:start + len(text)]!r} there)"
+                f"(the context has {context[start : start + len(text)]!r} there)"
             )
         return {"text": [text], "answer_start": [start]}, None
 
     def convert(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         hints = batch[answer_start_column] if has_start else [None] * len(batch[answer_column])
         answers, errors = [], []
-        for context, answer, hint in zip(batch[context_column], batch[answer_column], hints):
+        for context, answer, hint in zip(batch[context_column], batch[answer_column], hints, strict=True):
             value, error = one_row(context, answer, hint)
             answers.append(value)
             errors.append(error)
