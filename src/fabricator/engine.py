@@ -4,24 +4,40 @@ A fixed pool of workers (never an unbounded ``gather``) pulls work items; each m
 through the journal (answered from it when already done), the rate limiter, and bounded retries
 with exponential backoff and jitter that honour ``Retry-After``. Fatal errors (a rejected key, a
 wrong model name, an unreachable server) stop the run at once; a spent budget stops it cleanly.
+A long wait is announced as it starts, and a server asking for more than ``max_retry_wait`` fails
+that request (kept as a failure row) instead of stalling the run. Time comes from an injectable
+``Clock`` so tests run on virtual time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
-from .errors import BackendError, BackendUnavailable, BudgetExceeded, ConnectionFailed
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import (
+    BackendError,
+    BackendUnavailable,
+    BudgetExceeded,
+    ConfigError,
+    ConnectionFailed,
+    RateLimitError,
+)
 from .llms.base import LLM, Completion, Request, Usage
 from .progress import ProgressReporter
 from .ratelimit import RateLimiter
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+log = logging.getLogger("fabricator")
+
+LONG_WAIT = 5.0  # seconds: a retry wait longer than this is announced on the terminal as it starts
 
 
 class JournalLike(Protocol):
@@ -46,10 +62,11 @@ class RunStats:
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     stopped: str | None = None
+    clock: Clock = field(default=SYSTEM_CLOCK, repr=False, compare=False)  # what started/finished read
 
     @property
     def elapsed(self) -> float:
-        return (self.finished or time.monotonic()) - self.started
+        return (self.finished if self.finished is not None else self.clock.now()) - self.started
 
     @property
     def total_tokens(self) -> int:
@@ -98,21 +115,29 @@ class Engine:
         budget_tokens: int | None = None,
         budget_usd: float | None = None,
         progress: ProgressReporter | None = None,
+        max_retry_wait: float | None = 60.0,
+        clock: Clock | None = None,
     ) -> None:
+        if max_retry_wait is not None and not max_retry_wait >= 0:
+            raise ConfigError(f"max_retry_wait must be a number of seconds >= 0, not {max_retry_wait!r}",
+                              hint="pass e.g. max_retry_wait=60, or None to wait as long as the server asks")
         self.llm = llm
+        self.clock = clock if clock is not None else SYSTEM_CLOCK
         self.concurrency = max(1, concurrency or getattr(llm, "max_concurrency", 8))
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.timeout = timeout
-        self.limiter = rate_limiter or RateLimiter()
+        self.max_retry_wait = max_retry_wait
+        self.limiter = rate_limiter or RateLimiter(clock=self.clock)
         self.journal = journal
         self.prices = prices
         self.budget_tokens = budget_tokens
         self.budget_usd = budget_usd
         self.progress = progress or ProgressReporter(enabled=False)
-        self.stats = RunStats(cost_usd=0.0 if prices else None)
+        self.stats = RunStats(cost_usd=0.0 if prices else None, started=self.clock.now(), clock=self.clock)
         self._stop: str | None = None
+        self._refusals = 0  # requests failed because the server asked for too long a wait
 
     # --- one call ---------------------------------------------------------------------------------
 
@@ -149,9 +174,16 @@ class Engine:
                             hint="check that the server is running and base_url is right",
                         ) from exc
                     raise
+                cap = self.max_retry_wait
+                if exc.retry_after is not None and cap is not None and exc.retry_after > cap:
+                    self.stats.failed_requests += 1
+                    raise self._wait_refused(exc, exc.retry_after, cap) from exc
                 attempt += 1
                 self.stats.retries += 1
-                await asyncio.sleep(self._delay(attempt, exc.retry_after))
+                delay = self._delay(attempt, exc.retry_after)
+                if delay > LONG_WAIT:
+                    self._announce_wait(exc, delay, attempt)
+                await self.clock.sleep(delay)
                 continue
             self._account(completion, estimate)
             if self.journal is not None:
@@ -165,7 +197,33 @@ class Engine:
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         delay = backoff * (0.5 + random.random())  # jitter keeps retries from synchronising
+        if self.max_retry_wait is not None:  # our own backoff never outwaits the cap
+            delay = min(delay, self.max_retry_wait)
         return max(delay, retry_after) if retry_after is not None else delay
+
+    def _what(self, exc: BackendError) -> str:
+        if isinstance(exc, RateLimitError):
+            return f"rate limited by {self.llm.name}"
+        return f"{type(exc).__name__} from {self.llm.name}"
+
+    def _announce_wait(self, exc: BackendError, delay: float, attempt: int) -> None:
+        """Say on the terminal why the run seems to stand still, as the wait starts."""
+        why = "Retry-After" if exc.retry_after is not None and delay <= exc.retry_after else "backoff"
+        log.warning("%s: waiting %.0f s (%s) before retry %d of %d", self._what(exc), delay, why,
+                    attempt, self.max_retries)
+
+    def _wait_refused(self, exc: BackendError, wanted: float, cap: float) -> BackendError:
+        """The server asked for a longer wait than the user allows: fail this request, not the run."""
+        error = type(exc)(
+            f"{self._what(exc)}: the server asked to wait {wanted:.0f} s (Retry-After), more than "
+            f"max_retry_wait={cap:g} s; raise max_retry_wait or lower the request rate",
+            status=exc.status, retry_after=wanted,
+        )
+        error.retryable = False  # not again in this run: the same wait would be asked for
+        self._refusals += 1
+        if self._refusals == 1:  # once per run: every other request would say the same
+            log.warning("%s; failing such requests instead of waiting", error.message)
+        return error
 
     def _account(self, completion: Completion, estimate: int) -> None:
         s = self.stats
@@ -236,7 +294,7 @@ class Engine:
             await asyncio.gather(*workers, return_exceptions=True)
             raise
         finally:
-            self.stats.finished = time.monotonic()
+            self.stats.finished = self.clock.now()
 
 
 def _with_timeout(request: Request, timeout: float) -> Request:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import sys
+from typing import Any, TextIO
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.file_proxy import FileProxy
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 class ProgressReporter:
@@ -19,6 +29,7 @@ class ProgressReporter:
         self._progress: Progress | None = None
         self._task: Any = None
         self._console = console
+        self._rerouted: list[tuple[logging.StreamHandler[Any], TextIO]] = []
 
     def start(self, total: int) -> None:
         if not self.enabled:
@@ -31,6 +42,7 @@ class ProgressReporter:
                 console=self._console or Console(stderr=True), transient=False,
             )
             self._progress.start()
+            self._reroute_logging()
             self._task = self._progress.add_task(self.description, total=total, rate="", usage="")
         else:
             self._progress.update(self._task, total=total)
@@ -49,5 +61,23 @@ class ProgressReporter:
 
     def stop(self) -> None:
         if self._progress is not None:
+            for handler, stream in self._rerouted:
+                handler.setStream(stream)
+            self._rerouted.clear()
             self._progress.stop()
             self._progress = None
+
+    def _reroute_logging(self) -> None:
+        """Send stderr log lines (e.g. "waiting 42 s") above the live bar, not under its next redraw.
+
+        rich redirects ``sys.stderr`` while the bar is live, but a logging handler made earlier
+        still holds the real stream; point such handlers at the redirect until the bar stops.
+        """
+        proxy = sys.stderr
+        if not isinstance(proxy, FileProxy):
+            return
+        real = proxy.rich_proxied_file
+        for logger in (logging.getLogger(), logging.getLogger("fabricator")):
+            for handler in logger.handlers:
+                if isinstance(handler, logging.StreamHandler) and handler.stream is real:
+                    self._rerouted.append((handler, handler.setStream(proxy) or real))

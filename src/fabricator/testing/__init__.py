@@ -1,4 +1,4 @@
-"""Test helpers: a fake OpenAI-compatible server (``FakeOpenAIServer``).
+"""Test helpers: a fake OpenAI-compatible server (``FakeOpenAIServer``), a virtual clock (``FakeClock``).
 
 Imported lazily so that ``python -m fabricator.testing.fake_server`` runs cleanly.
 """
@@ -8,12 +8,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fabricator.testing.clock import FakeClock
     from fabricator.testing.fake_server import FakeOpenAIServer, ReceivedRequest, SpawnedServer
 
-__all__ = ["FakeOpenAIServer", "ReceivedRequest", "SpawnedServer"]
+__all__ = ["FakeClock", "FakeOpenAIServer", "ReceivedRequest", "SpawnedServer"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "FakeClock":
+        from fabricator.testing.clock import FakeClock
+
+        return FakeClock
     if name in __all__:
         from fabricator.testing import fake_server
 
