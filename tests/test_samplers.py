@@ -35,8 +35,10 @@ def test_draws_are_seeded(sentiment_fewshot):
 
 
 def test_classlabel_ids_become_names():
-    ds = Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]},
-                           features=Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])}))
+    ds = Dataset.from_dict(
+        {"text": ["a", "b"], "label": [0, 1]},
+        features=Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])}),
+    )
     p = pool(ds, label_options=["neg", "pos"])
     assert set(p.by_label) == {"neg", "pos"}
 
@@ -53,3 +55,33 @@ def test_bad_inputs(sentiment_fewshot):
         p.check("stratified", 4, ["positive", "negative"])
     with pytest.raises(ConfigError, match="unknown fewshot_sampling_strategy"):
         p.check("balanced", 1, ["positive"])
+
+
+def _ids_dataset(texts, labels):
+    return Dataset.from_dict(
+        {"text": texts, "label": labels},
+        features=Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])}),
+    )
+
+
+def test_id_minus_one_is_no_label_never_the_last_label():
+    ds = _ids_dataset(["not labeled", "great", "awful", "also not labeled"], [-1, 1, 0, -1])
+    p = pool(ds, label_options=["neg", "pos"])
+    assert {label: [p.rows[i]["text"] for i in rows] for label, rows in p.by_label.items()} == {
+        "pos": ["great"],
+        "neg": ["awful"],
+    }
+    rng = random.Random(0)
+    for strategy in ("uniform", "stratified", None):
+        for _ in range(20):
+            s = p.draw(rng, strategy, 1)
+            assert all(e["label"] in ("neg", "pos") for e in s.examples)
+            # ids name rows of the dataset the user gave, unlabeled rows included
+            assert [ds[i]["text"] for i in s.ids] == [e["text"] for e in s.examples]
+
+
+def test_a_pool_without_labeled_rows_is_a_clear_error():
+    with pytest.raises(ConfigError, match="no labeled rows in column 'label'"):
+        pool(_ids_dataset(["a", "b"], [-1, -1]))
+    with pytest.raises(ConfigError, match="no labeled rows"):
+        pool(Dataset.from_dict({"text": ["a"], "label": [None]}))

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fabricator.errors import ConfigError
+from fabricator.tables import decode_label
 
 __all__ = ["convert_label_ids_to_texts", "convert_texts_to_label_ids"]
 
@@ -74,23 +75,14 @@ def convert_label_ids_to_texts(
     if not isinstance(feature, ClassLabel):
         raise ConfigError(
             f"column {label_column!r} is not a ClassLabel column (it is {feature})",
-            hint="it already holds text, or cast it first: "
-            "dataset.cast_column(col, ClassLabel(names=[...]))",
+            hint="it already holds text, or cast it first: dataset.cast_column(col, ClassLabel(names=[...]))",
         )
     names = list(feature.names)
     mapping = _check_mapping(expanded_label_mapping, names)
     options = [mapping.get(name, name) for name in names]
 
     def convert(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        out = []
-        for value in batch[label_column]:
-            if value is None or value == -1:
-                out.append(None)
-            elif isinstance(value, int) and 0 <= value < len(options):
-                out.append(options[value])
-            else:
-                raise ConfigError(f"label id {value!r} is outside 0..{len(options) - 1}")
-        return {label_column: out}
+        return {label_column: [decode_label(v, options, column=label_column) for v in batch[label_column]]}
 
     features = dataset.features.copy()
     features[label_column] = Value("string")
@@ -147,16 +139,13 @@ def convert_texts_to_label_ids(
             if hit is not None:
                 return hit
         raise ConfigError(
-            f"row {row}: label {value!r} in column {label_column!r} is not one of the options "
-            f"{options}",
+            f"row {row}: label {value!r} in column {label_column!r} is not one of the options {options}",
             hint="fix or drop that row, or add the label to label_options",
         )
 
     def convert(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
-        return {label_column: [lookup(v, i) for v, i in zip(batch[label_column], indices)]}
+        return {label_column: [lookup(v, i) for v, i in zip(batch[label_column], indices, strict=True)]}
 
     features = dataset.features.copy()
     features[label_column] = ClassLabel(names=names)
-    return dataset.map(
-        convert, batched=True, with_indices=True, features=features, desc="label text -> ids"
-    )
+    return dataset.map(convert, batched=True, with_indices=True, features=features, desc="label text -> ids")

@@ -4,8 +4,8 @@
   and the confusion matrix, computed with scikit-learn (same numbers as its functions).
 * entities (NER, BIO tags): entity-level precision/recall/F1, micro and per type plus macro and
   weighted averages, with seqeval's default conventions (chunking by
-  :func:`fabricator.dataset_transformations.token_classification.tags_to_chunks`, an entity counts
-  only when type, start and end all match), and token accuracy.
+  :func:`fabricator.parsing.tags_to_chunks`, an entity counts only when type, start and end all
+  match), and token accuracy.
 * extractive QA: exact match and token F1 with SQuAD normalization (lowercase, drop punctuation and
   the articles a/an/the, collapse whitespace), maximised over the gold answers. Two empty answers
   match (the SQuAD 2.0 rule, for unanswerable questions).
@@ -17,7 +17,6 @@ so it lowers recall and never vanishes from the denominator.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import string
@@ -26,13 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fabricator.dataset_transformations.token_classification import (
-    _parse_answer,
-    _split_tag,
-    spans_to_bio,
-    tags_to_chunks,
-)
+from fabricator.dataset_transformations.span_alignment import spans_to_bio
 from fabricator.errors import ConfigError, ParseError
+from fabricator.parsing import parse_entities, split_tag, tags_to_chunks
 
 __all__ = [
     "TASKS",
@@ -169,7 +164,7 @@ def ner_metrics(
         if len(gold) != len(pred):
             raise ConfigError(f"row {row}: {len(gold)} gold tags but {len(pred)} predicted tags")
         for position, tag in enumerate(pred):
-            _split_tag(tag, position)
+            split_tag(tag, position)
         gold_entities, pred_entities = _entities(gold), _entities(pred)
         for type_, _, _ in gold_entities:
             true_by_type[type_] += 1
@@ -288,114 +283,16 @@ def qa_metrics(
 # --- files --------------------------------------------------------------------------------------
 
 
-def _decode_class_labels(dataset: Any) -> Any:
-    from datasets import ClassLabel
-
-    def names_of(feature: Any) -> list[str] | None:
-        if isinstance(feature, ClassLabel):
-            return list(feature.names)
-        inner = getattr(feature, "feature", None)
-        if isinstance(inner, ClassLabel):
-            return list(inner.names)
-        return None
-
-    decoders = {c: names_of(f) for c, f in dataset.features.items()}
-    decoders = {c: n for c, n in decoders.items() if n is not None}
-    rows = dataset.to_list()
-    if not decoders:
-        return rows
-
-    def decode(value: Any, names: list[str]) -> Any:
-        if isinstance(value, list):
-            return [decode(v, names) for v in value]
-        if isinstance(value, int) and 0 <= value < len(names):
-            return names[value]
-        return None if value == -1 else value
-
-    for row in rows:
-        for column, names in decoders.items():
-            row[column] = decode(row.get(column), names)
-    return rows
-
-
-def _csv_cell(value: str | None) -> Any:
-    if value is None or value == "":
-        return None
-    stripped = value.strip()
-    if stripped[:1] in "[{":
-        try:
-            return json.loads(stripped)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
 def read_records(path: str | Path, split: str | None = None) -> list[dict[str, Any]]:
     """Rows of a JSONL/JSON, CSV/TSV, Parquet file or a ``save_to_disk`` folder, as plain dicts.
 
-    ``ClassLabel`` ids of a saved dataset are turned into their names, so files and folders compare
-    the same way. ``split`` picks one split of a saved ``DatasetDict``.
+    The reader of ``fabricator generate`` too (:func:`fabricator.tables.read_records`), so both
+    accept and refuse the same files. ``ClassLabel`` ids become names; ``split`` picks one split
+    of a saved ``DatasetDict``.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path} does not exist")
-    if path.is_dir():
-        from datasets import DatasetDict, load_from_disk
+    from fabricator.tables import read_records as read_table_records
 
-        try:
-            loaded = load_from_disk(str(path))
-        except Exception as exc:  # datasets raises several types here
-            raise ConfigError(f"{path} is not a dataset saved with save_to_disk: {exc}") from exc
-        if isinstance(loaded, DatasetDict):
-            splits = list(loaded)
-            if split is None and len(splits) == 1:
-                split = splits[0]
-            if split not in loaded:
-                raise ConfigError(
-                    f"{path} holds the splits {splits}", hint="choose one with split=..."
-                )
-            loaded = loaded[split]
-        return _decode_class_labels(loaded)
-
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson", ".csv", ".tsv"):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path} is not UTF-8 text: {exc}") from exc
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        if suffix == ".json" and text.lstrip().startswith("["):
-            try:
-                rows = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
-        else:
-            rows = []
-            for number, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{path}:{number} is not valid JSON: {exc}") from exc
-        if not all(isinstance(row, dict) for row in rows):
-            raise ConfigError(f"{path}: every row must be a JSON object")
-        return rows
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-        from datasets import Dataset
-
-        try:  # no cache files: the table is read directly, its ClassLabels from the metadata
-            return _decode_class_labels(Dataset(pq.read_table(str(path))))
-        except Exception as exc:  # pyarrow raises several types here
-            raise ConfigError(f"{path} is not a readable Parquet file: {exc}") from exc
-    if suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
-        return [{k: _csv_cell(v) for k, v in row.items()} for row in reader]
-    raise ConfigError(
-        f"cannot read {path}: unknown format {suffix or '(no extension)'}",
-        hint="use .jsonl, .json, .csv, .tsv, .parquet or a folder written by save_to_disk",
-    )
+    return read_table_records(path, split)
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -617,14 +514,15 @@ def evaluate_files(
             y_pred = [None if v is None else str(v) for v in y_pred]
             metrics = classification_metrics(y_true, y_pred)
         else:
-            y_true, y_pred = [], []
+            gold_tags: list[list[str]] = []
+            pred_tags: list[list[str] | None] = []
             for number, (gold_row, row) in enumerate(zip(gold, aligned)):
                 tags = gold_row.get(column)
                 if not isinstance(tags, list):
                     raise ConfigError(f"gold row {number}: {column!r} is not a list of tags")
-                y_true.append([str(t) for t in tags])
-                y_pred.append(_ner_prediction(row, pred_column, gold_row, number))
-            metrics = ner_metrics(y_true, y_pred)
+                gold_tags.append([str(t) for t in tags])
+                pred_tags.append(_ner_prediction(row, pred_column, gold_row, number))
+            metrics = ner_metrics(gold_tags, pred_tags)
 
     return {
         "task": task,
@@ -658,7 +556,7 @@ def _ner_prediction(
         # spans (a list, or a model answer / "EU is ORG." string) are placed on the gold tokens
         try:
             if isinstance(spans, str):
-                spans, errors = _parse_answer(spans, None, None)
+                spans, errors = parse_entities(spans)
                 if errors:
                     return None
             tags, errors = spans_to_bio(gold_tokens, spans)

@@ -27,21 +27,18 @@ def add_evaluate_annotations_parser(subparsers: Any) -> argparse.ArgumentParser:
         "annotations",
         help="score annotations (predictions) against gold labels",
         description=(
-            "Compare a predictions file with a gold file (JSONL, JSON, CSV/TSV or a save_to_disk "
-            "folder). Rows are aligned by an 'id'/'idx' column when both files have one, else by "
-            "order, else by the input columns both files share. The task is inferred from the gold columns (label / ner_tags / answers) "
-            "unless --task is given."
+            "Compare a predictions file with a gold file (JSONL, JSON, CSV/TSV, Parquet or a "
+            "save_to_disk folder, read as 'fabricator generate' reads its data). Rows are aligned "
+            "by an 'id'/'idx' column when both files have one, else by order, else by the input "
+            "columns both files share. The task is inferred from the gold columns (label / "
+            "ner_tags / answers) unless --task is given."
         ),
     )
     parser.add_argument("--predictions", required=True, metavar="P", help="annotated file")
     parser.add_argument("--gold", required=True, metavar="G", help="gold file")
     parser.add_argument("--task", choices=_TASKS, help="default: inferred from the gold columns")
-    parser.add_argument(
-        "--label-column", help="gold label column (default: label / ner_tags / answers)"
-    )
-    parser.add_argument(
-        "--prediction-column", help="predicted label column (default: the label column)"
-    )
+    parser.add_argument("--label-column", help="gold label column (default: label / ner_tags / answers)")
+    parser.add_argument("--prediction-column", help="predicted label column (default: the label column)")
     parser.add_argument("--id-column", help="column that aligns rows (default: id or idx)")
     parser.add_argument("--split", help="split of a saved DatasetDict")
     parser.add_argument("--json", metavar="OUT", help="also write the full result as JSON here")

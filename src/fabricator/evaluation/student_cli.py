@@ -35,23 +35,39 @@ def add_evaluate_student_parser(subparsers: Any) -> argparse.ArgumentParser:
             "'fabricator-data[student]'."
         ),
     )
-    parser.add_argument("--train", required=True, metavar="DATA",
-                        help="training data (e.g. the generated data.jsonl)")
+    parser.add_argument(
+        "--train", required=True, metavar="DATA", help="training data (e.g. the generated data.jsonl)"
+    )
     parser.add_argument("--test", required=True, metavar="GOLD", help="gold test data")
-    parser.add_argument("--gold-train", metavar="GOLD_TRAIN",
-                        help="gold training data: adds a learning curve of generated vs gold")
+    parser.add_argument(
+        "--gold-train",
+        metavar="GOLD_TRAIN",
+        help="gold training data: adds a learning curve of generated vs gold",
+    )
     parser.add_argument("--text-column", default="text", help="text column (default: text)")
     parser.add_argument("--label-column", default="label", help="label column (default: label)")
-    parser.add_argument("--labels", metavar="L,L,...",
-                        help="the task's full label set: the training data may then lack a label "
-                             "(its test rows count as wrong) instead of that being an error")
-    parser.add_argument("--sizes", default="50,100,200,500", metavar="N,N,...",
-                        help="training rows per learning-curve point (default: 50,100,200,500)")
+    parser.add_argument(
+        "--labels",
+        metavar="L,L,...",
+        help="the task's full label set: the training data may then lack a label "
+        "(its test rows count as wrong) instead of that being an error",
+    )
+    parser.add_argument(
+        "--sizes",
+        default="50,100,200,500",
+        metavar="N,N,...",
+        help="training rows per learning-curve point (default: 50,100,200,500)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling and training")
-    parser.add_argument("--method", choices=("embeddings", "finetune"), default="embeddings",
-                        help="embeddings (default; CPU) or finetune (transformers; for a GPU)")
-    parser.add_argument("--report-dir", metavar="DIR",
-                        help="where report.md and the PNGs go (default: the folder of DATA)")
+    parser.add_argument(
+        "--method",
+        choices=("embeddings", "finetune"),
+        default="embeddings",
+        help="embeddings (default; CPU) or finetune (transformers; for a GPU)",
+    )
+    parser.add_argument(
+        "--report-dir", metavar="DIR", help="where report.md and the PNGs go (default: the folder of DATA)"
+    )
     parser.add_argument("--no-report", action="store_true", help="do not write report.md")
     parser.add_argument("--json", metavar="OUT", help="also write all numbers as JSON here")
     parser.set_defaults(handler=run_evaluate_student, func=run_evaluate_student)
@@ -88,8 +104,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = []
     for n, row in enumerate(cells):
-        lines.append("  " + "  ".join([row[0].ljust(widths[0])]
-                                      + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+        lines.append(
+            "  "
+            + "  ".join(
+                [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=False)]
+            )
+        )
         if n == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))
     return lines
@@ -104,8 +124,14 @@ def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | 
     lines = [
         f"student: {result.model}",
         f"trained on {result.n_train} rows, tested on {result.n_test} rows, seed {result.seed}",
-        *([f"not trained on {result.untrained_labels} (absent or under 2 rows): their test rows "
-           "count as wrong"] if result.untrained_labels else []),
+        *(
+            [
+                f"not trained on {result.untrained_labels} (absent or under 2 rows): their test rows "
+                "count as wrong"
+            ]
+            if result.untrained_labels
+            else []
+        ),
         "",
         f"accuracy {_f(result.accuracy)}   macro-F1 {_f(result.macro_f1)}   "
         f"weighted-F1 {_f(result.weighted_f1)}",
@@ -114,16 +140,27 @@ def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | 
     ]
     lines += _table(
         ["label", "train rows", "precision", "recall", "f1", "support"],
-        [[label, result.train_label_counts.get(label, 0), _f(s["precision"]), _f(s["recall"]),
-          _f(s["f1"]), s["support"]] for label, s in result.per_class.items()])
+        [
+            [
+                label,
+                result.train_label_counts.get(label, 0),
+                _f(s["precision"]),
+                _f(s["recall"]),
+                _f(s["f1"]),
+                s["support"],
+            ]
+            for label, s in result.per_class.items()
+        ],
+    )
     cm = result.confusion_matrix
     lines += ["", "confusion matrix (rows: gold, columns: predicted)"]
-    lines += _table(["gold \\ pred", *cm["labels"]],
-                    [[label, *row] for label, row in zip(cm["labels"], cm["matrix"])])
+    lines += _table(
+        ["gold \\ pred", *cm["labels"]],
+        [[label, *row] for label, row in zip(cm["labels"], cm["matrix"], strict=False)],
+    )
     if curve is not None:
         sources = curve.sources()
-        lines += ["", f"learning curve (seeded sample, seed {curve.seed}; test rows "
-                      f"{curve.n_test})"]
+        lines += ["", f"learning curve (seeded sample, seed {curve.seed}; test rows {curve.n_test})"]
         header = ["rows"]
         for s in sources:
             header += [f"{s} acc", f"{s} macro-F1"]
@@ -138,13 +175,16 @@ def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | 
     if comparison is not None:
         gen, gold = comparison["generated"], comparison["gold"]
         lines += ["", "diagnostics"]
-        lines += _table(["", "generated", "gold"], [
-            ["rows", gen["rows"], gold["rows"]],
-            ["duplicate rate", f"{gen['duplicate_rate']:.3f}", f"{gold['duplicate_rate']:.3f}"],
-            ["words mean", f"{gen['length']['mean']:.1f}", f"{gold['length']['mean']:.1f}"],
-            ["distinct-1", f"{gen['distinct_1']:.3f}", f"{gold['distinct_1']:.3f}"],
-            ["distinct-2", f"{gen['distinct_2']:.3f}", f"{gold['distinct_2']:.3f}"],
-        ])
+        lines += _table(
+            ["", "generated", "gold"],
+            [
+                ["rows", gen["rows"], gold["rows"]],
+                ["duplicate rate", f"{gen['duplicate_rate']:.3f}", f"{gold['duplicate_rate']:.3f}"],
+                ["words mean", f"{gen['length']['mean']:.1f}", f"{gold['length']['mean']:.1f}"],
+                ["distinct-1", f"{gen['distinct_1']:.3f}", f"{gold['distinct_1']:.3f}"],
+                ["distinct-2", f"{gen['distinct_2']:.3f}", f"{gold['distinct_2']:.3f}"],
+            ],
+        )
     return "\n".join(lines)
 
 
@@ -165,12 +205,12 @@ def run_evaluate_student(
         gold_train = load_table(args.gold_train) if args.gold_train else None
         columns = {"text_column": args.text_column, "label_column": args.label_column}
         labels = parse_labels(args.labels) if args.labels else None
-        result = train_student(train, test, seed=args.seed, method=args.method, labels=labels,
-                               **columns)
+        result = train_student(train, test, seed=args.seed, method=args.method, labels=labels, **columns)
         curve = None
-        if gold_train is not None:
-            curve = learning_curve(train, test, sizes, gold_train, seed=args.seed,
-                                   method=args.method, labels=labels, **columns)
+        if gold_train is not None and sizes is not None:
+            curve = learning_curve(
+                train, test, sizes, gold_train, seed=args.seed, method=args.method, labels=labels, **columns
+            )
         comparison = compare(train, gold_train if gold_train is not None else test, **columns)
         print(format_student(result, curve, comparison), file=stdout)
         if not args.no_report:
@@ -181,26 +221,29 @@ def run_evaluate_student(
             from fabricator.evaluation.report import write_report
 
             try:
-                path = write_report(out_dir, result, curve=curve, comparison=comparison,
-                                    sources=sources)
+                path = write_report(out_dir, result, curve=curve, comparison=comparison, sources=sources)
             except OSError as exc:
-                raise ConfigError(f"cannot write the report into {out_dir}: {exc}",
-                                  hint="pass a writable --report-dir") from exc
+                raise ConfigError(
+                    f"cannot write the report into {out_dir}: {exc}", hint="pass a writable --report-dir"
+                ) from exc
             print(f"\nreport written to {path}", file=stdout)
     except FabricatorError as exc:
         print(f"error: {exc}", file=stderr)
         return 2
     if args.json:
         out = Path(args.json)
-        data = {"train": args.train, "test": args.test, "gold_train": args.gold_train,
-                "student": result.to_dict(),
-                "learning_curve": curve.to_dict() if curve is not None else None,
-                "diagnostics": comparison}
+        data = {
+            "train": args.train,
+            "test": args.test,
+            "gold_train": args.gold_train,
+            "student": result.to_dict(),
+            "learning_curve": curve.to_dict() if curve is not None else None,
+            "diagnostics": comparison,
+        }
         data["student"].pop("metrics", None)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n",
-                           encoding="utf-8")
+            out.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         except OSError as exc:
             print(f"error: cannot write {out}: {exc}", file=stderr)
             return 2

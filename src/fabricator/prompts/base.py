@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConfigError
 
@@ -28,13 +28,41 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
     return list(value)
 
 
-def _placeholders(template: str) -> list[str]:
-    """Field names used by a ``str.format`` template ('' for a positional ``{}``)."""
+def _fields(template: str, what: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    """``str.format`` pieces of a template (literal text, field, spec, conversion); clear errors."""
     try:
-        return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        return list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise ConfigError(f"invalid template {template!r}: {exc}",
-                          hint="double literal braces as {{ and }}") from exc
+        raise ConfigError(
+            f"{what} {template!r} has an unbalanced brace ({exc})",
+            hint="write literal braces twice, as {{ and }}",
+        ) from exc
+
+
+def _description_pieces(description: str) -> list[str]:
+    """The task description split at its one ``{}`` (one piece when it has none).
+
+    Anything else in braces (``{x}``, a second ``{}``, ``{0.__class__}``, ``{:>9}``) is refused,
+    so the description is never given to ``str.format``, which would evaluate such fields.
+    """
+    pieces = [""]
+    for literal, name, spec, conversion in _fields(description, "task_description"):
+        pieces[-1] += literal
+        if name is None:
+            continue
+        field = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        if name != "" or spec or conversion:
+            raise ConfigError(
+                f"task_description has the field {field}; only one {{}} (filled with the labels) is allowed",
+                hint="write {} for the labels, and literal braces twice, as {{ and }}",
+            )
+        if len(pieces) > 1:
+            raise ConfigError(
+                "task_description has more than one {}; the labels fill exactly one",
+                hint="keep one {} for the labels, and write literal braces twice, as {{ and }}",
+            )
+        pieces.append("")
+    return pieces
 
 
 class BasePrompt:
@@ -46,8 +74,8 @@ class BasePrompt:
     from the row being annotated).
     """
 
-    DEFAULT_TEXT_COLUMN = [DEFAULT_TEXT_COLUMN]
-    DEFAULT_LABEL_COLUMN = [DEFAULT_LABEL_COLUMN]
+    DEFAULT_TEXT_COLUMN: ClassVar[list[str]] = [DEFAULT_TEXT_COLUMN]
+    DEFAULT_LABEL_COLUMN: ClassVar[list[str]] = [DEFAULT_LABEL_COLUMN]
 
     def __init__(
         self,
@@ -63,13 +91,14 @@ class BasePrompt:
         if not isinstance(task_description, str) or not task_description.strip():
             raise ConfigError("task_description must be a non-empty string")
         self.task_description = task_description
+        self._description = _description_pieces(task_description)
         self.label_options = [str(o) for o in label_options] if label_options else None
         if label_options is not None and not self.label_options:
             raise ConfigError("label_options is empty", hint="give at least two label options or None")
         if self.label_options:
             if len(set(self.label_options)) != len(self.label_options):
                 raise ConfigError(f"label_options has duplicates: {self.label_options}")
-            if "" not in _placeholders(task_description):
+            if len(self._description) == 1:
                 raise ConfigError(
                     "task_description has no '{}' placeholder for the label options",
                     hint="write it like 'Generate a {} movie review.' or 'Classify as: {}.'",
@@ -117,26 +146,48 @@ class BasePrompt:
         return self.inner_fewshot_example_separator.join(lines)
 
     def _check_template_fields(self) -> None:
-        allowed = set(self.relevant_columns_for_fewshot_examples or [])
-        for name, template in (("fewshot_formatting_template", self.fewshot_formatting_template),
-                               ("target_formatting_template", self.target_formatting_template)):
+        """Only column names in the templates: they are filled with ``str.format(**columns)``, so a
+        ``{}``, a field of another name or ``{text.__class__}`` would fail or leak at run time."""
+        examples = set(self.relevant_columns_for_fewshot_examples or [])
+        for name, template, allowed, where in (
+            (
+                "fewshot_formatting_template",
+                self.fewshot_formatting_template,
+                examples,
+                "fewshot_example_columns / generate_data_for_column",
+            ),
+            (
+                "target_formatting_template",
+                self.target_formatting_template,
+                set(self.input_columns),
+                "fewshot_example_columns (the target shows the input columns only)",
+            ),
+        ):
             if not template:
                 continue
-            unknown = [f for f in _placeholders(template) if f not in allowed and f != ""]
+            fields = _fields(template, name)
+            unknown = [f for _, f, _, _ in fields if f is not None and f not in allowed]
             if unknown:
                 raise ConfigError(
                     f"{name} uses {unknown}, which are not prompt columns {sorted(allowed)}",
-                    hint="name them in fewshot_example_columns / generate_data_for_column",
+                    hint=f"name them in {where}; write literal braces twice, as {{{{ and }}}}",
+                )
+            if any(spec and "{" in spec for _, _, spec, _ in fields):
+                raise ConfigError(
+                    f"{name} has a field inside a format spec: {template!r}",
+                    hint="write literal braces twice, as {{ and }}",
                 )
 
     # --- text layout (the paper's) -------------------------------------------------------------
 
     def task_text(self, labels: str | Sequence[str] | None = None) -> str:
+        """The task description with the label(s) in its ``{}`` (joined by ", ")."""
         if labels is None and self.label_options:
             labels = self.label_options
         if isinstance(labels, (list, tuple)):
             labels = ", ".join(labels)
-        return self.task_description.format(labels) if labels else self.task_description
+        # no labels: the {} stays as written; {{ and }} are single braces either way
+        return (str(labels) if labels else "{}").join(self._description)
 
     def format_example(self, example: Mapping[str, Any]) -> str:
         assert self.fewshot_formatting_template is not None
@@ -184,8 +235,9 @@ class BasePrompt:
         turn, and the answer prefix as an assistant prefill (backends without prefill drop it)."""
         return self.messages_for(self.get_prompt_text(labels, examples, row), system=system, prefill=prefill)
 
-    def messages_for(self, prompt_text: str, *, system: str | None = None,
-                     prefill: bool = True) -> list[dict[str, str]]:
+    def messages_for(
+        self, prompt_text: str, *, system: str | None = None, prefill: bool = True
+    ) -> list[dict[str, str]]:
         """Chat messages around an already rendered prompt text."""
         messages = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": prompt_text.rstrip()})
@@ -195,5 +247,7 @@ class BasePrompt:
         return messages
 
     def __repr__(self) -> str:
-        return (f"BasePrompt(task_description={self.task_description!r}, "
-                f"generate_data_for_column={self.target_column!r}, label_options={self.label_options!r})")
+        return (
+            f"BasePrompt(task_description={self.task_description!r}, "
+            f"generate_data_for_column={self.target_column!r}, label_options={self.label_options!r})"
+        )

@@ -7,11 +7,12 @@ O(k): the pool keeps its rows as plain dicts and a label -> row-indices map.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..tables import decoded_rows
 
 SAMPLING_STRATEGIES = (None, "uniform", "stratified")
 
@@ -26,19 +27,12 @@ class FewShotSample:
 
 
 def _rows_and_columns(dataset: Any) -> tuple[list[dict[str, Any]], list[str]]:
-    if hasattr(dataset, "column_names") and hasattr(dataset, "to_dict"):
-        columns = list(dataset.column_names)
-        data = dataset.to_dict()
-        n = len(dataset)
-        return [{c: data[c][i] for c in columns} for i in range(n)], columns
+    """Plain rows, ``ClassLabel`` ids as names (-1, "no label", as ``None``), and the columns."""
+    if hasattr(dataset, "column_names") and hasattr(dataset, "features"):
+        return decoded_rows(dataset), list(dataset.column_names)
     rows = [dict(r) for r in dataset]
     columns = list(rows[0]) if rows else []
     return rows, columns
-
-
-def _label_names(dataset: Any, column: str) -> list[str] | None:
-    feature = getattr(dataset, "features", {}).get(column) if hasattr(dataset, "features") else None
-    return list(feature.names) if feature is not None and hasattr(feature, "names") else None
 
 
 class FewShotPool:
@@ -66,11 +60,15 @@ class FewShotPool:
                 f"the few-shot dataset lacks column(s) {missing}; it has {present}",
                 hint="rename the columns (dataset.rename_column) or change the prompt's column names",
             )
-        names = _label_names(dataset, label_column) if label_column else None
-        if names:  # ClassLabel ids -> label names, as the prompt shows them
-            for row in rows:
-                row[label_column] = names[row[label_column]]
-        self.rows = [{c: row[c] for c in needed} for row in rows]
+        # an unlabeled row (None, or the id -1) is no example of any label; ids stay dataset rows
+        kept = [i for i, row in enumerate(rows) if not label_column or row.get(label_column) is not None]
+        if not kept:
+            raise ConfigError(
+                f"the few-shot dataset has no labeled rows in column {label_column!r}",
+                hint="give at least one labeled example per label",
+            )
+        self.row_ids = kept
+        self.rows = [{c: rows[i][c] for c in needed} for i in kept]
         self.label_column = label_column
         self.by_label: dict[str, list[int]] = {}
         if label_column:
@@ -119,18 +117,19 @@ class FewShotPool:
                 hint=f"use at most {len(self.rows)}",
             )
 
-    def draw(self, rng: random.Random, strategy: str | None, per_class: int | None,
-             label: str | None = None) -> FewShotSample:
+    def draw(
+        self, rng: random.Random, strategy: str | None, per_class: int | None, label: str | None = None
+    ) -> FewShotSample:
         """One prompt's examples. ``label`` fixes the label of a uniform draw (else drawn)."""
+        labels: str | list[str] | None = label
         if strategy == "uniform":
-            label = label if label is not None else rng.choice(self.label_options)
-            ids = rng.sample(self.by_label[label], per_class or 1)
-            return FewShotSample(label, [self.rows[i] for i in ids], ids)
-        if strategy == "stratified":
-            ids = [i for lab in self.label_options for i in rng.sample(self.by_label[lab], per_class or 1)]
-            rng.shuffle(ids)
-            return FewShotSample(list(self.label_options), [self.rows[i] for i in ids], ids)
-        n = per_class if per_class else len(self.rows)
-        ids = rng.sample(range(len(self.rows)), n)
-        return FewShotSample(label, [self.rows[i] for i in ids], ids)
-
+            chosen = label if label is not None else rng.choice(self.label_options)
+            labels = chosen
+            picked = rng.sample(self.by_label[chosen], per_class or 1)
+        elif strategy == "stratified":
+            picked = [i for lab in self.label_options for i in rng.sample(self.by_label[lab], per_class or 1)]
+            rng.shuffle(picked)
+            labels = list(self.label_options)
+        else:
+            picked = rng.sample(range(len(self.rows)), per_class if per_class else len(self.rows))
+        return FewShotSample(labels, [self.rows[i] for i in picked], [self.row_ids[i] for i in picked])
