@@ -9,74 +9,53 @@ for bad input).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from pathlib import Path
 from typing import Any, TextIO
 
-from fabricator.errors import FabricatorError
+from fabricator.evaluation.console import add_command, command, write_json
+from fabricator.evaluation.metrics.files import TASKS
 
 __all__ = ["add_evaluate_annotations_parser", "run_evaluate_annotations"]
 
-_TASKS = ("classification", "ner", "qa")
+
+_HELP = "score annotations (predictions) against gold labels"
+_DESCRIPTION = (
+    "Compare a predictions file with a gold file (JSONL, JSON, CSV/TSV, Parquet or a "
+    "save_to_disk folder, read as 'fabricator generate' reads its data). Rows are aligned "
+    "by an 'id'/'idx' column when both files have one, else by order, else by the input "
+    "columns both files share. The task is inferred from the gold columns (label / "
+    "ner_tags / answers) unless --task is given."
+)
 
 
 def add_evaluate_annotations_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``annotations`` under an ``evaluate`` sub-parsers object; returns the parser."""
-    parser = subparsers.add_parser(
-        "annotations",
-        help="score annotations (predictions) against gold labels",
-        description=(
-            "Compare a predictions file with a gold file (JSONL, JSON, CSV/TSV, Parquet or a "
-            "save_to_disk folder, read as 'fabricator generate' reads its data). Rows are aligned "
-            "by an 'id'/'idx' column when both files have one, else by order, else by the input "
-            "columns both files share. The task is inferred from the gold columns (label / "
-            "ner_tags / answers) unless --task is given."
-        ),
+    parser = add_command(
+        subparsers, "annotations", run_evaluate_annotations, help=_HELP, description=_DESCRIPTION
     )
     parser.add_argument("--predictions", required=True, metavar="P", help="annotated file")
     parser.add_argument("--gold", required=True, metavar="G", help="gold file")
-    parser.add_argument("--task", choices=_TASKS, help="default: inferred from the gold columns")
+    parser.add_argument("--task", choices=TASKS, help="default: inferred from the gold columns")
     parser.add_argument("--label-column", help="gold label column (default: label / ner_tags / answers)")
     parser.add_argument("--prediction-column", help="predicted label column (default: the label column)")
     parser.add_argument("--id-column", help="column that aligns rows (default: id or idx)")
     parser.add_argument("--split", help="split of a saved DatasetDict")
     parser.add_argument("--json", metavar="OUT", help="also write the full result as JSON here")
-    # ``handler`` is what fabricator.cli.main calls; ``func`` is the usual argparse idiom
-    parser.set_defaults(handler=run_evaluate_annotations, func=run_evaluate_annotations)
     return parser
 
 
-def run_evaluate_annotations(
-    args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None
-) -> int:
+@command
+def run_evaluate_annotations(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Evaluate, print the report, optionally write ``--json``; 0 on success, 2 on bad input."""
-    from fabricator.evaluation.annotation_metrics import evaluate_files, format_report
+    from fabricator.evaluation.metrics import evaluate_files, format_report
 
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
-    try:
-        result = evaluate_files(
-            args.predictions,
-            args.gold,
-            args.task,
-            label_column=args.label_column,
-            prediction_column=getattr(args, "prediction_column", None),
-            id_column=getattr(args, "id_column", None),
-            split=getattr(args, "split", None),
-        )
-    except FabricatorError as exc:
-        print(f"error: {exc}", file=stderr)
-        return 2
+    result = evaluate_files(
+        args.predictions,
+        args.gold,
+        args.task,
+        label_column=args.label_column,
+        prediction_column=getattr(args, "prediction_column", None),
+        id_column=getattr(args, "id_column", None),
+        split=getattr(args, "split", None),
+    )
     print(format_report(result), file=stdout)
-    if args.json:
-        out = Path(args.json)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
-            out.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            print(f"error: cannot write {out}: {exc}", file=stderr)
-            return 2
-        print(f"result written to {out}", file=stdout)
-    return 0
+    return write_json(args.json, result, stdout=stdout, stderr=stderr) if args.json else 0
