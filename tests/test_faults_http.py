@@ -60,8 +60,15 @@ def generate(server: FakeOpenAIServer, *, max_retries: int, calls: int = ROWS + 
     of the answer the "length" fault cuts short."""
     llm = OpenAICompatible("fake-model", base_url=server.base_url, max_concurrency=CONCURRENCY)
     generator = DatasetGenerator(llm)
-    dataset = generator.generate(PROMPT, max_prompt_calls=calls, num_samples_to_generate=ROWS,
-                                 timeout_per_prompt=TIMEOUT, max_retries=max_retries, seed=3, **kw)
+    dataset = generator.generate(
+        PROMPT,
+        max_prompt_calls=calls,
+        num_samples_to_generate=ROWS,
+        timeout_per_prompt=TIMEOUT,
+        max_retries=max_retries,
+        seed=3,
+        **kw,
+    )
     return dataset, generator.last_run
 
 
@@ -105,8 +112,12 @@ def test_exhausted_retries_fail_rows_that_are_all_accounted_for():
     assert len(dataset) + len(failures) == ROWS
     assert report.rows == len(dataset)
     assert len(failures) == len(ERROR_FAULTS)
-    assert Counter(f.kind for f in failures) == {"RateLimitError": 1, "ServerError": 3,
-                                                 "RequestTimeout": 1, "ConnectionFailed": 1}
+    assert Counter(f.kind for f in failures) == {
+        "RateLimitError": 1,
+        "ServerError": 3,
+        "RequestTimeout": 1,
+        "ConnectionFailed": 1,
+    }
     assert len({f.index for f in failures}) == len(failures)
     assert all(f.error for f in failures)
     errors = "\n".join(f.error for f in failures)
@@ -125,8 +136,9 @@ def test_rejected_key_stops_at_once_without_retries_or_showing_the_key(clock: Fa
     with FakeOpenAIServer(latency=0.01, api_key=secret) as srv:
         llm = OpenAICompatible("fake-model", base_url=srv.base_url, api_key=wrong, max_concurrency=8)
         with pytest.raises(AuthenticationError) as info:
-            DatasetGenerator(llm).generate(PROMPT, max_prompt_calls=50, num_samples_to_generate=50,
-                                           max_retries=6)
+            DatasetGenerator(llm).generate(
+                PROMPT, max_prompt_calls=50, num_samples_to_generate=50, max_retries=6
+            )
         stats = srv.stats
     assert clock.sleeps == []  # at once: not a single backoff wait
     assert stats["received"] <= 1  # chat requests: the preflight already stopped the run
@@ -138,8 +150,9 @@ def test_rejected_key_stops_at_once_without_retries_or_showing_the_key(clock: Fa
 def test_rejected_key_on_a_chat_request_is_not_retried(clock: FakeClock):
     # the server accepts /v1/models but answers 401 to the first chat request
     with FakeOpenAIServer(latency=0.01, faults={0: "401"}) as srv:
-        llm = OpenAICompatible("fake-model", base_url=srv.base_url, api_key="sk-not-shown-0001",
-                               max_concurrency=1)
+        llm = OpenAICompatible(
+            "fake-model", base_url=srv.base_url, api_key="sk-not-shown-0001", max_concurrency=1
+        )
         generator = DatasetGenerator(llm)
         with pytest.raises(AuthenticationError) as info:
             generator.generate(PROMPT, max_prompt_calls=50, num_samples_to_generate=50, max_retries=6)

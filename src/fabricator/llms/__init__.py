@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .embedded import LlamaCpp
     from .openai import OpenAICompatible
 
-__all__ = ["LLM", "Completion", "Request", "Usage", "Fake", "OpenAICompatible", "LlamaCpp"]
+__all__ = ["LLM", "Completion", "Fake", "LlamaCpp", "OpenAICompatible", "Request", "Usage"]
 
 
 def __getattr__(name: str) -> Any:

@@ -25,9 +25,10 @@ import time
 import urllib.error
 import urllib.request
 import weakref
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ..errors import BackendUnavailable, ConfigError
@@ -47,7 +48,7 @@ def _cpu_count() -> int:
 
 
 @contextlib.contextmanager
-def _keep_signal_handlers():
+def _keep_signal_handlers() -> Iterator[None]:
     """Put the process's SIGINT/SIGTERM dispositions back after the block.
 
     Some llama.cpp server builds install their own SIGINT/SIGTERM handlers when they start,
@@ -56,7 +57,7 @@ def _keep_signal_handlers():
     buffer is treated as opaque and is larger than the struct on every platform.
     """
     saved: list[tuple[int, Any]] = []
-    libc = None
+    libc: Any = None
     if sys.platform != "win32":
         with contextlib.suppress(Exception):
             libc = ctypes.CDLL(None, use_errno=True)
@@ -67,9 +68,9 @@ def _keep_signal_handlers():
     try:
         yield
     finally:
-        for sig, buf in saved:
+        for signum, raw in saved:
             with contextlib.suppress(Exception):
-                libc.sigaction(sig, buf, None)  # type: ignore[union-attr]
+                libc.sigaction(signum, raw, None)
 
 
 class _ServerHolder:
@@ -79,7 +80,7 @@ class _ServerHolder:
     interpreter exit without keeping the backend object alive.
     """
 
-    _orphans: list[Any] = []  # servers inherited through fork(): their threads do not exist here
+    _orphans: ClassVar[list[Any]] = []  # servers inherited through fork(): their threads do not exist here
 
     def __init__(self) -> None:
         self.server: Any = None
@@ -130,8 +131,10 @@ class LlamaCpp:
         if n_parallel < 1:
             raise ConfigError(f"n_parallel must be >= 1, got {n_parallel}")
         if n_ctx is not None and n_ctx < 256 * n_parallel:
-            raise ConfigError(f"n_ctx={n_ctx} is too small for {n_parallel} slots",
-                              hint=f"use at least {256 * n_parallel} (it is shared by the slots)")
+            raise ConfigError(
+                f"n_ctx={n_ctx} is too small for {n_parallel} slots",
+                hint=f"use at least {256 * n_parallel} (it is shared by the slots)",
+            )
         if n_threads is not None and n_threads < 1:
             raise ConfigError(f"n_threads must be >= 1, got {n_threads}")
         if max_concurrency is not None and max_concurrency < 1:
@@ -141,8 +144,10 @@ class LlamaCpp:
         if model_path is not None:
             path = Path(model_path).expanduser()
             if not path.is_file():
-                raise ConfigError(f"model file not found: {path}",
-                                  hint="pass the path of a .gguf file, or None for the embedded default model")
+                raise ConfigError(
+                    f"model file not found: {path}",
+                    hint="pass the path of a .gguf file, or None for the embedded default model",
+                )
             self._model_path: Path | None = path
             self.name = path.stem
         else:
@@ -166,8 +171,10 @@ class LlamaCpp:
 
     def __repr__(self) -> str:
         state = f"running at {self.base_url}" if self.base_url is not None else "stopped"
-        return (f"LlamaCpp(name={self.name!r}, n_parallel={self.n_parallel}, n_ctx={self.n_ctx}, "
-                f"n_threads={self.n_threads}, {state})")
+        return (
+            f"LlamaCpp(name={self.name!r}, n_parallel={self.n_parallel}, n_ctx={self.n_ctx}, "
+            f"n_threads={self.n_threads}, {state})"
+        )
 
     @property
     def model_path(self) -> Path:
@@ -225,8 +232,13 @@ class LlamaCpp:
         with contextlib.suppress(AttributeError):
             params.ui = False  # no web UI
 
-        logger.info("starting the embedded llama.cpp server: %s (%d slots, n_ctx %d, %d threads)",
-                    path.name, self.n_parallel, self.n_ctx, self.n_threads)
+        logger.info(
+            "starting the embedded llama.cpp server: %s (%d slots, n_ctx %d, %d threads)",
+            path.name,
+            self.n_parallel,
+            self.n_ctx,
+            self.n_threads,
+        )
         t0 = time.monotonic()
         try:
             with _keep_signal_handlers():
@@ -259,16 +271,24 @@ class LlamaCpp:
         if host not in _LOOPBACK or not port:
             raise BackendUnavailable(
                 f"the embedded llama.cpp server listens on {address!r}, not on a loopback address",
-                hint="this is a bug or an incompatible xllamacpp version; use an OpenAI-compatible server instead",
+                hint="this is a bug or an incompatible xllamacpp version; "
+                "use an OpenAI-compatible server instead",
             )
         return f"http://{'[::1]' if host == '::1' else host}:{port}"
 
     def _warm_up(self, base: str) -> None:
         """One tiny request: the first one after loading is much slower than the rest."""
-        body = json.dumps({"model": self.name, "messages": [{"role": "user", "content": "Hi"}],
-                           "max_tokens": 1, "temperature": 0}).encode()
-        req = urllib.request.Request(base + "/v1/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
+        body = json.dumps(
+            {
+                "model": self.name,
+                "messages": [{"role": "user", "content": "Hi"}],
+                "max_tokens": 1,
+                "temperature": 0,
+            }
+        ).encode()
+        req = urllib.request.Request(
+            base + "/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}
+        )
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
         try:
             with opener.open(req, timeout=self.timeout) as resp:
@@ -284,8 +304,10 @@ class LlamaCpp:
 
         with self._start_lock:
             if self.base_url is None:  # closed by someone else in the meantime
-                raise BackendUnavailable("the embedded llama.cpp server was closed",
-                                         hint="do not call aclose() while requests are running")
+                raise BackendUnavailable(
+                    "the embedded llama.cpp server was closed",
+                    hint="do not call aclose() while requests are running",
+                )
             client = self._clients.get(loop)
             if client is None:
                 client = self._clients[loop] = OpenAICompatible(
@@ -351,7 +373,7 @@ class LlamaCpp:
         if messages and messages[-1].get("role") == "assistant":
             prefill = messages[-1].get("content") or ""
             if prefill and completion.text.startswith(prefill):
-                completion = replace(completion, text=completion.text[len(prefill):])
+                completion = replace(completion, text=completion.text[len(prefill) :])
         return completion
 
 

@@ -10,8 +10,14 @@ import asyncio
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 
-from ..errors import (BackendError, RateLimitError, RequestTimeout, ServerError, AuthenticationError,
-                      ConnectionFailed)
+from ..errors import (
+    AuthenticationError,
+    BackendError,
+    ConnectionFailed,
+    RateLimitError,
+    RequestTimeout,
+    ServerError,
+)
 from .base import Completion, Request, Usage
 
 _NAMED_FAILURES: dict[str, Callable[[], BackendError]] = {
@@ -74,7 +80,7 @@ class Fake:
         elif self._cycle is not None:
             text = next(self._cycle)
         else:
-            text = self._responses
+            text = str(self._responses)
         usage = Usage(prompt_tokens=len(prompt.split()), completion_tokens=len(str(text).split()))
         return Completion(text=str(text), usage=usage, model=self.name)
 

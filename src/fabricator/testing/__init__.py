@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fabricator.testing.clock import FakeClock
-    from fabricator.testing.fake_server import FakeOpenAIServer, ReceivedRequest, SpawnedServer
+    from fabricator.testing.fake_server import FakeOpenAIServer, RawAnswer, ReceivedRequest, SpawnedServer
 
-__all__ = ["FakeClock", "FakeOpenAIServer", "ReceivedRequest", "SpawnedServer"]
+__all__ = ["FakeClock", "FakeOpenAIServer", "RawAnswer", "ReceivedRequest", "SpawnedServer"]
 
 
 def __getattr__(name: str) -> Any:

@@ -29,31 +29,53 @@ or ``""`` means "no fault", requests past the end get none), a dict ``{n: fault}
 ``"reset"``      drop the connection (TCP RST) without answering
 ``"malformed"``  answer 200 with a body that is not JSON
 ``"length"``     a normal answer, cut short, with ``finish_reason: "length"``
+
+A ``responder`` returns the reply text, or a :class:`RawAnswer` to send an exact status and body
+(an answer without ``usage``, an error inside a 200, a key echoed in an error message...).
+
+``hold_until=n`` holds every admitted chat request until ``n`` requests have been received, then
+answers them all (the gate opens once): a test proves that a client sends ``n`` requests at once
+by what the server saw (``max_in_flight``), not by how long the run took.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
 import json
+import os
 import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from aiohttp import web
 
 FAULTS = ("429", "500", "hang", "reset", "malformed", "length")
 
-Responder = Callable[[list, dict], str]
-FaultScript = Union[Sequence[Union[str, None]], Mapping[int, str], Callable[[int], Union[str, None]], None]
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """A responder's exact answer: ``body`` (a dict sent as JSON, or text sent as is) with ``status``.
+
+    For testing how a client copes with what real servers send besides the happy path.
+    """
+
+    body: dict[str, Any] | str
+    status: int = 200
+    headers: Mapping[str, str] | None = None
+
+
+Responder = Callable[[list, dict], str | RawAnswer]
+FaultScript = Sequence[str | None] | Mapping[int, str] | Callable[[int], str | None] | None
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -82,6 +104,8 @@ class ReceivedRequest:
     body: dict
     headers: dict[str, str]
     fault: str | None = None
+    #: which client connection carried it (0-based, numbered in order of first use)
+    connection: int = 0
 
 
 @dataclass
@@ -92,6 +116,7 @@ class _Counters:
     unauthorized: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    connections: int = 0
     faults: Counter = field(default_factory=Counter)
 
 
@@ -112,6 +137,8 @@ class FakeOpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         record: bool = True,
+        hold_until: int | None = None,
+        hold_timeout: float = 10.0,
     ) -> None:
         self.latency = float(latency)
         self.capacity = capacity
@@ -124,8 +151,12 @@ class FakeOpenAIServer:
         self.host = host
         self.port = port
         self.record = record
+        self.hold_until = hold_until
+        self.hold_timeout = float(hold_timeout)  # a safety valve only: the gate normally opens first
         #: every chat request received (when ``record``), in arrival order
         self.requests: list[ReceivedRequest] = []
+        self._gate: asyncio.Event | None = None
+        self._transports: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._auth = f"Bearer {api_key}" if api_key is not None else None
         self._counters = _Counters()
         self._lock = threading.Lock()
@@ -141,7 +172,15 @@ class FakeOpenAIServer:
 
     @property
     def stats(self) -> dict[str, Any]:
-        """A snapshot of the counters (safe to read from any thread)."""
+        """A snapshot of the counters (safe to read from any thread).
+
+        ``connections``: client connections that carried a chat request; ``open_connections``:
+        client connections open right now (any path), so a test sees whether a client closed its
+        sockets.
+        """
+        runner = self._runner
+        server = runner.server if runner is not None else None
+        open_connections = len(server.connections) if server is not None else 0
         with self._lock:
             c = self._counters
             return {
@@ -151,17 +190,34 @@ class FakeOpenAIServer:
                 "unauthorized": c.unauthorized,
                 "in_flight": c.in_flight,
                 "max_in_flight": c.max_in_flight,
+                "connections": c.connections,
+                "open_connections": open_connections,
                 "faults": dict(c.faults),
             }
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> bool:
+        """Poll ``stats`` until ``predicate(stats)`` holds; ``False`` if it still fails after ``timeout``.
+
+        For what the server learns asynchronously (a client closing its connection). The timeout
+        only bounds a failing test; a passing one returns as soon as the server has seen it.
+        """
+        deadline = time.monotonic() + timeout
+        while not predicate(self.stats):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return True
 
     def reset_stats(self) -> None:
         with self._lock:
             in_flight = self._counters.in_flight
             self._counters = _Counters(in_flight=in_flight)
+            self._transports.clear()
             self.requests.clear()
 
     # async use, inside a running loop: ``async with FakeOpenAIServer() as srv``
     async def astart(self) -> FakeOpenAIServer:
+        self._gate = asyncio.Event() if self.hold_until is not None else None
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
@@ -249,10 +305,24 @@ class FakeOpenAIServer:
         model: str = "fake-model",
         port: int = 0,
     ) -> SpawnedServer:
-        """Run the server in a child process (no ``responder``: only picklable-free options)."""
-        args = [sys.executable, "-m", "fabricator.testing.fake_server", "--port", str(port),
-                "--latency", repr(float(latency)), "--retry-after", repr(float(retry_after)),
-                "--model", model, "--no-record"]
+        """Run the server in a child process (no ``responder``: only picklable-free options).
+
+        The child runs this file as a script (it imports nothing from ``fabricator``), so it starts
+        without loading the toolkit's heavy dependencies.
+        """
+        args = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--port",
+            str(port),
+            "--latency",
+            repr(float(latency)),
+            "--retry-after",
+            repr(float(retry_after)),
+            "--model",
+            model,
+            "--no-record",
+        ]
         if capacity is not None:
             args += ["--capacity", str(capacity)]
         if api_key is not None:
@@ -282,20 +352,54 @@ class FakeOpenAIServer:
             return None
         with self._lock:
             self._counters.unauthorized += 1
-        body = {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
-                          "code": "invalid_api_key"}}
+        body = {
+            "error": {
+                "message": "Incorrect API key provided.",
+                "type": "invalid_request_error",
+                "code": "invalid_api_key",
+            }
+        }
         return web.Response(status=401, body=_dumps(body), content_type="application/json")
 
     def _error(self, status: int, message: str, headers: dict | None = None) -> web.Response:
-        body = {"error": {"message": message, "type": "server_error" if status >= 500 else "invalid_request_error"}}
-        return web.Response(status=status, body=_dumps(body), content_type="application/json",
-                            headers=headers)
+        body = {
+            "error": {
+                "message": message,
+                "type": "server_error" if status >= 500 else "invalid_request_error",
+            }
+        }
+        return web.Response(
+            status=status, body=_dumps(body), content_type="application/json", headers=headers
+        )
+
+    def _connection_number(self, request: web.Request) -> int:
+        transport = request.transport
+        if transport is None:
+            return -1
+        with self._lock:
+            number = self._transports.get(transport)
+            if number is None:
+                number = self._transports[transport] = self._counters.connections
+                self._counters.connections += 1
+            return number
+
+    async def _hold(self) -> None:
+        gate = self._gate
+        if gate is None or gate.is_set():
+            return
+        try:
+            await asyncio.wait_for(gate.wait(), self.hold_timeout)
+        except asyncio.TimeoutError:  # never reached: answer anyway, the counts tell the test
+            gate.set()
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         counters, lock = self._counters, self._lock
         with lock:
             n = counters.received
             counters.received += 1
+        if self._gate is not None and self.hold_until is not None and n + 1 >= self.hold_until:
+            self._gate.set()
+        connection = self._connection_number(request)
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
@@ -307,7 +411,7 @@ class FakeOpenAIServer:
         except (ValueError, KeyError, TypeError):
             return self._error(400, "request body must be JSON with 'messages'")
         if self.record:
-            self.requests.append(ReceivedRequest(n, body, dict(request.headers), fault))
+            self.requests.append(ReceivedRequest(n, body, dict(request.headers), fault, connection))
         retry_after = {"Retry-After": str(self.retry_after)}
         with lock:
             if self.capacity is not None and counters.in_flight >= self.capacity:
@@ -323,14 +427,14 @@ class FakeOpenAIServer:
         if over:
             return self._error(429, "server at capacity, retry later", retry_after)
         try:
+            await self._hold()
             if fault == "429":
                 return self._error(429, "Rate limit reached for requests", retry_after)
             if fault == "500":
                 return self._error(500, "The server had an error while processing your request.")
             if fault and fault.isdigit():
                 status = int(fault)
-                return self._error(status, f"scripted error {status}",
-                                   retry_after if status == 503 else None)
+                return self._error(status, f"scripted error {status}", retry_after if status == 503 else None)
             if fault == "reset":
                 transport = request.transport
                 if transport is not None:
@@ -344,8 +448,23 @@ class FakeOpenAIServer:
             if self.latency:
                 await asyncio.sleep(self.latency)
             if fault == "malformed":
-                return web.Response(status=200, text="<html>this is not json", content_type="application/json")
-            text = self.responder(messages, body)
+                return web.Response(
+                    status=200, text="<html>this is not json", content_type="application/json"
+                )
+            reply = self.responder(messages, body)
+            if isinstance(reply, RawAnswer):
+                raw_body = reply.body if isinstance(reply.body, str) else _dumps(reply.body)
+                exact = web.Response(
+                    status=reply.status,
+                    body=raw_body.encode(),
+                    content_type="application/json",
+                    headers=reply.headers,
+                )
+                if reply.status < 300:
+                    with lock:
+                        counters.completed += 1
+                return exact
+            text = reply
             finish = "stop"
             max_tokens = body.get("max_tokens")
             words = text.split()
@@ -361,10 +480,14 @@ class FakeOpenAIServer:
                 "object": "chat.completion",
                 "created": 0,
                 "model": body.get("model") or self.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": finish}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                          "total_tokens": prompt_tokens + len(words)},
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": len(words),
+                    "total_tokens": prompt_tokens + len(words),
+                },
             }
             response = web.Response(body=_dumps(answer), content_type="application/json")
             with lock:
@@ -378,12 +501,16 @@ class FakeOpenAIServer:
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
-        body = {"object": "list",
-                "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "fabricator"}]}
+        body = {
+            "object": "list",
+            "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "fabricator"}],
+        }
         return web.Response(body=_dumps(body), content_type="application/json")
 
     async def _stats(self, request: web.Request) -> web.Response:
-        return web.Response(body=_dumps(self.stats), content_type="application/json")
+        stats = self.stats
+        stats["open_connections"] = max(0, stats["open_connections"] - 1)  # not the one asking
+        return web.Response(body=_dumps(stats), content_type="application/json")
 
 
 class SpawnedServer:
@@ -433,8 +560,10 @@ class SpawnedServer:
 def main(argv: list[str] | None = None) -> None:
     import signal
 
-    p = argparse.ArgumentParser(prog="python -m fabricator.testing.fake_server",
-                                description="Fake OpenAI-compatible chat server (loopback).")
+    p = argparse.ArgumentParser(
+        prog="python -m fabricator.testing.fake_server",
+        description="Fake OpenAI-compatible chat server (loopback).",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--latency", type=float, default=0.0, help="seconds per request")
@@ -442,14 +571,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--retry-after", type=float, default=0.05)
     p.add_argument("--model", default="fake-model")
     p.add_argument("--api-key-env", default=None, help="require the key held in this env variable")
-    p.add_argument("--faults", default=None, help="comma-separated faults by request number, e.g. ',429,,500'")
+    p.add_argument(
+        "--faults", default=None, help="comma-separated faults by request number, e.g. ',429,,500'"
+    )
     p.add_argument("--no-record", action="store_true", help="do not keep received requests in memory")
     a = p.parse_args(argv)
     api_key = os.environ[a.api_key_env] if a.api_key_env else None
     faults = a.faults.split(",") if a.faults else None
-    server = FakeOpenAIServer(latency=a.latency, capacity=a.capacity, api_key=api_key, faults=faults,
-                              retry_after=a.retry_after, model=a.model, host=a.host, port=a.port,
-                              record=not a.no_record)
+    server = FakeOpenAIServer(
+        latency=a.latency,
+        capacity=a.capacity,
+        api_key=api_key,
+        faults=faults,
+        retry_after=a.retry_after,
+        model=a.model,
+        host=a.host,
+        port=a.port,
+        record=not a.no_record,
+    )
 
     async def serve() -> None:
         await server.astart()
