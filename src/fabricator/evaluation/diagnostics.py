@@ -33,6 +33,7 @@ __all__ = [
     "normalize_text",
 ]
 
+
 def _tokens(text: str) -> list[str]:
     return normalize_text(text).split()
 
@@ -68,7 +69,7 @@ def distinct_n(texts: Iterable[str], n: int) -> float:
     grams: Counter[tuple[str, ...]] = Counter()
     for text in texts:
         tokens = _tokens(text)
-        grams.update(tuple(tokens[i: i + n]) for i in range(len(tokens) - n + 1))
+        grams.update(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     total = sum(grams.values())
     return len(grams) / total if total else 0.0
 
@@ -82,8 +83,10 @@ def label_distribution(dataset: Any, label_column: str = "label") -> dict[str, d
 
     if label_column not in dataset.column_names:
         have = ", ".join(repr(c) for c in dataset.column_names) or "(none)"
-        raise ConfigError(f"no label column {label_column!r}; the columns are: {have}",
-                          hint="name it with label_column / --label-column")
+        raise ConfigError(
+            f"no label column {label_column!r}; the columns are: {have}",
+            hint="name it with label_column / --label-column",
+        )
     feature = dataset.features[label_column]
     values = dataset[label_column]
     if isinstance(feature, ClassLabel):
@@ -94,7 +97,8 @@ def label_distribution(dataset: Any, label_column: str = "label") -> dict[str, d
         order = []
     counts = Counter(names)
     keys = [n for n in order if n in counts] + sorted(
-        (n for n in counts if n not in order), key=lambda n: (-counts[n], n))
+        (n for n in counts if n not in order), key=lambda n: (-counts[n], n)
+    )
     total = len(names)
     return {k: {"count": counts[k], "share": counts[k] / total if total else 0.0} for k in keys}
 
@@ -102,8 +106,10 @@ def label_distribution(dataset: Any, label_column: str = "label") -> dict[str, d
 def _texts(dataset: Any, text_column: str) -> list[str]:
     if text_column not in dataset.column_names:
         have = ", ".join(repr(c) for c in dataset.column_names) or "(none)"
-        raise ConfigError(f"no text column {text_column!r}; the columns are: {have}",
-                          hint="name it with text_column / --text-column")
+        raise ConfigError(
+            f"no text column {text_column!r}; the columns are: {have}",
+            hint="name it with text_column / --text-column",
+        )
     return [t if isinstance(t, str) else "" for t in dataset[text_column]]
 
 
@@ -121,18 +127,24 @@ def diagnose(
     result: dict[str, Any] = {"rows": len(texts)}
     if label_column is not None and label_column in dataset.column_names:
         result["labels"] = label_distribution(dataset, label_column)
-    result.update({
-        "duplicate_rate": rate,
-        "duplicates": round(rate * len(texts)),
-        "length": length_stats(texts),
-        "distinct_1": distinct_n(texts, 1),
-        "distinct_2": distinct_n(texts, 2),
-    })
+    result.update(
+        {
+            "duplicate_rate": rate,
+            "duplicates": round(rate * len(texts)),
+            "length": length_stats(texts),
+            "distinct_1": distinct_n(texts, 1),
+            "distinct_2": distinct_n(texts, 2),
+        }
+    )
     return result
 
 
 def compare(
-    generated: Any, gold: Any, *, text_column: str = "text", label_column: str | None = "label",
+    generated: Any,
+    gold: Any,
+    *,
+    text_column: str = "text",
+    label_column: str | None = "label",
 ) -> dict[str, Any]:
     """Diagnostics of ``generated`` and ``gold`` side by side.
 
@@ -140,15 +152,15 @@ def compare(
     normalised text occurs in gold, "label_share_difference": {label: generated share - gold
     share}}``.
     """
-    result = {
+    result: dict[str, Any] = {
         "generated": diagnose(generated, text_column=text_column, label_column=label_column),
         "gold": diagnose(gold, text_column=text_column, label_column=label_column),
     }
     gold_texts = {normalize_text(t) for t in _texts(gold, text_column)}
     gen_texts = _texts(generated, text_column)
     result["overlap_with_gold"] = (
-        sum(normalize_text(t) in gold_texts for t in gen_texts) / len(gen_texts)
-        if gen_texts else 0.0)
+        sum(normalize_text(t) in gold_texts for t in gen_texts) / len(gen_texts) if gen_texts else 0.0
+    )
     gen_labels = result["generated"].get("labels", {})
     gold_labels = result["gold"].get("labels", {})
     result["label_share_difference"] = {

@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fabricator.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fabricator.evaluation.student import LearningCurve, StudentResult
 
 __all__ = [
     "CONFUSION_PNG",
@@ -39,37 +42,46 @@ def _figure(size: tuple[float, float]) -> Any:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ConfigError("plots need matplotlib, which is not installed",
-                          hint="pip install 'fabricator-data[student]'") from exc
+        raise ConfigError(
+            "plots need matplotlib, which is not installed", hint="pip install 'fabricator-data[student]'"
+        ) from exc
     fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def plot_learning_curve(curve: Any, path: str | Path, *, title: str | None = None) -> Path:
+def plot_learning_curve(curve: LearningCurve, path: str | Path, *, title: str | None = None) -> Path:
     """Accuracy (solid) and macro-F1 (dashed) against training rows, one colour per source."""
     path = Path(path)
     if not curve.points:
-        raise ConfigError("the learning curve has no points to plot",
-                          hint="use sizes no larger than the data")
+        raise ConfigError(
+            "the learning curve has no points to plot", hint="use sizes no larger than the data"
+        )
     fig = _figure((7, 4.5))
     ax = fig.add_subplot()
     for source in curve.sources():
         points = curve.series(source)
         ns = [p.n for p in points]
         color = _COLORS.get(source)
-        ax.plot(ns, [p.accuracy for p in points], marker="o", color=color,
-                label=f"{source} data: accuracy")
-        ax.plot(ns, [p.macro_f1 for p in points], marker="s", linestyle="--", color=color,
-                alpha=0.7, label=f"{source} data: macro-F1")
+        ax.plot(ns, [p.accuracy for p in points], marker="o", color=color, label=f"{source} data: accuracy")
+        ax.plot(
+            ns,
+            [p.macro_f1 for p in points],
+            marker="s",
+            linestyle="--",
+            color=color,
+            alpha=0.7,
+            label=f"{source} data: macro-F1",
+        )
     all_n = sorted({p.n for p in curve.points})
     if len(all_n) > 1 and all_n[-1] / all_n[0] >= 8:
         ax.set_xscale("log")
     ax.set_xticks(all_n)
     ax.set_xticklabels([str(n) for n in all_n])
     ax.minorticks_off()
-    ax.set_xlabel("training rows (seeded sample)" if curve.sampling == "random"
-                  else "training rows (first n)")
+    ax.set_xlabel(
+        "training rows (seeded sample)" if curve.sampling == "random" else "training rows (first n)"
+    )
     ax.set_ylabel(f"score on the test set ({curve.n_test} rows)")
     ax.set_ylim(0.0, 1.02)
     ax.grid(True, alpha=0.3)
@@ -80,7 +92,7 @@ def plot_learning_curve(curve: Any, path: str | Path, *, title: str | None = Non
     return path
 
 
-def plot_confusion_matrix(result: Any, path: str | Path, *, title: str | None = None) -> Path:
+def plot_confusion_matrix(result: StudentResult, path: str | Path, *, title: str | None = None) -> Path:
     """The confusion matrix of a :class:`StudentResult` (rows gold, columns predicted), counts."""
     import numpy as np
 
@@ -103,10 +115,15 @@ def plot_confusion_matrix(result: Any, path: str | Path, *, title: str | None = 
     if k <= 20:
         for i in range(k):
             for j in range(k):
-                ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center",
-                        color="white" if top and matrix[i, j] > top / 2 else "black")
-    ax.set_title(title or f"Confusion matrix (accuracy {result.accuracy:.3f}, "
-                          f"{result.n_test} test rows)")
+                ax.text(
+                    j,
+                    i,
+                    f"{int(matrix[i, j])}",
+                    ha="center",
+                    va="center",
+                    color="white" if top and matrix[i, j] > top / 2 else "black",
+                )
+    ax.set_title(title or f"Confusion matrix (accuracy {result.accuracy:.3f}, {result.n_test} test rows)")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
@@ -120,8 +137,10 @@ def _cell(value: Any) -> str:
 
 
 def _md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(_cell(h) for h in header) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines = [
+        "| " + " | ".join(_cell(h) for h in header) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+    ]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return lines
 
@@ -138,14 +157,14 @@ def _diagnostics_rows(comparison: Mapping[str, Any]) -> list[list[str]]:
     gen, gold = comparison["generated"], comparison["gold"]
     rows = [
         ["rows", str(gen["rows"]), str(gold["rows"])],
-        ["duplicate rate (normalised exact)", _pct(gen["duplicate_rate"]),
-         _pct(gold["duplicate_rate"])],
+        ["duplicate rate (normalised exact)", _pct(gen["duplicate_rate"]), _pct(gold["duplicate_rate"])],
         ["words per text: mean", _f(gen["length"]["mean"], 1), _f(gold["length"]["mean"], 1)],
-        ["words per text: median", _f(gen["length"]["median"], 1),
-         _f(gold["length"]["median"], 1)],
-        ["words per text: p10 / p90",
-         f"{gen['length']['p10']:.1f} / {gen['length']['p90']:.1f}",
-         f"{gold['length']['p10']:.1f} / {gold['length']['p90']:.1f}"],
+        ["words per text: median", _f(gen["length"]["median"], 1), _f(gold["length"]["median"], 1)],
+        [
+            "words per text: p10 / p90",
+            f"{gen['length']['p10']:.1f} / {gen['length']['p90']:.1f}",
+            f"{gold['length']['p10']:.1f} / {gold['length']['p90']:.1f}",
+        ],
         ["distinct-1", _f(gen["distinct_1"]), _f(gold["distinct_1"])],
         ["distinct-2", _f(gen["distinct_2"]), _f(gold["distinct_2"])],
     ]
@@ -153,17 +172,18 @@ def _diagnostics_rows(comparison: Mapping[str, Any]) -> list[list[str]]:
     for label in labels:
         g = gen.get("labels", {}).get(label, {"count": 0, "share": 0.0})
         o = gold.get("labels", {}).get(label, {"count": 0, "share": 0.0})
-        rows.append([f"label {label!s}", f"{g['count']} ({_pct(g['share'])})",
-                     f"{o['count']} ({_pct(o['share'])})"])
+        rows.append(
+            [f"label {label!s}", f"{g['count']} ({_pct(g['share'])})", f"{o['count']} ({_pct(o['share'])})"]
+        )
     if "overlap_with_gold" in comparison:
         rows.append(["generated texts also in gold", _pct(comparison["overlap_with_gold"]), "–"])
     return rows
 
 
 def render_markdown(
-    result: Any,
+    result: StudentResult,
     *,
-    curve: Any | None = None,
+    curve: LearningCurve | None = None,
     comparison: Mapping[str, Any] | None = None,
     sources: Mapping[str, str] | None = None,
     confusion_png: str | None = CONFUSION_PNG,
@@ -173,8 +193,10 @@ def render_markdown(
     """The Markdown text of the report (image links relative to the report's folder)."""
     lines = [f"# {title}", ""]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines.append(f"Written {stamp} by `fabricator evaluate student`. A student classifier was "
-                 "trained on the training data and scored on the test (gold) data.")
+    lines.append(
+        f"Written {stamp} by `fabricator evaluate student`. A student classifier was "
+        "trained on the training data and scored on the test (gold) data."
+    )
     lines.append("")
     if sources:
         lines += _md_table(["input", "path"], [[k, f"`{v}`"] for k, v in sources.items()])
@@ -182,58 +204,64 @@ def render_markdown(
     lines += ["## Metrics", ""]
     chance = max(s["support"] for s in result.per_class.values()) / max(result.n_test, 1)
     t = result.timings
-    lines += _md_table(["metric", "value"], [
-        ["accuracy", _f(result.accuracy)],
-        ["macro-F1", _f(result.macro_f1)],
-        ["weighted-F1", _f(result.weighted_f1)],
-        ["majority-class accuracy (test)", _f(chance)],
-        ["training rows", result.n_train],
-        *([["labels not learned (test rows count as wrong)", ", ".join(result.untrained_labels)]]
-          if getattr(result, "untrained_labels", None) else []),
-        ["test rows", result.n_test],
-        ["method", result.method],
-        ["model", result.model],
-        ["seed", result.seed],
-        ["time (s)", ", ".join(f"{k[:-2]} {v:.2f}" for k, v in t.items())],
-    ])
+    lines += _md_table(
+        ["metric", "value"],
+        [
+            ["accuracy", _f(result.accuracy)],
+            ["macro-F1", _f(result.macro_f1)],
+            ["weighted-F1", _f(result.weighted_f1)],
+            ["majority-class accuracy (test)", _f(chance)],
+            ["training rows", result.n_train],
+            *(
+                [["labels not learned (test rows count as wrong)", ", ".join(result.untrained_labels)]]
+                if result.untrained_labels
+                else []
+            ),
+            ["test rows", result.n_test],
+            ["method", result.method],
+            ["model", result.model],
+            ["seed", result.seed],
+            ["time (s)", ", ".join(f"{k[:-2]} {v:.2f}" for k, v in t.items())],
+        ],
+    )
     lines += ["", "## Per class", ""]
     lines += _md_table(
         ["label", "training rows", "precision", "recall", "F1", "test support"],
-        [[label, result.train_label_counts.get(label, 0), _f(s["precision"]), _f(s["recall"]),
-          _f(s["f1"]), s["support"]] for label, s in result.per_class.items()])
+        result.class_rows(_f),
+    )
     lines += ["", "## Confusion matrix", ""]
     if confusion_png:
         lines += [f"![Confusion matrix]({confusion_png})", ""]
     cm = result.confusion_matrix
-    lines += _md_table(["gold \\ predicted", *cm["labels"]],
-                       [[label, *row] for label, row in zip(cm["labels"], cm["matrix"])])
+    lines += _md_table(
+        ["gold \\ predicted", *cm["labels"]],
+        [[label, *row] for label, row in zip(cm["labels"], cm["matrix"], strict=False)],
+    )
     if curve is not None:
         lines += ["", "## Learning curve", ""]
-        how = (f"the first n rows of a shuffle with seed {curve.seed}" if curve.sampling == "random"
-               else "the first n rows as stored")
+        how = (
+            f"the first n rows of a shuffle with seed {curve.seed}"
+            if curve.sampling == "random"
+            else "the first n rows as stored"
+        )
         lines.append(f"Students trained on {how}, scored on the same {curve.n_test} test rows.")
         lines.append("")
         if curve_png and curve.points:
             lines += [f"![Learning curve]({curve_png})", ""]
-        sources_ = curve.sources()
         header = ["training rows"]
-        for s in sources_:
+        for s in curve.sources():
             header += [f"{s}: accuracy", f"{s}: macro-F1"]
-        rows = []
-        for row in curve.table():
-            cells: list[Any] = [row["n"]]
-            for s in sources_:
-                cells += [_f(row.get(f"{s}_accuracy")), _f(row.get(f"{s}_macro_f1"))]
-            rows.append(cells)
-        lines += _md_table(header, rows)
+        lines += _md_table(header, curve.score_rows(_f))
         if curve.skipped:
             lines.append("")
             lines += [f"- skipped {s['source']} n={s['n']}: {s['reason']}" for s in curve.skipped]
     if comparison is not None:
         lines += ["", "## Diagnostics: generated vs gold", ""]
-        lines.append("Duplicates: same text after lowercasing and collapsing whitespace. "
-                     "Distinct-n: distinct n-grams / all n-grams over the dataset (whitespace "
-                     "tokens). Lengths in words.")
+        lines.append(
+            "Duplicates: same text after lowercasing and collapsing whitespace. "
+            "Distinct-n: distinct n-grams / all n-grams over the dataset (whitespace "
+            "tokens). Lengths in words."
+        )
         lines.append("")
         lines += _md_table(["", "generated", "gold"], _diagnostics_rows(comparison))
     return "\n".join(lines) + "\n"
@@ -241,9 +269,9 @@ def render_markdown(
 
 def write_report(
     out_dir: str | Path,
-    result: Any,
+    result: StudentResult,
     *,
-    curve: Any | None = None,
+    curve: LearningCurve | None = None,
     comparison: Mapping[str, Any] | None = None,
     sources: Mapping[str, str] | None = None,
     title: str = "Is the data any good? Student classifier report",
@@ -259,8 +287,15 @@ def write_report(
     if curve is not None and curve.points:
         plot_learning_curve(curve, out / LEARNING_CURVE_PNG)
         curve_png = LEARNING_CURVE_PNG
-    text = render_markdown(result, curve=curve, comparison=comparison, sources=sources,
-                           confusion_png=CONFUSION_PNG, curve_png=curve_png, title=title)
+    text = render_markdown(
+        result,
+        curve=curve,
+        comparison=comparison,
+        sources=sources,
+        confusion_png=CONFUSION_PNG,
+        curve_png=curve_png,
+        title=title,
+    )
     path = out / REPORT_MD
     path.write_text(text, encoding="utf-8")
     return path

@@ -9,32 +9,30 @@ of generated vs gold data), writes ``report.md`` with its plots, and returns the
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from fabricator.errors import ConfigError, FabricatorError
+from fabricator.errors import ConfigError
+from fabricator.evaluation.console import add_command, command, score, text_table, write_json
 
 __all__ = ["add_evaluate_student_parser", "parse_sizes", "run_evaluate_student"]
 
 
+_HELP = "train a small classifier on the data and score it on gold data"
+_DESCRIPTION = (
+    "Is the data any good? Train a student classifier on DATA (default: frozen "
+    "all-MiniLM-L6-v2 embeddings + logistic regression, CPU-friendly) and report its "
+    "accuracy, macro-F1, per-class scores and confusion matrix on GOLD. With "
+    "--gold-train, also a learning curve of generated vs gold training data. Files: "
+    "JSONL, JSON, CSV, Parquet or a save_to_disk folder. Writes report.md with plots "
+    "next to DATA unless --report-dir says where. Needs: pip install "
+    "'fabricator-data[student]'."
+)
+
+
 def add_evaluate_student_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``student`` under an ``evaluate`` sub-parsers object; returns the parser."""
-    parser = subparsers.add_parser(
-        "student",
-        help="train a small classifier on the data and score it on gold data",
-        description=(
-            "Is the data any good? Train a student classifier on DATA (default: frozen "
-            "all-MiniLM-L6-v2 embeddings + logistic regression, CPU-friendly) and report its "
-            "accuracy, macro-F1, per-class scores and confusion matrix on GOLD. With "
-            "--gold-train, also a learning curve of generated vs gold training data. Files: "
-            "JSONL, JSON, CSV, Parquet or a save_to_disk folder. Writes report.md with plots "
-            "next to DATA unless --report-dir says where. Needs: pip install "
-            "'fabricator-data[student]'."
-        ),
-    )
+    parser = add_command(subparsers, "student", run_evaluate_student, help=_HELP, description=_DESCRIPTION)
     parser.add_argument(
         "--train", required=True, metavar="DATA", help="training data (e.g. the generated data.jsonl)"
     )
@@ -70,7 +68,6 @@ def add_evaluate_student_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-report", action="store_true", help="do not write report.md")
     parser.add_argument("--json", metavar="OUT", help="also write all numbers as JSON here")
-    parser.set_defaults(handler=run_evaluate_student, func=run_evaluate_student)
     return parser
 
 
@@ -99,26 +96,6 @@ def _default_report_dir(train: str) -> Path:
     return path.parent
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = []
-    for n, row in enumerate(cells):
-        lines.append(
-            "  "
-            + "  ".join(
-                [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=False)]
-            )
-        )
-        if n == 0:
-            lines.append("  " + "  ".join("-" * w for w in widths))
-    return lines
-
-
-def _f(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
 def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | None) -> str:
     """The plain-text report printed by the command."""
     lines = [
@@ -133,49 +110,31 @@ def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | 
             else []
         ),
         "",
-        f"accuracy {_f(result.accuracy)}   macro-F1 {_f(result.macro_f1)}   "
-        f"weighted-F1 {_f(result.weighted_f1)}",
+        f"accuracy {score(result.accuracy)}   macro-F1 {score(result.macro_f1)}   "
+        f"weighted-F1 {score(result.weighted_f1)}",
         "time: " + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in result.timings.items()),
         "",
     ]
-    lines += _table(
-        ["label", "train rows", "precision", "recall", "f1", "support"],
-        [
-            [
-                label,
-                result.train_label_counts.get(label, 0),
-                _f(s["precision"]),
-                _f(s["recall"]),
-                _f(s["f1"]),
-                s["support"],
-            ]
-            for label, s in result.per_class.items()
-        ],
+    lines += text_table(
+        ["label", "train rows", "precision", "recall", "f1", "support"], result.class_rows(score)
     )
     cm = result.confusion_matrix
     lines += ["", "confusion matrix (rows: gold, columns: predicted)"]
-    lines += _table(
+    lines += text_table(
         ["gold \\ pred", *cm["labels"]],
         [[label, *row] for label, row in zip(cm["labels"], cm["matrix"], strict=False)],
     )
     if curve is not None:
-        sources = curve.sources()
         lines += ["", f"learning curve (seeded sample, seed {curve.seed}; test rows {curve.n_test})"]
         header = ["rows"]
-        for s in sources:
+        for s in curve.sources():
             header += [f"{s} acc", f"{s} macro-F1"]
-        rows = []
-        for row in curve.table():
-            cells: list[Any] = [row["n"]]
-            for s in sources:
-                cells += [_f(row.get(f"{s}_accuracy")), _f(row.get(f"{s}_macro_f1"))]
-            rows.append(cells)
-        lines += _table(header, rows)
+        lines += text_table(header, curve.score_rows(score))
         lines += [f"  skipped {s['source']} n={s['n']}: {s['reason']}" for s in curve.skipped]
     if comparison is not None:
         gen, gold = comparison["generated"], comparison["gold"]
         lines += ["", "diagnostics"]
-        lines += _table(
+        lines += text_table(
             ["", "generated", "gold"],
             [
                 ["rows", gen["rows"], gold["rows"]],
@@ -188,64 +147,50 @@ def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | 
     return "\n".join(lines)
 
 
-def run_evaluate_student(
-    args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None
-) -> int:
+@command
+def run_evaluate_student(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Train, print, write the report and ``--json``; 0 on success, 2 on bad input."""
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
-    try:
-        from fabricator.evaluation.diagnostics import compare
-        from fabricator.evaluation.student import learning_curve, train_student
-        from fabricator.tables import load_table
+    from fabricator.evaluation.diagnostics import compare
+    from fabricator.evaluation.student import learning_curve, train_student
+    from fabricator.tables import load_table
 
-        sizes = parse_sizes(args.sizes) if args.gold_train else None
-        train = load_table(args.train)
-        test = load_table(args.test)
-        gold_train = load_table(args.gold_train) if args.gold_train else None
-        columns = {"text_column": args.text_column, "label_column": args.label_column}
-        labels = parse_labels(args.labels) if args.labels else None
-        result = train_student(train, test, seed=args.seed, method=args.method, labels=labels, **columns)
-        curve = None
-        if gold_train is not None and sizes is not None:
-            curve = learning_curve(
-                train, test, sizes, gold_train, seed=args.seed, method=args.method, labels=labels, **columns
-            )
-        comparison = compare(train, gold_train if gold_train is not None else test, **columns)
-        print(format_student(result, curve, comparison), file=stdout)
-        if not args.no_report:
-            out_dir = Path(args.report_dir) if args.report_dir else _default_report_dir(args.train)
-            sources = {"training data": args.train, "test data (gold)": args.test}
-            if args.gold_train:
-                sources["gold training data"] = args.gold_train
-            from fabricator.evaluation.report import write_report
+    sizes = parse_sizes(args.sizes) if args.gold_train else None
+    train = load_table(args.train)
+    test = load_table(args.test)
+    gold_train = load_table(args.gold_train) if args.gold_train else None
+    columns = {"text_column": args.text_column, "label_column": args.label_column}
+    labels = parse_labels(args.labels) if args.labels else None
+    result = train_student(train, test, seed=args.seed, method=args.method, labels=labels, **columns)
+    curve = None
+    if gold_train is not None and sizes is not None:
+        curve = learning_curve(
+            train, test, sizes, gold_train, seed=args.seed, method=args.method, labels=labels, **columns
+        )
+    comparison = compare(train, gold_train if gold_train is not None else test, **columns)
+    print(format_student(result, curve, comparison), file=stdout)
+    if not args.no_report:
+        out_dir = Path(args.report_dir) if args.report_dir else _default_report_dir(args.train)
+        sources = {"training data": args.train, "test data (gold)": args.test}
+        if args.gold_train:
+            sources["gold training data"] = args.gold_train
+        from fabricator.evaluation.report import write_report
 
-            try:
-                path = write_report(out_dir, result, curve=curve, comparison=comparison, sources=sources)
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot write the report into {out_dir}: {exc}", hint="pass a writable --report-dir"
-                ) from exc
-            print(f"\nreport written to {path}", file=stdout)
-    except FabricatorError as exc:
-        print(f"error: {exc}", file=stderr)
-        return 2
-    if args.json:
-        out = Path(args.json)
-        data = {
-            "train": args.train,
-            "test": args.test,
-            "gold_train": args.gold_train,
-            "student": result.to_dict(),
-            "learning_curve": curve.to_dict() if curve is not None else None,
-            "diagnostics": comparison,
-        }
-        data["student"].pop("metrics", None)
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            path = write_report(out_dir, result, curve=curve, comparison=comparison, sources=sources)
         except OSError as exc:
-            print(f"error: cannot write {out}: {exc}", file=stderr)
-            return 2
-        print(f"result written to {out}", file=stdout)
-    return 0
+            raise ConfigError(
+                f"cannot write the report into {out_dir}: {exc}", hint="pass a writable --report-dir"
+            ) from exc
+        print(f"\nreport written to {path}", file=stdout)
+    if not args.json:
+        return 0
+    data = {
+        "train": args.train,
+        "test": args.test,
+        "gold_train": args.gold_train,
+        "student": result.to_dict(),
+        "learning_curve": curve.to_dict() if curve is not None else None,
+        "diagnostics": comparison,
+    }
+    data["student"].pop("metrics", None)
+    return write_json(args.json, data, stdout=stdout, stderr=stderr)
