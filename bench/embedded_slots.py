@@ -42,8 +42,11 @@ def requests(n: int, max_tokens: int) -> list[Request]:
     out = []
     for i in range(n):
         user, prefill = TASKS[i % len(TASKS)]
-        msgs = ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user},
-                {"role": "assistant", "content": prefill})
+        msgs = (
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": prefill},
+        )
         out.append(Request(msgs, temperature=0.8, max_tokens=max_tokens, seed=1000 + i))
     return out
 
@@ -68,8 +71,16 @@ async def run_one(n_parallel: int, reqs: list[Request], threads: int | None) -> 
     gen = sum(o.usage.completion_tokens for o in outs)
     prompt = sum(o.usage.prompt_tokens for o in outs)
     empty = sum(1 for o in outs if not o.text.strip())
-    return {"wall": wall, "examples_s": len(outs) / wall, "tok_s": gen / wall, "gen": gen,
-            "prompt": prompt, "startup": startup, "empty": empty, "threads": llm.n_threads}
+    return {
+        "wall": wall,
+        "examples_s": len(outs) / wall,
+        "tok_s": gen / wall,
+        "gen": gen,
+        "prompt": prompt,
+        "startup": startup,
+        "empty": empty,
+        "threads": llm.n_threads,
+    }
 
 
 def main() -> None:
@@ -82,27 +93,36 @@ def main() -> None:
     args = ap.parse_args()
 
     reqs = requests(args.requests, args.max_tokens)
-    print(f"{args.requests} requests, max_tokens {args.max_tokens}, CPUs {os.cpu_count()}, "
-          f"load average before {os.getloadavg()[0]:.2f}")
+    print(
+        f"{args.requests} requests, max_tokens {args.max_tokens}, CPUs {os.cpu_count()}, "
+        f"load average before {os.getloadavg()[0]:.2f}"
+    )
     results: dict[int, list[dict[str, float]]] = {n: [] for n in args.slots}
     for k in range(args.repeat):
         for n in args.slots:
             r = asyncio.run(run_one(n, reqs, args.threads))
             results[n].append(r)
-            print(f"  run {k + 1} n_parallel={n}: {r['examples_s']:.3f} examples/s, {r['tok_s']:.1f} tok/s "
-                  f"({r['gen']:.0f} generated tokens in {r['wall']:.1f} s; start-up {r['startup']:.1f} s; "
-                  f"{r['empty']:.0f} empty; load {os.getloadavg()[0]:.2f})", flush=True)
+            print(
+                f"  run {k + 1} n_parallel={n}: {r['examples_s']:.3f} examples/s, {r['tok_s']:.1f} tok/s "
+                f"({r['gen']:.0f} generated tokens in {r['wall']:.1f} s; start-up {r['startup']:.1f} s; "
+                f"{r['empty']:.0f} empty; load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
 
     med = {n: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for n, rs in results.items()}
     base = args.slots[0]
     print(f"\nmedian of {args.repeat} run(s), llama.cpp threads {med[base]['threads']:.0f}:")
-    print(f"{'n_parallel':>10} {'examples/s':>11} {'gen tok/s':>10} {'prompt tok':>11} {'gen tok':>8} "
-          f"{'wall s':>7} {'start s':>8} {'x examples/s':>13} {'x tok/s':>8}")
+    print(
+        f"{'n_parallel':>10} {'examples/s':>11} {'gen tok/s':>10} {'prompt tok':>11} {'gen tok':>8} "
+        f"{'wall s':>7} {'start s':>8} {'x examples/s':>13} {'x tok/s':>8}"
+    )
     for n in args.slots:
         m = med[n]
-        print(f"{n:>10} {m['examples_s']:>11.3f} {m['tok_s']:>10.1f} {m['prompt']:>11.0f} {m['gen']:>8.0f} "
-              f"{m['wall']:>7.1f} {m['startup']:>8.1f} {m['examples_s'] / med[base]['examples_s']:>13.2f} "
-              f"{m['tok_s'] / med[base]['tok_s']:>8.2f}")
+        print(
+            f"{n:>10} {m['examples_s']:>11.3f} {m['tok_s']:>10.1f} {m['prompt']:>11.0f} {m['gen']:>8.0f} "
+            f"{m['wall']:>7.1f} {m['startup']:>8.1f} {m['examples_s'] / med[base]['examples_s']:>13.2f} "
+            f"{m['tok_s'] / med[base]['tok_s']:>8.2f}"
+        )
     print(f"load average after {os.getloadavg()[0]:.2f}")
 
 

@@ -38,8 +38,9 @@ async def pool(llm: OpenAICompatible, n_requests: int, workers: int) -> int:
         nonlocal left, done
         while left > 0:
             left -= 1
-            request = Request(messages=({"role": "user", "content": f"write review {left} for worker {w}"},),
-                              max_tokens=64)
+            request = Request(
+                messages=({"role": "user", "content": f"write review {left} for worker {w}"},), max_tokens=64
+            )
             out = await llm.complete(request)
             if out.text:
                 done += 1
@@ -73,16 +74,22 @@ def main() -> None:
     p.add_argument("--latency", type=float, default=0.1)
     p.add_argument("--workers", type=int, nargs="+", default=[64, 256])
     a = p.parse_args()
-    print(f"cpus={os.cpu_count()} requests={a.requests} server latency={a.latency * 1000:.0f} ms "
-          f"(fake server in a separate process)")
-    print(f"{'N':>5} {'req/s':>9} {'limit':>9} {'ratio':>6} {'client CPU ms/req':>18} {'server CPU ms/req':>18}")
+    print(
+        f"cpus={os.cpu_count()} requests={a.requests} server latency={a.latency * 1000:.0f} ms "
+        f"(fake server in a separate process)"
+    )
+    print(
+        f"{'N':>5} {'req/s':>9} {'limit':>9} {'ratio':>6} {'client CPU ms/req':>18} {'server CPU ms/req':>18}"
+    )
     with FakeOpenAIServer.spawn(latency=a.latency) as srv:
         for n in a.workers:
             r = asyncio.run(measure(srv.base_url, a.requests, n, srv.pid))
             assert r["done"] == a.requests, r
             rate, limit = a.requests / r["wall"], n / a.latency
             srv_cpu = "n/a" if r["srv_cpu_ms"] is None else f"{r['srv_cpu_ms']:.3f}"
-            print(f"{n:>5} {rate:>9.0f} {limit:>9.0f} {rate / limit:>6.2f} {r['cpu_ms']:>18.3f} {srv_cpu:>18}")
+            print(
+                f"{n:>5} {rate:>9.0f} {limit:>9.0f} {rate / limit:>6.2f} {r['cpu_ms']:>18.3f} {srv_cpu:>18}"
+            )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,7 @@ from fabricator import BasePrompt, DatasetGenerator
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.testing import FakeOpenAIServer
 
-PROMPT = BasePrompt(task_description="Write one short, vivid movie review.",
-                    generate_data_for_column="text")
+PROMPT = BasePrompt(task_description="Write one short, vivid movie review.", generate_data_for_column="text")
 
 
 class _Timeline(logging.Handler):
@@ -52,14 +51,17 @@ def run_once(base_url: str, n: int, concurrency: int, timeline: _Timeline, **eng
     timeline.last = None
     t0 = time.perf_counter()
     # dedup off: the fake server's canned replies repeat by design; this measures the engine
-    dataset = generator.generate(PROMPT, max_prompt_calls=n, num_samples_to_generate=n,
-                                 max_tokens=64, seed=1, dedup=False, **engine)
+    dataset = generator.generate(
+        PROMPT, max_prompt_calls=n, num_samples_to_generate=n, max_tokens=64, seed=1, dedup=False, **engine
+    )
     wall = time.perf_counter() - t0
     report = generator.last_run
     assert report is not None
     if len(dataset) != n or report.failures or report.stats.requests != n:
-        raise SystemExit(f"{engine or 'local'}: {len(dataset)} rows, {report.stats.requests} requests, "
-                         f"{len(report.failures)} failures (expected {n}, {n}, 0)")
+        raise SystemExit(
+            f"{engine or 'local'}: {len(dataset)} rows, {report.stats.requests} requests, "
+            f"{len(report.failures)} failures (expected {n}, {n}, 0)"
+        )
     out = {"wall": wall, "rate": n / wall, "startup": None, "steady": None}
     if timeline.last is not None:
         t = timeline.last
@@ -76,9 +78,12 @@ def main() -> None:
     p.add_argument("--actors", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--address", default=None, help="join this Ray cluster instead of starting one")
-    p.add_argument("--no-same-in-flight", dest="same_in_flight", action="store_false",
-                   help="skip the local runs with N x C in flight (one process, as many requests "
-                        "in flight as N actors)")
+    p.add_argument(
+        "--no-same-in-flight",
+        dest="same_in_flight",
+        action="store_false",
+        help="skip the local runs with N x C in flight (one process, as many requests in flight as N actors)",
+    )
     a = p.parse_args()
 
     import ray
@@ -88,34 +93,46 @@ def main() -> None:
     logging.getLogger("fabricator").addHandler(timeline)
     logging.getLogger("fabricator").propagate = False
     c, lat, n = a.concurrency, a.latency, a.requests
-    print(f"cpus={os.cpu_count()} ray={ray.__version__} requests={n} latency={lat * 1000:.0f} ms "
-          f"C={c} per engine/actor (fake server in its own process; generate() end to end)")
+    print(
+        f"cpus={os.cpu_count()} ray={ray.__version__} requests={n} latency={lat * 1000:.0f} ms "
+        f"C={c} per engine/actor (fake server in its own process; generate() end to end)"
+    )
     t0 = time.perf_counter()
     ray.init(address=a.address, include_dashboard=False, log_to_driver=False)
-    print(f"ray start-up: {time.perf_counter() - t0:.2f} s "
-          f"({'joined ' + a.address if a.address else 'local cluster'}, "
-          f"{ray.cluster_resources().get('CPU', 0):g} CPUs)")
+    print(
+        f"ray start-up: {time.perf_counter() - t0:.2f} s "
+        f"({'joined ' + a.address if a.address else 'local cluster'}, "
+        f"{ray.cluster_resources().get('CPU', 0):g} CPUs)"
+    )
     with FakeOpenAIServer.spawn(latency=lat) as srv:
         run_once(srv.base_url, 20, 4, timeline)  # warm-up: imports, first Dataset, first session
         run_once(srv.base_url, 20, 4, timeline, engine="ray", ray_actors=1)  # Ray Data's first job
         for rep in range(a.repeat):
             if a.repeat > 1:
                 print(f"--- run {rep + 1} of {a.repeat}")
-            print(f"{'engine':<14} {'in flight':>9} {'limit/s':>8} {'wall s':>7} {'req/s':>7} "
-                  f"{'x local':>8} {'actor start s':>14} {'steady req/s':>13} {'x local':>8}")
+            print(
+                f"{'engine':<14} {'in flight':>9} {'limit/s':>8} {'wall s':>7} {'req/s':>7} "
+                f"{'x local':>8} {'actor start s':>14} {'steady req/s':>13} {'x local':>8}"
+            )
             local = run_once(srv.base_url, n, c, timeline)
-            print(f"{'local':<14} {c:>9} {c / lat:>8.0f} {local['wall']:>7.2f} {local['rate']:>7.0f} "
-                  f"{1.0:>8.2f} {'-':>14} {local['rate']:>13.0f} {1.0:>8.2f}")
+            print(
+                f"{'local':<14} {c:>9} {c / lat:>8.0f} {local['wall']:>7.2f} {local['rate']:>7.0f} "
+                f"{1.0:>8.2f} {'-':>14} {local['rate']:>13.0f} {1.0:>8.2f}"
+            )
             for actors in a.actors:
                 if actors > 1 and a.same_in_flight:  # one process with as many requests in flight
                     same = run_once(srv.base_url, n, actors * c, timeline)
-                    print(f"{f'local C={actors * c}':<14} {actors * c:>9} {actors * c / lat:>8.0f} "
-                          f"{same['wall']:>7.2f} {same['rate']:>7.0f} {same['rate'] / local['rate']:>8.2f} "
-                          f"{'-':>14} {same['rate']:>13.0f} {same['rate'] / local['rate']:>8.2f}")
+                    print(
+                        f"{f'local C={actors * c}':<14} {actors * c:>9} {actors * c / lat:>8.0f} "
+                        f"{same['wall']:>7.2f} {same['rate']:>7.0f} {same['rate'] / local['rate']:>8.2f} "
+                        f"{'-':>14} {same['rate']:>13.0f} {same['rate'] / local['rate']:>8.2f}"
+                    )
                 r = run_once(srv.base_url, n, c, timeline, engine="ray", ray_actors=actors)
-                print(f"{f'ray x{actors}':<14} {actors * c:>9} {actors * c / lat:>8.0f} {r['wall']:>7.2f} "
-                      f"{r['rate']:>7.0f} {r['rate'] / local['rate']:>8.2f} {r['startup']:>14.2f} "
-                      f"{r['steady']:>13.0f} {r['steady'] / local['rate']:>8.2f}")
+                print(
+                    f"{f'ray x{actors}':<14} {actors * c:>9} {actors * c / lat:>8.0f} {r['wall']:>7.2f} "
+                    f"{r['rate']:>7.0f} {r['rate'] / local['rate']:>8.2f} {r['startup']:>14.2f} "
+                    f"{r['steady']:>13.0f} {r['steady'] / local['rate']:>8.2f}"
+                )
         stats = srv.stats()
         print(f"server: {stats['received']} requests, max {stats['max_in_flight']} in flight")
     ray.shutdown()

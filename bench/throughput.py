@@ -39,8 +39,7 @@ from fabricator.llms.base import Request
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.testing import FakeOpenAIServer
 
-PROMPT = BasePrompt(task_description="Write one short, vivid movie review.",
-                    generate_data_for_column="text")
+PROMPT = BasePrompt(task_description="Write one short, vivid movie review.", generate_data_for_column="text")
 MAX_TOKENS = 64
 
 
@@ -52,8 +51,9 @@ def run_once(base_url: str, n: int, concurrency: int, *, profile: cProfile.Profi
     if profile is not None:
         profile.enable()
     # dedup off: the fake server's canned replies repeat by design; this measures the engine
-    dataset = generator.generate(PROMPT, max_prompt_calls=n, num_samples_to_generate=n,
-                                 max_tokens=MAX_TOKENS, seed=1, dedup=False)
+    dataset = generator.generate(
+        PROMPT, max_prompt_calls=n, num_samples_to_generate=n, max_tokens=MAX_TOKENS, seed=1, dedup=False
+    )
     if profile is not None:
         profile.disable()
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -61,8 +61,10 @@ def run_once(base_url: str, n: int, concurrency: int, *, profile: cProfile.Profi
     assert report is not None
     requests = report.stats.requests
     if len(dataset) != n or report.failures or requests != n:
-        raise SystemExit(f"run at C={concurrency} made {len(dataset)} rows with {requests} requests "
-                         f"and {len(report.failures)} failures (expected {n}, {n}, 0)")
+        raise SystemExit(
+            f"run at C={concurrency} made {len(dataset)} rows with {requests} requests "
+            f"and {len(report.failures)} failures (expected {n}, {n}, 0)"
+        )
     return {"requests": requests, "wall": wall, "rate": requests / wall, "cpu_ms": 1000 * cpu / requests}
 
 
@@ -78,8 +80,10 @@ def run_bare(base_url: str, n: int, concurrency: int) -> dict:
             nonlocal left
             while left > 0:
                 left -= 1
-                await llm.complete(Request(messages=messages, temperature=0.8, max_tokens=MAX_TOKENS,
-                                           seed=left))
+                await llm.complete(
+                    Request(messages=messages, temperature=0.8, max_tokens=MAX_TOKENS, seed=left)
+                )
+
         try:
             await asyncio.gather(*(worker() for _ in range(concurrency)))
         finally:
@@ -102,35 +106,42 @@ def main() -> None:
     p.add_argument("--profile", help="write cProfile stats of the concurrent generator runs here")
     a = p.parse_args()
     logging.getLogger("fabricator").setLevel(logging.WARNING)
-    print(f"cpus={os.cpu_count()} rows={a.requests} server latency={a.latency * 1000:.0f} ms "
-          f"(fake server in a separate process; DatasetGenerator.generate end to end)")
+    print(
+        f"cpus={os.cpu_count()} rows={a.requests} server latency={a.latency * 1000:.0f} ms "
+        f"(fake server in a separate process; DatasetGenerator.generate end to end)"
+    )
     profile = cProfile.Profile() if a.profile else None
-    header = (f"{'':7} {'C':>4} {'requests':>8} {'wall s':>7} {'req/s':>8} {'limit':>6} {'ratio':>6} "
-              f"{'CPU ms/req':>11} {'speed-up':>9}" + (f" {'vs bare':>8}" if a.reference else ""))
+    header = (
+        f"{'':7} {'C':>4} {'requests':>8} {'wall s':>7} {'req/s':>8} {'limit':>6} {'ratio':>6} "
+        f"{'CPU ms/req':>11} {'speed-up':>9}" + (f" {'vs bare':>8}" if a.reference else "")
+    )
     with FakeOpenAIServer.spawn(latency=a.latency) as srv:
         run_once(srv.base_url, 20, 4)  # warm-up: imports, first Dataset, first session
         for rep in range(a.repeat):
             load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
             print(f"--- run {rep + 1} of {a.repeat} (load average {load:.2f})")
             print(header)
-            base = None
+            base: dict | None = None
 
-            def line(name: str, c: int, r: dict, bare: dict | None = None) -> None:
+            def line(name: str, c: int, r: dict, base: dict | None, bare: dict | None = None) -> None:
+                """One table row; ``base`` (the C=1 run) is passed, not captured from the loop."""
                 limit = c / a.latency
                 speedup = f"{r['rate'] / base['rate']:>8.1f}x" if base else f"{'':>9}"
                 vs = f" {r['rate'] / bare['rate']:>8.2f}" if bare else ""
-                print(f"{name:7} {c:>4} {r['requests']:>8} {r['wall']:>7.2f} {r['rate']:>8.1f} "
-                      f"{limit:>6.0f} {r['rate'] / limit:>6.2f} {r['cpu_ms']:>11.3f} {speedup}{vs}")
+                print(
+                    f"{name:7} {c:>4} {r['requests']:>8} {r['wall']:>7.2f} {r['rate']:>8.1f} "
+                    f"{limit:>6.0f} {r['rate'] / limit:>6.2f} {r['cpu_ms']:>11.3f} {speedup}{vs}"
+                )
 
             if a.sequential:
                 base = run_once(srv.base_url, a.sequential, 1)
-                line("gen", 1, base)
+                line("gen", 1, base, base)
             for c in a.concurrency:
                 bare = run_bare(srv.base_url, a.requests, c) if a.reference else None
                 r = run_once(srv.base_url, a.requests, c, profile=profile)
                 if bare:
-                    line("bare", c, bare)
-                line("gen", c, r, bare)
+                    line("bare", c, bare, base)
+                line("gen", c, r, base, bare)
     if profile is not None:
         profile.dump_stats(a.profile)
         pstats.Stats(profile).sort_stats("tottime").print_stats(25)

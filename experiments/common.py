@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -13,14 +14,18 @@ from datasets import Dataset
 from fabricator.llms import LlamaCpp
 
 ROOT = Path(__file__).resolve().parent
-DATA = ROOT.parents[1] / "shared" / "data"   # ../shared/data beside the repository
-RUNS = ROOT / "runs"                          # journals and outputs (git-ignored)
-RESULTS = ROOT / "results"                    # the tables, committed
+#: ../shared/data beside the repository, or ``FABRICATOR_SHARED_DATA`` (as in tests/conftest.py).
+DATA = Path(os.environ.get("FABRICATOR_SHARED_DATA") or ROOT.parents[1] / "shared" / "data")
+RUNS = ROOT / "runs"  # journals and outputs (git-ignored)
+RESULTS = ROOT / "results"  # the tables, committed
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
-        raise SystemExit(f"{path} not found: the experiments read ../shared/data beside the repository")
+        raise SystemExit(
+            f"{path} not found: the experiments read ../shared/data beside the repository "
+            "(set FABRICATOR_SHARED_DATA to use another folder)"
+        )
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -56,8 +61,15 @@ def usage_of(generator: Any) -> dict[str, Any]:
     """Counts of the last run; ``tokens`` is what the rows cost, journaled answers included."""
     s = generator.last_run.summary()
     new_tokens = s["prompt_tokens"] + s["completion_tokens"]
-    return {"rows": s["rows"], "failures": s["failures"], "requests": s["requests"], "cached": s["cached"],
-            "tokens": new_tokens + s["cached_tokens"], "new_tokens": new_tokens, "seconds": s["elapsed_s"]}
+    return {
+        "rows": s["rows"],
+        "failures": s["failures"],
+        "requests": s["requests"],
+        "cached": s["cached"],
+        "tokens": new_tokens + s["cached_tokens"],
+        "new_tokens": new_tokens,
+        "seconds": s["elapsed_s"],
+    }
 
 
 def as_dataset(rows: list[dict[str, Any]], columns: list[str]) -> Dataset:

@@ -11,7 +11,18 @@ from __future__ import annotations
 
 import argparse
 
-from common import DATA, RUNS, Timer, as_dataset, embedded_model, read_jsonl, seeded_sample, usage_of, write_table
+from common import (
+    DATA,
+    RUNS,
+    Timer,
+    as_dataset,
+    embedded_model,
+    read_jsonl,
+    seeded_sample,
+    usage_of,
+    write_table,
+)
+from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.evaluation.annotation_metrics import ner_metrics
@@ -27,35 +38,59 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=4)
     args = parser.parse_args()
     validation = read_jsonl(DATA / "conll2003" / "validation.jsonl")[: args.n]
-    train = [r for r in read_jsonl(DATA / "conll2003" / "train.jsonl")
-             if 8 <= len(r["tokens"]) <= 30 and sum(t.startswith("B-") for t in r["ner_tags"]) >= 2]
+    train = [
+        r
+        for r in read_jsonl(DATA / "conll2003" / "train.jsonl")
+        if 8 <= len(r["tokens"]) <= 30 and sum(t.startswith("B-") for t in r["ner_tags"]) >= 2
+    ]
     fewshot = as_dataset(seeded_sample(train, 200, seed=0), ["tokens", "ner_tags"])
     sentences = as_dataset(validation, ["tokens"])
     prompt = BasePrompt(
         task_description="Find the named entities in the text. Types: {} (PER person, ORG organisation, "
-                         "LOC location, MISC other names such as nationalities and events).",
-        label_options=TYPES, generate_data_for_column="entities", fewshot_example_columns="text")
+        "LOC location, MISC other names such as nationalities and events).",
+        label_options=TYPES,
+        generate_data_for_column="entities",
+        fewshot_example_columns="text",
+    )
     llm = embedded_model(args.parallel)
     generator = DatasetGenerator(llm)
     with Timer() as t:
         annotated = generator.generate(
-            prompt_template=prompt, fewshot_dataset=fewshot, fewshot_examples_per_class=args.shots,
-            unlabeled_dataset=sentences, max_prompt_calls=args.n, temperature=0.0, max_tokens=200,
-            output_format=Entities(TYPES), journal_dir=RUNS / "conll" / f"shots-{args.shots}", progress=True)
+            prompt_template=prompt,
+            fewshot_dataset=fewshot,
+            fewshot_examples_per_class=args.shots,
+            unlabeled_dataset=sentences,
+            max_prompt_calls=args.n,
+            temperature=0.0,
+            max_tokens=200,
+            output_format=Entities(TYPES),
+            journal_dir=RUNS / "conll" / f"shots-{args.shots}",
+            progress=True,
+        )
     used = usage_of(generator)
+    assert isinstance(annotated, Dataset)  # one dataset: return_unlabeled_dataset is not asked for
     names = annotated.features["ner_tags"].feature.names
     by_tokens = {tuple(r["tokens"]): [names[t] for t in r["ner_tags"]] for r in annotated}
     predicted = [by_tokens.get(tuple(r["tokens"])) for r in validation]  # failed rows predict nothing
     scores = ner_metrics([r["ner_tags"] for r in validation], predicted)
     rows = [["all (micro)", f"{scores['precision']:.4f}", f"{scores['recall']:.4f}", f"{scores['f1']:.4f}"]]
-    rows += [[t, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}"]
-             for t, v in sorted(scores["per_type"].items())]
+    rows += [
+        [t, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}"]
+        for t, v in sorted(scores["per_type"].items())
+    ]
     write_table(
-        "conll_ner", f"CoNLL-03 NER annotation of the first {args.n} validation sentences ({args.shots}-shot)",
-        ["entity type", "precision", "recall", "F1"], rows,
-        [f"{used['rows']} sentences annotated, {used['failures']} failed rows (invalid JSON or spans not in "
-         f"the sentence; scored as predicting no entities), {used['tokens']:,} tokens, {t.seconds:.0f} s",
-         "entity-level scores with seqeval's conventions (fabricator.evaluation.annotation_metrics.ner_metrics)"])
+        "conll_ner",
+        f"CoNLL-03 NER annotation of the first {args.n} validation sentences ({args.shots}-shot)",
+        ["entity type", "precision", "recall", "F1"],
+        rows,
+        [
+            f"{used['rows']} sentences annotated, {used['failures']} failed rows (invalid JSON or spans "
+            f"not in the sentence; scored as predicting no entities), {used['tokens']:,} tokens, "
+            f"{t.seconds:.0f} s",
+            "entity-level scores with seqeval's conventions "
+            "(fabricator.evaluation.annotation_metrics.ner_metrics)",
+        ],
+    )
     llm.close()
 
 

@@ -12,14 +12,24 @@ from __future__ import annotations
 
 import argparse
 
-from common import RUNS, Timer, as_dataset, embedded_model, read_jsonl, seeded_sample, usage_of, write_table, DATA
+from common import (
+    DATA,
+    RUNS,
+    Timer,
+    as_dataset,
+    embedded_model,
+    read_jsonl,
+    seeded_sample,
+    usage_of,
+    write_table,
+)
 
 from fabricator import BasePrompt, DatasetGenerator
+from fabricator.dataset_transformations import convert_label_ids_to_texts
 from fabricator.evaluation.diagnostics import compare
 from fabricator.evaluation.report import write_report
 from fabricator.evaluation.student import learning_curve, train_student
 from fabricator.tables import write_jsonl
-from fabricator.dataset_transformations import convert_label_ids_to_texts
 
 
 def main() -> None:
@@ -34,16 +44,29 @@ def main() -> None:
     fewshot = as_dataset(seeded_sample(pool_rows, 400, seed=1), ["text", "label"])
     gold = as_dataset(seeded_sample(train, args.n, seed=0), ["text", "label"])
 
-    prompt = BasePrompt(task_description="Write one {} movie review sentence in the style of the examples.",
-                        label_options=["positive", "negative"], generate_data_for_column="text")
+    prompt = BasePrompt(
+        task_description="Write one {} movie review sentence in the style of the examples.",
+        label_options=["positive", "negative"],
+        generate_data_for_column="text",
+    )
     llm = embedded_model(args.parallel)
     generator = DatasetGenerator(llm)
     with Timer() as t:
         generated = generator.generate(
-            prompt_template=prompt, fewshot_dataset=fewshot, fewshot_sampling_strategy="uniform",
-            fewshot_examples_per_class=2, fewshot_sampling_column="label", num_samples_to_generate=args.n,
-            max_prompt_calls=int(args.n * 1.5), max_tokens=60, temperature=0.9, seed=0,
-            journal_dir=RUNS / "sentiment" / "journal", log_path=RUNS / "sentiment" / "log.jsonl", progress=True)
+            prompt_template=prompt,
+            fewshot_dataset=fewshot,
+            fewshot_sampling_strategy="uniform",
+            fewshot_examples_per_class=2,
+            fewshot_sampling_column="label",
+            num_samples_to_generate=args.n,
+            max_prompt_calls=int(args.n * 1.5),
+            max_tokens=60,
+            temperature=0.9,
+            seed=0,
+            journal_dir=RUNS / "sentiment" / "journal",
+            log_path=RUNS / "sentiment" / "log.jsonl",
+            progress=True,
+        )
     generated, _ = convert_label_ids_to_texts(generated, "label", return_label_options=True)
     write_jsonl(generated, RUNS / "sentiment" / "generated.jsonl")
     used = usage_of(generator)
@@ -52,18 +75,38 @@ def main() -> None:
     on_gold = train_student(gold, validation, seed=0)
     sizes = [s for s in (50, 100, 200, 500, 1000) if s <= args.n]
     curve = learning_curve(generated, validation, sizes=sizes, gold_train=gold, seed=0)
-    write_report(RUNS / "sentiment" / "report", on_generated, curve=curve, comparison=compare(generated, gold),
-                 sources={"train": "generated (embedded model)", "test": "sst2/validation"})
+    write_report(
+        RUNS / "sentiment" / "report",
+        on_generated,
+        curve=curve,
+        comparison=compare(generated, gold),
+        sources={"train": "generated (embedded model)", "test": "sst2/validation"},
+    )
     write_table(
-        "sentiment_generation", f"Label-conditioned generation: {args.n} sentiment examples",
+        "sentiment_generation",
+        f"Label-conditioned generation: {args.n} sentiment examples",
         ["student trained on", "rows", "SST-2 validation accuracy", "macro-F1"],
-        [["generated (embedded Qwen2.5-Coder-1.5B)", len(generated), f"{on_generated.accuracy:.4f}",
-          f"{on_generated.macro_f1:.4f}"],
-         ["gold SST-2 train (seeded sample)", len(gold), f"{on_gold.accuracy:.4f}", f"{on_gold.macro_f1:.4f}"]],
-        [f"generation: {used['rows']} rows, {used['failures']} failed rows, {used['requests']} model calls "
-         f"({used['cached']} from the journal), {used['tokens']:,} tokens, {t.seconds:.0f} s wall",
-         "student: frozen all-MiniLM-L6-v2 embeddings + logistic regression (C by 5-fold CV), seed 0",
-         "report with learning curves and diagnostics: experiments/runs/sentiment/report/report.md"])
+        [
+            [
+                "generated (embedded Qwen2.5-Coder-1.5B)",
+                len(generated),
+                f"{on_generated.accuracy:.4f}",
+                f"{on_generated.macro_f1:.4f}",
+            ],
+            [
+                "gold SST-2 train (seeded sample)",
+                len(gold),
+                f"{on_gold.accuracy:.4f}",
+                f"{on_gold.macro_f1:.4f}",
+            ],
+        ],
+        [
+            f"generation: {used['rows']} rows, {used['failures']} failed rows, {used['requests']} model "
+            f"calls ({used['cached']} from the journal), {used['tokens']:,} tokens, {t.seconds:.0f} s wall",
+            "student: frozen all-MiniLM-L6-v2 embeddings + logistic regression (C by 5-fold CV), seed 0",
+            "report with learning curves and diagnostics: experiments/runs/sentiment/report/report.md",
+        ],
+    )
     llm.close()
 
 

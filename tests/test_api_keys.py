@@ -27,10 +27,17 @@ def env(monkeypatch):
 def run(tmp_path, server, **model):
     (tmp_path / "fewshot.jsonl").write_text(json.dumps({"text": "Loved it.", "label": "positive"}) + "\n")
     recipe = {
-        "prompt": {"task_description": "Write a {} movie review.", "label_options": ["positive"],
-                   "generate_data_for_column": "text"},
-        "fewshot": {"path": "fewshot.jsonl", "sampling_strategy": "uniform", "examples_per_class": 1,
-                    "sampling_column": "label"},
+        "prompt": {
+            "task_description": "Write a {} movie review.",
+            "label_options": ["positive"],
+            "generate_data_for_column": "text",
+        },
+        "fewshot": {
+            "path": "fewshot.jsonl",
+            "sampling_strategy": "uniform",
+            "examples_per_class": 1,
+            "sampling_column": "label",
+        },
         "model": {"backend": "openai", "name": "fake-model", "base_url": server.base_url, **model},
         "generation": {"num_samples_to_generate": 2, "max_prompt_calls": 4, "max_retries": 0},
     }

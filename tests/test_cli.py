@@ -9,10 +9,17 @@ from fabricator.cli import main
 from fabricator.tables import load_table
 
 RECIPE = {
-    "prompt": {"task_description": "Write a {} movie review.", "label_options": ["positive", "negative"],
-               "generate_data_for_column": "text"},
-    "fewshot": {"path": "fewshot.jsonl", "sampling_strategy": "uniform", "examples_per_class": 1,
-                "sampling_column": "label"},
+    "prompt": {
+        "task_description": "Write a {} movie review.",
+        "label_options": ["positive", "negative"],
+        "generate_data_for_column": "text",
+    },
+    "fewshot": {
+        "path": "fewshot.jsonl",
+        "sampling_strategy": "uniform",
+        "examples_per_class": 1,
+        "sampling_column": "label",
+    },
     "model": {"backend": "fake", "responses": ["A moving film.", "Sure! Here is a review:\nFlat and dull."]},
     "generation": {"num_samples_to_generate": 8, "max_prompt_calls": 12, "dedup": False},
 }
@@ -54,12 +61,15 @@ def test_generate_writes_dataset_log_and_metadata(recipe_dir, capsys):
     assert meta["summary"]["prompt_tokens"] == 0 and meta["summary"]["cached_tokens"] == first_tokens
 
 
-@pytest.mark.parametrize("change, needle", [
-    ({"generation": {"num_samples": 5}}, "generation.num_samples: unknown key"),
-    ({"generation": {"max_prompt_calls": "many"}}, "generation.max_prompt_calls"),
-    ({"model": {"backend": "gpt"}}, "model.backend"),
-    ({"colour": "blue"}, "colour: unknown key"),
-])
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"generation": {"num_samples": 5}}, "generation.num_samples: unknown key"),
+        ({"generation": {"max_prompt_calls": "many"}}, "generation.max_prompt_calls"),
+        ({"model": {"backend": "gpt"}}, "model.backend"),
+        ({"colour": "blue"}, "colour: unknown key"),
+    ],
+)
 def test_bad_recipes_name_the_key(recipe_dir, capsys, change, needle):
     recipe = {**RECIPE, **change}
     assert main(["generate", write(recipe_dir, recipe), "--quiet"]) == 2
@@ -101,18 +111,35 @@ REFUSAL = "As an AI language model, I cannot write that."
 def annotation_recipe(recipe_dir, responses):
     rows = "".join(json.dumps({"text": t}) + "\n" for t in ("good", "bad"))
     (recipe_dir / "unlabeled.jsonl").write_text(rows)
-    return {"prompt": {"task_description": "Classify the review as one of: {}.",
-                       "label_options": ["positive", "negative"], "generate_data_for_column": "label",
-                       "fewshot_example_columns": "text"},
-            "fewshot": RECIPE["fewshot"], "unlabeled": {"path": "unlabeled.jsonl"},
-            "model": {"backend": "fake", "responses": responses}, "generation": {"max_prompt_calls": 20}}
+    return {
+        "prompt": {
+            "task_description": "Classify the review as one of: {}.",
+            "label_options": ["positive", "negative"],
+            "generate_data_for_column": "label",
+            "fewshot_example_columns": "text",
+        },
+        "fewshot": RECIPE["fewshot"],
+        "unlabeled": {"path": "unlabeled.jsonl"},
+        "model": {"backend": "fake", "responses": responses},
+        "generation": {"max_prompt_calls": 20},
+    }
 
 
-@pytest.mark.parametrize("make, kind", [
-    (lambda d: {**RECIPE, "model": {"backend": "fake", "responses": REFUSAL},
-                "generation": {"num_samples_to_generate": 4, "max_prompt_calls": 40}}, "Refusal"),
-    (lambda d: annotation_recipe(d, "banana"), "ParseError"),
-], ids=["generation-refusals", "annotation-garbage"])
+@pytest.mark.parametrize(
+    "make, kind",
+    [
+        (
+            lambda d: {
+                **RECIPE,
+                "model": {"backend": "fake", "responses": REFUSAL},
+                "generation": {"num_samples_to_generate": 4, "max_prompt_calls": 40},
+            },
+            "Refusal",
+        ),
+        (lambda d: annotation_recipe(d, "banana"), "ParseError"),
+    ],
+    ids=["generation-refusals", "annotation-garbage"],
+)
 def test_run_that_made_nothing_exits_1_and_says_why(recipe_dir, capsys, make, kind):
     out = recipe_dir / "out"
     assert main(["generate", write(recipe_dir, make(recipe_dir)), "-o", str(out), "--quiet"]) == 1
@@ -122,16 +149,28 @@ def test_run_that_made_nothing_exits_1_and_says_why(recipe_dir, capsys, make, ki
     assert (out / "failures.jsonl").read_text()  # what went wrong is kept
 
 
-@pytest.mark.parametrize("fault, kind", [
-    ("500", "ServerError"), ("hang", "RequestTimeout"), ("malformed", "malformed response"),
-])
+@pytest.mark.parametrize(
+    "fault, kind",
+    [
+        ("500", "ServerError"),
+        ("hang", "RequestTimeout"),
+        ("malformed", "malformed response"),
+    ],
+)
 def test_every_request_failing_at_the_server_exits_1(recipe_dir, capsys, fault, kind):
     from fabricator.testing.fake_server import FakeOpenAIServer
 
     with FakeOpenAIServer(faults=lambda n: fault, hang_seconds=30) as srv:
-        recipe = {**RECIPE, "model": {"backend": "openai", "name": "m", "base_url": srv.base_url},
-                  "generation": {"num_samples_to_generate": 2, "max_prompt_calls": 4, "max_retries": 0,
-                                 "timeout_per_prompt": 0.2}}
+        recipe = {
+            **RECIPE,
+            "model": {"backend": "openai", "name": "m", "base_url": srv.base_url},
+            "generation": {
+                "num_samples_to_generate": 2,
+                "max_prompt_calls": 4,
+                "max_retries": 0,
+                "timeout_per_prompt": 0.2,
+            },
+        }
         assert main(["generate", write(recipe_dir, recipe), "-o", str(recipe_dir / "out"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "nothing was produced: 0 of 2 rows" in err and kind in err
@@ -139,8 +178,11 @@ def test_every_request_failing_at_the_server_exits_1(recipe_dir, capsys, fault, 
 
 def test_partial_run_says_how_many_rows_are_missing(recipe_dir, capsys):
     answers = ["A moving film.", REFUSAL, REFUSAL, REFUSAL]
-    recipe = {**RECIPE, "model": {"backend": "fake", "responses": answers},
-              "generation": {"num_samples_to_generate": 4, "max_prompt_calls": 4, "dedup": False}}
+    recipe = {
+        **RECIPE,
+        "model": {"backend": "fake", "responses": answers},
+        "generation": {"num_samples_to_generate": 4, "max_prompt_calls": 4, "dedup": False},
+    }
     out = recipe_dir / "out"
     assert main(["generate", write(recipe_dir, recipe), "-o", str(out), "--quiet"]) == 0
     s = json.loads((out / "metadata.json").read_text())["summary"]
@@ -156,11 +198,15 @@ def error_lines(err):
     return [line for line in err.splitlines() if line.startswith("error:")]
 
 
-@pytest.mark.parametrize("content, needle", [
-    (b"prompt:\n  task_description: caf\xe9 {}\n", "not UTF-8"),
-    (b"prompt: [unclosed\n", "not valid YAML"),
-    (b"\xff\xfe\x00p\x00", "not UTF-8"),
-], ids=["latin-1", "bad-yaml", "utf-16"])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b"prompt:\n  task_description: caf\xe9 {}\n", "not UTF-8"),
+        (b"prompt: [unclosed\n", "not valid YAML"),
+        (b"\xff\xfe\x00p\x00", "not UTF-8"),
+    ],
+    ids=["latin-1", "bad-yaml", "utf-16"],
+)
 def test_unreadable_recipe_is_one_error_line(recipe_dir, capsys, content, needle):
     path = recipe_dir / "recipe.yaml"
     path.write_bytes(content)

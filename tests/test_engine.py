@@ -29,8 +29,7 @@ def call(engine: Engine) -> str:
 
 
 def waits(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.name == "fabricator" and r.levelno == logging.WARNING]
+    return [r.getMessage() for r in caplog.records if r.name == "fabricator" and r.levelno == logging.WARNING]
 
 
 def test_generate_respects_a_rate_limit_and_counts_tokens_and_cost(monkeypatch):
@@ -45,8 +44,14 @@ def test_generate_respects_a_rate_limit_and_counts_tokens_and_cost(monkeypatch):
         return f"words {len(prompt)} here"
 
     g = DatasetGenerator(Fake(answer, max_concurrency=8))
-    g.generate(BasePrompt("Write."), max_prompt_calls=6, num_samples_to_generate=6,
-               requests_per_minute=120, prices=(1.0, 2.0), dedup=False)
+    g.generate(
+        BasePrompt("Write."),
+        max_prompt_calls=6,
+        num_samples_to_generate=6,
+        requests_per_minute=120,
+        prices=(1.0, 2.0),
+        dedup=False,
+    )
     stats = g.last_run.stats
     assert asked_at == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.5, 2.0])  # burst of 2, then 2 per second
     assert stats.requests == 6
@@ -56,8 +61,9 @@ def test_generate_respects_a_rate_limit_and_counts_tokens_and_cost(monkeypatch):
 
 def test_retry_after_beyond_max_retry_wait_fails_the_request_at_once(caplog):
     clock = FakeClock()
-    llm = Fake("ok", failures={0: RateLimitError("429 slow down", status=429, retry_after=3600.0)},
-               name="teacher")
+    llm = Fake(
+        "ok", failures={0: RateLimitError("429 slow down", status=429, retry_after=3600.0)}, name="teacher"
+    )
     engine = Engine(llm, clock=clock)  # max_retry_wait defaults to 60 s
     with caplog.at_level(logging.WARNING, logger="fabricator"), pytest.raises(RateLimitError) as info:
         call(engine)
@@ -72,8 +78,9 @@ def test_retry_after_beyond_max_retry_wait_fails_the_request_at_once(caplog):
 
 def test_a_retry_after_within_the_cap_is_announced_then_honoured(caplog):
     clock = FakeClock()
-    llm = Fake("ok", failures={0: RateLimitError("429 slow down", status=429, retry_after=30.0)},
-               name="teacher")
+    llm = Fake(
+        "ok", failures={0: RateLimitError("429 slow down", status=429, retry_after=30.0)}, name="teacher"
+    )
     engine = Engine(llm, clock=clock)
     with caplog.at_level(logging.WARNING, logger="fabricator"):
         assert call(engine) == "ok"
@@ -108,8 +115,9 @@ def test_max_retry_wait_is_configurable():
 
 def test_our_own_backoff_never_waits_longer_than_the_cap():
     clock = FakeClock()
-    engine = Engine(Fake("ok", failures={n: "500" for n in range(4)}), clock=clock, backoff_base=100.0,
-                    max_retry_wait=1.5)
+    engine = Engine(
+        Fake("ok", failures={n: "500" for n in range(4)}), clock=clock, backoff_base=100.0, max_retry_wait=1.5
+    )
     assert call(engine) == "ok"
     assert len(clock.sleeps) == 4 and max(clock.sleeps) <= 1.5
 
@@ -121,8 +129,9 @@ def test_a_bad_max_retry_wait_is_a_config_error():
 
 
 def test_a_refused_wait_becomes_a_failure_row_and_the_run_goes_on():
-    llm = Fake("A fine film.", failures={1: RateLimitError("429", status=429, retry_after=3600.0)},
-               max_concurrency=1)
+    llm = Fake(
+        "A fine film.", failures={1: RateLimitError("429", status=429, retry_after=3600.0)}, max_concurrency=1
+    )
     g = DatasetGenerator(llm)
     dataset = g.generate(BasePrompt("Write."), max_prompt_calls=3, num_samples_to_generate=3, dedup=False)
     report = g.last_run

@@ -28,8 +28,11 @@ import pytest
 
 from fabricator.testing import FakeOpenAIServer
 
-pytestmark = [pytest.mark.timeout(180), pytest.mark.slow,
-              pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
+pytestmark = [
+    pytest.mark.timeout(180),
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+]
 
 ROWS = 60
 CONCURRENCY = 2
@@ -100,8 +103,9 @@ def server(gate: Gate):
 @pytest.fixture
 def recipe(tmp_path: Path, server: FakeOpenAIServer) -> Path:
     path = tmp_path / "recipe.yaml"
-    path.write_text(RECIPE.format(base_url=server.base_url, concurrency=CONCURRENCY, rows=ROWS),
-                    encoding="utf-8")
+    path.write_text(
+        RECIPE.format(base_url=server.base_url, concurrency=CONCURRENCY, rows=ROWS), encoding="utf-8"
+    )
     return path
 
 
@@ -132,11 +136,13 @@ def journal_records(out: Path) -> list[dict]:
     return records
 
 
-def start_and_stop_midway(recipe: Path, out: Path, sig: int, server: FakeOpenAIServer,
-                          gate: Gate) -> subprocess.Popen:
+def start_and_stop_midway(
+    recipe: Path, out: Path, sig: int, server: FakeOpenAIServer, gate: Gate
+) -> subprocess.Popen:
     """Start the CLI; send ``sig`` once the journal holds STOP_AT lines and requests are in flight."""
-    proc = subprocess.Popen(cli(recipe, out), env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cli(recipe, out), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     journal = out / "journal" / "journal-main.jsonl"
     deadline = time.monotonic() + 60
     try:
@@ -175,7 +181,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def test_kill_9_then_rerun_pays_nothing_twice_and_matches_an_uninterrupted_run(
-        tmp_path: Path, recipe: Path, server: FakeOpenAIServer, gate: Gate):
+    tmp_path: Path, recipe: Path, server: FakeOpenAIServer, gate: Gate
+):
     out = tmp_path / "killed"
     proc = start_and_stop_midway(recipe, out, signal.SIGKILL, server, gate)
     proc.communicate(timeout=60)
@@ -219,8 +226,9 @@ def test_kill_9_then_rerun_pays_nothing_twice_and_matches_an_uninterrupted_run(
     assert len({r["text"] for r in clean_rows}) == ROWS
 
 
-def test_ctrl_c_stops_cleanly_keeping_the_rows_done(tmp_path: Path, recipe: Path,
-                                                   server: FakeOpenAIServer, gate: Gate):
+def test_ctrl_c_stops_cleanly_keeping_the_rows_done(
+    tmp_path: Path, recipe: Path, server: FakeOpenAIServer, gate: Gate
+):
     out = tmp_path / "interrupted"
     proc = start_and_stop_midway(recipe, out, signal.SIGINT, server, gate)
     # the safety net is far shorter than HOLD: a run that waited for its requests in flight to be

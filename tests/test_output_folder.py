@@ -18,10 +18,17 @@ from fabricator.testing.fake_server import FakeOpenAIServer
 
 FEWSHOT = [{"text": "Loved it.", "label": "positive"}, {"text": "Hated it.", "label": "negative"}]
 RECIPE = {
-    "prompt": {"task_description": "Write a {} movie review.", "label_options": ["positive", "negative"],
-               "generate_data_for_column": "text"},
-    "fewshot": {"path": "fewshot.jsonl", "sampling_strategy": "uniform", "examples_per_class": 1,
-                "sampling_column": "label"},
+    "prompt": {
+        "task_description": "Write a {} movie review.",
+        "label_options": ["positive", "negative"],
+        "generate_data_for_column": "text",
+    },
+    "fewshot": {
+        "path": "fewshot.jsonl",
+        "sampling_strategy": "uniform",
+        "examples_per_class": 1,
+        "sampling_column": "label",
+    },
     "model": {"backend": "fake", "responses": ["A moving film.", "Flat and dull."]},
     "generation": {"num_samples_to_generate": 8, "max_prompt_calls": 16, "dedup": False},
 }
@@ -89,8 +96,9 @@ def test_an_input_inside_the_output_folder_is_never_written_over(project, server
     assert main(["generate", write_recipe(project), "-o", str(out), "--quiet"]) == 0
     produced = (out / "data.jsonl").read_bytes()
     # a second recipe reads the first run's rows as few-shot data and writes to the same folder
-    recipe = write_recipe(project, name="again.yaml", **via(server),
-                          fewshot={**RECIPE["fewshot"], "path": "out/data.jsonl"})
+    recipe = write_recipe(
+        project, name="again.yaml", **via(server), fewshot={**RECIPE["fewshot"], "path": "out/data.jsonl"}
+    )
     assert main(["generate", recipe, "-o", str(out), "--quiet", "--fresh"]) == 2
     assert "out/data.jsonl" in capsys.readouterr().err
     assert server.stats["received"] == 0
@@ -165,8 +173,12 @@ def test_second_process_on_the_same_folder_is_refused_at_once(project, server, c
     out, go = project / "out", project / "go"
     script = project / "holder.py"
     script.write_text(HOLDER)
-    first = subprocess.Popen([sys.executable, str(script), write_recipe(project), str(out), str(go)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, str(script), write_recipe(project), str(out), str(go)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         started = first.stdout.readline()
         assert started == "started\n", first.stderr.read()
@@ -188,10 +200,13 @@ def test_second_process_on_the_same_folder_is_refused_at_once(project, server, c
 # --- case 10: output paths -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("where, needle", [
-    ("notes.txt", "is a file, not a folder"),
-    ("notes.txt/out", "notes.txt is a file"),
-])
+@pytest.mark.parametrize(
+    "where, needle",
+    [
+        ("notes.txt", "is a file, not a folder"),
+        ("notes.txt/out", "notes.txt is a file"),
+    ],
+)
 def test_output_path_that_cannot_be_a_folder(project, server, capsys, where, needle):
     recipe = write_recipe(project, **via(server))
     assert main(["generate", recipe, "-o", str(project / where), "--quiet"]) == 2

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import datasets
 import pytest
+from conftest import SHARED_DATA
+from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
 from fabricator.dataset_transformations import (
     Span,
@@ -26,13 +29,8 @@ from fabricator.dataset_transformations import (
 )
 from fabricator.errors import ConfigError, ParseError
 
-datasets = pytest.importorskip("datasets")
-from datasets import ClassLabel, Dataset, Features, Sequence, Value  # noqa: E402
-
 datasets.disable_progress_bars()
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared benchmark data not found at {DATA}")
 CONLL_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
 
@@ -42,14 +40,14 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def conll_train() -> list[dict]:
-    return read_jsonl(DATA / "conll2003" / "train.jsonl")
+def conll_train(shared_data: Path) -> list[dict]:
+    """CoNLL-2003 train; the tests using it are skipped when the shared data is absent."""
+    return read_jsonl(shared_data / "conll2003" / "train.jsonl")
 
 
 # --- token classification: real data --------------------------------------------------------------
 
 
-@needs_data
 def test_every_conll_train_sentence_round_trips_through_spans(conll_train):
     dataset = Dataset.from_list(conll_train)
     spans, options = convert_token_labels_to_spans(dataset, "tokens", "ner_tags", return_label_options=True)
@@ -68,7 +66,6 @@ def test_every_conll_train_sentence_round_trips_through_spans(conll_train):
     assert back["ner_tags"] == [row["ner_tags"] for row in conll_train]
 
 
-@needs_data
 def test_every_conll_train_sentence_round_trips_with_classlabel_ids(conll_train):
     features = Features(
         {
@@ -116,7 +113,6 @@ def _untagged_repeat(tokens: list[str], tags: list[str]) -> bool:
     return False
 
 
-@needs_data
 def test_text_only_spans_round_trip_except_untagged_repeats(conll_train):
     """Without offsets an entity text tags all its occurrences (the documented rule), so the only
     sentences that cannot come back are those where the gold leaves a repeat of it untagged."""
@@ -131,7 +127,6 @@ def test_text_only_spans_round_trip_except_untagged_repeats(conll_train):
     assert len(mismatches) <= 20
 
 
-@needs_data
 def test_span_strings_parse_back_on_real_sentences(conll_train):
     rows = conll_train
     spans = convert_token_labels_to_spans(Dataset.from_list(rows), "tokens", "ner_tags")
@@ -532,8 +527,8 @@ def test_id2label_that_cannot_be_read_is_a_config_error(call, message):
 
 @pytest.fixture()
 def sst2_ids() -> Dataset:
-    if DATA.is_dir():
-        rows = read_jsonl(DATA / "sst2" / "validation.jsonl")[:300]
+    if SHARED_DATA.is_dir():
+        rows = read_jsonl(SHARED_DATA / "sst2" / "validation.jsonl")[:300]
     else:  # pragma: no cover - data folder absent
         rows = [{"text": "good", "label_id": 1}, {"text": "bad", "label_id": 0}]
     return Dataset.from_dict(
@@ -584,9 +579,8 @@ def test_label_conversion_input_errors(sst2_ids):
 # --- question answering --------------------------------------------------------------------------
 
 
-@needs_data
-def test_every_squad_row_keeps_its_answer_start():
-    rows = read_jsonl(DATA / "squad" / "train.jsonl")
+def test_every_squad_row_keeps_its_answer_start(shared_data):
+    rows = read_jsonl(shared_data / "squad" / "train.jsonl")
     dataset = Dataset.from_list(rows)
     flat = preprocess_squad_format(dataset)
     assert "answers" not in flat.column_names
