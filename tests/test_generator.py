@@ -39,14 +39,16 @@ def test_counts_rows_not_columns_and_tops_up_failed_rows(sentiment_fewshot):
 def test_refusal_is_retried_within_the_row(sentiment_fewshot):
     llm = Fake(["Sure! I'm sorry, I can't write that.", "text: A gripping, beautiful film."])
     g = DatasetGenerator(llm)
-    ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label", max_prompt_calls=3,
-                    num_samples_to_generate=3, dedup=False)
+    ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label", max_prompt_calls=6,
+                    num_samples_to_generate=3, dedup=False)  # 3 first asks + 3 re-asks
     assert ds["text"] == ["A gripping, beautiful film."] * 3
     assert not g.last_run.failures
+    assert llm.calls == g.last_run.summary()["calls"] == 6
 
 
 def test_duplicates_and_copied_examples_are_dropped_and_replaced(sentiment_fewshot):
-    answers = iter(["Loved it, truly.", "Loved it,  TRULY.", "A delight from start to end.", "Dull, dull, dull."])
+    answers = iter(["Loved it, truly.", "Loved it,  TRULY.", "A delight from start to end.",
+                    "Dull, dull, dull."])
     llm = Fake(lambda prompt: next(answers), max_concurrency=1)
     g = DatasetGenerator(llm)
     ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label", max_prompt_calls=6,
@@ -61,7 +63,7 @@ def test_label_answers_are_normalized_and_reasked(sentiment_fewshot):
     llm = Fake(["Positive.", "I'd say negative", "no idea", "positive"])
     g = DatasetGenerator(llm)
     ds = g.generate(annotate(), sentiment_fewshot, "stratified", 1, unlabeled_dataset=unlabeled,
-                    max_prompt_calls=3)
+                    max_prompt_calls=4)  # three rows, and one call left for the re-ask
     names = ds.features["label"].names
     assert [names[i] for i in ds["label"]] == ["positive", "negative", "positive"]
     reask = llm.requests[3].messages
@@ -139,7 +141,8 @@ def test_bad_annotation_inputs(sentiment_fewshot):
         g.generate(annotate(), unlabeled_dataset=Dataset.from_dict({"text": []}))
     bad_labels = Dataset.from_dict({"text": ["a"], "label": ["neutral"]})
     with pytest.raises(ConfigError, match="not among the label options"):
-        g.generate(annotate(), bad_labels, "stratified", 1, unlabeled_dataset=Dataset.from_dict({"text": ["a"]}))
+        g.generate(annotate(), bad_labels, "stratified", 1,
+                   unlabeled_dataset=Dataset.from_dict({"text": ["a"]}))
     with pytest.raises(ConfigError, match="no model"):
         DatasetGenerator(None).generate(annotate(), unlabeled_dataset=Dataset.from_dict({"text": ["a"]}))
     assert llm.calls == 0
@@ -178,7 +181,7 @@ def test_each_row_has_provenance(sentiment_fewshot):
     prov = g.last_run.provenance
     assert len(prov) == len(ds) == 4
     names = ds.features["label"].names
-    for row, p in zip(ds, prov):
+    for row, p in zip(ds, prov, strict=True):
         assert p["model"] == "fake" and len(p["prompt_hash"]) == 16 and p["seed"] is not None
         assert len(p["fewshot_ids"]) == 2 and p["label"] == names[row["label"]]
         assert {sentiment_fewshot[i]["label"] for i in p["fewshot_ids"]} == {p["label"]}

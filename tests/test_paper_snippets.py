@@ -14,7 +14,8 @@ def test_plain_generation():
 
 
 def test_label_conditioned_generation_with_fewshot(sentiment_fewshot):
-    prompt = BasePrompt(task_description="Generate a {} movie review.", label_options=["positive", "negative"],
+    prompt = BasePrompt(task_description="Generate a {} movie review.",
+                        label_options=["positive", "negative"],
                         generate_data_for_column="text")
     generator = DatasetGenerator(None)
     ds = generator.generate(prompt_template=prompt, fewshot_dataset=sentiment_fewshot,
@@ -45,7 +46,8 @@ def test_annotation_with_fewshot(sentiment_fewshot):
 
 
 def test_translation_with_fewshot_example_columns():
-    fewshot = Dataset.from_dict({"english": ["Good morning", "Thank you"], "german": ["Guten Morgen", "Danke"]})
+    fewshot = Dataset.from_dict({"english": ["Good morning", "Thank you"],
+                                 "german": ["Guten Morgen", "Danke"]})
     unlabeled = Dataset.from_dict({"english": ["How are you?", "See you soon", "Good night"]})
     prompt = BasePrompt(task_description="Translate to german:", generate_data_for_column="german",
                         fewshot_example_columns="english")
@@ -62,3 +64,33 @@ def test_translation_with_fewshot_example_columns():
     assert ds["german"] == ["Übersetzung"] * 3
     assert any(p.endswith("english: How are you?\ngerman:") for p in seen)
     assert all("german: Danke" in p for p in seen)
+
+
+def test_annotation_dry_run_returns_every_row_even_when_the_dummy_is_no_label():
+    """As the paper's documentation calls it: a dry run shows the rows that would be made."""
+    prompt = BasePrompt(task_description="Annotate movie reviews as either: {}.",
+                        label_options=["positive", "negative"], generate_data_for_column="label",
+                        fewshot_example_columns="text")
+    unlabeled_dataset = Dataset.from_dict({"text": ["This movie was a blast!", "This movie was not bad!"]})
+    generated_dataset = DatasetGenerator(None).generate(prompt_template=prompt,
+                                                        unlabeled_dataset=unlabeled_dataset,
+                                                        max_prompt_calls=2, dummy_response="A dummy response")
+    assert len(generated_dataset) == 2
+    assert generated_dataset["text"] == ["This movie was a blast!", "This movie was not bad!"]
+    assert generated_dataset.features["label"].dtype == "string"
+    assert generated_dataset["label"] == ["A dummy response"] * 2
+
+
+def test_annotation_dry_run_with_fewshot_as_in_the_paper_tests():
+    fewshot = Dataset.from_dict({"text": ["This movie is great!", "This movie is bad!"],
+                                 "label": ["positive", "negative"]})
+    prompt = BasePrompt(task_description="Annotate movie reviews as either: {}.",
+                        label_options=["positive", "negative"], generate_data_for_column="label",
+                        fewshot_example_columns="text")
+    unlabeled = Dataset.from_dict({"text": ["This movie was a blast!", "This movie was not bad!"]})
+    ds = DatasetGenerator(None).generate(prompt_template=prompt, fewshot_dataset=fewshot,
+                                         fewshot_examples_per_class=1, fewshot_sampling_strategy="stratified",
+                                         unlabeled_dataset=unlabeled, max_prompt_calls=2,
+                                         dummy_response="A dummy movie review.")
+    assert len(ds) == 2 and ds[0]["text"] == "This movie was a blast!"
+    assert ds.features["label"].dtype == "string"

@@ -5,6 +5,7 @@ Ray cluster (2 CPUs) serves the module; the fake OpenAI server runs on a thread 
 """
 
 import hashlib
+import ipaddress
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ ray = pytest.importorskip("ray")
 
 from fabricator import BasePrompt, DatasetGenerator  # noqa: E402
 from fabricator.cli import main  # noqa: E402
-from fabricator.distributed import RayRunner, split_limit  # noqa: E402
+from fabricator.distributed import RayRunner, split_limit, start_local_ray  # noqa: E402
 from fabricator.engine import Engine  # noqa: E402
 from fabricator.errors import AuthenticationError  # noqa: E402
 from fabricator.llms import Fake  # noqa: E402
@@ -36,7 +37,7 @@ LABELS = ["positive", "negative"]
 def cluster():
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        start_local_ray(num_cpus=2, log_to_driver=False)  # listening on 127.0.0.1 only
     yield
     if started:
         ray.shutdown()
@@ -200,11 +201,10 @@ def test_killed_actor_loses_nothing(sentiment_fewshot, tmp_path):
 
 
 def test_fatal_error_in_an_actor_stops_the_run():
-    with FakeOpenAIServer(faults={5: "401"}) as srv:
-        with pytest.raises(AuthenticationError, match="401"):
-            DatasetGenerator(llm(srv)).generate(BasePrompt(task_description="Write a review."),
-                                                max_prompt_calls=40, num_samples_to_generate=40,
-                                                engine="ray", ray_actors=2)
+    with FakeOpenAIServer(faults={5: "401"}) as srv, pytest.raises(AuthenticationError, match="401"):
+        DatasetGenerator(llm(srv)).generate(BasePrompt(task_description="Write a review."),
+                                            max_prompt_calls=40, num_samples_to_generate=40,
+                                            engine="ray", ray_actors=2)
 
 
 def test_rate_limits_and_budgets_are_split_evenly():
@@ -245,6 +245,49 @@ def test_cli_engine_ray(tmp_path):
     assert json.loads((out / "metadata.json").read_text())["versions"]["ray"] == ray.__version__
 
 
+def test_call_cap_holds_on_ray_as_locally(sentiment_fewshot):
+    """Rows that never get a label: re-asks stop at the cap, on the actors as in one process."""
+    data = Dataset.from_dict({"text": [f"review {i} ROW-BAD" for i in range(12)]})
+    with FakeOpenAIServer(responder=responder) as srv:
+        def run(**kw):
+            g = DatasetGenerator(llm(srv))
+            g.generate(annotate(), unlabeled_dataset=data, max_prompt_calls=14, **kw)
+            received = srv.stats["received"]
+            srv.reset_stats()
+            return received, g.last_run
+
+        (local, run_l), (remote, run_r) = both(run)
+    assert local == remote == 14  # 12 first asks and the 2 spare calls, never more
+    assert run_r.summary()["calls"] == run_l.summary()["calls"] == 14
+    assert run_r.summary()["call_cap"] == 14 and len(run_r.failures) == 12
+
+
+LISTENER = """
+import json, os
+from fabricator import BasePrompt, DatasetGenerator
+DatasetGenerator().generate(BasePrompt(task_description="Write a review."), max_prompt_calls=2,
+                            num_samples_to_generate=2, dummy_response="A fine film.", engine="ray")
+print(json.dumps(LISTENING()))
+"""
+
+
+def test_engine_ray_starts_a_cluster_that_listens_on_loopback_only(tmp_path):
+    """The cluster ``engine="ray"`` starts by itself (in a fresh process) is not on the network."""
+    import inspect
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(inspect.getsource(_listening) + inspect.getsource(_ancestors)
+                      + "import ipaddress\nfrom pathlib import Path\n"
+                      + "def LISTENING():\n    return _listening(os.getpid())\n" + LISTENER)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    addresses = json.loads(done.stdout.strip().splitlines()[-1])
+    assert addresses, "no listening socket found for the Ray processes"
+    assert all(ipaddress.ip_address(a).is_loopback for a in addresses), addresses
+
+
 def _journal_keys(directory: Path) -> int:
     keys = set()
     for path in directory.glob("journal-*.jsonl"):
@@ -264,7 +307,8 @@ def _actor_pids() -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"MapWorker(MapBatches(GenerationActor))" in cmdline and os.getpid() in _ancestors(int(entry.name)):
+        ours = os.getpid() in _ancestors(int(entry.name))
+        if b"MapWorker(MapBatches(GenerationActor))" in cmdline and ours:
             pids.append(int(entry.name))
     return sorted(pids)
 
@@ -278,4 +322,32 @@ def _ancestors(pid: int) -> list[int]:
             break
         pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state is the parent
         found.append(pid)
+    return found
+
+
+def _listening(root: int) -> list[str]:
+    """The addresses that ``root`` and its descendants listen on (TCP, Linux ``/proc``)."""
+    inodes = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if pid != root and root not in _ancestors(pid):
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        inodes.update(link[8:-1] for link in links if link.startswith("socket:["))
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(fields[1].split(":")[0])
+            packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            address = ipaddress.ip_address(packed)
+            mapped = getattr(address, "ipv4_mapped", None)
+            found.append(str(mapped or address))
     return found

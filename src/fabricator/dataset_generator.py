@@ -8,7 +8,8 @@ The paper's three workflows, chosen by the arguments of ``generate``:
 * annotation: an ``unlabeled_dataset``; each of its rows gets the ``generate_data_for_column``.
 
 Planning is pure and seeded: row ``i`` gets the same prompt whatever the number of rows asked,
-so a larger run reuses a smaller one's answers from the journal.
+so a larger run reuses a smaller one's answers from the journal. It is also lazy: work items are
+made a round (``ROUND_ITEMS``) at a time and never kept, so memory does not grow with the plan.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import numbers
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,10 +37,17 @@ from .parsing import normalize_text
 from .progress import ProgressReporter
 from .prompts import BasePrompt
 from .ratelimit import RateLimiter
-from .rows import Failure, RowMaker, WorkItem
+from .rows import CallBudget, Failure, RowMaker, WorkItem
 from .samplers import SAMPLING_STRATEGIES, FewShotPool
 
 log = logging.getLogger("fabricator")
+
+#: the most rows (``num_samples_to_generate``) or calls (``max_prompt_calls``) one call may ask for
+MAX_PLANNED = 10_000_000
+#: work items made and handed to the engine at a time (memory is bounded by this, not the plan);
+#: larger with Ray, where each round is a Ray Data job that takes 1-3 s to start its actors
+ROUND_ITEMS = 4096
+RAY_ROUND_ITEMS = 32_768
 
 SYSTEM_PROMPT = (
     "You write examples for a machine-learning training dataset. This is a data-writing task: "
@@ -58,6 +67,7 @@ class GenerationReport:
     stats: RunStats = field(default_factory=RunStats)
     interrupted: bool = False
     provenance: list[dict[str, Any]] = field(default_factory=list)  # one per returned row
+    budget: CallBudget = field(default_factory=CallBudget)  # the model calls made, and their cap
 
     def failures_dataset(self) -> Dataset:
         rows = [f.as_dict() for f in self.failures]
@@ -66,7 +76,8 @@ class GenerationReport:
 
     def summary(self) -> dict[str, Any]:
         return {"mode": self.mode, "requested": self.requested, "rows": self.rows,
-                "failures": len(self.failures), "interrupted": self.interrupted, **self.stats.as_dict()}
+                "failures": len(self.failures), "interrupted": self.interrupted,
+                "calls": self.budget.used, "call_cap": self.budget.limit, **self.stats.as_dict()}
 
 
 @dataclass
@@ -154,8 +165,21 @@ class DatasetGenerator:
         """Generate (or annotate) a dataset; see the module docstring for the three workflows.
 
         The paper's arguments come first and keep their meaning; ours are keyword-only.
-        ``timeout_per_prompt`` is the time one model call may take. Failed rows are not returned
-        as data: they are in ``self.last_run.failures`` with their raw output and error.
+        ``timeout_per_prompt`` is the time one model call may take.
+
+        What bounds what: ``max_prompt_calls`` caps the *model calls* of this call of ``generate``:
+        first asks, re-asks after a wrong answer and the first asks of rows that replace failed
+        ones. It also caps the rows planned (annotation: the first ``max_prompt_calls`` rows of
+        ``unlabeled_dataset``; generation: ``min(max_prompt_calls, num_samples_to_generate)``
+        rows). Every planned row gets its first ask before any re-ask or top-up uses the calls
+        left; a row that needs a call when none is left fails with kind ``CallCapReached``. Not
+        counted: answers found in the journal (they cost nothing) and HTTP retries of a failed
+        transport (429, 5xx, timeouts; ``max_retries`` bounds those per call, and they are
+        reported as ``retries``). ``self.last_run.summary()`` reports ``calls`` and ``call_cap``.
+        Both counts are refused above ``MAX_PLANNED`` (10,000,000): split such a run.
+
+        Failed rows are not returned as data: they are in ``self.last_run.failures`` with their
+        raw output and error.
         ``engine="ray"`` runs the calls on a Ray cluster (``ray_actors`` actors, each with this
         engine's concurrency and an even share of the rate limits; see docs/scaling.md).
         """
@@ -223,10 +247,8 @@ class DatasetGenerator:
         task = _resolve(prompt_template, fewshot_dataset, fewshot_sampling_strategy,
                         fewshot_examples_per_class, fewshot_sampling_column, unlabeled_dataset,
                         seed, llm, structured_output, label_synonyms, output_format)
-        if max_prompt_calls is None or max_prompt_calls < 1:
-            raise ConfigError("max_prompt_calls must be at least 1")
-        if num_samples_to_generate is None or num_samples_to_generate < 1:
-            raise ConfigError("num_samples_to_generate must be at least 1")
+        _check_count("max_prompt_calls", max_prompt_calls)
+        _check_count("num_samples_to_generate", num_samples_to_generate)
         if task.unlabeled is not None:
             wanted = min(max_prompt_calls, len(task.unlabeled))
         else:
@@ -237,29 +259,32 @@ class DatasetGenerator:
             journal = Journal(journal_dir, signature=_signature(task, llm),
                               on_mismatch=on_journal_mismatch)
         reporter = ProgressReporter(enabled=progress, description=task.mode)
-        engine = Engine(
+        executor = Engine(
             llm, concurrency=max_concurrency, max_retries=max_retries, timeout=timeout_per_prompt,
             rate_limiter=RateLimiter(requests_per_minute, tokens_per_minute), journal=journal,
             prices=Prices(*prices) if prices else None, budget_tokens=budget_tokens,
             budget_usd=budget_usd, progress=reporter,
         )
-        report = GenerationReport(mode=task.mode, stats=engine.stats)
+        budget = CallBudget(max_prompt_calls)
+        report = GenerationReport(mode=task.mode, stats=executor.stats, budget=budget)
         self.last_run = report
         rows: dict[int, dict[str, Any]] = {}
         failures: dict[int, Failure] = {}
         logger = _CallLog(log_path, log_every_n_api_calls)
         planner = _Planner(task, system_prompt)
-        maker = _row_maker(task, temperature, max_tokens, self.max_tries)
+        dry_run = dummy_response is not None  # canned answers: repeats are fine, any text is kept
+        maker = _row_maker(task, temperature, max_tokens, self.max_tries, dry_run=dry_run)
         cluster = None
         if engine_kind == "ray":
             from .distributed import RayRunner
 
-            cluster = RayRunner(llm, maker, engine, journal=journal, actors=ray_actors,
+            cluster = RayRunner(llm, maker, executor, journal=journal, actors=ray_actors,
                                 address=ray_address, requests_per_minute=requests_per_minute,
-                                tokens_per_minute=tokens_per_minute, logger=logger, progress=reporter)
+                                tokens_per_minute=tokens_per_minute, logger=logger, progress=reporter,
+                                budget=budget)
 
         async def handle(item: WorkItem) -> dict[str, Any] | Failure:
-            return await maker.make(engine, item, logger)
+            return await maker.make(executor, item, logger, budget=budget)
 
         def keep(item: WorkItem, result: dict[str, Any] | Failure) -> None:
             if isinstance(result, Failure):
@@ -267,7 +292,6 @@ class DatasetGenerator:
             else:
                 rows[item.index] = result
 
-        dry_run = dummy_response is not None  # canned answers repeat by design
         copies = _CopyFilter(task) if dedup and not dry_run and task.mode != "annotation" else None
         self._partial = lambda: _finish(rows, task, wanted, return_unlabeled_dataset, report)
         try:
@@ -275,23 +299,23 @@ class DatasetGenerator:
             if preflight is not None:
                 await preflight()
             reporter.start(wanted)
-            planned = 0
-            while True:  # generation tops up failed rows until enough rows or no calls left
-                todo = wanted if task.unlabeled is not None else min(
-                    max_prompt_calls, planned + (wanted - len(rows)))
-                items = planner.items(planned, todo)
-                if not items:
-                    break
-                planned = todo
+            planned, target = 0, budget.reserve(wanted)  # every planned row has its first ask
+            round_items = ROUND_ITEMS if cluster is None else RAY_ROUND_ITEMS
+            while planned < target:  # rounds of items made on demand, never the whole plan
+                items = planner.items(planned, min(target, planned + round_items))
+                planned += len(items)
                 if cluster is not None:
                     await cluster.map(items, keep)
                 else:
-                    await engine.map(items, handle, keep)
+                    await executor.map(items, handle, keep)
                 if copies is not None:
                     copies.drop(rows, failures, [item.index for item in items])
-                if task.unlabeled is not None or len(rows) >= wanted or engine.stats.stopped:
+                if executor.stats.stopped:
                     break
-                reporter.start(planned + (wanted - len(rows)))
+                if planned == target and task.unlabeled is None and len(rows) < wanted:
+                    # generation tops up failed rows while calls (and planned rows) are left
+                    target += budget.reserve(min(wanted - len(rows), max_prompt_calls - planned))
+                    reporter.start(target)
         except BudgetExceeded:
             pass
         except (KeyboardInterrupt, asyncio.CancelledError):
@@ -306,8 +330,11 @@ class DatasetGenerator:
             report.failures = [failures[i] for i in sorted(failures) if i not in rows]
             report.requested = wanted
             report.rows = min(len(rows), wanted)
-        if engine.stats.stopped == "budget":
+        if executor.stats.stopped == "budget":
             log.warning("budget spent: stopped after %d rows", len(rows))
+        if any(f.kind == "CallCapReached" for f in report.failures):
+            log.warning("max_prompt_calls (%d) reached: %d model calls made, %d of %d rows", max_prompt_calls,
+                        budget.used, report.rows, wanted)
         return _finish(rows, task, wanted, return_unlabeled_dataset, report)
 
     def _backend(self, dummy_response: str | Callable[[str], str] | None) -> LLM:
@@ -322,6 +349,16 @@ class DatasetGenerator:
 
 
 # --- resolving and checking the arguments --------------------------------------------------------
+
+
+def _check_count(name: str, value: Any) -> None:
+    """A row or call count: a whole number from 1 to ``MAX_PLANNED``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+    if int(value) > MAX_PLANNED:
+        raise ConfigError(f"{name}={int(value):,} is more than one run may plan ({MAX_PLANNED:,})",
+                          hint=f"split the run into several of at most {MAX_PLANNED:,} rows each "
+                               "(different seeds, or one journal_dir to reuse answers)")
 
 
 def _resolve(prompt: BasePrompt, fewshot: Dataset | None, strategy: str | None, per_class: int | None,
@@ -362,7 +399,8 @@ def _resolve(prompt: BasePrompt, fewshot: Dataset | None, strategy: str | None, 
         conditioned = bool(prompt.label_options) and output_format is None and (
             mode == "label-conditioned" or prompt.target_column != label_column)
         by_label = strategy is not None or (conditioned and label_column in fewshot.column_names)
-        pool = FewShotPool(fewshot, columns=prompt.relevant_columns_for_fewshot_examples or [prompt.target_column],
+        columns = prompt.relevant_columns_for_fewshot_examples or [prompt.target_column]
+        pool = FewShotPool(fewshot, columns=columns,
                            label_column=label_column if by_label else None,
                            label_options=prompt.label_options)
         labels = prompt.label_options or sorted(pool.by_label)
@@ -408,7 +446,12 @@ def _reply_schema(task: _Task) -> dict[str, Any] | None:
 
 
 class _Planner:
-    """Seeded, prefix-stable plan: item ``i`` is the same whatever the total."""
+    """Seeded, prefix-stable, lazy plan: item ``i`` is the same whatever the total.
+
+    Items come from one seeded sequence (few-shot draws, label order), made when a round asks for
+    them and not kept, so memory does not depend on the number of rows planned. Rounds must
+    therefore ask in order; items skipped over are still made (and dropped) to keep the sequence.
+    """
 
     def __init__(self, task: _Task, system_prompt: str | None) -> None:
         self.task = task
@@ -418,13 +461,20 @@ class _Planner:
         if task.structured and task.label_target and self.system:
             self.system += ' Reply as JSON: {"label": "<one of the options>"}.'
         self.rng = random.Random(task.seed)
-        self.plan: list[WorkItem] = []
+        self.made = 0  # index of the next item of the seeded sequence
         self._labels: list[str] = []
 
     def items(self, start: int, stop: int) -> list[WorkItem]:
-        while len(self.plan) < stop:
-            self.plan.append(self._item(len(self.plan)))
-        return self.plan[start:stop]
+        """Items ``start`` to ``stop - 1`` (``start`` not before the end of the last round)."""
+        if start < self.made:
+            raise ValueError(f"item {start} was already handed out (the plan is not kept)")
+        out: list[WorkItem] = []
+        while self.made < stop:
+            item = self._item(self.made)
+            if self.made >= start:
+                out.append(item)
+            self.made += 1
+        return out
 
     def _next_label(self) -> str | None:
         options = self.task.prompt.label_options
@@ -455,8 +505,13 @@ class _Planner:
 # --- parsing and assembling ---------------------------------------------------------------------------
 
 
-def _row_maker(task: _Task, temperature: float, max_tokens: int, max_tries: int) -> RowMaker:
-    """What making and parsing a row needs from the task, as a small picklable object."""
+def _row_maker(task: _Task, temperature: float, max_tokens: int, max_tries: int, *,
+               dry_run: bool = False) -> RowMaker:
+    """What making and parsing a row needs from the task, as a small picklable object.
+
+    In a dry run (``dummy_response``) a label answer that is not one of the options is kept as
+    text, as the paper does, instead of failing every row.
+    """
     prompt = task.prompt
     return RowMaker(
         mode=task.mode, target_column=prompt.target_column, label_column=task.label_column,
@@ -469,7 +524,8 @@ def _row_maker(task: _Task, temperature: float, max_tokens: int, max_tries: int)
         stop_columns=(*(prompt.relevant_columns_for_fewshot_examples or []), prompt.target_column,
                       task.label_column),
         output_format=task.output_format, unlabeled_rows=task.unlabeled_rows,
-        temperature=temperature, max_tokens=max_tokens, max_tries=max_tries, seed=task.seed)
+        temperature=temperature, max_tokens=max_tokens, max_tries=max_tries, seed=task.seed,
+        keep_unlabeled_text=dry_run)
 
 
 def _check_engine(engine: str, actors: int | None, address: str | None) -> str:
@@ -536,7 +592,7 @@ def _to_dataset(rows: list[dict[str, Any]], task: _Task) -> Dataset:
             features[c] = task.unlabeled.features[c]
     if task.output_format is not None:
         features.update(task.output_format.features())
-    elif task.label_target:
+    elif task.label_target and _all_labels(rows, prompt.target_column, prompt.label_options):
         features[prompt.target_column] = ClassLabel(names=prompt.label_options)
     else:
         features[prompt.target_column] = Value("string")
@@ -544,6 +600,16 @@ def _to_dataset(rows: list[dict[str, Any]], task: _Task) -> Dataset:
         features[task.label_column] = ClassLabel(names=prompt.label_options)
     columns = {c: [r[c] for r in rows] for c in features}
     return Dataset.from_dict(columns, features=Features(features))
+
+
+def _all_labels(rows: list[dict[str, Any]], column: str, options: Sequence[str] | None) -> bool:
+    """Whether every value is a label option; else (a dry run's dummy text) the column is text."""
+    names = set(options or ())
+    if all(r[column] in names for r in rows):
+        return True
+    log.warning("dry run: the dummy response is not one of the label options %s; the %r column "
+                "is returned as plain text", sorted(names), column)
+    return False
 
 
 class _CallLog:
@@ -555,7 +621,7 @@ class _CallLog:
         self.file = None
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(path, "a", encoding="utf-8")
+            self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the run, see close()
 
     def write(self, item: WorkItem, request: Request, response: str) -> None:
         self.count += 1

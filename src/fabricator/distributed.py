@@ -12,7 +12,11 @@ Why not Ray Data's built-in HTTP request processor: it sends one request at a ti
 (18-56 requests/s measured here, where one async engine did 700).
 
 Limits across the cluster: ``requests_per_minute``/``tokens_per_minute`` and the budgets are
-split evenly among the actors (an idle actor's share is not lent to the others). Journal: each
+split evenly among the actors (an idle actor's share is not lent to the others). The call cap
+(``max_prompt_calls``) is never exceeded: each item travels with its allowance of calls (its
+first ask, plus an even share of the calls the round may spend on re-asks), and a block may make
+at most the sum of its items' allowances; blocks report the calls they made. (An actor killed
+mid-block has its block run again; the requests it had in flight are then asked twice.) Journal: each
 actor appends to ``journal-actor-<i>.jsonl`` in the journal folder, and reads every shard there
 when it starts, so a resumed run skips work done by any actor. On several nodes the journal
 folder must be on a filesystem they all share (NFS, a mounted bucket) for resume to see it all.
@@ -24,7 +28,6 @@ GPU clusters: ``RayVLLM`` (extra ``ray-vllm``) runs a model with Ray Data's vLLM
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import os
@@ -41,7 +44,7 @@ from .errors import BudgetExceeded, ConfigError, ParseError
 from .journal import Journal, content_key
 from .llms.base import Completion, Request, Usage
 from .ratelimit import RateLimiter
-from .rows import Failure, RowMaker, WorkItem
+from .rows import CallBudget, Failure, RowMaker, WorkItem
 
 log = logging.getLogger("fabricator")
 
@@ -50,15 +53,44 @@ VLLM_INSTALL = "pip install 'fabricator-data[ray-vllm]'"
 #: blocks per actor: enough to balance actors that start at different times, few enough that
 #: each block keeps an actor's ``max_concurrency`` requests in flight for most of its run
 BLOCKS_PER_ACTOR = 4
+#: the switch Ray reads to decide whether a node may join others (off: its IP is 127.0.0.1)
+_RAY_CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 _STAT_FIELDS = ("requests", "succeeded", "cached", "cached_tokens", "retries", "failed_requests",
                 "prompt_tokens", "completion_tokens")
+
+
+def start_local_ray(**options: Any) -> None:
+    """``ray.init`` of a private local cluster whose ports listen on 127.0.0.1 only, no dashboard.
+
+    Ray binds its servers to the loopback interface only when the node's IP is 127.0.0.1; on Linux
+    it takes the machine's address instead (and maps ``_node_ip_address="127.0.0.1"`` back to it)
+    unless multi-node clusters are switched off, as Ray does on macOS and Windows. The switch (an
+    environment variable its processes inherit, and the constant the driver reads) is on only
+    while the cluster starts, so a later ``ray.init(address=...)`` in this process is unchanged.
+    """
+    ray = require_ray()
+    constants: Any = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    saved_env = os.environ.get(_RAY_CLUSTER_SWITCH)
+    saved_flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[_RAY_CLUSTER_SWITCH] = "0"
+    if saved_flag is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(**{"_node_ip_address": "127.0.0.1", "include_dashboard": False, **options})
+    finally:
+        if saved_env is None:
+            os.environ.pop(_RAY_CLUSTER_SWITCH, None)
+        else:
+            os.environ[_RAY_CLUSTER_SWITCH] = saved_env
+        if saved_flag is not None:
+            constants.ENABLE_RAY_CLUSTER = saved_flag
 
 
 def require_ray() -> Any:
     """The ``ray`` module with Ray Data, or a ``ConfigError`` that says how to install it."""
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as exc:
         raise ConfigError(f"engine='ray' needs Ray Data, which is not installed: {RAY_INSTALL}",
                           hint=f"{RAY_INSTALL} (Ray >= 2.40), or use engine='local'") from exc
@@ -93,6 +125,7 @@ class BlockResult:
     stats: dict[str, Any] = field(default_factory=dict)  # this block's share of the counters
     stopped: str | None = None
     error: BaseException | None = None  # a fatal error: the driver raises it
+    model_calls: int = 0  # calls made against the block's allowance (``CallBudget.used``)
     actor: str = ""
     started: float = 0.0  # wall-clock time the block began and ended in the actor
     finished: float = 0.0
@@ -109,56 +142,21 @@ def split_limit(value: float | None, actors: int) -> float | None:
     return None if value is None else value / actors
 
 
-class _ShardJournal(Journal):
-    """An actor's journal: appends to its own shard, reads all shards, repairs only its own.
-
-    The driver has already repaired every shard before the actors start; a torn last line in
-    another actor's shard now is a line being written, so it is skipped, never cut off.
-    """
-
-    def __init__(self, directory: str, shard: str) -> None:
-        self._own = f"journal-{shard}.jsonl"
-        super().__init__(directory, shard=shard)
-
-    def _load(self, path: Path) -> None:
-        if path.name == self._own:
-            super()._load(path)
-            return
-        with open(path, "rb") as f:
-            data = f.read()
-        for line in data.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            self.records[record.pop("k")] = record
+def call_allowances(items: int, spare: int | None) -> list[int | None]:
+    """Each item's calls: its first ask and an even share of ``spare`` (``None``: uncapped)."""
+    if spare is None:
+        return [None] * items
+    return [1 + (k + 1) * spare // items - k * spare // items for k in range(items)]
 
 
-def claim_shard(directory: str) -> tuple[str, int]:
-    """The lowest free actor shard of a journal folder, and an fd that holds it.
+#: what one item of a block carries: the item, its source row (annotation) and its call allowance
+Work = tuple[WorkItem, Mapping[str, Any] | None, int | None]
 
-    An exclusive ``flock`` on ``journal-actor-<i>.jsonl`` marks the shard as taken for as long as
-    the actor lives; the kernel drops it when the process ends, however it ends, so a shard is
-    never left claimed. (Without ``fcntl``, e.g. on Windows, the process id names the shard.)
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return f"actor-p{os.getpid()}", -1
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    i = 0
-    while True:
-        fd = os.open(Path(directory) / f"journal-actor-{i}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                     0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            i += 1
-            continue
-        return f"actor-{i}", fd
+
+# Sharding lives in the journal: an actor claims a free shard (an flock), appends to it, and reads
+# the others as they are. Kept under these names for the actor code below.
+_ShardJournal = Journal.open_shard
+claim_shard = Journal.claim_shard
 
 
 class _CollectCalls:
@@ -205,17 +203,20 @@ class GenerationActor:
         return pa.table({"out": pa.array([pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)],
                                          type=pa.large_binary())})
 
-    def run(self, work: Sequence[tuple[WorkItem, Mapping[str, Any] | None]]) -> BlockResult:
+    def run(self, work: Sequence[Work]) -> BlockResult:
         engine, maker = self.engine, self.maker
         calls = _CollectCalls(self.settings.collect_calls)
         out = BlockResult(actor=self.name, started=time.time())
         before = _snapshot(engine.stats)
+        allowances = [w[2] for w in work]
+        budget = CallBudget(None if None in allowances else sum(a or 0 for a in allowances))
+        budget.reserve(len(work))
 
-        async def handle(pair: tuple[WorkItem, Mapping[str, Any] | None]) -> Any:
-            return await maker.make(engine, pair[0], calls, pair[1])
+        async def handle(w: Work) -> Any:
+            return await maker.make(engine, w[0], calls, w[1], budget=budget)
 
-        def keep(pair: tuple[WorkItem, Mapping[str, Any] | None], result: Any) -> None:
-            out.results.append((pair[0].index, result))
+        def keep(w: Work, result: Any) -> None:
+            out.results.append((w[0].index, result))
 
         async def run_block() -> None:
             try:
@@ -235,6 +236,7 @@ class GenerationActor:
         out.stats = {k: after[k] - before[k] for k in after}
         out.stopped = engine.stats.stopped
         out.calls = calls.calls
+        out.model_calls = budget.used
         out.finished = time.time()
         return out
 
@@ -270,7 +272,7 @@ class RayRunner:
     def __init__(self, llm: Any, maker: RowMaker, engine: Engine, *, journal: Journal | None = None,
                  actors: int | None = None, address: str | None = None,
                  requests_per_minute: float | None = None, tokens_per_minute: float | None = None,
-                 logger: Any = None, progress: Any = None) -> None:
+                 logger: Any = None, progress: Any = None, budget: CallBudget | None = None) -> None:
         self.ray = require_ray()
         self.llm = llm
         self.maker = maker
@@ -283,6 +285,8 @@ class RayRunner:
         self.tpm = tokens_per_minute
         self.logger = logger
         self.progress = progress
+        #: the run's model calls; a round's items arrive with a first ask set aside for each
+        self.budget = budget if budget is not None else CallBudget()
         #: the last round's timing (wall clock): submitted, first block started, last block done
         self.timeline: dict[str, float] = {}
         if not isinstance(llm, RayVLLM):
@@ -303,7 +307,10 @@ class RayRunner:
                 log.warning("Ray is already initialized; ray_address=%r is not used", self.address)
             return
         started = time.perf_counter()
-        ray.init(address=self.address)
+        if self.address is None:  # a private local cluster: reachable from this machine only
+            start_local_ray()
+        else:
+            ray.init(address=self.address)
         log.info("Ray ready in %.1f s: %s", time.perf_counter() - started, ray.cluster_resources())
 
     def _actor_count(self) -> int:
@@ -369,9 +376,15 @@ class RayRunner:
         actors = self._actor_count()
         settings = self._settings(actors)
         by_index = {item.index: item for item in items}
-        records = [{"i": item.index, "item": pickle.dumps((item, self.maker.source_row(item)),
+        # the round's calls: the items' reserved first asks and every spare call, lent to the blocks
+        budget, spare = self.budget, self.budget.spare
+        budget.reserved = max(0, budget.reserved - len(items))
+        lent = 0 if spare is None else len(items) + spare
+        budget.used += lent
+        records = [{"i": item.index, "item": pickle.dumps((item, self.maker.source_row(item), allowance),
                                                           protocol=pickle.HIGHEST_PROTOCOL)}
-                   for item in items]
+                   for item, allowance in zip(items, call_allowances(len(items), spare), strict=True)]
+        made = 0
         blocks = max(1, min(len(items), actors * BLOCKS_PER_ACTOR))
         timeline = self.timeline = {"submitted": time.time(), "first_block": math.inf, "last_block": 0.0}
         with _quiet_data_context(ray):
@@ -384,11 +397,13 @@ class RayRunner:
             try:
                 async for blob in stream:
                     block = pickle.loads(blob)
+                    made += block.model_calls
                     timeline["first_block"] = min(timeline["first_block"], block.started)
                     timeline["last_block"] = max(timeline["last_block"], block.finished)
                     self._merge(block, by_index, keep)
             finally:
                 stream.close()
+                budget.used += made - lent  # the loan, settled: what the blocks really made
         log.info("ray: %d items on %d actors; actors started in %.1f s, blocks ran %.2f s", len(items),
                  actors, timeline["first_block"] - timeline["submitted"],
                  timeline["last_block"] - timeline["first_block"], extra={"ray_timeline": timeline})
@@ -438,6 +453,8 @@ class RayRunner:
                 continue
             keys[item.index] = key
             todo.append(llm.record(item.index, request))
+        self.budget.reserved = max(0, self.budget.reserved - len(items))
+        self.budget.used += len(todo)  # one call per item not journaled: each had its first ask set aside
         if not todo:
             return
         processor = llm.processor()
@@ -624,5 +641,5 @@ def _vllm_post(row: dict[str, Any]) -> dict[str, Any]:
             "num_generated_tokens": row.get("num_generated_tokens")}
 
 
-__all__ = ["RayRunner", "RayVLLM", "GenerationActor", "ActorSettings", "BlockResult", "require_ray",
-           "split_limit", "RAY_INSTALL", "VLLM_INSTALL"]
+__all__ = ["RAY_INSTALL", "VLLM_INSTALL", "ActorSettings", "BlockResult", "GenerationActor", "RayRunner",
+           "RayVLLM", "call_allowances", "require_ray", "split_limit", "start_local_ray"]

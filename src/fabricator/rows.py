@@ -3,7 +3,8 @@
 ``RowMaker`` holds everything that turning a ``WorkItem`` into a row needs and nothing else (no
 datasets, no few-shot pool, no open files), so it pickles small and behaves the same wherever it
 runs: in ``DatasetGenerator`` with the local engine, or in a Ray actor (``fabricator.distributed``)
-with that actor's engine. Both paths call the same ``make``.
+with that actor's engine. Both paths call the same ``make``, and both count model calls against
+a ``CallBudget``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from .errors import BackendError, ParseError
+from .errors import BackendError, BudgetExceeded, ParseError
 from .journal import content_key
 from .llms.base import Request
 from .parsing import clean_generated_text, complete_sentences, normalize_label
@@ -56,6 +57,51 @@ class EngineLike(Protocol):
     async def call(self, request: Request, key: str) -> Any: ...
 
 
+class CallBudget:
+    """The model calls a run may make (``max_prompt_calls``), shared by all its rows.
+
+    A call is one request to the model as the row maker sees it: a first ask, a re-ask after a
+    wrong answer, the first ask of a top-up row. HTTP retries of a failed transport inside
+    ``Engine.call`` are not calls here (they are ``RunStats.retries``), and an answer found in the
+    journal costs nothing. Each planned row has one call set aside for its first ask (``reserve``),
+    so a re-ask never takes the call of a row not yet asked. ``limit=None``: counted, not capped.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self.used = 0
+        self.reserved = 0
+
+    @property
+    def spare(self) -> int | None:
+        """Calls neither made nor set aside for a first ask (``None``: no cap)."""
+        return None if self.limit is None else max(0, self.limit - self.used - self.reserved)
+
+    def reserve(self, rows: int) -> int:
+        """Set aside a first ask for up to ``rows`` more rows; how many got one."""
+        spare = self.spare
+        granted = rows if spare is None else min(rows, spare)
+        self.reserved += granted
+        return granted
+
+    def take(self, first: bool) -> bool:
+        """Count one call (a row's ``first`` ask uses its reservation); False when none is left."""
+        if first and self.reserved > 0:
+            self.reserved -= 1
+        elif self.limit is not None and self.used + self.reserved >= self.limit:
+            return False
+        self.used += 1
+        return True
+
+    def release(self) -> None:
+        """A row's first ask was answered from the journal: its reservation is free again."""
+        self.reserved = max(0, self.reserved - 1)
+
+    def refund(self) -> None:
+        """A counted call that was never sent (the token or dollar budget stopped it first)."""
+        self.used = max(0, self.used - 1)
+
+
 def derive_seed(seed: int, index: int, attempt: int) -> int:
     """The sampling seed of one attempt at one row (stable across runs and machines)."""
     digest = hashlib.blake2b(f"{seed}:{index}:{attempt}".encode(), digest_size=4).digest()
@@ -91,6 +137,7 @@ class RowMaker:
     max_tokens: int = 256
     max_tries: int = 3
     seed: int = 0
+    keep_unlabeled_text: bool = False  # a dry run: a dummy answer that is no label is kept as text
 
     def without_rows(self) -> RowMaker:
         return replace(self, unlabeled_rows=None)
@@ -106,19 +153,39 @@ class RowMaker:
                        seed=derive_seed(self.seed, item.index, attempt), json_schema=self.json_schema)
 
     async def make(self, engine: EngineLike, item: WorkItem, logger: CallLogger,
-                   source: Mapping[str, Any] | None = None) -> dict[str, Any] | Failure:
-        """Ask for ``item`` (re-asking once, with the error, when a structured reply is wrong)."""
+                   source: Mapping[str, Any] | None = None,
+                   budget: CallBudget | None = None) -> dict[str, Any] | Failure:
+        """Ask for ``item`` (re-asking once, with the error, when a structured reply is wrong).
+
+        Every call the model is sent is taken from ``budget`` first; when none is left the row is a
+        ``Failure`` of kind ``CallCapReached`` (with the last answer and its error, if any).
+        """
         if source is None:
             source = self.source_row(item)
+        if budget is None:
+            budget = CallBudget()
+        journal = getattr(engine, "journal", None)
         messages: Sequence[dict[str, str]] = item.messages
         raw: str | None = None
         error: Exception | None = None
         for attempt in range(self.max_tries):
             request = self.request(item, messages, attempt)
             key = (content_key(engine.llm.name, request.params(), request.messages, sample=item.index)
-                   if getattr(engine, "journal", None) is not None else "")
+                   if journal is not None else "")
+            free = journal is not None and journal.get(key) is not None
+            if free:
+                if attempt == 0:
+                    budget.release()
+            elif not budget.take(first=attempt == 0):
+                why = f"{error}; not asked again" if error is not None else "not asked"
+                return Failure(item.index, f"{why}: max_prompt_calls ({budget.limit}) reached",
+                               "CallCapReached", raw, item.source)
             try:
                 completion = await engine.call(request, key)
+            except BudgetExceeded:
+                if not free:
+                    budget.refund()
+                raise
             except BackendError as exc:
                 if exc.fatal:
                     raise
@@ -139,12 +206,13 @@ class RowMaker:
         assert error is not None
         return Failure(item.index, str(error), type(error).__name__, raw, item.source)
 
-    def provenance(self, engine: EngineLike, item: WorkItem, request: Request, attempt: int) -> dict[str, Any]:
+    def provenance(self, engine: EngineLike, item: WorkItem, request: Request,
+                   attempt: int) -> dict[str, Any]:
         """Where a row came from: model, a hash of its prompt, few-shot ids, seed and attempt."""
         prompt_hash = hashlib.sha256(item.prompt_text.encode("utf-8")).hexdigest()[:16]
-        return {"row": item.index, "source": item.source, "model": engine.llm.name, "prompt_hash": prompt_hash,
-                "fewshot_ids": list(item.fewshot_ids), "label": item.label, "seed": request.seed,
-                "attempt": attempt}
+        return {"row": item.index, "source": item.source, "model": engine.llm.name,
+                "prompt_hash": prompt_hash, "fewshot_ids": list(item.fewshot_ids), "label": item.label,
+                "seed": request.seed, "attempt": attempt}
 
     def parse(self, item: WorkItem, text: str, source: Mapping[str, Any] | None = None, *,
               truncated: bool = False) -> dict[str, Any]:
@@ -161,7 +229,12 @@ class RowMaker:
             row["__source"] = item.source
             return row
         if self.label_target:
-            value: Any = normalize_label(text, self.label_options or (), synonyms=self.label_synonyms)
+            try:
+                value: Any = normalize_label(text, self.label_options or (), synonyms=self.label_synonyms)
+            except ParseError:
+                if not self.keep_unlabeled_text:
+                    raise
+                value = text.strip()
         else:
             value = clean_generated_text(text, prefix=self.answer_prefix, stop_columns=self.stop_columns)
             if truncated:
