@@ -13,12 +13,12 @@ from rich.console import Console
 
 import fabricator.dataset_generator
 from fabricator import BasePrompt, DatasetGenerator
-from fabricator.engine import Engine
+from fabricator.execution.engine import Engine
 from fabricator.errors import ConfigError, RateLimitError, ServerError
 from fabricator.llms import Fake
 from fabricator.llms.base import Request
 from fabricator.progress import ProgressReporter
-from fabricator.ratelimit import RateLimiter
+from fabricator.execution.ratelimit import RateLimiter
 from fabricator.testing import FakeClock
 
 REQUEST = Request(messages=({"role": "user", "content": "Write."},))

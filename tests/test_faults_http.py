@@ -18,7 +18,7 @@ import pytest
 
 import fabricator.dataset_generator
 from fabricator import BasePrompt, DatasetGenerator
-from fabricator.engine import Engine
+from fabricator.execution.engine import Engine
 from fabricator.errors import AuthenticationError, BackendUnavailable
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.testing import FakeClock, FakeOpenAIServer

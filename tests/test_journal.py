@@ -9,7 +9,7 @@ from datasets import Dataset
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.cli import main
 from fabricator.errors import ConfigError
-from fabricator.journal import Journal, content_key
+from fabricator.execution.journal import Journal, content_key
 from fabricator.llms import Fake
 
 

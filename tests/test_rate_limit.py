@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from fabricator.clock import SYSTEM_CLOCK, Clock
-from fabricator.engine import Engine
+from fabricator.execution.clock import SYSTEM_CLOCK, Clock
+from fabricator.execution.engine import Engine
 from fabricator.llms import Fake
 from fabricator.llms.base import Request
-from fabricator.ratelimit import RateLimiter, TokenBucket
+from fabricator.execution.ratelimit import RateLimiter, TokenBucket
 from fabricator.testing import FakeClock
 
 

@@ -21,8 +21,8 @@ ray = pytest.importorskip("ray")
 
 from fabricator import BasePrompt, DatasetGenerator  # noqa: E402
 from fabricator.cli import main  # noqa: E402
-from fabricator.distributed import RayRunner, split_limit, start_local_ray  # noqa: E402
-from fabricator.engine import Engine  # noqa: E402
+from fabricator.execution.ray import RayRunner, split_limit, start_local_ray  # noqa: E402
+from fabricator.execution.engine import Engine  # noqa: E402
 from fabricator.errors import AuthenticationError  # noqa: E402
 from fabricator.llms import Fake  # noqa: E402
 from fabricator.llms.openai import OpenAICompatible  # noqa: E402

@@ -27,16 +27,16 @@ from typing import Any
 from datasets import ClassLabel, Dataset, Features, Value
 
 from ._sync import run_sync
-from .engine import Engine, Prices, RunStats
 from .errors import BudgetExceeded, ConfigError
-from .journal import Journal
+from .execution.engine import Engine, Prices, RunStats
+from .execution.journal import Journal
+from .execution.ratelimit import RateLimiter
 from .llms.base import LLM, Request
 from .llms.fake import Fake
 from .outputs import OutputFormat
 from .parsing import normalize_text
 from .progress import ProgressReporter
 from .prompts import BasePrompt
-from .ratelimit import RateLimiter
 from .rows import CallBudget, Failure, RowMaker, WorkItem
 from .samplers import SAMPLING_STRATEGIES, FewShotPool
 
@@ -276,7 +276,7 @@ class DatasetGenerator:
         maker = _row_maker(task, temperature, max_tokens, self.max_tries, dry_run=dry_run)
         cluster = None
         if engine_kind == "ray":
-            from .distributed import RayRunner
+            from .execution.ray import RayRunner
 
             cluster = RayRunner(llm, maker, executor, journal=journal, actors=ray_actors,
                                 address=ray_address, requests_per_minute=requests_per_minute,
@@ -538,7 +538,7 @@ def _check_engine(engine: str, actors: int | None, address: str | None) -> str:
         return engine
     if actors is not None and actors < 1:
         raise ConfigError("ray_actors must be at least 1")
-    from .distributed import require_ray
+    from .execution.ray import require_ray
 
     require_ray()
     return engine

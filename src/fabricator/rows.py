@@ -2,7 +2,7 @@
 
 ``RowMaker`` holds everything that turning a ``WorkItem`` into a row needs and nothing else (no
 datasets, no few-shot pool, no open files), so it pickles small and behaves the same wherever it
-runs: in ``DatasetGenerator`` with the local engine, or in a Ray actor (``fabricator.distributed``)
+runs: in ``DatasetGenerator`` with the local engine, or in a Ray actor (``fabricator.execution.ray``)
 with that actor's engine. Both paths call the same ``make``, and both count model calls against
 a ``CallBudget``.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .errors import BackendError, BudgetExceeded, ParseError
-from .journal import content_key
+from .execution.journal import content_key
 from .llms.base import Request
 from .parsing import clean_generated_text, complete_sentences, normalize_label
 

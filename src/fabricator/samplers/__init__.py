@@ -1,5 +1,5 @@
 """Few-shot sampling: random, uniform (one label per prompt) and stratified (k per class)."""
 
-from .fewshot import FewShotPool, FewShotSample, SAMPLING_STRATEGIES
+from .fewshot import SAMPLING_STRATEGIES, FewShotPool, FewShotSample
 
 __all__ = ["FewShotPool", "FewShotSample", "SAMPLING_STRATEGIES"]

@@ -1,6 +1,6 @@
 """A virtual clock for tests: sleeps take no real time, so timing tests assert order, not speed.
 
-``FakeClock`` implements ``fabricator.clock.Clock``. A sleep parks the caller until virtual time
+``FakeClock`` implements ``fabricator.execution.clock.Clock``. A sleep parks the caller until virtual time
 reaches its deadline; virtual time jumps to the earliest deadline once every runnable task has
 reached its next ``await`` (work and I/O take no virtual time). Sleepers wake in deadline order, so
 ``RateLimiter(120, clock=clock)`` lets requests start at 0, 0, 0.5, 1.0, ... virtual seconds at once::

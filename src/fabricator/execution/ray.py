@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import BudgetExceeded, ConfigError, ParseError
+from ..llms.base import Completion, Request, Usage
+from ..rows import CallBudget, Failure, RowMaker, WorkItem
 from .engine import Engine, Prices, RunStats
-from .errors import BudgetExceeded, ConfigError, ParseError
 from .journal import Journal, content_key
-from .llms.base import Completion, Request, Usage
 from .ratelimit import RateLimiter
-from .rows import CallBudget, Failure, RowMaker, WorkItem
 
 log = logging.getLogger("fabricator")
 

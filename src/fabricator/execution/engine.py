@@ -19,8 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
-from .clock import SYSTEM_CLOCK, Clock
-from .errors import (
+from ..errors import (
     BackendError,
     BackendUnavailable,
     BudgetExceeded,
@@ -28,8 +27,9 @@ from .errors import (
     ConnectionFailed,
     RateLimitError,
 )
-from .llms.base import LLM, Completion, Request, Usage
-from .progress import ProgressReporter
+from ..llms.base import LLM, Completion, Request, Usage
+from ..progress import ProgressReporter
+from .clock import SYSTEM_CLOCK, Clock
 from .ratelimit import RateLimiter
 
 T = TypeVar("T")

@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 META_FILE = "meta.json"
 _CORRUPT_SUFFIX = ".corrupt"
