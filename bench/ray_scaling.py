@@ -33,7 +33,7 @@ PROMPT = BasePrompt(task_description="Write one short, vivid movie review.", gen
 
 
 class _Timeline(logging.Handler):
-    """Keeps the timing that ``fabricator.execution.ray`` logs after each Ray round."""
+    """Keeps the timing that the Ray executor (``fabricator.execution.ray``) logs after each round."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
 import logging
 import sys
@@ -11,14 +10,12 @@ import sys
 import pytest
 from rich.console import Console
 
-import fabricator.dataset_generator
 from fabricator import BasePrompt, DatasetGenerator
-from fabricator.execution.engine import Engine
 from fabricator.errors import ConfigError, RateLimitError, ServerError
+from fabricator.execution.engine import Engine
 from fabricator.llms import Fake
 from fabricator.llms.base import Request
 from fabricator.progress import ProgressReporter
-from fabricator.execution.ratelimit import RateLimiter
 from fabricator.testing import FakeClock
 
 REQUEST = Request(messages=({"role": "user", "content": "Write."},))
@@ -32,18 +29,15 @@ def waits(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "fabricator" and r.levelno == logging.WARNING]
 
 
-def test_generate_respects_a_rate_limit_and_counts_tokens_and_cost(monkeypatch):
-    clock = FakeClock()
-    # the generator builds its own limiter: give it the virtual clock
-    limiter = functools.partial(RateLimiter, clock=clock)
-    monkeypatch.setattr(fabricator.dataset_generator, "RateLimiter", limiter)
+def test_generate_respects_a_rate_limit_and_counts_tokens_and_cost():
+    clock = FakeClock()  # the generator's engine and rate limiter run on it
     asked_at: list[float] = []
 
     def answer(prompt: str) -> str:
         asked_at.append(clock.now())
         return f"words {len(prompt)} here"
 
-    g = DatasetGenerator(Fake(answer, max_concurrency=8))
+    g = DatasetGenerator(Fake(answer, max_concurrency=8), clock=clock)
     g.generate(
         BasePrompt("Write."),
         max_prompt_calls=6,

@@ -9,16 +9,13 @@ on a virtual clock (``FakeClock``): the tests assert which waits happened, never
 
 from __future__ import annotations
 
-import functools
 import logging
 import socket
 from collections import Counter
 
 import pytest
 
-import fabricator.dataset_generator
 from fabricator import BasePrompt, DatasetGenerator
-from fabricator.execution.engine import Engine
 from fabricator.errors import AuthenticationError, BackendUnavailable
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.testing import FakeClock, FakeOpenAIServer
@@ -47,19 +44,18 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(autouse=True)
-def clock(monkeypatch) -> FakeClock:
+@pytest.fixture
+def clock() -> FakeClock:
     """The engine the generator builds waits (backoff, Retry-After) on virtual time."""
-    virtual = FakeClock()
-    monkeypatch.setattr(fabricator.dataset_generator, "Engine", functools.partial(Engine, clock=virtual))
-    return virtual
+    return FakeClock()
 
 
-def generate(server: FakeOpenAIServer, *, max_retries: int, calls: int = ROWS + 1, **kw):
+def generate(server: FakeOpenAIServer, *, max_retries: int, calls: int = ROWS + 1,
+             clock: FakeClock | None = None, **kw):
     """ROWS rows; ``calls`` model calls at most (HTTP retries apart): one per row, plus the re-ask
-    of the answer the "length" fault cuts short."""
+    of the answer the "length" fault cuts short. Waits run on ``clock`` (virtual time)."""
     llm = OpenAICompatible("fake-model", base_url=server.base_url, max_concurrency=CONCURRENCY)
-    generator = DatasetGenerator(llm)
+    generator = DatasetGenerator(llm, clock=clock or FakeClock())
     dataset = generator.generate(
         PROMPT,
         max_prompt_calls=calls,
@@ -80,7 +76,7 @@ ALL_FAULTS = {**ERROR_FAULTS, 14: "length"}
 
 def test_every_fault_kind_is_retried_and_the_run_completes(clock: FakeClock):
     with FakeOpenAIServer(latency=0.005, faults=ALL_FAULTS, retry_after=1.0, responder=responder) as srv:
-        dataset, report = generate(srv, max_retries=3)
+        dataset, report = generate(srv, max_retries=3, clock=clock)
         stats, received = srv.stats, list(srv.requests)
     assert len(dataset) == ROWS and report.rows == ROWS
     assert report.failures == []
@@ -136,7 +132,7 @@ def test_rejected_key_stops_at_once_without_retries_or_showing_the_key(clock: Fa
     with FakeOpenAIServer(latency=0.01, api_key=secret) as srv:
         llm = OpenAICompatible("fake-model", base_url=srv.base_url, api_key=wrong, max_concurrency=8)
         with pytest.raises(AuthenticationError) as info:
-            DatasetGenerator(llm).generate(
+            DatasetGenerator(llm, clock=clock).generate(
                 PROMPT, max_prompt_calls=50, num_samples_to_generate=50, max_retries=6
             )
         stats = srv.stats
@@ -153,7 +149,7 @@ def test_rejected_key_on_a_chat_request_is_not_retried(clock: FakeClock):
         llm = OpenAICompatible(
             "fake-model", base_url=srv.base_url, api_key="sk-not-shown-0001", max_concurrency=1
         )
-        generator = DatasetGenerator(llm)
+        generator = DatasetGenerator(llm, clock=clock)
         with pytest.raises(AuthenticationError) as info:
             generator.generate(PROMPT, max_prompt_calls=50, num_samples_to_generate=50, max_retries=6)
         stats = srv.stats
@@ -165,7 +161,7 @@ def test_rejected_key_on_a_chat_request_is_not_retried(clock: FakeClock):
 
 def test_unreachable_server_fails_fast(clock: FakeClock):
     llm = OpenAICompatible("fake-model", base_url=f"http://127.0.0.1:{closed_port()}/v1")
-    generator = DatasetGenerator(llm)
+    generator = DatasetGenerator(llm, clock=clock)
     with pytest.raises(BackendUnavailable) as info:
         generator.generate(PROMPT, max_prompt_calls=20, num_samples_to_generate=20)
     # fast: no chat request sent, no backoff waited (one connection refused is enough)
@@ -177,7 +173,7 @@ def test_unreachable_server_fails_fast(clock: FakeClock):
 def test_a_429_asking_for_an_hour_fails_its_row_instead_of_stalling_the_run(clock: FakeClock, caplog):
     with FakeOpenAIServer(latency=0.005, faults={5: "429"}, retry_after=3600, responder=responder) as srv:
         with caplog.at_level(logging.WARNING, logger="fabricator"):
-            dataset, report = generate(srv, max_retries=6, calls=ROWS)
+            dataset, report = generate(srv, max_retries=6, calls=ROWS, clock=clock)
         stats = srv.stats
     assert clock.sleeps == [] and clock.now() == 0.0  # the run did not wait for the server
     assert stats["received"] == ROWS and report.stats.retries == 0  # the 429 was not retried either

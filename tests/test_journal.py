@@ -338,3 +338,43 @@ def test_cli_garbage_meta_is_one_error_naming_the_fix(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "meta.json" in err and "fix:" in err and "--fresh" in err and "Traceback" not in err
     assert main(["generate", str(recipe), "-o", str(out), "--quiet", "--reuse"]) == 0
+
+
+def test_engine_record_then_lookup_is_a_counted_journal_hit(tmp_path):
+    """What the Ray vLLM path relies on: ``record`` journals an answer that ``lookup`` (in a later
+    run) returns, counted as cached with what it cost; a key never recorded is no hit."""
+    import asyncio
+
+    from fabricator.execution.engine import Engine
+    from fabricator.llms.base import Completion, Request, Usage
+
+    done = Completion("A fine film.", "stop", Usage(12, 5), "m")
+    with Journal(tmp_path / "j") as journal:
+        Engine(Fake(), journal=journal).record("k1", done)
+    llm = Fake("never asked")
+    with Journal(tmp_path / "j") as journal:
+        engine = Engine(llm, journal=journal)
+        assert engine.lookup("k2") is None and engine.stats.cached == 0
+        hit = engine.lookup("k1")
+        assert (hit.text, hit.usage, hit.model) == ("A fine film.", Usage(12, 5), "m")
+        assert (engine.stats.cached, engine.stats.cached_tokens) == (1, 17)
+        # the engine's own calls go through the same lookup
+        again = asyncio.run(engine.call(Request(messages=({"role": "user", "content": "x"},)), "k1"))
+        assert again.text == "A fine film." and llm.calls == 0 and engine.stats.cached == 2
+
+
+def test_engine_budget_check_and_what_is_left():
+    from fabricator.errors import BudgetExceeded
+    from fabricator.execution.engine import Engine, Prices
+    from fabricator.llms.base import Completion, Usage
+
+    engine = Engine(Fake(), budget_tokens=100, budget_usd=1.0, prices=Prices(1000.0, 1000.0))
+    engine.check_budget()  # nothing spent: no error
+    engine.account(Completion("x", "stop", Usage(30, 10), "m"))
+    assert engine.budget_left() == (60, pytest.approx(0.96))
+    engine.account(Completion("x", "stop", Usage(50, 20), "m"))
+    assert engine.budget_left()[0] == 0
+    with pytest.raises(BudgetExceeded, match="token budget of 100 spent"):
+        engine.check_budget()
+    assert engine.stats.stopped == "budget"
+    assert Engine(Fake()).budget_left() == (None, None)

@@ -8,9 +8,9 @@ import pytest
 
 from fabricator.execution.clock import SYSTEM_CLOCK, Clock
 from fabricator.execution.engine import Engine
+from fabricator.execution.ratelimit import RateLimiter, TokenBucket
 from fabricator.llms import Fake
 from fabricator.llms.base import Request
-from fabricator.execution.ratelimit import RateLimiter, TokenBucket
 from fabricator.testing import FakeClock
 
 

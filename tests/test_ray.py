@@ -4,6 +4,7 @@ Needs the optional extra (``pip install -e ".[ray]"``); skipped as a whole witho
 Ray cluster (2 CPUs) serves the module; the fake OpenAI server runs on a thread in this process.
 """
 
+import asyncio
 import hashlib
 import ipaddress
 import json
@@ -21,12 +22,16 @@ ray = pytest.importorskip("ray")
 
 from fabricator import BasePrompt, DatasetGenerator  # noqa: E402
 from fabricator.cli import main  # noqa: E402
-from fabricator.execution.ray import RayRunner, split_limit, start_local_ray  # noqa: E402
-from fabricator.execution.engine import Engine  # noqa: E402
 from fabricator.errors import AuthenticationError  # noqa: E402
+from fabricator.execution import build_executor  # noqa: E402
+from fabricator.execution.engine import Engine  # noqa: E402
+from fabricator.execution.journal import Journal  # noqa: E402
+from fabricator.execution.ray import split_limit, start_local_ray  # noqa: E402
 from fabricator.llms import Fake  # noqa: E402
+from fabricator.llms.base import Request  # noqa: E402
 from fabricator.llms.openai import OpenAICompatible  # noqa: E402
-from fabricator.rows import RowMaker  # noqa: E402
+from fabricator.llms.ray_vllm import RayVLLM  # noqa: E402
+from fabricator.progress import ProgressReporter  # noqa: E402
 from fabricator.testing import FakeOpenAIServer  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
@@ -74,19 +79,25 @@ def llm(srv, concurrency=4):
 
 
 def conditioned():
-    return BasePrompt(task_description="Generate a {} movie review.", label_options=LABELS,
-                      generate_data_for_column="text")
+    return BasePrompt(
+        task_description="Generate a {} movie review.", label_options=LABELS, generate_data_for_column="text"
+    )
 
 
 def annotate():
-    return BasePrompt(task_description="Classify as: {}.", label_options=LABELS,
-                      generate_data_for_column="label", fewshot_example_columns="text")
+    return BasePrompt(
+        task_description="Classify as: {}.",
+        label_options=LABELS,
+        generate_data_for_column="label",
+        fewshot_example_columns="text",
+    )
 
 
 def unlabeled(n: int) -> Dataset:
     kinds = ["POS", "NEG", "HUH", "POS", "NEG", "BAD"]
-    return Dataset.from_dict({"text": [f"review {i} ROW-{kinds[i % len(kinds)]}" for i in range(n)],
-                              "id": list(range(n))})
+    return Dataset.from_dict(
+        {"text": [f"review {i} ROW-{kinds[i % len(kinds)]}" for i in range(n)], "id": list(range(n))}
+    )
 
 
 def both(run):
@@ -97,8 +108,17 @@ def both(run):
 def test_label_conditioned_generation_same_rows_and_features(server, sentiment_fewshot):
     def run(**kw):
         g = DatasetGenerator(llm(server))
-        ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label", max_prompt_calls=60,
-                        num_samples_to_generate=60, seed=7, **kw)
+        ds = g.generate(
+            conditioned(),
+            sentiment_fewshot,
+            "uniform",
+            1,
+            "label",
+            max_prompt_calls=60,
+            num_samples_to_generate=60,
+            seed=7,
+            **kw,
+        )
         return ds, g.last_run
 
     (local, local_run), (remote, remote_run) = both(run)
@@ -115,10 +135,20 @@ def test_annotation_same_rows_failures_and_log(server, sentiment_fewshot, tmp_pa
 
     def run(engine, **kw):
         g = DatasetGenerator(llm(server))
-        ds, original = g.generate(annotate(), sentiment_fewshot, "stratified", 1, "label",
-                                  unlabeled_dataset=data, max_prompt_calls=100, seed=3,
-                                  return_unlabeled_dataset=True, log_path=tmp_path / f"{engine}.jsonl",
-                                  engine=engine, **kw)
+        ds, original = g.generate(
+            annotate(),
+            sentiment_fewshot,
+            "stratified",
+            1,
+            "label",
+            unlabeled_dataset=data,
+            max_prompt_calls=100,
+            seed=3,
+            return_unlabeled_dataset=True,
+            log_path=tmp_path / f"{engine}.jsonl",
+            engine=engine,
+            **kw,
+        )
         return ds, original, g.last_run
 
     (ds_l, orig_l, run_l), (ds_r, orig_r, run_r) = both(run)
@@ -140,11 +170,21 @@ def test_annotation_same_rows_failures_and_log(server, sentiment_fewshot, tmp_pa
 
 def test_budget_stop_then_resume_across_actor_shards(sentiment_fewshot, tmp_path):
     with FakeOpenAIServer(latency=0.02, responder=responder) as srv:
+
         def run(**kw):
             g = DatasetGenerator(llm(srv, concurrency=2))
-            ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label",
-                            max_prompt_calls=40, num_samples_to_generate=40, seed=1,
-                            journal_dir=tmp_path / "journal", **kw)
+            ds = g.generate(
+                conditioned(),
+                sentiment_fewshot,
+                "uniform",
+                1,
+                "label",
+                max_prompt_calls=40,
+                num_samples_to_generate=40,
+                seed=1,
+                journal_dir=tmp_path / "journal",
+                **kw,
+            )
             return ds, g.last_run
 
         part, first = run(engine="ray", ray_actors=2, budget_tokens=400)
@@ -160,9 +200,16 @@ def test_budget_stop_then_resume_across_actor_shards(sentiment_fewshot, tmp_path
         assert srv.stats["received"] == 40  # nothing asked twice, nothing lost
         assert _journal_keys(tmp_path / "journal") == 40
         srv.reset_stats()
-        local = DatasetGenerator(llm(srv)).generate(conditioned(), sentiment_fewshot, "uniform", 1,
-                                                    "label", max_prompt_calls=40,
-                                                    num_samples_to_generate=40, seed=1)
+        local = DatasetGenerator(llm(srv)).generate(
+            conditioned(),
+            sentiment_fewshot,
+            "uniform",
+            1,
+            "label",
+            max_prompt_calls=40,
+            num_samples_to_generate=40,
+            seed=1,
+        )
         assert full.to_list() == local.to_list()
 
 
@@ -171,6 +218,7 @@ def test_killed_actor_loses_nothing(sentiment_fewshot, tmp_path):
     answers are reused; only the requests in flight at the kill are asked again."""
     killed: list[int] = []
     with FakeOpenAIServer(latency=0.05, responder=responder) as srv:
+
         def killer() -> None:
             deadline = time.monotonic() + 60
             while srv.stats["received"] < 30 and time.monotonic() < deadline:
@@ -182,63 +230,205 @@ def test_killed_actor_loses_nothing(sentiment_fewshot, tmp_path):
 
         thread = threading.Thread(target=killer, daemon=True)
         thread.start()
-        g = DatasetGenerator(llm(srv, concurrency=4))
-        ds = g.generate(conditioned(), sentiment_fewshot, "uniform", 1, "label", max_prompt_calls=120,
-                        num_samples_to_generate=120, seed=2, journal_dir=tmp_path / "journal",
-                        engine="ray", ray_actors=2)
+
+        def run() -> Dataset:
+            return DatasetGenerator(llm(srv, concurrency=4)).generate(
+                conditioned(),
+                sentiment_fewshot,
+                "uniform",
+                1,
+                "label",
+                max_prompt_calls=120,
+                num_samples_to_generate=120,
+                seed=2,
+                journal_dir=tmp_path / "journal",
+                engine="ray",
+                ray_actors=2,
+            )
+
+        ds = run()
         thread.join(5)
         if not killed:
             pytest.skip("no Ray actor process found to kill")
         assert len(ds) == 120
         assert _journal_keys(tmp_path / "journal") == 120
         assert 120 <= srv.stats["received"] <= 120 + 4  # at most the killed actor's in-flight requests
-        again = DatasetGenerator(llm(srv)).generate(
-            conditioned(), sentiment_fewshot, "uniform", 1, "label", max_prompt_calls=120,
-            num_samples_to_generate=120, seed=2, journal_dir=tmp_path / "journal", engine="ray",
-            ray_actors=2)
+        again = run()
         assert again.to_list() == ds.to_list()
         assert srv.stats["received"] <= 124  # the re-run asked nothing
 
 
 def test_fatal_error_in_an_actor_stops_the_run():
     with FakeOpenAIServer(faults={5: "401"}) as srv, pytest.raises(AuthenticationError, match="401"):
-        DatasetGenerator(llm(srv)).generate(BasePrompt(task_description="Write a review."),
-                                            max_prompt_calls=40, num_samples_to_generate=40,
-                                            engine="ray", ray_actors=2)
+        DatasetGenerator(llm(srv)).generate(
+            BasePrompt(task_description="Write a review."),
+            max_prompt_calls=40,
+            num_samples_to_generate=40,
+            engine="ray",
+            ray_actors=2,
+        )
 
 
 def test_rate_limits_and_budgets_are_split_evenly():
     engine = Engine(Fake(), concurrency=8, budget_tokens=900, budget_usd=3.0)
-    maker = RowMaker(mode="unlabeled", target_column="text", label_column="label", input_columns=(),
-                     label_options=None, label_synonyms=None, label_target=False, conditioned=False,
-                     structured_reply=False, json_schema=None, fix_instruction="", answer_prefix="",
-                     stop_columns=())
-    runner = RayRunner(Fake(), maker, engine, requests_per_minute=600, tokens_per_minute=90_000)
-    s = runner._settings(3)
+    executor = ray_executor(Fake(), engine, requests_per_minute=600, tokens_per_minute=90_000)
+    s = executor.actor_settings(3)
     assert (s.requests_per_minute, s.tokens_per_minute) == (200, 30_000)
     assert (s.budget_tokens, s.budget_usd, s.concurrency) == (300, 1.0, 8)
     assert split_limit(None, 3) is None
 
 
+def ray_executor(llm, engine, journal=None, **kw):
+    """The Ray executor as the generator builds it (the row maker is what the generator made)."""
+    return build_executor(
+        "ray",
+        llm=llm,
+        maker=kw.pop("maker", None),
+        engine=engine,
+        logger=None,
+        progress=ProgressReporter(enabled=False),
+        journal=journal,
+        **kw,
+    )
+
+
+class BatchOnly(RayVLLM):
+    """``RayVLLM`` whose batch processor is a plain Ray Data map (no vLLM): "echo: <prompt>"."""
+
+    processors = 0
+
+    def processor(self):
+        BatchOnly.processors += 1
+
+        def answer(row):
+            text = "echo: " + row["messages"][-1]["content"]
+            return {"i": row["i"], "generated_text": text, "num_input_tokens": 3, "num_generated_tokens": 2}
+
+        return lambda ds: ds.map(answer)
+
+
+class EchoMaker:
+    """The part of ``RowMaker`` the vLLM path uses: the first request of an item, and its parse."""
+
+    def request(self, item, messages, attempt):
+        return Request(messages=tuple(messages), temperature=0.0, max_tokens=8, seed=item.index)
+
+    def parse(self, item, text):
+        if text.endswith("3"):
+            from fabricator.errors import ParseError
+
+            raise ParseError("no label in the answer")
+        return {"text": text}
+
+
+def test_ray_vllm_batch_path_journals_through_the_engine_and_resumes(tmp_path):
+    """``engine="ray"`` with ``RayVLLM``: one pass through the batch processor; answers journaled by
+    the driver engine, so a second run asks nothing and counts every answer as cached."""
+    from fabricator.rows import Failure, WorkItem
+
+    work = [WorkItem(i, ({"role": "user", "content": f"row {i}"},), f"row {i}") for i in range(8)]
+
+    def run():
+        kept = {}
+        with Journal(tmp_path / "j") as journal:
+            engine = Engine(Fake(), journal=journal)
+            executor = ray_executor(BatchOnly("m"), engine, journal, maker=EchoMaker())
+            asyncio.run(executor.map(work, lambda item, result: kept.__setitem__(item.index, result)))
+        return kept, engine.stats
+
+    BatchOnly.processors = 0
+    first, stats = run()
+    assert first[0] == {"text": "echo: row 0"} and sorted(first) == list(range(8))
+    assert isinstance(first[3], Failure) and first[3].raw == "echo: row 3"  # no re-ask on this path
+    assert (stats.requests, stats.succeeded, stats.prompt_tokens, stats.completion_tokens) == (8, 8, 24, 16)
+    again, stats = run()
+    assert again.keys() == first.keys() and again[5] == first[5]
+    assert (BatchOnly.processors, stats.requests, stats.cached, stats.cached_tokens) == (1, 0, 8, 40)
+
+
+FAKE_VLLM = """
+class SamplingParams:
+    def __init__(self, **params):
+        self.params = params
+
+class _Out:
+    def __init__(self, text, n):
+        self.text, self.finish_reason, self.token_ids = text, "stop", [0] * n
+
+class _Result:
+    def __init__(self, prompt, out):
+        self.prompt_token_ids, self.outputs = [0] * len(prompt), [out]
+
+class LLM:
+    def __init__(self, model, **kwargs):
+        self.model = model
+
+    def chat(self, messages, params, use_tqdm=True):
+        text = self.model + " says " + messages[-1]["content"]
+        return [_Result(messages[-1]["content"], _Out(text, params.params["max_tokens"]))]
+"""
+
+
+def test_ray_vllm_complete_asks_one_actor_that_holds_the_model(tmp_path, monkeypatch):
+    """``RayVLLM.complete`` honours the LLM protocol: one model, loaded once in a Ray actor."""
+    (tmp_path / "vllm").mkdir()
+    (tmp_path / "vllm" / "__init__.py").write_text(FAKE_VLLM)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    llm = RayVLLM(
+        "m", actor_options={"num_cpus": 0, "runtime_env": {"env_vars": {"PYTHONPATH": str(tmp_path)}}}
+    )
+
+    async def two() -> list:
+        try:
+            return [
+                await llm.complete(Request(messages=({"role": "user", "content": w},), max_tokens=4))
+                for w in ("hello", "again")
+            ]
+        finally:
+            await llm.aclose()
+
+    first, second = asyncio.run(two())
+    assert (first.text, first.usage.prompt_tokens, first.usage.completion_tokens) == ("m says hello", 5, 4)
+    assert second.text == "m says again" and first.model == "m"
+
+
 def test_default_is_one_actor_per_node_and_fake_backend_works():
     g = DatasetGenerator()
-    ds = g.generate(BasePrompt(task_description="Write a review."), max_prompt_calls=5,
-                    num_samples_to_generate=5, dummy_response="A fine film.", engine="ray")
+    ds = g.generate(
+        BasePrompt(task_description="Write a review."),
+        max_prompt_calls=5,
+        num_samples_to_generate=5,
+        dummy_response="A fine film.",
+        engine="ray",
+    )
     assert ds["text"] == ["A fine film."] * 5
     assert g.last_run.stats.requests == 5
 
 
 def test_cli_engine_ray(tmp_path):
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "prompt": {"task_description": "Write a short movie review.", "generate_data_for_column": "text"},
-        "model": {"backend": "fake", "responses": ["A fine film.", "Dull and long."]},
-        "generation": {"max_prompt_calls": 12, "num_samples_to_generate": 12, "engine": "local",
-                       "dedup": False},
-    }))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "prompt": {
+                    "task_description": "Write a short movie review.",
+                    "generate_data_for_column": "text",
+                },
+                "model": {"backend": "fake", "responses": ["A fine film.", "Dull and long."]},
+                "generation": {
+                    "max_prompt_calls": 12,
+                    "num_samples_to_generate": 12,
+                    "engine": "local",
+                    "dedup": False,
+                },
+            }
+        )
+    )
     out = tmp_path / "out"
-    assert main(["generate", str(recipe), "-o", str(out), "--quiet", "--engine", "ray",
-                 "--ray-actors", "2"]) == 0
+    assert (
+        main(["generate", str(recipe), "-o", str(out), "--quiet", "--engine", "ray", "--ray-actors", "2"])
+        == 0
+    )
     rows = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and {r["text"] for r in rows} <= {"A fine film.", "Dull and long."}
     assert sorted(p.name for p in (out / "journal").glob("journal-actor-*.jsonl"))
@@ -249,6 +439,7 @@ def test_call_cap_holds_on_ray_as_locally(sentiment_fewshot):
     """Rows that never get a label: re-asks stop at the cap, on the actors as in one process."""
     data = Dataset.from_dict({"text": [f"review {i} ROW-BAD" for i in range(12)]})
     with FakeOpenAIServer(responder=responder) as srv:
+
         def run(**kw):
             g = DatasetGenerator(llm(srv))
             g.generate(annotate(), unlabeled_dataset=data, max_prompt_calls=14, **kw)
@@ -278,9 +469,13 @@ def test_engine_ray_starts_a_cluster_that_listens_on_loopback_only(tmp_path):
     import sys
 
     script = tmp_path / "run.py"
-    script.write_text(inspect.getsource(_listening) + inspect.getsource(_ancestors)
-                      + "import ipaddress\nfrom pathlib import Path\n"
-                      + "def LISTENING():\n    return _listening(os.getpid())\n" + LISTENER)
+    script.write_text(
+        inspect.getsource(_listening)
+        + inspect.getsource(_ancestors)
+        + "import ipaddress\nfrom pathlib import Path\n"
+        + "def LISTENING():\n    return _listening(os.getpid())\n"
+        + LISTENER
+    )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     addresses = json.loads(done.stdout.strip().splitlines()[-1])
@@ -346,7 +541,7 @@ def _listening(root: int) -> list[str]:
             if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
                 continue
             raw = bytes.fromhex(fields[1].split(":")[0])
-            packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             address = ipaddress.ip_address(packed)
             mapped = getattr(address, "ipv4_mapped", None)
             found.append(str(mapped or address))

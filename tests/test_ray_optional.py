@@ -68,8 +68,8 @@ def test_recipe_generation_engine(tmp_path):
     path.write_text(yaml.safe_dump({**base, "generation": {"engine": "ray", "ray_actors": 4,
                                                            "ray_address": "auto"}}))
     g = load_recipe(path).generation
-    assert (g.engine, g.ray_actors, g.ray_address) == ("ray", 4, "auto")
-    assert load_recipe(_write(tmp_path, base)).generation.engine == "local"
+    assert (g.execution.engine, g.execution.ray_actors, g.execution.ray_address) == ("ray", 4, "auto")
+    assert load_recipe(_write(tmp_path, base)).generation.execution.engine == "local"
     with pytest.raises(ConfigError, match="engine"):
         load_recipe(_write(tmp_path, {**base, "generation": {"engine": "spark"}}))
 
@@ -120,15 +120,15 @@ def test_row_maker_is_small_and_picklable(sentiment_fewshot):
     """The object a Ray actor makes rows with: no datasets, and the same rows after pickling."""
     from datasets import Dataset
 
-    from fabricator.dataset_generator import _resolve, _row_maker
+    from fabricator.options import SamplingOptions
+    from fabricator.planning import resolve_task, row_maker
     from fabricator.rows import WorkItem
 
     prompt = BasePrompt(task_description="Classify as: {}.", label_options=["positive", "negative"],
                         generate_data_for_column="label", fewshot_example_columns="text")
     unlabeled = Dataset.from_dict({"text": ["Great!", "Awful."], "extra": [1, 2]})
-    task = _resolve(prompt, sentiment_fewshot, "uniform", 1, "label", unlabeled, 0, Fake(), None,
-                    None)
-    maker = _row_maker(task, 0.5, 16, 3)
+    task = resolve_task(prompt, sentiment_fewshot, "uniform", 1, "label", unlabeled, llm=Fake())
+    maker = row_maker(task, SamplingOptions(temperature=0.5, max_tokens=16), max_tries=3)
     light = pickle.loads(pickle.dumps(maker.without_rows()))
     assert light.unlabeled_rows is None and maker.unlabeled_rows == [{"text": "Great!"}, {"text": "Awful."}]
     item = WorkItem(1, ({"role": "user", "content": "x"},), "x", source=1)

@@ -1,10 +1,24 @@
 """Fabricator: generate and annotate labeled NLP training data with teacher LLMs."""
 
-from .dataset_generator import DatasetGenerator, GenerationReport
-from .errors import FabricatorError
+from .errors import ConfigError, FabricatorError
+from .formats import OutputFormat
+from .generator import DatasetGenerator
+from .options import SYSTEM_PROMPT, GenerationOptions
+from .planning import plan_prompts
 from .prompts import BasePrompt
+from .report import GenerationReport
 
-__all__ = ["DatasetGenerator", "GenerationReport", "BasePrompt", "FabricatorError"]
+__all__ = [
+    "SYSTEM_PROMPT",
+    "BasePrompt",
+    "ConfigError",
+    "DatasetGenerator",
+    "FabricatorError",
+    "GenerationOptions",
+    "GenerationReport",
+    "OutputFormat",
+    "plan_prompts",
+]
 
 
 def _installed_version() -> str:

@@ -31,9 +31,15 @@ def _generate(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe)
     mismatch = "fresh" if args.fresh else "reuse" if args.reuse else "error"
-    result = run_recipe(recipe, output=args.output, on_journal_mismatch=mismatch,
-                        progress=not args.quiet, engine=args.engine, ray_actors=args.ray_actors,
-                        ray_address=args.ray_address)
+    result = run_recipe(
+        recipe,
+        output=args.output,
+        on_journal_mismatch=mismatch,
+        progress=not args.quiet,
+        engine=args.engine,
+        ray_actors=args.ray_actors,
+        ray_address=args.ray_address,
+    )
     _summary(result)
     if result.report.interrupted:
         return 130
@@ -45,13 +51,18 @@ def _verdict(s: dict[str, Any], failures: Sequence[Any]) -> int:
     missing = s["requested"] - s["rows"]
     if s["rows"] > 0 or s["requested"] <= 0:
         if missing > 0:
-            console.print(f"[bold yellow]warning:[/] {missing} of {s['requested']} requested rows are "
-                          f"missing ({_why(s, failures)}; see failures.jsonl)")
+            console.print(
+                f"[bold yellow]warning:[/] {missing} of {s['requested']} requested rows are "
+                f"missing ({_why(s, failures)}; see failures.jsonl)"
+            )
         return 0
-    console.print(f"[bold red]error:[/] nothing was produced: 0 of {s['requested']} rows "
-                  f"({_why(s, failures)})")
-    console.print("[bold]fix:[/] see failures.jsonl and log.jsonl in the output folder; check the "
-                  "model, its server and the prompt, then run again (answers already paid are journaled)")
+    console.print(
+        f"[bold red]error:[/] nothing was produced: 0 of {s['requested']} rows ({_why(s, failures)})"
+    )
+    console.print(
+        "[bold]fix:[/] see failures.jsonl and log.jsonl in the output folder; check the "
+        "model, its server and the prompt, then run again (answers already paid are journaled)"
+    )
     return 1
 
 
@@ -85,17 +96,42 @@ def _summary(result: RunResult) -> None:
         ("rows", f"{s['rows']} of {s['requested']} requested"),
         ("failed answers", describe_failures(s)),
         ("model calls", f"{s['requests']} sent, {s['cached']} from journal, {s['retries']} retries"),
-        ("tokens", f"{s['prompt_tokens']:,} prompt + {s['completion_tokens']:,} completion"
-                   + (f" ({s['cached_tokens']:,} more spent earlier on the journaled answers)"
-                      if s["cached_tokens"] else "")),
+        ("call cap", describe_calls(s)),
+        (
+            "tokens",
+            f"{s['prompt_tokens']:,} prompt + {s['completion_tokens']:,} completion"
+            + (
+                f" ({s['cached_tokens']:,} more spent earlier on the journaled answers)"
+                if s["cached_tokens"]
+                else ""
+            ),
+        ),
         ("cost", cost),
         ("time", f"{s['elapsed_s']:.1f} s ({rate:.2f} rows/s)"),
-        ("stopped", s["stopped"] or ("interrupted" if s["interrupted"] else
-                                     "completed" if s["rows"] or not s["requested"] else "nothing produced")),
+        (
+            "stopped",
+            s["stopped"]
+            or (
+                "interrupted"
+                if s["interrupted"]
+                else "completed"
+                if s["rows"] or not s["requested"]
+                else "nothing produced"
+            ),
+        ),
         ("output", f"{result.output}/ (dataset/, data.jsonl, log.jsonl, metadata.json)"),
     ]:
         table.add_row(name, value)
     Console().print(table)
+    for warning in result.report.warnings:  # e.g. journal lines set aside as unreadable
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}")
+
+
+def describe_calls(s: dict[str, Any]) -> str:
+    """Calls counted against ``max_prompt_calls`` (journal answers and HTTP retries are not)."""
+    if s.get("call_cap") is None:
+        return f"{s['calls']} counted (no cap)"
+    return f"{s['calls']} of {s['call_cap']} allowed (max_prompt_calls)"
 
 
 _DESCRIPTION = """\
@@ -127,8 +163,12 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fabricator", description=_DESCRIPTION, epilog=_EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="fabricator",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"fabricator {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
@@ -136,19 +176,35 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("recipe", help="path of the YAML recipe")
     gen.add_argument("-o", "--output", help="output folder (default: the recipe's 'output')")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
-    gen.add_argument("--engine", choices=["local", "ray"], default=None,
-                     help="where the model calls run (default: the recipe's, else local); "
-                          "ray needs pip install 'fabricator-data[ray]'")
-    gen.add_argument("--ray-actors", type=int, default=None, metavar="N",
-                     help="Ray actors (default: one per node), each with max_concurrency in flight")
-    gen.add_argument("--ray-address", default=None, metavar="ADDR",
-                     help="Ray cluster to join, e.g. auto or 10.0.0.1:6379 (default: RAY_ADDRESS, "
-                          "else a local cluster)")
+    gen.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default=None,
+        help="where the model calls run (default: the recipe's, else local); "
+        "ray needs pip install 'fabricator-data[ray]'",
+    )
+    gen.add_argument(
+        "--ray-actors",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Ray actors (default: one per node), each with max_concurrency in flight",
+    )
+    gen.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="Ray cluster to join, e.g. auto or 10.0.0.1:6379 (default: RAY_ADDRESS, else a local cluster)",
+    )
     group = gen.add_mutually_exclusive_group()
-    group.add_argument("--fresh", action="store_true",
-                       help="if the output holds a journal of another task, move it aside")
-    group.add_argument("--reuse", action="store_true",
-                       help="if the output holds a journal of another task, reuse matching answers")
+    group.add_argument(
+        "--fresh", action="store_true", help="if the output holds a journal of another task, move it aside"
+    )
+    group.add_argument(
+        "--reuse",
+        action="store_true",
+        help="if the output holds a journal of another task, reuse matching answers",
+    )
     gen.set_defaults(handler=_generate)
     evaluate = commands.add_parser("evaluate", help="measure the quality of annotations or data")
     evaluate_commands = evaluate.add_subparsers(dest="evaluate_command", required=True)
@@ -164,8 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.handler(args) or 0)
     except FabricatorError as exc:

@@ -7,12 +7,21 @@ recipe's own folder, so a recipe and its data travel together.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from .errors import ConfigError
+from .options import GROUPS, SYSTEM_PROMPT, GenerationOptions, describe
 
 
 class _Strict(BaseModel):
@@ -52,8 +61,11 @@ class OutputFormatConfig(_Strict):
 
     def options(self) -> dict[str, Any]:
         if self.kind == "entities":
-            return {"types": self.types or [], "tokens_column": self.tokens_column,
-                    "tags_column": self.tags_column}
+            return {
+                "types": self.types or [],
+                "tokens_column": self.tokens_column,
+                "tags_column": self.tags_column,
+            }
         return {"context_column": self.context_column}
 
 
@@ -77,26 +89,35 @@ class ModelConfig(_Strict):
         return value
 
 
-class GenerationConfig(_Strict):
+class GenerationConfig(GenerationOptions):
+    """A recipe's ``generation:`` section: ``generate``'s options, flat, plus three of the paper's.
+
+    The journal, the call log and the progress bar are the runner's (the output folder, the CLI's
+    ``--quiet``), and the concurrency is the model's (``model.max_concurrency``): not keys here.
+    """
+
+    flat_keys: ClassVar[frozenset[str]] = GenerationOptions.flat_keys - {
+        "journal_dir",
+        "on_journal_mismatch",
+        "log_path",
+        "progress",
+        "max_concurrency",
+    }
+
     max_prompt_calls: int = Field(default=10, ge=1)
     num_samples_to_generate: int = Field(default=10, ge=1)
-    seed: int = 0
-    temperature: float = Field(default=0.8, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=256, ge=1)
-    system_prompt: str | None = None
-    structured_output: bool | None = None
-    label_synonyms: dict[str, str] | None = None
-    dedup: bool = True
     timeout_per_prompt: float | None = Field(default=None, gt=0)
-    requests_per_minute: float | None = Field(default=None, gt=0)
-    tokens_per_minute: float | None = Field(default=None, gt=0)
-    max_retries: int = Field(default=6, ge=0)
-    budget_tokens: int | None = Field(default=None, ge=1)
-    budget_usd: float | None = Field(default=None, gt=0)
-    prices: tuple[float, float] | None = None
-    engine: Literal["local", "ray"] = "local"  # "ray": run on a Ray cluster (docs/scaling.md)
-    ray_actors: int | None = Field(default=None, ge=1)
-    ray_address: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Written back flat, as recipes are written (the groups are the model's, not the file's)."""
+        data: dict[str, Any] = handler(self)
+        out = {k: v for k, v in data.items() if k not in GROUPS}
+        for group in GROUPS:
+            out.update({k: v for k, v in data.get(group, {}).items() if k in self.flat_keys})
+        if out.get("system_prompt") == SYSTEM_PROMPT:
+            out["system_prompt"] = None  # as in recipes: null (or no key) is Fabricator's own
+        return out
 
 
 class Recipe(_Strict):
@@ -120,32 +141,37 @@ class Recipe(_Strict):
 def load_recipe(path: str | Path) -> Recipe:
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ConfigError(f"recipe {path} not found", hint="give the path of a YAML recipe, e.g. "
-                          "examples/sentiment/recipe.yaml")
+        raise ConfigError(
+            f"recipe {path} not found",
+            hint="give the path of a YAML recipe, e.g. examples/sentiment/recipe.yaml",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"recipe {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-                          f"{exc.start})", hint="save the recipe as UTF-8") from None
+        raise ConfigError(
+            f"recipe {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+            hint="save the recipe as UTF-8",
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"recipe {path} cannot be read: {exc.strerror or exc}",
-                          hint="give the path of a readable YAML recipe") from None
+        raise ConfigError(
+            f"recipe {path} cannot be read: {exc.strerror or exc}",
+            hint="give the path of a readable YAML recipe",
+        ) from None
     try:
         raw: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"recipe {path} is not valid YAML: {_yaml_problem(exc)}",
-                          hint="fix the YAML syntax at that line (indentation, quotes, colons)") from None
+        raise ConfigError(
+            f"recipe {path} is not valid YAML: {_yaml_problem(exc)}",
+            hint="fix the YAML syntax at that line (indentation, quotes, colons)",
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"recipe {path} must be a mapping with at least a 'prompt' section")
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
-        unknown = "Extra inputs are not permitted"
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].replace(unknown, 'unknown key')}"
-            for e in exc.errors())
-        raise ConfigError(f"recipe {path} is invalid: {problems}",
-                          hint="see the recipe reference in README.md") from None
+        raise ConfigError(
+            f"recipe {path} is invalid: {describe(exc)}", hint="see the recipe reference in README.md"
+        ) from None
     recipe.base_dir = path.resolve().parent
     recipe.source = path.resolve()
     return recipe

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 from .errors import BackendError, BudgetExceeded, ParseError
 from .execution.journal import content_key
+from .formats.base import OutputFormat, conditioning, parse_answer, reask_message, reasks
 from .llms.base import Request
-from .parsing import clean_generated_text, complete_sentences, normalize_label
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,13 @@ class Failure:
     source: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "source": self.source, "kind": self.kind, "error": self.error,
-                "raw": self.raw}
+        return {
+            "index": self.index,
+            "source": self.source,
+            "kind": self.kind,
+            "error": self.error,
+            "raw": self.raw,
+        }
 
 
 class CallLogger(Protocol):
@@ -112,32 +117,21 @@ def derive_seed(seed: int, index: int, attempt: int) -> int:
 class RowMaker:
     """Turns a work item into a row (or a ``Failure``) through an engine; picklable.
 
-    Built by ``DatasetGenerator`` from the resolved task (``dataset_generator._row_maker``).
-    ``unlabeled_rows`` are the input rows an annotation parses against (only the columns it
+    Built by ``fabricator.planning.row_maker`` from the resolved task. What the answer must be
+    and how it is parsed and re-asked is the task's ``OutputFormat`` (``format``), never a flag
+    here. ``unlabeled_rows`` are the input rows an annotation parses against (only the columns it
     reads); a copy without them (``without_rows``) is what travels to Ray actors, each item then
     carrying its own source row.
     """
 
-    mode: str
-    target_column: str
-    label_column: str
-    input_columns: tuple[str, ...]
-    label_options: tuple[str, ...] | None
-    label_synonyms: dict[str, str] | None
-    label_target: bool
-    conditioned: bool
-    structured_reply: bool
-    json_schema: dict[str, Any] | None  # sent with every request when structured output is on
-    fix_instruction: str
-    answer_prefix: str
-    stop_columns: tuple[str, ...]
-    output_format: Any = None
+    format: OutputFormat
+    input_columns: tuple[str, ...] = ()
+    json_schema: dict[str, Any] | None = None  # sent with every request when structured output is on
     unlabeled_rows: Sequence[Mapping[str, Any]] | None = None
     temperature: float = 0.8
     max_tokens: int = 256
     max_tries: int = 3
     seed: int = 0
-    keep_unlabeled_text: bool = False  # a dry run: a dummy answer that is no label is kept as text
 
     def without_rows(self) -> RowMaker:
         return replace(self, unlabeled_rows=None)
@@ -149,12 +143,22 @@ class RowMaker:
 
     def request(self, item: WorkItem, messages: Sequence[dict[str, str]], attempt: int) -> Request:
         temperature = self.temperature if attempt == 0 else max(self.temperature, 0.9)
-        return Request(messages=tuple(messages), temperature=temperature, max_tokens=self.max_tokens,
-                       seed=derive_seed(self.seed, item.index, attempt), json_schema=self.json_schema)
+        return Request(
+            messages=tuple(messages),
+            temperature=temperature,
+            max_tokens=self.max_tokens,
+            seed=derive_seed(self.seed, item.index, attempt),
+            json_schema=self.json_schema,
+        )
 
-    async def make(self, engine: EngineLike, item: WorkItem, logger: CallLogger,
-                   source: Mapping[str, Any] | None = None,
-                   budget: CallBudget | None = None) -> dict[str, Any] | Failure:
+    async def make(
+        self,
+        engine: EngineLike,
+        item: WorkItem,
+        logger: CallLogger,
+        source: Mapping[str, Any] | None = None,
+        budget: CallBudget | None = None,
+    ) -> dict[str, Any] | Failure:
         """Ask for ``item`` (re-asking once, with the error, when a structured reply is wrong).
 
         Every call the model is sent is taken from ``budget`` first; when none is left the row is a
@@ -170,16 +174,24 @@ class RowMaker:
         error: Exception | None = None
         for attempt in range(self.max_tries):
             request = self.request(item, messages, attempt)
-            key = (content_key(engine.llm.name, request.params(), request.messages, sample=item.index)
-                   if journal is not None else "")
+            key = (
+                content_key(engine.llm.name, request.params(), request.messages, sample=item.index)
+                if journal is not None
+                else ""
+            )
             free = journal is not None and journal.get(key) is not None
             if free:
                 if attempt == 0:
                     budget.release()
             elif not budget.take(first=attempt == 0):
                 why = f"{error}; not asked again" if error is not None else "not asked"
-                return Failure(item.index, f"{why}: max_prompt_calls ({budget.limit}) reached",
-                               "CallCapReached", raw, item.source)
+                return Failure(
+                    item.index,
+                    f"{why}: max_prompt_calls ({budget.limit}) reached",
+                    "CallCapReached",
+                    raw,
+                    item.source,
+                )
             try:
                 completion = await engine.call(request, key)
             except BudgetExceeded:
@@ -193,59 +205,53 @@ class RowMaker:
             raw = completion.text
             logger.write(item, request, completion.text)
             try:
-                row = self.parse(item, completion.text, source,
-                                 truncated=completion.finish_reason == "length")
+                row = self.parse(
+                    item, completion.text, source, truncated=completion.finish_reason == "length"
+                )
                 row["__provenance"] = self.provenance(engine, item, request, attempt)
                 return row
             except ParseError as exc:
                 error = exc
-                if self.structured_reply and attempt == 0:  # re-ask once, saying what was wrong
+                if reasks(self.format) and attempt == 0:  # re-ask once, saying what was wrong
                     messages = [m for m in item.messages if m["role"] != "assistant"] + [
                         {"role": "assistant", "content": completion.text},
-                        {"role": "user", "content": f"{exc.message}. {self.fix_instruction}"}]
+                        {"role": "user", "content": reask_message(self.format, exc)},
+                    ]
         assert error is not None
         return Failure(item.index, str(error), type(error).__name__, raw, item.source)
 
-    def provenance(self, engine: EngineLike, item: WorkItem, request: Request,
-                   attempt: int) -> dict[str, Any]:
+    def provenance(
+        self, engine: EngineLike, item: WorkItem, request: Request, attempt: int
+    ) -> dict[str, Any]:
         """Where a row came from: model, a hash of its prompt, few-shot ids, seed and attempt."""
         prompt_hash = hashlib.sha256(item.prompt_text.encode("utf-8")).hexdigest()[:16]
-        return {"row": item.index, "source": item.source, "model": engine.llm.name,
-                "prompt_hash": prompt_hash, "fewshot_ids": list(item.fewshot_ids), "label": item.label,
-                "seed": request.seed, "attempt": attempt}
+        return {
+            "row": item.index,
+            "source": item.source,
+            "model": engine.llm.name,
+            "prompt_hash": prompt_hash,
+            "fewshot_ids": list(item.fewshot_ids),
+            "label": item.label,
+            "seed": request.seed,
+            "attempt": attempt,
+        }
 
-    def parse(self, item: WorkItem, text: str, source: Mapping[str, Any] | None = None, *,
-              truncated: bool = False) -> dict[str, Any]:
+    def parse(
+        self, item: WorkItem, text: str, source: Mapping[str, Any] | None = None, *, truncated: bool = False
+    ) -> dict[str, Any]:
         """The row of one answer; ``ParseError`` when the answer is not valid data.
 
-        A free-text answer cut off at ``max_tokens`` (``truncated``) keeps its complete sentences.
+        The format parses (an answer cut off at ``max_tokens``, ``truncated``, may be parsed more
+        leniently); an annotated row also keeps its input columns and the index of its source row.
         """
         if source is None:
             source = self.source_row(item)
-        if self.output_format is not None:
-            assert source is not None and item.source is not None
-            row = {c: source[c] for c in self.input_columns}
-            row.update(self.output_format.parse(text, source))
-            row["__source"] = item.source
-            return row
-        if self.label_target:
-            try:
-                value: Any = normalize_label(text, self.label_options or (), synonyms=self.label_synonyms)
-            except ParseError:
-                if not self.keep_unlabeled_text:
-                    raise
-                value = text.strip()
-        else:
-            value = clean_generated_text(text, prefix=self.answer_prefix, stop_columns=self.stop_columns)
-            if truncated:
-                value = complete_sentences(value)
-        if self.mode == "annotation":
-            assert source is not None and item.source is not None
-            row = {c: source[c] for c in self.input_columns}
-            row[self.target_column] = value
-            row["__source"] = item.source
-        else:
-            row = {self.target_column: value}
-        if self.conditioned:
-            row[self.label_column] = item.label
-        return row
+        context: dict[str, Any] = dict(source) if source is not None else {}
+        conditioned = conditioning(self.format)
+        if conditioned is not None:
+            context[conditioned[0]] = item.label
+        values = parse_answer(self.format, text, context, truncated=truncated)
+        if item.source is None:
+            return values
+        assert source is not None
+        return {**{c: source[c] for c in self.input_columns}, **values, "__source": item.source}

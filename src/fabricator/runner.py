@@ -19,13 +19,15 @@ from typing import Any
 import yaml
 from datasets import disable_progress_bars
 
-from .dataset_generator import SYSTEM_PROMPT, DatasetGenerator, GenerationReport
 from .errors import ConfigError
+from .generator import DatasetGenerator
 from .llms.base import LLM
+from .options import SYSTEM_PROMPT
 from .output_folder import OutputFolder
 from .outputs import output_format
 from .prompts import BasePrompt
 from .recipe import ModelConfig, Recipe
+from .report import GenerationReport
 from .tables import load_table, write_jsonl, write_records
 
 disable_progress_bars()
@@ -36,8 +38,11 @@ def build_llm(config: ModelConfig) -> LLM:
     if config.backend == "fake":
         from .llms.fake import Fake
 
-        return Fake(config.responses or "This is a fake response.", name=config.name or "fake",
-                    max_concurrency=config.max_concurrency or 8)
+        return Fake(
+            config.responses or "This is a fake response.",
+            name=config.name or "fake",
+            max_concurrency=config.max_concurrency or 8,
+        )
     if config.backend == "openai":
         from .llms.openai import OpenAICompatible
 
@@ -46,13 +51,15 @@ def build_llm(config: ModelConfig) -> LLM:
         # the key goes only where it was named for: api_key_env if given, else OPENAI_API_KEY for
         # OpenAI's own host (OpenAICompatible decides; an unset api_key_env is a ConfigError there)
         return OpenAICompatible(
-            model=config.name, base_url=config.base_url or "https://api.openai.com/v1",
-            api_key_env=config.api_key_env, max_concurrency=config.max_concurrency or 16,
-            supports_prefill=config.supports_prefill)
+            model=config.name,
+            base_url=config.base_url or "https://api.openai.com/v1",
+            api_key_env=config.api_key_env,
+            max_concurrency=config.max_concurrency or 16,
+            supports_prefill=config.supports_prefill,
+        )
     from .llms.embedded import LlamaCpp
 
-    return LlamaCpp(config.model_path, n_parallel=config.parallel,
-                    max_concurrency=config.max_concurrency)
+    return LlamaCpp(config.model_path, n_parallel=config.parallel, max_concurrency=config.max_concurrency)
 
 
 @dataclass
@@ -62,9 +69,17 @@ class RunResult:
     rows: int
 
 
-def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_mismatch: str = "error",
-               progress: bool = True, llm: LLM | None = None, engine: str | None = None,
-               ray_actors: int | None = None, ray_address: str | None = None) -> RunResult:
+def run_recipe(
+    recipe: Recipe,
+    *,
+    output: str | Path | None = None,
+    on_journal_mismatch: str = "error",
+    progress: bool = True,
+    llm: LLM | None = None,
+    engine: str | None = None,
+    ray_actors: int | None = None,
+    ray_address: str | None = None,
+) -> RunResult:
     """Generate what ``recipe`` asks for and write it under ``output`` (default: the recipe's).
 
     ``engine``, ``ray_actors`` and ``ray_address`` override the recipe's ``generation`` section.
@@ -73,49 +88,62 @@ def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_m
     out = Path(output or recipe.output).expanduser()
     p = recipe.prompt
     prompt = BasePrompt(
-        task_description=p.task_description, generate_data_for_column=p.generate_data_for_column,
-        fewshot_example_columns=p.fewshot_example_columns, label_options=p.label_options,
+        task_description=p.task_description,
+        generate_data_for_column=p.generate_data_for_column,
+        fewshot_example_columns=p.fewshot_example_columns,
+        label_options=p.label_options,
         fewshot_formatting_template=p.fewshot_formatting_template,
         target_formatting_template=p.target_formatting_template,
         fewshot_example_separator=p.fewshot_example_separator,
-        inner_fewshot_example_separator=p.inner_fewshot_example_separator)
+        inner_fewshot_example_separator=p.inner_fewshot_example_separator,
+    )
     fewshot_path = recipe.data_path(recipe.fewshot.path) if recipe.fewshot else None
     unlabeled_path = recipe.data_path(recipe.unlabeled.path) if recipe.unlabeled else None
-    folder = OutputFolder(out, inputs=[i for i in (fewshot_path, unlabeled_path) if i is not None],
-                          recipe=recipe.source)
+    folder = OutputFolder(
+        out, inputs=[i for i in (fewshot_path, unlabeled_path) if i is not None], recipe=recipe.source
+    )
     folder.check()  # before reading data or building the model: the cheapest mistake first
-    fewshot = (load_table(fewshot_path, recipe.fewshot.limit)
-               if recipe.fewshot and fewshot_path else None)
-    unlabeled = (load_table(unlabeled_path, recipe.unlabeled.limit)
-                 if recipe.unlabeled and unlabeled_path else None)
+    fewshot = load_table(fewshot_path, recipe.fewshot.limit) if recipe.fewshot and fewshot_path else None
+    unlabeled = (
+        load_table(unlabeled_path, recipe.unlabeled.limit) if recipe.unlabeled and unlabeled_path else None
+    )
     g = recipe.generation
-    fmt = (output_format(recipe.output_format.kind, **recipe.output_format.options())
-           if recipe.output_format else None)
+    fmt = (
+        output_format(recipe.output_format.kind, **recipe.output_format.options())
+        if recipe.output_format
+        else None
+    )
     model = llm or build_llm(recipe.model)
     try:
         with folder:
             generator = DatasetGenerator(model)
-            where = engine or g.engine
-            on_ray: dict[str, Any] = (
-                {"ray_actors": ray_actors or g.ray_actors, "ray_address": ray_address or g.ray_address}
-                if where == "ray" else {})
+            where = engine or g.execution.engine
             log_path = folder.start_log()
             started = time.time()
+            # the recipe's options, and what only the run knows: the folder, the CLI's overrides
+            options = g.replace(
+                system_prompt=g.sampling.system_prompt or SYSTEM_PROMPT,
+                journal_dir=folder.path / "journal",
+                on_journal_mismatch=on_journal_mismatch,
+                log_path=log_path,
+                progress=progress,
+                engine=where,
+                ray_actors=(ray_actors or g.execution.ray_actors) if where == "ray" else None,
+                ray_address=(ray_address or g.execution.ray_address) if where == "ray" else None,
+            )
             result = generator.generate(
-                prompt_template=prompt, fewshot_dataset=fewshot,
+                prompt_template=prompt,
+                fewshot_dataset=fewshot,
                 fewshot_sampling_strategy=recipe.fewshot.sampling_strategy if recipe.fewshot else None,
                 fewshot_examples_per_class=recipe.fewshot.examples_per_class if recipe.fewshot else None,
                 fewshot_sampling_column=recipe.fewshot.sampling_column if recipe.fewshot else None,
-                unlabeled_dataset=unlabeled, max_prompt_calls=g.max_prompt_calls,
-                num_samples_to_generate=g.num_samples_to_generate, timeout_per_prompt=g.timeout_per_prompt,
-                seed=g.seed, temperature=g.temperature, max_tokens=g.max_tokens,
-                system_prompt=g.system_prompt or SYSTEM_PROMPT, structured_output=g.structured_output,
-                label_synonyms=g.label_synonyms, output_format=fmt, dedup=g.dedup,
-                journal_dir=folder.path / "journal", on_journal_mismatch=on_journal_mismatch,
-                log_path=log_path,
-                requests_per_minute=g.requests_per_minute, tokens_per_minute=g.tokens_per_minute,
-                max_retries=g.max_retries, budget_tokens=g.budget_tokens, budget_usd=g.budget_usd,
-                prices=g.prices, progress=progress, engine=where, **on_ray)
+                unlabeled_dataset=unlabeled,
+                max_prompt_calls=g.max_prompt_calls,
+                num_samples_to_generate=g.num_samples_to_generate,
+                timeout_per_prompt=g.timeout_per_prompt,
+                output_format=fmt,
+                options=options,
+            )
             assert not isinstance(result, tuple)
             report = generator.last_run
             assert report is not None
@@ -129,21 +157,32 @@ def run_recipe(recipe: Recipe, *, output: str | Path | None = None, on_journal_m
     return RunResult(out, report, len(result))
 
 
-def _write_outputs(folder: OutputFolder, dataset: Any, report: GenerationReport, recipe: Recipe,
-                   model: LLM, started: float) -> None:
+def _write_outputs(
+    folder: OutputFolder, dataset: Any, report: GenerationReport, recipe: Recipe, model: LLM, started: float
+) -> None:
     """Every file goes to a temporary name first: a crash mid-write leaves the old file whole."""
     folder.write_dataset(dataset)
     folder.write_file("data.jsonl", lambda tmp: write_jsonl(dataset, tmp))
     folder.write_file("provenance.jsonl", lambda tmp: write_records(report.provenance, tmp))
-    folder.write_file("failures.jsonl",
-                      lambda tmp: write_records((failure.as_dict() for failure in report.failures), tmp))
-    folder.write_text("recipe.yaml",
-                      yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
-    folder.write_text("metadata.json", json.dumps({
-        "model": model.name, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-        "versions": _versions(), "summary": report.summary(),
-        "columns": {c: str(f) for c, f in dataset.features.items()},
-    }, indent=2))
+    folder.write_file(
+        "failures.jsonl", lambda tmp: write_records((failure.as_dict() for failure in report.failures), tmp)
+    )
+    folder.write_text(
+        "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    )
+    folder.write_text(
+        "metadata.json",
+        json.dumps(
+            {
+                "model": model.name,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+                "versions": _versions(),
+                "summary": report.summary(),
+                "columns": {c: str(f) for c, f in dataset.features.items()},
+            },
+            indent=2,
+        ),
+    )
 
 
 def _versions() -> dict[str, str]:

@@ -46,6 +46,19 @@ class JournalLike(Protocol):
     def append(self, key: str, record: Mapping[str, Any]) -> None: ...
 
 
+#: the counters of ``RunStats`` that add up across engines (``cost_usd`` too, where priced)
+COUNTERS = (
+    "requests",
+    "succeeded",
+    "cached",
+    "cached_tokens",
+    "retries",
+    "failed_requests",
+    "prompt_tokens",
+    "completion_tokens",
+)
+
+
 @dataclass
 class RunStats:
     """What a run did and cost; shown live and in the final summary."""
@@ -72,13 +85,32 @@ class RunStats:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def counters(self) -> dict[str, Any]:
+        """The additive counters (what another engine's share adds to these: ``add``)."""
+        counts: dict[str, Any] = {name: getattr(self, name) for name in COUNTERS}
+        counts["cost_usd"] = self.cost_usd or 0.0
+        return counts
+
+    def add(self, counts: Mapping[str, Any]) -> None:
+        """Add another engine's counters (a Ray actor's block, say) to these."""
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + counts.get(name, 0))
+        if self.cost_usd is not None:
+            self.cost_usd += counts.get("cost_usd", 0.0)
+
     def as_dict(self) -> dict[str, Any]:
         return {
-            "requests": self.requests, "succeeded": self.succeeded, "cached": self.cached,
+            "requests": self.requests,
+            "succeeded": self.succeeded,
+            "cached": self.cached,
             "cached_tokens": self.cached_tokens,
-            "retries": self.retries, "failed_requests": self.failed_requests,
-            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost_usd, "elapsed_s": round(self.elapsed, 3), "stopped": self.stopped,
+            "retries": self.retries,
+            "failed_requests": self.failed_requests,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "elapsed_s": round(self.elapsed, 3),
+            "stopped": self.stopped,
         }
 
 
@@ -119,8 +151,10 @@ class Engine:
         clock: Clock | None = None,
     ) -> None:
         if max_retry_wait is not None and not max_retry_wait >= 0:
-            raise ConfigError(f"max_retry_wait must be a number of seconds >= 0, not {max_retry_wait!r}",
-                              hint="pass e.g. max_retry_wait=60, or None to wait as long as the server asks")
+            raise ConfigError(
+                f"max_retry_wait must be a number of seconds >= 0, not {max_retry_wait!r}",
+                hint="pass e.g. max_retry_wait=60, or None to wait as long as the server asks",
+            )
         self.llm = llm
         self.clock = clock if clock is not None else SYSTEM_CLOCK
         self.concurrency = max(1, concurrency or getattr(llm, "max_concurrency", 8))
@@ -143,19 +177,14 @@ class Engine:
 
     async def call(self, request: Request, key: str) -> Completion:
         """One completion: from the journal if done before, else from the model with retries."""
-        if self.journal is not None:
-            record = self.journal.get(key)
-            if record is not None:
-                usage = Usage(*record.get("usage", (0, 0)))
-                self.stats.cached += 1
-                self.stats.cached_tokens += usage.total_tokens
-                return Completion(record["text"], record.get("finish_reason", "stop"), usage,
-                                  record.get("model", ""))
+        cached = self.lookup(key)
+        if cached is not None:
+            return cached
         if self.timeout and request.timeout is None:
             request = _with_timeout(request, self.timeout)
         attempt = 0
         while True:
-            self._check_budget()
+            self.check_budget()
             estimate = _estimate_tokens(request)
             await self.limiter.acquire(estimate)
             self.stats.requests += 1
@@ -185,14 +214,66 @@ class Engine:
                     self._announce_wait(exc, delay, attempt)
                 await self.clock.sleep(delay)
                 continue
-            self._account(completion, estimate)
-            if self.journal is not None:
-                self.journal.append(key, {
-                    "text": completion.text, "finish_reason": completion.finish_reason,
+            self.account(completion, estimate)
+            self.record(key, completion)
+            return completion
+
+    # --- the journal and the accounting, for callers that reach a model another way (Ray's vLLM)
+
+    def lookup(self, key: str) -> Completion | None:
+        """The journaled answer of ``key`` (counted as cached, with what it cost), or None."""
+        record = self.journal.get(key) if self.journal is not None else None
+        if record is None:
+            return None
+        usage = Usage(*record.get("usage", (0, 0)))
+        self.stats.cached += 1
+        self.stats.cached_tokens += usage.total_tokens
+        return Completion(record["text"], record.get("finish_reason", "stop"), usage, record.get("model", ""))
+
+    def record(self, key: str, completion: Completion) -> None:
+        """Journal ``completion`` under ``key`` (nothing without a journal)."""
+        if self.journal is not None:
+            self.journal.append(
+                key,
+                {
+                    "text": completion.text,
+                    "finish_reason": completion.finish_reason,
                     "usage": [completion.usage.prompt_tokens, completion.usage.completion_tokens],
                     "model": completion.model,
-                })
-            return completion
+                },
+            )
+
+    def account(self, completion: Completion, estimate: int | None = None) -> None:
+        """Count a model's answer: tokens, cost, progress; settles the rate limiter's ``estimate``."""
+        s = self.stats
+        s.succeeded += 1
+        s.prompt_tokens += completion.usage.prompt_tokens
+        s.completion_tokens += completion.usage.completion_tokens
+        if estimate is not None:
+            self.limiter.settle(estimate, completion.usage.total_tokens)
+        if self.prices is not None:
+            s.cost_usd = (s.cost_usd or 0.0) + self.prices.cost(completion.usage)
+        self.progress.usage(s.total_tokens, s.cost_usd)
+
+    def budget_left(self) -> tuple[int | None, float | None]:
+        """Tokens and dollars the budgets still allow (``None``: that budget is not set)."""
+        s = self.stats
+        tokens = None if self.budget_tokens is None else max(0, self.budget_tokens - s.total_tokens)
+        usd = None if self.budget_usd is None else max(0.0, self.budget_usd - (s.cost_usd or 0.0))
+        return tokens, usd
+
+    def check_budget(self) -> None:
+        """Raise ``BudgetExceeded`` (and mark the run stopped) once a budget is spent."""
+        if self._stop:
+            raise BudgetExceeded(self._stop)
+        s = self.stats
+        if self.budget_tokens is not None and s.total_tokens >= self.budget_tokens:
+            self._stop = f"token budget of {self.budget_tokens} spent ({s.total_tokens} used)"
+        elif self.budget_usd is not None and (s.cost_usd or 0.0) >= self.budget_usd:
+            self._stop = f"budget of ${self.budget_usd:.2f} spent (${s.cost_usd:.4f} used)"
+        if self._stop:
+            s.stopped = "budget"
+            raise BudgetExceeded(self._stop)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
@@ -209,43 +290,28 @@ class Engine:
     def _announce_wait(self, exc: BackendError, delay: float, attempt: int) -> None:
         """Say on the terminal why the run seems to stand still, as the wait starts."""
         why = "Retry-After" if exc.retry_after is not None and delay <= exc.retry_after else "backoff"
-        log.warning("%s: waiting %.0f s (%s) before retry %d of %d", self._what(exc), delay, why,
-                    attempt, self.max_retries)
+        log.warning(
+            "%s: waiting %.0f s (%s) before retry %d of %d",
+            self._what(exc),
+            delay,
+            why,
+            attempt,
+            self.max_retries,
+        )
 
     def _wait_refused(self, exc: BackendError, wanted: float, cap: float) -> BackendError:
         """The server asked for a longer wait than the user allows: fail this request, not the run."""
         error = type(exc)(
             f"{self._what(exc)}: the server asked to wait {wanted:.0f} s (Retry-After), more than "
             f"max_retry_wait={cap:g} s; raise max_retry_wait or lower the request rate",
-            status=exc.status, retry_after=wanted,
+            status=exc.status,
+            retry_after=wanted,
         )
         error.retryable = False  # not again in this run: the same wait would be asked for
         self._refusals += 1
         if self._refusals == 1:  # once per run: every other request would say the same
             log.warning("%s; failing such requests instead of waiting", error.message)
         return error
-
-    def _account(self, completion: Completion, estimate: int) -> None:
-        s = self.stats
-        s.succeeded += 1
-        s.prompt_tokens += completion.usage.prompt_tokens
-        s.completion_tokens += completion.usage.completion_tokens
-        self.limiter.settle(estimate, completion.usage.total_tokens)
-        if self.prices is not None:
-            s.cost_usd = (s.cost_usd or 0.0) + self.prices.cost(completion.usage)
-        self.progress.usage(s.total_tokens, s.cost_usd)
-
-    def _check_budget(self) -> None:
-        if self._stop:
-            raise BudgetExceeded(self._stop)
-        s = self.stats
-        if self.budget_tokens is not None and s.total_tokens >= self.budget_tokens:
-            self._stop = f"token budget of {self.budget_tokens} spent ({s.total_tokens} used)"
-        elif self.budget_usd is not None and (s.cost_usd or 0.0) >= self.budget_usd:
-            self._stop = f"budget of ${self.budget_usd:.2f} spent (${s.cost_usd:.4f} used)"
-        if self._stop:
-            s.stopped = "budget"
-            raise BudgetExceeded(self._stop)
 
     # --- many items --------------------------------------------------------------------------
 

@@ -42,8 +42,13 @@ class TokenBucket:
 class RateLimiter:
     """Both limits together; ``None`` means unlimited."""
 
-    def __init__(self, requests_per_minute: float | None = None, tokens_per_minute: float | None = None,
-                 *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self.clock = clock if clock is not None else SYSTEM_CLOCK
         self.requests = TokenBucket(requests_per_minute, clock=self.clock) if requests_per_minute else None
         self.tokens = TokenBucket(tokens_per_minute, clock=self.clock) if tokens_per_minute else None

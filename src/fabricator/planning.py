@@ -1,0 +1,315 @@
+"""Planning: the arguments of ``generate`` resolved into a task, and the task into prompts.
+
+``resolve_task`` checks the arguments (before any model call) and picks the task's output format;
+``Planner`` makes its work items: seeded and prefix-stable (row ``i`` gets the same prompt whatever
+the number of rows asked, so a larger run reuses a smaller one's answers from the journal) and
+lazy (made a round at a time and never kept, so memory does not grow with the plan).
+``plan_prompts`` does both for code that only wants the prompts (benchmarks, previews).
+"""
+
+from __future__ import annotations
+
+import numbers
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from datasets import Dataset
+
+from .errors import ConfigError
+from .formats import FreeText, LabelConditioned, Labels, OutputFormat
+from .formats.base import conditioning, json_instructions, reasks
+from .llms.base import LLM
+from .llms.fake import Fake
+from .options import SYSTEM_PROMPT, GenerationOptions, SamplingOptions
+from .prompts import BasePrompt
+from .rows import RowMaker, WorkItem
+from .samplers import SAMPLING_STRATEGIES, FewShotPool
+
+#: the most rows (``num_samples_to_generate``) or calls (``max_prompt_calls``) one call may ask for
+MAX_PLANNED = 10_000_000
+
+
+@dataclass
+class Task:
+    """Everything resolved and checked from the arguments of one ``generate`` call."""
+
+    prompt: BasePrompt
+    mode: str  # "unlabeled", "label-conditioned" or "annotation" (for reports and the journal)
+    format: OutputFormat
+    pool: FewShotPool | None
+    strategy: str | None
+    per_class: int | None
+    unlabeled: Dataset | None
+    unlabeled_rows: list[dict[str, Any]] | None
+    seed: int
+    structured: bool  # the answer's JSON schema is sent with every request
+    use_prefill: bool
+
+
+def check_count(name: str, value: Any) -> None:
+    """A row or call count: a whole number from 1 to ``MAX_PLANNED``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+    if int(value) > MAX_PLANNED:
+        raise ConfigError(
+            f"{name}={int(value):,} is more than one run may plan ({MAX_PLANNED:,})",
+            hint=f"split the run into several of at most {MAX_PLANNED:,} rows each "
+            "(different seeds, or one journal_dir to reuse answers)",
+        )
+
+
+def resolve_task(
+    prompt: BasePrompt,
+    fewshot: Dataset | None = None,
+    strategy: str | None = None,
+    per_class: int | None = None,
+    sampling_column: str | None = None,
+    unlabeled: Dataset | None = None,
+    *,
+    llm: LLM | None = None,
+    sampling: SamplingOptions | None = None,
+    output_format: OutputFormat | None = None,
+    dry_run: bool = False,
+) -> Task:
+    """The task of ``generate``'s arguments (the paper's first five, in its order), checked.
+
+    ``dry_run`` (a ``dummy_response``): label answers that are no label are kept as text.
+    """
+    sampling = sampling or SamplingOptions()
+    llm = llm if llm is not None else Fake()
+    if not isinstance(prompt, BasePrompt):
+        raise ConfigError("prompt_template must be a fabricator.prompts.BasePrompt")
+    if strategy not in SAMPLING_STRATEGIES:
+        raise ConfigError(
+            f"unknown fewshot_sampling_strategy {strategy!r}", hint="use None, 'uniform' or 'stratified'"
+        )
+    if strategy is not None and fewshot is None:
+        raise ConfigError(f"fewshot_sampling_strategy={strategy!r} needs a fewshot_dataset")
+    if output_format is not None:
+        if not isinstance(output_format, OutputFormat):
+            raise ConfigError(
+                f"output_format must be an OutputFormat, not {type(output_format).__name__}",
+                hint="use fabricator.outputs.Entities(...) or ExtractiveQA(...)",
+            )
+        if unlabeled is None:
+            raise ConfigError("an output_format (entities, qa) annotates data: give unlabeled_dataset")
+        unlabeled = output_format.prepare(unlabeled)
+        fewshot = output_format.prepare(fewshot) if fewshot is not None else None
+    mode = (
+        "annotation"
+        if unlabeled is not None
+        else ("label-conditioned" if prompt.label_options else "unlabeled")
+    )
+    if unlabeled is not None:
+        _check_unlabeled(prompt, unlabeled)
+    label_column = sampling_column or (
+        prompt.target_column if mode == "annotation" and prompt.label_options else "label"
+    )
+    fmt = output_format or _format_of(prompt, mode, label_column, sampling.label_synonyms, dry_run)
+    pool = None
+    if fewshot is not None:
+        if len(fewshot) == 0:
+            raise ConfigError("the few-shot dataset is empty", hint="give examples or pass None")
+        by_label = strategy is not None or (
+            conditioning(fmt) is not None and label_column in fewshot.column_names
+        )
+        columns = prompt.relevant_columns_for_fewshot_examples or [prompt.target_column]
+        pool = FewShotPool(
+            fewshot,
+            columns=columns,
+            label_column=label_column if by_label else None,
+            label_options=prompt.label_options,
+        )
+        pool.check(strategy, per_class, prompt.label_options or sorted(pool.by_label))
+    can_structure = bool(getattr(llm, "supports_json_schema", False))
+    if sampling.structured_output and not can_structure:
+        raise ConfigError(
+            f"backend {llm.name!r} does not support structured (JSON schema) output",
+            hint="use structured_output=None (auto) or False",
+        )
+    needed = prompt.input_columns + fmt.needed_columns()
+    rows = unlabeled.select_columns(list(dict.fromkeys(needed))).to_list() if unlabeled is not None else None
+    structured = (
+        reasks(fmt)
+        and fmt.json_schema() is not None
+        and (can_structure if sampling.structured_output is None else sampling.structured_output)
+    )
+    return Task(
+        prompt,
+        mode,
+        fmt,
+        pool,
+        strategy,
+        per_class,
+        unlabeled,
+        rows,
+        sampling.seed,
+        structured,
+        bool(getattr(llm, "supports_prefill", False)) and not structured,
+    )
+
+
+def _check_unlabeled(prompt: BasePrompt, unlabeled: Dataset) -> None:
+    if len(unlabeled) == 0:
+        raise ConfigError("the unlabeled dataset is empty", hint="give at least one row to annotate")
+    if not prompt.input_columns:
+        raise ConfigError(
+            "annotation needs fewshot_example_columns: the input columns the model reads",
+            hint="e.g. BasePrompt(..., fewshot_example_columns='text')",
+        )
+    missing = [c for c in prompt.input_columns if c not in unlabeled.column_names]
+    if missing:
+        raise ConfigError(
+            f"the unlabeled dataset lacks column(s) {missing}; it has {unlabeled.column_names}",
+            hint="rename its columns or change fewshot_example_columns",
+        )
+
+
+def _format_of(
+    prompt: BasePrompt, mode: str, label_column: str, synonyms: Mapping[str, str] | None, dry_run: bool
+) -> OutputFormat:
+    """The format the paper's arguments mean when no ``output_format`` is given.
+
+    Label options and annotation into the label column: the model writes a label. Label options
+    otherwise (generation, or NLI-style annotation of another column): the model writes text for
+    one label per row. No label options: free text.
+    """
+    target = prompt.target_column
+    if prompt.label_options and mode == "annotation" and target == label_column:
+        return Labels(target, prompt.label_options, synonyms=synonyms, keep_other_text=dry_run)
+    text = FreeText(
+        target,
+        answer_prefix=prompt.answer_prefix(),
+        stop_columns=(*(prompt.relevant_columns_for_fewshot_examples or []), target, label_column),
+    )
+    if prompt.label_options:
+        return LabelConditioned(text, label_column, prompt.label_options)
+    return text
+
+
+def signature(task: Task, llm: LLM) -> dict[str, Any]:
+    """What makes a journal belong to a task (not the settings that only change some answers)."""
+    p = task.prompt
+    return {
+        "mode": task.mode,
+        "model": llm.name,
+        "task_description": p.task_description,
+        "target_column": p.target_column,
+        "input_columns": p.input_columns,
+        "label_options": p.label_options,
+    }
+
+
+def row_maker(task: Task, sampling: SamplingOptions | None = None, max_tries: int = 3) -> RowMaker:
+    """What making and parsing a row needs from the task, as a small picklable object."""
+    sampling = sampling or SamplingOptions()
+    return RowMaker(
+        format=task.format,
+        input_columns=tuple(task.prompt.input_columns),
+        json_schema=task.format.json_schema() if task.structured else None,
+        unlabeled_rows=task.unlabeled_rows,
+        temperature=sampling.temperature,
+        max_tokens=sampling.max_tokens,
+        max_tries=max_tries,
+        seed=task.seed,
+    )
+
+
+class Planner:
+    """Seeded, prefix-stable, lazy plan: item ``i`` is the same whatever the total.
+
+    Items come from one seeded sequence (few-shot draws, label order), made when a round asks for
+    them and not kept, so memory does not depend on the number of rows planned. Rounds must
+    therefore ask in order; items skipped over are still made (and dropped) to keep the sequence.
+    """
+
+    def __init__(self, task: Task, system_prompt: str | None = SYSTEM_PROMPT) -> None:
+        self.task = task
+        self.system = system_prompt
+        fmt = task.format
+        if reasks(fmt) and system_prompt:
+            self.system = f"{system_prompt} {fmt.instructions()}"
+        if task.structured and self.system and json_instructions(fmt):
+            self.system += f" {json_instructions(fmt)}"
+        conditioned = conditioning(fmt)
+        self.labels = conditioned[1] if conditioned is not None else None
+        self.rng = random.Random(task.seed)
+        self.made = 0  # index of the next item of the seeded sequence
+        self._block: list[str] = []
+
+    def items(self, start: int, stop: int) -> list[WorkItem]:
+        """Items ``start`` to ``stop - 1`` (``start`` not before the end of the last round)."""
+        if start < self.made:
+            raise ValueError(f"item {start} was already handed out (the plan is not kept)")
+        out: list[WorkItem] = []
+        while self.made < stop:
+            item = self._item(self.made)
+            if self.made >= start:
+                out.append(item)
+            self.made += 1
+        return out
+
+    def _next_label(self) -> str | None:
+        if not self.labels:
+            return None
+        if not self._block:  # balanced: every label once per block, in a seeded order
+            self._block = list(self.labels)
+            self.rng.shuffle(self._block)
+        return self._block.pop()
+
+    def _item(self, index: int) -> WorkItem:
+        task, prompt = self.task, self.task.prompt
+        label = self._next_label()
+        labels: str | list[str] | None = label if label is not None else prompt.label_options
+        examples: list[dict[str, Any]] = []
+        ids: tuple[int, ...] = ()
+        if task.pool is not None:
+            sample = task.pool.draw(self.rng, task.strategy, task.per_class, label)
+            examples, ids = sample.examples, tuple(sample.ids)
+            if label is None and isinstance(sample.labels, str):
+                labels = sample.labels
+        row = task.unlabeled_rows[index] if task.unlabeled_rows is not None else None
+        text = prompt.get_prompt_text(labels, examples, row)
+        messages = prompt.messages_for(text, system=self.system, prefill=task.use_prefill)
+        return WorkItem(index, tuple(messages), text, label, index if row is not None else None, ids)
+
+
+def plan_prompts(
+    prompt_template: BasePrompt,
+    fewshot_dataset: Dataset | None = None,
+    fewshot_sampling_strategy: str | None = None,
+    fewshot_examples_per_class: int | None = None,
+    fewshot_sampling_column: str | None = None,
+    unlabeled_dataset: Dataset | None = None,
+    *,
+    count: int = 10,
+    llm: LLM | None = None,
+    options: GenerationOptions | None = None,
+) -> list[WorkItem]:
+    """The first ``count`` prompts ``generate`` would send with these arguments (no model call)."""
+    options = options or GenerationOptions()
+    task = resolve_task(
+        prompt_template,
+        fewshot_dataset,
+        fewshot_sampling_strategy,
+        fewshot_examples_per_class,
+        fewshot_sampling_column,
+        unlabeled_dataset,
+        llm=llm,
+        sampling=options.sampling,
+    )
+    return Planner(task, options.sampling.system_prompt).items(0, count)
+
+
+__all__ = [
+    "MAX_PLANNED",
+    "Planner",
+    "Task",
+    "check_count",
+    "plan_prompts",
+    "resolve_task",
+    "row_maker",
+    "signature",
+]

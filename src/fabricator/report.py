@@ -1,0 +1,174 @@
+"""What a run made: the report, the duplicate filter, the call log, and the assembled dataset."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import ClassLabel, Dataset, Features, Value
+
+from .execution.engine import RunStats
+from .llms.base import Request
+from .parsing import normalize_text
+from .planning import Task
+from .rows import CallBudget, Failure, WorkItem
+
+log = logging.getLogger("fabricator")
+
+
+@dataclass
+class GenerationReport:
+    """What the last ``generate`` call made, failed and spent."""
+
+    mode: str
+    requested: int = 0
+    rows: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    stats: RunStats = field(default_factory=RunStats)
+    interrupted: bool = False
+    provenance: list[dict[str, Any]] = field(default_factory=list)  # one per returned row
+    budget: CallBudget = field(default_factory=CallBudget)  # the model calls made, and their cap
+    warnings: list[str] = field(default_factory=list)  # e.g. the journal's (lines set aside)
+
+    def failures_dataset(self) -> Dataset:
+        rows = [f.as_dict() for f in self.failures]
+        return (
+            Dataset.from_list(rows)
+            if rows
+            else Dataset.from_dict({"index": [], "source": [], "kind": [], "error": [], "raw": []})
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "requested": self.requested,
+            "rows": self.rows,
+            "failures": len(self.failures),
+            "interrupted": self.interrupted,
+            "calls": self.budget.used,
+            "call_cap": self.budget.limit,
+            **self.stats.as_dict(),
+        }
+
+
+class CopyFilter:
+    """Drops generated rows that repeat an earlier row or copy a few-shot example.
+
+    Applied in row order after each round, so the result does not depend on which request
+    finished first; dropped rows become failures and the next round replaces them.
+    """
+
+    def __init__(self, task: Task) -> None:
+        self.column = task.prompt.target_column
+        self.examples = (
+            {normalize_text(str(r[self.column])) for r in task.pool.rows if self.column in r}
+            if task.pool
+            else set()
+        )
+        self.seen: set[str] = set()
+
+    def drop(self, rows: dict[int, dict[str, Any]], failures: dict[int, Failure], indices: list[int]) -> None:
+        for index in sorted(i for i in indices if i in rows):
+            text = rows[index][self.column]
+            key = normalize_text(str(text))
+            kind = "CopiedExample" if key in self.examples else "Duplicate" if key in self.seen else None
+            if kind is None:
+                self.seen.add(key)
+                continue
+            del rows[index]
+            what = "copies a few-shot example" if kind == "CopiedExample" else "repeats an earlier row"
+            failures[index] = Failure(index, f"the text {what}", kind, text)
+
+
+def finish(
+    rows: dict[int, dict[str, Any]], task: Task, wanted: int, with_original: bool, report: GenerationReport
+) -> Dataset | tuple[Dataset, Dataset]:
+    """The dataset of the rows made (in row order); their provenance goes to ``report``."""
+    ordered = [rows[i] for i in sorted(rows)][:wanted]
+    dataset = to_dataset(ordered, task)
+    report.provenance = [r.get("__provenance", {}) for r in ordered]
+    if not with_original:
+        return dataset
+    if task.unlabeled is None:
+        return dataset, Dataset.from_dict({})
+    return dataset, task.unlabeled.select([r["__source"] for r in ordered])
+
+
+def to_dataset(rows: list[dict[str, Any]], task: Task) -> Dataset:
+    """The rows with their features: the input columns' own, then the format's."""
+    features: dict[str, Any] = {}
+    if task.unlabeled is not None:
+        for c in task.prompt.input_columns:
+            features[c] = task.unlabeled.features[c]
+    features.update(task.format.features())
+    for column, feature in features.items():
+        if isinstance(feature, ClassLabel) and not _all_labels(rows, column, feature.names):
+            features[column] = Value("string")
+    columns = {c: [r[c] for r in rows] for c in features}
+    return Dataset.from_dict(columns, features=Features(features))
+
+
+def _all_labels(rows: list[dict[str, Any]], column: str, names: Sequence[str]) -> bool:
+    """Whether every value is a label; else (a dry run's dummy text) the column is text."""
+    known = set(names)
+    if all(not isinstance(r[column], str) or r[column] in known for r in rows):
+        return True
+    log.warning(
+        "dry run: the dummy response is not one of the label options %s; the %r column "
+        "is returned as plain text",
+        sorted(known),
+        column,
+    )
+    return False
+
+
+class CallLog:
+    """JSONL log of every prompt and response (``log_path``), plus a sample in the logger."""
+
+    def __init__(self, path: str | Path | None, every: int) -> None:
+        self.every = every
+        self.count = 0
+        self.file = None
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the run, see close()
+
+    def write(self, item: WorkItem, request: Request, response: str) -> None:
+        self.count += 1
+        if self.every and self.count % self.every == 0:
+            log.info(
+                "call %d, row %d\nprompt: %s\nresponse: %s",
+                self.count,
+                item.index,
+                item.prompt_text,
+                response,
+            )
+        if self.file is not None:
+            self.file.write(
+                json.dumps(
+                    {
+                        "row": item.index,
+                        "source": item.source,
+                        "label": item.label,
+                        "fewshot_ids": list(item.fewshot_ids),
+                        "seed": request.seed,
+                        "messages": list(request.messages),
+                        "response": response,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+__all__ = ["CallLog", "CopyFilter", "GenerationReport", "finish", "to_dataset"]
