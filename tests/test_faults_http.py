@@ -50,8 +50,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def generate(server: FakeOpenAIServer, *, max_retries: int, calls: int = ROWS + 1,
-             clock: FakeClock | None = None, **kw):
+def generate(
+    server: FakeOpenAIServer, *, max_retries: int, calls: int = ROWS + 1, clock: FakeClock | None = None, **kw
+):
     """ROWS rows; ``calls`` model calls at most (HTTP retries apart): one per row, plus the re-ask
     of the answer the "length" fault cuts short. Waits run on ``clock`` (virtual time)."""
     llm = OpenAICompatible("fake-model", base_url=server.base_url, max_concurrency=CONCURRENCY)

@@ -34,39 +34,50 @@ def no_ray(monkeypatch):
 def test_ray_engine_without_ray_names_the_extra(no_ray):
     llm = Fake("A fine film.")
     with pytest.raises(ConfigError, match=r"pip install 'fabricator-data\[ray\]'") as info:
-        DatasetGenerator(llm).generate(PROMPT, max_prompt_calls=3, num_samples_to_generate=3,
-                                       engine="ray")
+        DatasetGenerator(llm).generate(PROMPT, max_prompt_calls=3, num_samples_to_generate=3, engine="ray")
     assert "pip install 'fabricator-data[ray]'" in info.value.message
     assert llm.calls == 0  # refused before any work
 
 
 def test_cli_engine_ray_without_ray_is_a_clear_error(no_ray, tmp_path, capsys):
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "prompt": {"task_description": "Write a short movie review.", "generate_data_for_column": "text"},
-        "model": {"backend": "fake", "responses": "A fine film."},
-        "generation": {"max_prompt_calls": 2, "num_samples_to_generate": 2},
-    }))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "prompt": {
+                    "task_description": "Write a short movie review.",
+                    "generate_data_for_column": "text",
+                },
+                "model": {"backend": "fake", "responses": "A fine film."},
+                "generation": {"max_prompt_calls": 2, "num_samples_to_generate": 2},
+            }
+        )
+    )
     assert main(["generate", str(recipe), "-o", str(tmp_path / "out"), "--quiet", "--engine", "ray"]) == 2
     assert "fabricator-data[ray]" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kwargs, needle", [
-    ({"engine": "spark"}, "unknown engine"),
-    ({"ray_actors": 2}, "only apply to engine='ray'"),
-    ({"ray_address": "auto"}, "only apply to engine='ray'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"engine": "spark"}, "unknown engine"),
+        ({"ray_actors": 2}, "only apply to engine='ray'"),
+        ({"ray_address": "auto"}, "only apply to engine='ray'"),
+    ],
+)
 def test_engine_arguments_are_checked(kwargs, needle):
     with pytest.raises(ConfigError, match=needle):
-        DatasetGenerator(Fake("A fine film.")).generate(PROMPT, max_prompt_calls=1,
-                                                        num_samples_to_generate=1, **kwargs)
+        DatasetGenerator(Fake("A fine film.")).generate(
+            PROMPT, max_prompt_calls=1, num_samples_to_generate=1, **kwargs
+        )
 
 
 def test_recipe_generation_engine(tmp_path):
     base = {"prompt": {"task_description": "Write a review.", "generate_data_for_column": "text"}}
     path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump({**base, "generation": {"engine": "ray", "ray_actors": 4,
-                                                           "ray_address": "auto"}}))
+    path.write_text(
+        yaml.safe_dump({**base, "generation": {"engine": "ray", "ray_actors": 4, "ray_address": "auto"}})
+    )
     g = load_recipe(path).generation
     assert (g.execution.engine, g.execution.ray_actors, g.execution.ray_address) == ("ray", 4, "auto")
     assert load_recipe(_write(tmp_path, base)).generation.execution.engine == "local"
@@ -124,14 +135,21 @@ def test_row_maker_is_small_and_picklable(sentiment_fewshot):
     from fabricator.planning import resolve_task, row_maker
     from fabricator.rows import WorkItem
 
-    prompt = BasePrompt(task_description="Classify as: {}.", label_options=["positive", "negative"],
-                        generate_data_for_column="label", fewshot_example_columns="text")
+    prompt = BasePrompt(
+        task_description="Classify as: {}.",
+        label_options=["positive", "negative"],
+        generate_data_for_column="label",
+        fewshot_example_columns="text",
+    )
     unlabeled = Dataset.from_dict({"text": ["Great!", "Awful."], "extra": [1, 2]})
     task = resolve_task(prompt, sentiment_fewshot, "uniform", 1, "label", unlabeled, llm=Fake())
     maker = row_maker(task, SamplingOptions(temperature=0.5, max_tokens=16), max_tries=3)
     light = pickle.loads(pickle.dumps(maker.without_rows()))
     assert light.unlabeled_rows is None and maker.unlabeled_rows == [{"text": "Great!"}, {"text": "Awful."}]
     item = WorkItem(1, ({"role": "user", "content": "x"},), "x", source=1)
-    assert light.parse(item, "Negative.", {"text": "Awful."}) == maker.parse(item, "Negative.") == {
-        "text": "Awful.", "label": "negative", "__source": 1}
+    assert (
+        light.parse(item, "Negative.", {"text": "Awful."})
+        == maker.parse(item, "Negative.")
+        == {"text": "Awful.", "label": "negative", "__source": 1}
+    )
     assert light.request(item, item.messages, 0) == maker.request(item, item.messages, 0)

@@ -37,8 +37,16 @@ log = logging.getLogger(__name__)
 MARKER = ".fabricator-output"
 LOCK = ".fabricator.lock"
 #: what a run writes into its folder (files, and the folders ``dataset`` and ``journal``)
-OUTPUT_NAMES = ("dataset", "data.jsonl", "provenance.jsonl", "failures.jsonl", "recipe.yaml",
-                "metadata.json", "log.jsonl", "journal")
+OUTPUT_NAMES = (
+    "dataset",
+    "data.jsonl",
+    "provenance.jsonl",
+    "failures.jsonl",
+    "recipe.yaml",
+    "metadata.json",
+    "log.jsonl",
+    "journal",
+)
 _FOLDERS = ("dataset", "journal")
 # what ``Dataset.save_to_disk`` writes: the only files ever removed from an old ``dataset/``
 _SAVED_DATASET = re.compile(r"(state\.json|dataset_info\.json|data-\d+-of-\d+\.arrow)")
@@ -47,8 +55,12 @@ _PICK_ANOTHER = "pick a new or empty folder for the output (-o PATH or the recip
 
 def _ours(name: str) -> bool:
     """Whether a name in an output folder is one a run writes (outputs, journals set aside, temp)."""
-    return (name in OUTPUT_NAMES or name in (MARKER, LOCK) or name.startswith("journal.old-")
-            or name.startswith(".fabricator-tmp-"))
+    return (
+        name in OUTPUT_NAMES
+        or name in (MARKER, LOCK)
+        or name.startswith("journal.old-")
+        or name.startswith(".fabricator-tmp-")
+    )
 
 
 def _legacy(folder: Path, names: list[str]) -> bool:
@@ -69,8 +81,9 @@ def _within(path: Path, folder: Path) -> bool:
 class OutputFolder:
     """A checked output folder; ``claim`` marks and locks it, ``release`` unlocks it."""
 
-    def __init__(self, path: str | Path, *, inputs: Iterable[str | Path] = (),
-                 recipe: str | Path | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, inputs: Iterable[str | Path] = (), recipe: str | Path | None = None
+    ) -> None:
         self.path = Path(path).expanduser()
         self._inputs = [Path(p).expanduser() for p in inputs]
         self._recipe = Path(recipe).expanduser().resolve() if recipe is not None else None
@@ -86,16 +99,18 @@ class OutputFolder:
                 raise ConfigError(f"output {path} is a file, not a folder", hint=_PICK_ANOTHER)
             existing = next((p for p in (path, *path.parents) if p.exists()), Path.cwd())
             if not existing.is_dir():
-                raise ConfigError(f"output {path} cannot be made: {existing} is a file",
-                                  hint=_PICK_ANOTHER)
+                raise ConfigError(f"output {path} cannot be made: {existing} is a file", hint=_PICK_ANOTHER)
             if not os.access(existing, os.W_OK | os.X_OK):
-                raise ConfigError(f"output {path} is not writable: no write permission on {existing}",
-                                  hint="pick an output folder you can write to")
+                raise ConfigError(
+                    f"output {path} is not writable: no write permission on {existing}",
+                    hint="pick an output folder you can write to",
+                )
             if existing == path:
                 self._check_contents()
         except OSError as exc:
-            raise ConfigError(f"output {path} cannot be used: {exc.strerror or exc}",
-                              hint=_PICK_ANOTHER) from None
+            raise ConfigError(
+                f"output {path} cannot be used: {exc.strerror or exc}", hint=_PICK_ANOTHER
+            ) from None
         self._check_inputs()
 
     def _check_contents(self) -> None:
@@ -105,24 +120,31 @@ class OutputFolder:
             shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
             raise ConfigError(
                 f"output folder {self.path} already holds files Fabricator did not write ({shown}); "
-                "refusing to write there", hint=_PICK_ANOTHER + ", e.g. -o runs/first")
+                "refusing to write there",
+                hint=_PICK_ANOTHER + ", e.g. -o runs/first",
+            )
         for name in OUTPUT_NAMES:
             target = self.path / name
             if not (target.exists() or target.is_symlink()):
                 continue
             if name in _FOLDERS and (not target.is_dir() or (name == "dataset" and target.is_symlink())):
-                raise ConfigError(f"{target} is not a folder Fabricator made",
-                                  hint=f"move {target} away, or {_PICK_ANOTHER}")
+                raise ConfigError(
+                    f"{target} is not a folder Fabricator made",
+                    hint=f"move {target} away, or {_PICK_ANOTHER}",
+                )
             if name not in _FOLDERS and (target.is_dir() or target.is_symlink()):
-                raise ConfigError(f"{target} is a folder or link where Fabricator writes a file",
-                                  hint=f"move {target} away, or {_PICK_ANOTHER}")
+                raise ConfigError(
+                    f"{target} is a folder or link where Fabricator writes a file",
+                    hint=f"move {target} away, or {_PICK_ANOTHER}",
+                )
         dataset = self.path / "dataset"
         if dataset.is_dir():
             foreign = [n for n in sorted(os.listdir(dataset)) if not _SAVED_DATASET.fullmatch(n)]
             if foreign:
                 raise ConfigError(
                     f"{dataset} holds files Fabricator did not write ({', '.join(foreign[:5])})",
-                    hint=f"move them away, or {_PICK_ANOTHER}")
+                    hint=f"move them away, or {_PICK_ANOTHER}",
+                )
 
     def _check_inputs(self) -> None:
         """No input of the run may be an output of it (overwritten, or read back as data)."""
@@ -134,7 +156,8 @@ class OutputFolder:
                 what = "the output folder" if clash is None else f"the '{clash}' output"
                 raise ConfigError(
                     f"input {given} is {what} of this run: it would be overwritten or read back as data",
-                    hint="move the input out of the output folder, or pick another output folder")
+                    hint="move the input out of the output folder, or pick another output folder",
+                )
 
     # --- claim and release ----------------------------------------------------------------------
 
@@ -145,8 +168,10 @@ class OutputFolder:
             self.path.mkdir(parents=True, exist_ok=True)
             lock = open(self.path / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - held for the run
         except OSError as exc:
-            raise ConfigError(f"cannot create output folder {self.path}: {exc.strerror or exc}",
-                              hint="pick an output folder you can write to") from None
+            raise ConfigError(
+                f"cannot create output folder {self.path}: {exc.strerror or exc}",
+                hint="pick an output folder you can write to",
+            ) from None
         if fcntl is not None:
             try:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -155,8 +180,10 @@ class OutputFolder:
                 holder = lock.read().strip()
                 lock.close()
                 who = f" (process {holder})" if holder.isdigit() else ""
-                raise ConfigError(f"output folder {self.path} is in use by another Fabricator run{who}",
-                                  hint="wait for that run to finish, or pick another output folder") from None
+                raise ConfigError(
+                    f"output folder {self.path} is in use by another Fabricator run{who}",
+                    hint="wait for that run to finish, or pick another output folder",
+                ) from None
         self._lock = lock
         try:
             lock.seek(0)
@@ -165,8 +192,11 @@ class OutputFolder:
             lock.flush()
             self._check_contents()  # again, under the lock: another run may have written meanwhile
             if not (self.path / MARKER).exists():
-                self.write_text(MARKER, json.dumps({
-                    "written_by": "fabricator", "created": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+                self.write_text(
+                    MARKER,
+                    json.dumps({"written_by": "fabricator", "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                    + "\n",
+                )
         except BaseException:
             self.release()
             raise
@@ -180,8 +210,9 @@ class OutputFolder:
     def __enter__(self) -> OutputFolder:
         return self.claim()
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()
 
     # --- writing --------------------------------------------------------------------------------
@@ -244,8 +275,9 @@ def _remove_saved_dataset(folder: Path) -> None:
 
 
 @contextmanager
-def claim_output(path: str | Path, *, inputs: Iterable[str | Path] = (),
-                 recipe: str | Path | None = None) -> Iterator[OutputFolder]:
+def claim_output(
+    path: str | Path, *, inputs: Iterable[str | Path] = (), recipe: str | Path | None = None
+) -> Iterator[OutputFolder]:
     """``with claim_output(out, inputs=[...]) as folder:`` the folder is checked and locked inside."""
     folder = OutputFolder(path, inputs=inputs, recipe=recipe)
     with folder:

@@ -22,8 +22,9 @@ from rich.progress import (
 class ProgressReporter:
     """Counts finished work items; shows tokens and cost as they are spent."""
 
-    def __init__(self, *, enabled: bool = True, description: str = "generating",
-                 console: Console | None = None) -> None:
+    def __init__(
+        self, *, enabled: bool = True, description: str = "generating", console: Console | None = None
+    ) -> None:
         self.enabled = enabled
         self.description = description
         self._progress: Progress | None = None
@@ -36,10 +37,17 @@ class ProgressReporter:
             return
         if self._progress is None:
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[usage]}"),
-                console=self._console or Console(stderr=True), transient=False,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[usage]}"),
+                console=self._console or Console(stderr=True),
+                transient=False,
             )
             self._progress.start()
             self._reroute_logging()
@@ -51,8 +59,7 @@ class ProgressReporter:
         if self._progress is not None:
             task = self._progress.tasks[0]
             speed = task.speed
-            self._progress.update(self._task, advance=1,
-                                  rate=f"{speed:.1f} rows/s" if speed else "")
+            self._progress.update(self._task, advance=1, rate=f"{speed:.1f} rows/s" if speed else "")
 
     def usage(self, tokens: int, cost: float | None) -> None:
         if self._progress is not None:

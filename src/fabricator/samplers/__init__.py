@@ -2,4 +2,4 @@
 
 from .fewshot import SAMPLING_STRATEGIES, FewShotPool, FewShotSample
 
-__all__ = ["FewShotPool", "FewShotSample", "SAMPLING_STRATEGIES"]
+__all__ = ["SAMPLING_STRATEGIES", "FewShotPool", "FewShotSample"]
