@@ -9,12 +9,8 @@ models): about 0.1-0.2 ms of client CPU per request.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
-import os
-import re
-import time
 import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +22,6 @@ from fabricator.errors import (
     BackendError,
     BackendUnavailable,
     BadRequestError,
-    ConfigError,
     ConnectionFailed,
     PromptTooLong,
     RateLimitError,
@@ -34,6 +29,8 @@ from fabricator.errors import (
     ServerError,
 )
 from fabricator.llms.base import Completion, Request, Usage
+from fabricator.llms.http_errors import CONTEXT_OVERFLOW, error_text, parse_retry_after
+from fabricator.llms.keys import is_openai, resolve_key
 
 __all__ = ["OpenAICompatible", "parse_retry_after"]
 
@@ -44,82 +41,8 @@ _loads = json.loads
 _PREFLIGHT_TIMEOUT = 5.0
 _NO_USAGE = Usage()
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
-_OPENAI_HOST = "api.openai.com"  # the only host OPENAI_API_KEY is sent to without being named
 # aiohttp >= 3.10 tells a connect timeout apart from a read timeout
 _ConnectTimeout: Any = getattr(aiohttp, "ConnectionTimeoutError", ())
-
-
-_CONTEXT_OVERFLOW = re.compile(r"context|too long|exceed|maximum .*tokens", re.IGNORECASE)
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from an HTTP ``Retry-After`` header, or ``None`` when it says nothing usable.
-
-    Accepts delay-seconds (fractions too; negative means 0) and an HTTP date, counted from ``now``
-    (epoch seconds, default the current time; tests pass a fixed one). Garbage gives ``None``
-    rather than an error: a bad header must not turn a retryable 429 into a crash.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
-
-
-def _error_text(raw: bytes, limit: int = 500) -> str:
-    """The server's own error message from an error body (OpenAI, FastAPI, plain text...)."""
-    try:
-        data = _loads(raw)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        err = data.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])[:limit]
-        for value in (err, data.get("message"), data.get("detail")):
-            if isinstance(value, str) and value:
-                return value[:limit]
-            if value:
-                return _dumps(value)[:limit]
-    text = raw.decode("utf-8", "replace").strip()
-    return text[:limit] if text else "(empty body)"
-
-
-def _is_openai(base_url: str) -> bool:
-    return (urlsplit(base_url).hostname or "") == _OPENAI_HOST
-
-
-def _resolve_key(base_url: str, api_key: str | None, api_key_env: str | None) -> tuple[str | None, str]:
-    """The key to send and where it came from; a key only goes to the server it was named for.
-
-    An explicit ``api_key`` wins; else the variable ``api_key_env`` names (unset is an error: no
-    quiet fallback to another key); else ``OPENAI_API_KEY``, but only for OpenAI's own host.
-    """
-    if api_key is not None:
-        return api_key, "OPENAI_API_KEY or the api_key you passed"
-    if api_key_env:
-        key = os.environ.get(api_key_env)
-        if not key:
-            raise ConfigError(
-                f"environment variable {api_key_env} (the API key for {base_url}) is not set",
-                hint=f"export {api_key_env}=... with the key of that server, or drop "
-                "api_key_env if it needs no key",
-            )
-        return key, api_key_env
-    if _is_openai(base_url):
-        return os.environ.get("OPENAI_API_KEY"), "OPENAI_API_KEY"
-    return None, "the API key"
 
 
 async def _close_at_loop_shutdown(session: aiohttp.ClientSession):
@@ -165,7 +88,7 @@ class OpenAICompatible:
         self.supports_prefill = bool(supports_prefill)
         self.supports_json_schema = True
         self.extra_body = dict(extra_body) if extra_body else {}
-        key, self._key_source = _resolve_key(self.base_url, api_key, api_key_env)
+        key, self._key_source = resolve_key(self.base_url, api_key, api_key_env)
         self.__key = key or None  # name-mangled; never shown by repr, logs or errors
         self._url = self.base_url + "/chat/completions"
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -344,7 +267,7 @@ class OpenAICompatible:
             text = message.get("content")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             if isinstance(data, dict) and "error" in data:  # some proxies send errors with 200
-                detail = ": " + _error_text(raw)
+                detail = ": " + error_text(raw)
             else:
                 snippet = raw[:200].decode("utf-8", "replace")
                 detail = f" (body starts {snippet!r})"
@@ -365,7 +288,7 @@ class OpenAICompatible:
         return Completion(text, choice.get("finish_reason") or "stop", u, data.get("model") or self.name)
 
     def _http_error(self, status: int, raw: bytes, retry_after_header: str | None) -> BackendError:
-        msg = self._scrub(_error_text(raw))
+        msg = self._scrub(error_text(raw))
         where = f"{self._url}"
         if status == 429:
             retry_after = parse_retry_after(retry_after_header)
@@ -378,7 +301,7 @@ class OpenAICompatible:
         if status in (401, 403):
             if self.__key:
                 hint = f"the server rejected the API key: check {self._key_source}"
-            elif _is_openai(self.base_url):
+            elif is_openai(self.base_url):
                 hint = "no API key was sent: set OPENAI_API_KEY or pass api_key=..."
             else:  # OPENAI_API_KEY is never sent to other hosts unless named
                 hint = (
@@ -394,7 +317,7 @@ class OpenAICompatible:
                 status=status,
                 retry_after=parse_retry_after(retry_after_header),
             )
-        if status == 400 and _CONTEXT_OVERFLOW.search(msg):
+        if status == 400 and CONTEXT_OVERFLOW.search(msg):
             return PromptTooLong(
                 f"400 from {where}: {msg}",
                 status=status,

@@ -36,6 +36,10 @@ A ``responder`` returns the reply text, or a :class:`RawAnswer` to send an exact
 ``hold_until=n`` holds every admitted chat request until ``n`` requests have been received, then
 answers them all (the gate opens once): a test proves that a client sends ``n`` requests at once
 by what the server saw (``max_in_flight``), not by how long the run took.
+
+Why one file of ~600 lines: ``spawn`` runs this file as a script in a child process that must not
+import ``fabricator`` (and ``datasets`` with it: seconds of start-up per benchmark run), so the
+server, its fault scripting and its process wrapper stand alone here, with no package imports.
 """
 
 from __future__ import annotations
