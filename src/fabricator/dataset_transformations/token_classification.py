@@ -33,6 +33,7 @@ from fabricator.parsing import (
     tags_to_chunks,
     token_offsets,
 )
+from fabricator.tables import decode_label, label_names
 
 __all__ = [
     "Span",
@@ -46,13 +47,6 @@ __all__ = [
     "tags_to_chunks",
     "token_offsets",
 ]
-
-
-def _class_label_names(dataset: Any, column: str) -> list[str] | None:
-    from datasets import ClassLabel
-
-    inner = getattr(dataset.features[column], "feature", None)
-    return list(inner.names) if isinstance(inner, ClassLabel) else None
 
 
 def convert_token_labels_to_spans(
@@ -81,7 +75,7 @@ def convert_token_labels_to_spans(
     from datasets import Value
 
     require_columns(dataset, token_column, label_column)
-    names = _class_label_names(dataset, label_column)
+    names = label_names(dataset.features[label_column])
     if names is not None:
         types = types_from_tags(names)
     else:
@@ -104,7 +98,7 @@ def convert_token_labels_to_spans(
             if tags is None or tokens is None:
                 raise ConfigError(f"a row has no {token_column!r} or {label_column!r}")
             if names is not None:
-                tags = [names[t] for t in tags]
+                tags = decode_label(tags, names, column=label_column)
             spans = [
                 Span(s.text, mapping.get(s.type, s.type), s.start, s.end) for s in bio_to_spans(tokens, tags)
             ]

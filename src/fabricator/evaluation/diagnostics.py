@@ -22,6 +22,7 @@ from typing import Any
 
 from fabricator.errors import ConfigError
 from fabricator.parsing import normalize_text
+from fabricator.tables import decode_labels, label_names
 
 __all__ = [
     "compare",
@@ -79,7 +80,6 @@ def label_distribution(dataset: Any, label_column: str = "label") -> dict[str, d
 
     Unlabeled rows (``None`` / ``-1``) are counted under ``"(none)"``.
     """
-    from datasets import ClassLabel
 
     if label_column not in dataset.column_names:
         have = ", ".join(repr(c) for c in dataset.column_names) or "(none)"
@@ -87,14 +87,8 @@ def label_distribution(dataset: Any, label_column: str = "label") -> dict[str, d
             f"no label column {label_column!r}; the columns are: {have}",
             hint="name it with label_column / --label-column",
         )
-    feature = dataset.features[label_column]
-    values = dataset[label_column]
-    if isinstance(feature, ClassLabel):
-        names = [feature.names[v] if v is not None and v >= 0 else "(none)" for v in values]
-        order = [n for n in feature.names]
-    else:
-        names = ["(none)" if v is None else str(v) for v in values]
-        order = []
+    order = label_names(dataset.features[label_column]) or []
+    names = ["(none)" if v is None else str(v) for v in decode_labels(dataset, label_column)]
     counts = Counter(names)
     keys = [n for n in order if n in counts] + sorted(
         (n for n in counts if n not in order), key=lambda n: (-counts[n], n)

@@ -12,6 +12,7 @@ from datasets import Sequence as SequenceFeature
 from ..dataset_transformations.span_alignment import spans_to_bio
 from ..errors import ConfigError, ParseError
 from ..parsing import bio_to_spans, parse_entity_json
+from ..tables import decode_label, label_names
 from .base import BaseFormat
 
 
@@ -48,14 +49,14 @@ class Entities(BaseFormat):
             raise ConfigError(
                 f"NER data needs a {self.tokens_column!r} column; it has {dataset.column_names}"
             )
-        tag_feature = dataset.features.get(self.tags_column)
-        names = getattr(getattr(tag_feature, "feature", None), "names", None)
+        names = label_names(dataset.features.get(self.tags_column))
         has_tags = self.tags_column in dataset.column_names
 
         def add(row: dict[str, Any]) -> dict[str, Any]:
             out = {self.text_column: " ".join(row[self.tokens_column])}
             if has_tags:
-                tags = [names[t] for t in row[self.tags_column]] if names else row[self.tags_column]
+                tags = row[self.tags_column]
+                tags = decode_label(tags, names, column=self.tags_column) if names else tags
                 spans = bio_to_spans(row[self.tokens_column], tags)
                 out[self.entities_column] = json.dumps([{"text": s.text, "type": s.type} for s in spans])
             return out

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fabricator.errors import ConfigError
+from fabricator.tables import decode_labels, label_names
 
 __all__ = [
     "MIN_ROWS_PER_CLASS",
@@ -41,22 +42,10 @@ def _columns_error(role: str, column: str, kind: str, dataset: Any) -> ConfigErr
 
 def _label_names(dataset: Any, column: str, role: str) -> list[str | None]:
     """The label of every row as a name (``None`` for unlabeled rows)."""
-    from datasets import ClassLabel
-
-    feature = dataset.features[column]
+    if label_names(dataset.features[column]) is not None:
+        return decode_labels(dataset, column)
     values = dataset[column]
-    if isinstance(feature, ClassLabel):
-        names = list(feature.names)
-        out: list[str | None] = []
-        for v in values:
-            if v is None or v < 0:
-                out.append(None)
-            elif v >= len(names):
-                raise ConfigError(f"{role} data: label id {v} is out of range for {names}")
-            else:
-                out.append(names[v])
-        return out
-    out = []
+    out: list[str | None] = []
     for v in values:
         if v is None or (isinstance(v, str) and not v.strip()):
             out.append(None)
