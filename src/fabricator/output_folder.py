@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from .card import CARD, is_card
 from .errors import ConfigError
 
 try:  # POSIX; elsewhere runs are not locked
@@ -45,6 +46,7 @@ OUTPUT_NAMES = (
     "recipe.yaml",
     "metadata.json",
     "log.jsonl",
+    CARD,  # README.md, the dataset card (fabricator.card): written over only when it is ours
     "journal",
 )
 _FOLDERS = ("dataset", "journal")
@@ -135,6 +137,11 @@ class OutputFolder:
             if name not in _FOLDERS and (target.is_dir() or target.is_symlink()):
                 raise ConfigError(
                     f"{target} is a folder or link where Fabricator writes a file",
+                    hint=f"move {target} away, or {_PICK_ANOTHER}",
+                )
+            if name == CARD and not is_card(target):  # a README of the user's, not our dataset card
+                raise ConfigError(
+                    f"{target} is not a dataset card Fabricator wrote; refusing to write over it",
                     hint=f"move {target} away, or {_PICK_ANOTHER}",
                 )
         dataset = self.path / "dataset"

@@ -2,9 +2,10 @@
 
 The output folder holds the dataset (``dataset/`` from ``save_to_disk`` and ``data.jsonl``), the
 failures, a JSONL log of every prompt and response, the journal (so a re-run resumes), a copy of
-the recipe and ``metadata.json`` (versions, counts, timings, tokens). It must be new, empty or
-made by Fabricator (``fabricator.output_folder``), and is locked for the run; ``log.jsonl`` starts
-afresh on every run, so it holds what that run did (journaled answers included, once).
+the recipe, ``metadata.json`` (versions, counts, timings, tokens) and the dataset card
+``README.md`` (``fabricator.card``). It must be new, empty or made by Fabricator
+(``fabricator.output_folder``), and is locked for the run; ``log.jsonl`` starts afresh on every
+run, so it holds what that run did (journaled answers included, once).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 import yaml
 from datasets import disable_progress_bars
 
+from .card import write_card
+from .costing import refuse_over_budget
 from .errors import ConfigError
 from .generator import DatasetGenerator
 from .llms.base import LLM
@@ -79,11 +82,13 @@ def run_recipe(
     engine: str | None = None,
     ray_actors: int | None = None,
     ray_address: str | None = None,
+    spend_budget: bool = True,
 ) -> RunResult:
     """Generate what ``recipe`` asks for and write it under ``output`` (default: the recipe's).
 
     ``engine``, ``ray_actors`` and ``ray_address`` override the recipe's ``generation`` section.
     The output folder is checked and locked before any model call (``fabricator.output_folder``).
+    ``spend_budget=False`` (the CLI's default) refuses a plan over the budget before any call.
     """
     out = Path(output or recipe.output).expanduser()
     p = recipe.prompt
@@ -115,6 +120,8 @@ def run_recipe(
     )
     model = llm or build_llm(recipe.model)
     try:
+        if not spend_budget:  # the CLI's default: refuse a plan over budget before any call
+            refuse_over_budget(recipe, model, prompt, fewshot, unlabeled, fmt, out)
         with folder:
             generator = DatasetGenerator(model)
             where = engine or g.execution.engine
@@ -170,6 +177,7 @@ def _write_outputs(
     folder.write_text(
         "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
     )
+    summary = report.summary()  # one dict for metadata.json and the card: the same figures in both
     folder.write_text(
         "metadata.json",
         json.dumps(
@@ -177,11 +185,19 @@ def _write_outputs(
                 "model": model.name,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
                 "versions": _versions(),
-                "summary": report.summary(),
+                "summary": summary,
                 "columns": {c: str(f) for c, f in dataset.features.items()},
             },
             indent=2,
         ),
+    )
+    write_card(
+        folder,
+        recipe=recipe,
+        summary=summary,
+        dataset=dataset,
+        model_name=model.name,
+        failures=report.failures,
     )
 
 
