@@ -1,4 +1,4 @@
-"""Command line: ``fabricator generate RECIPE.yaml`` and ``fabricator evaluate ...``.
+"""Command line: ``fabricator generate RECIPE.yaml``, ``fabricator plan RECIPE.yaml``, ``evaluate ...``.
 
 Exit status: 0 when rows were made (a partial run says how many are missing), 1 when a run made
 nothing, 2 for bad input (recipe, data, output folder), 130 when interrupted.
@@ -39,11 +39,30 @@ def _generate(args: argparse.Namespace) -> int:
         engine=args.engine,
         ray_actors=args.ray_actors,
         ray_address=args.ray_address,
+        spend_budget=args.spend_budget,
     )
     _summary(result)
     if result.report.interrupted:
         return 130
     return _verdict(result.report.summary(), result.report.failures)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from .costing import over_budget, plan_recipe
+    from .recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    plan = plan_recipe(recipe, output=args.output)
+    budget = recipe.generation.budget
+    why = over_budget(plan, budget)
+    if budget.budget_tokens is None and budget.budget_usd is None:
+        verdict = "none set (budget_tokens, budget_usd)"
+    else:
+        verdict = f"{why}: generate refuses unless --spend-budget" if why else "within the budget"
+    print(f"fabricator plan of {args.recipe} (no completion call made)")
+    for name, value in [*plan.lines(), ("budget", verdict)]:  # plain lines: no wrapping, easy to grep
+        print(f"  {name + ':':<19}{value}")
+    return 0
 
 
 def _verdict(s: dict[str, Any], failures: Sequence[Any]) -> int:
@@ -119,7 +138,7 @@ def _summary(result: RunResult) -> None:
                 else "nothing produced"
             ),
         ),
-        ("output", f"{result.output}/ (dataset/, data.jsonl, log.jsonl, metadata.json)"),
+        ("output", f"{result.output}/ (dataset/, data.jsonl, log.jsonl, metadata.json, README.md)"),
     ]:
         table.add_row(name, value)
     Console().print(table)
@@ -145,6 +164,8 @@ _EPILOG = """\
 examples (one per command):
   generate             run a recipe, write the dataset to its output folder
                          fabricator generate examples/sentiment/recipe.yaml -o runs/first
+  plan                 calls, tokens, cost and time of a recipe, without running it
+                         fabricator plan examples/sentiment/recipe.yaml -o runs/first
   evaluate annotations score annotations against gold labels
                          fabricator evaluate annotations --predictions runs/first/data.jsonl --gold gold.jsonl
   evaluate student     train a small classifier on the data, score it on gold data
@@ -205,7 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="if the output holds a journal of another task, reuse matching answers",
     )
+    gen.add_argument(
+        "--spend-budget",
+        action="store_true",
+        help="start even when the plan exceeds budget_tokens/budget_usd; stop when the budget is spent",
+    )
     gen.set_defaults(handler=_generate)
+    plan = commands.add_parser("plan", help="what a recipe will cost: calls, tokens, dollars, time")
+    plan.add_argument("recipe", help="path of the YAML recipe")
+    plan.add_argument(
+        "-o", "--output", help="output folder whose previous run gives measured rates (default: the recipe's)"
+    )
+    plan.set_defaults(handler=_plan)
     evaluate = commands.add_parser("evaluate", help="measure the quality of annotations or data")
     evaluate_commands = evaluate.add_subparsers(dest="evaluate_command", required=True)
     from .evaluation.cli import add_evaluate_annotations_parser

@@ -7,7 +7,7 @@ recipe's own folder, so a recipe and its data travel together.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -22,6 +22,12 @@ from pydantic import (
 
 from .errors import ConfigError
 from .options import GROUPS, SYSTEM_PROMPT, GenerationOptions, describe
+
+if TYPE_CHECKING:  # what a recipe's inputs become (imported when they are built)
+    from datasets import Dataset
+
+    from .formats import OutputFormat
+    from .prompts import BasePrompt
 
 
 class _Strict(BaseModel):
@@ -183,3 +189,38 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     return " ".join(f"{problem}{where}".split())
+
+
+def recipe_inputs(
+    recipe: Recipe,
+) -> tuple[BasePrompt, Dataset | None, Dataset | None, OutputFormat | None]:
+    """The prompt, few-shot and unlabeled data, and output format a run of ``recipe`` uses."""
+    from .outputs import output_format
+    from .prompts import BasePrompt
+    from .tables import load_table
+
+    p = recipe.prompt
+    prompt = BasePrompt(
+        task_description=p.task_description,
+        generate_data_for_column=p.generate_data_for_column,
+        fewshot_example_columns=p.fewshot_example_columns,
+        label_options=p.label_options,
+        fewshot_formatting_template=p.fewshot_formatting_template,
+        target_formatting_template=p.target_formatting_template,
+        fewshot_example_separator=p.fewshot_example_separator,
+        inner_fewshot_example_separator=p.inner_fewshot_example_separator,
+    )
+    fewshot = (
+        load_table(recipe.data_path(recipe.fewshot.path), recipe.fewshot.limit) if recipe.fewshot else None
+    )
+    unlabeled = (
+        load_table(recipe.data_path(recipe.unlabeled.path), recipe.unlabeled.limit)
+        if recipe.unlabeled
+        else None
+    )
+    fmt = (
+        output_format(recipe.output_format.kind, **recipe.output_format.options())
+        if recipe.output_format
+        else None
+    )
+    return prompt, fewshot, unlabeled, fmt

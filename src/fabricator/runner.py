@@ -27,11 +27,9 @@ from .generator import DatasetGenerator
 from .llms.base import LLM
 from .options import SYSTEM_PROMPT
 from .output_folder import OutputFolder
-from .outputs import output_format
-from .prompts import BasePrompt
-from .recipe import ModelConfig, Recipe
+from .recipe import ModelConfig, Recipe, recipe_inputs
 from .report import GenerationReport
-from .tables import load_table, write_jsonl, write_records
+from .tables import write_jsonl, write_records
 
 disable_progress_bars()
 
@@ -91,33 +89,14 @@ def run_recipe(
     ``spend_budget=False`` (the CLI's default) refuses a plan over the budget before any call.
     """
     out = Path(output or recipe.output).expanduser()
-    p = recipe.prompt
-    prompt = BasePrompt(
-        task_description=p.task_description,
-        generate_data_for_column=p.generate_data_for_column,
-        fewshot_example_columns=p.fewshot_example_columns,
-        label_options=p.label_options,
-        fewshot_formatting_template=p.fewshot_formatting_template,
-        target_formatting_template=p.target_formatting_template,
-        fewshot_example_separator=p.fewshot_example_separator,
-        inner_fewshot_example_separator=p.inner_fewshot_example_separator,
-    )
     fewshot_path = recipe.data_path(recipe.fewshot.path) if recipe.fewshot else None
     unlabeled_path = recipe.data_path(recipe.unlabeled.path) if recipe.unlabeled else None
     folder = OutputFolder(
         out, inputs=[i for i in (fewshot_path, unlabeled_path) if i is not None], recipe=recipe.source
     )
     folder.check()  # before reading data or building the model: the cheapest mistake first
-    fewshot = load_table(fewshot_path, recipe.fewshot.limit) if recipe.fewshot and fewshot_path else None
-    unlabeled = (
-        load_table(unlabeled_path, recipe.unlabeled.limit) if recipe.unlabeled and unlabeled_path else None
-    )
+    prompt, fewshot, unlabeled, fmt = recipe_inputs(recipe)
     g = recipe.generation
-    fmt = (
-        output_format(recipe.output_format.kind, **recipe.output_format.options())
-        if recipe.output_format
-        else None
-    )
     model = llm or build_llm(recipe.model)
     try:
         if not spend_budget:  # the CLI's default: refuse a plan over budget before any call

@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -296,6 +296,36 @@ class LlamaCpp:
         except (urllib.error.URLError, OSError) as exc:
             raise BackendUnavailable(
                 f"the embedded llama.cpp server started but does not answer at {base}: {exc}",
+                hint="run with logging at DEBUG to see llama.cpp's log",
+            ) from exc
+
+    def count_tokens(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[int]:
+        """The prompt tokens of each chat as this model reads it (its chat template applied).
+
+        Counted by the model's own tokenizer through the server's ``/apply-template`` and
+        ``/tokenize`` (an assistant prefill is continued, as in a completion); starts the server
+        if needed, but completes nothing. For plans (``fabricator plan``).
+        """
+        self.start()
+        base = (self.base_url or "").removesuffix("/v1")
+        counts = []
+        for messages in conversations:
+            prompt = self._post(base, "/apply-template", {"messages": [dict(m) for m in messages]})["prompt"]
+            body = {"content": prompt, "add_special": True, "parse_special": True}
+            counts.append(len(self._post(base, "/tokenize", body)["tokens"]))
+        return counts
+
+    def _post(self, base: str, path: str, body: dict[str, Any]) -> Any:
+        req = urllib.request.Request(
+            base + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+        try:
+            with opener.open(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise BackendUnavailable(
+                f"the embedded llama.cpp server at {base} did not answer {path}: {exc}",
                 hint="run with logging at DEBUG to see llama.cpp's log",
             ) from exc
 

@@ -1,0 +1,411 @@
+"""What a recipe will cost before it runs: calls, tokens, dollars and time (``fabricator plan``).
+
+The plan makes the very prompts the run will send (``planning.resolve_task`` and ``Planner``, with
+the recipe's output format) and counts their tokens with the backend's own tokenizer where it has
+one (a ``count_tokens(conversations)`` method: the embedded model's, through its llama.cpp server,
+which loads the model but completes nothing); other backends get an estimate, labelled as such.
+Completion tokens are bounded by ``max_tokens``; a previous run in the output folder
+(``metadata.json``) gives the typical answer length and the time per call. ``generate`` from the
+command line refuses a recipe whose plan is over its ``budget_tokens``/``budget_usd``
+(``refuse_over_budget``) unless told ``--spend-budget``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from .errors import ConfigError
+from .formats import OutputFormat
+from .llms.base import LLM
+from .options import SYSTEM_PROMPT, BudgetOptions
+from .planning import Planner, check_count, resolve_task
+from .prompts import BasePrompt
+from .recipe import ModelConfig, Recipe, recipe_inputs
+
+#: prompts counted one by one with a backend's tokenizer; beyond this the rest is extrapolated
+EXACT_COUNT_LIMIT = 2_000
+#: planned prompts made per round (the plan is never kept whole, as in the run)
+ROUND = 1_000
+#: the calls one row may take when its answers are wrong (``DatasetGenerator``'s ``max_tries``)
+MAX_TRIES = 3
+#: the estimate's figures: characters per token, and tokens a chat message adds around its text
+CHARS_PER_TOKEN = 4
+TOKENS_PER_MESSAGE = 4
+
+Conversation = Sequence[Mapping[str, str]]
+Counter = Callable[[Sequence[Conversation]], list[int]]
+
+
+def estimate_tokens(messages: Conversation) -> int:
+    """A tokenizer-free estimate of a chat prompt's tokens: ~4 characters a token, plus framing."""
+    return sum(
+        math.ceil(len(m.get("content") or "") / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for m in messages
+    )
+
+
+@dataclass(frozen=True)
+class Previous:
+    """What a previous run in the output folder measured (its ``metadata.json``)."""
+
+    model: str
+    started: str
+    answers: int  # calls answered by the model (journal hits excluded)
+    completion_tokens: int
+    elapsed_s: float
+
+    @property
+    def completion_per_call(self) -> float:
+        return self.completion_tokens / self.answers
+
+    @property
+    def seconds_per_call(self) -> float:
+        return self.elapsed_s / self.answers
+
+
+def previous_run(output: Path | None) -> tuple[Previous | None, str]:
+    """The last run's measurements in ``output``, or ``None`` and why there are none."""
+    path = output / "metadata.json" if output is not None else None
+    if path is None or not path.is_file():
+        return None, "no previous run"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        summary = meta["summary"]
+        answers = int(summary["succeeded"])
+        found = Previous(
+            model=str(meta.get("model", "")),
+            started=str(meta.get("started", "?")),
+            answers=answers,
+            completion_tokens=int(summary["completion_tokens"]),
+            elapsed_s=float(summary["elapsed_s"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, f"{path} is not a run's metadata"
+    if answers < 1:
+        return None, "the previous run made no model call (all answers came from the journal)"
+    return found, ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The calls, tokens, cost and time of a run, worked out without a completion call."""
+
+    model: str
+    mode: str
+    rows: int  # planned rows: one first ask each
+    max_calls: int  # the most calls re-asks and top-ups may bring the run to
+    prompt_tokens: int  # of the planned first asks
+    counted_by: str  # how the prompt tokens were counted
+    exact: bool  # counted with the backend's own tokenizer (else an estimate)
+    max_tokens: int
+    prices: tuple[float, float] | None = None
+    previous: Previous | None = None  # of the same model
+    no_previous: str = "no previous run"  # why ``previous`` is None
+
+    @property
+    def first_prompt_average(self) -> float:
+        return self.prompt_tokens / self.rows
+
+    @property
+    def completion_bound(self) -> int:
+        """Completion tokens of the first asks if every answer runs to ``max_tokens``."""
+        return self.rows * self.max_tokens
+
+    @property
+    def completion_typical(self) -> int | None:
+        """Completion tokens of the first asks at the previous run's average answer, if measured."""
+        if self.previous is None:
+            return None
+        return round(self.rows * min(self.previous.completion_per_call, self.max_tokens))
+
+    @property
+    def completion_expected(self) -> int:
+        typical = self.completion_typical
+        return typical if typical is not None else self.completion_bound
+
+    @property
+    def tokens(self) -> int:
+        """What the planned first asks spend: their prompts and expected answers."""
+        return self.prompt_tokens + self.completion_expected
+
+    @property
+    def headroom_prompt_tokens(self) -> int:
+        """Prompt tokens of the calls beyond the first asks (a re-ask repeats the prompt and answer)."""
+        return round((self.max_calls - self.rows) * (self.first_prompt_average + self.max_tokens))
+
+    @property
+    def tokens_at_most(self) -> int:
+        """Every allowed call made, every answer at ``max_tokens``."""
+        return self.prompt_tokens + self.headroom_prompt_tokens + self.max_calls * self.max_tokens
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        if self.prices is None:
+            return None
+        return (prompt_tokens * self.prices[0] + completion_tokens * self.prices[1]) / 1e6
+
+    @property
+    def cost_expected(self) -> float | None:
+        return self.cost(self.prompt_tokens, self.completion_expected)
+
+    @property
+    def cost_at_most(self) -> float | None:
+        return self.cost(self.prompt_tokens + self.headroom_prompt_tokens, self.max_calls * self.max_tokens)
+
+    @property
+    def seconds(self) -> float | None:
+        """The first asks at the previous run's time per answered call; ``None`` if never measured."""
+        return None if self.previous is None else self.rows * self.previous.seconds_per_call
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "mode": self.mode,
+            "rows": self.rows,
+            "calls": [self.rows, self.max_calls],
+            "prompt_tokens": self.prompt_tokens,
+            "prompt_tokens_exact": self.exact,
+            "counted_by": self.counted_by,
+            "completion_tokens_bound": self.completion_bound,
+            "completion_tokens_typical": self.completion_typical,
+            "tokens": self.tokens,
+            "tokens_at_most": self.tokens_at_most,
+            "cost_usd": self.cost_expected,
+            "cost_usd_at_most": self.cost_at_most,
+            "seconds": self.seconds,
+        }
+
+    def lines(self) -> list[tuple[str, str]]:
+        """The plan as ``(what, value)`` lines for a terminal table."""
+        prices = self.prices
+        if prices is None:
+            cost = "n/a (no prices set)"
+        else:
+            cost = (
+                f"${self.cost_expected:.4f} expected, at most ${self.cost_at_most:.4f} "
+                f"(${prices[0]:g} / ${prices[1]:g} per million prompt / completion tokens)"
+            )
+        typical = self.completion_typical
+        completion = f"at most {self.completion_bound:,} ({self.rows:,} x max_tokens {self.max_tokens})"
+        if typical is not None and self.previous is not None:
+            completion += (
+                f"; typically ~{typical:,} ({self.previous.completion_per_call:.1f} a call "
+                f"in the previous run)"
+            )
+        if self.previous is None:
+            time = f"unknown ({self.no_previous})"
+        else:
+            per_call = self.previous.seconds_per_call
+            time = (
+                f"~{_duration(self.seconds or 0.0)} for the first asks at the last measured rate "
+                f"({per_call:.2f} s a call, run of {self.previous.started})"
+            )
+        how = self.counted_by if self.exact else f"ESTIMATE: {self.counted_by}"
+        calls = f"{self.rows:,} first asks"
+        prompt = f"{self.prompt_tokens:,} for the first asks ({how})"
+        if self.max_calls > self.rows:
+            calls += f", {self.rows:,} to {self.max_calls:,} with re-asks and top-ups (max_prompt_calls)"
+            prompt += f"; up to ~{self.prompt_tokens + self.headroom_prompt_tokens:,} if every call is used"
+        else:
+            calls += " (max_prompt_calls leaves no room for re-asks)"
+        return [
+            ("model", self.model),
+            ("rows", f"{self.rows:,} planned ({self.mode})"),
+            ("model calls", calls),
+            ("prompt tokens", prompt),
+            ("completion tokens", completion),
+            ("tokens", f"~{self.tokens:,} expected, at most ~{self.tokens_at_most:,}"),
+            ("cost", cost),
+            ("time", time),
+        ]
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def count_prompts(llm: LLM, conversations: Iterable[Conversation]) -> tuple[int, str, bool]:
+    """Total prompt tokens of ``conversations``, how they were counted, and whether exactly.
+
+    A backend with a ``count_tokens`` method counts the first ``EXACT_COUNT_LIMIT`` prompts
+    itself; the rest are extrapolated from their estimate at the measured ratio.
+    """
+    counter: Counter | None = getattr(llm, "count_tokens", None)
+    if not callable(counter):
+        return (
+            sum(estimate_tokens(c) for c in conversations),
+            f"~{CHARS_PER_TOKEN} characters a token; {llm.name} has no tokenizer here",
+            False,
+        )
+    exact: list[Conversation] = []
+    estimated_rest = 0
+    for conversation in conversations:
+        if len(exact) < EXACT_COUNT_LIMIT:
+            exact.append(conversation)
+        else:
+            estimated_rest += estimate_tokens(conversation)
+    counted = sum(counter(exact))
+    how = f"{llm.name}'s own tokenizer"
+    if not estimated_rest:
+        return counted, how, True
+    ratio = counted / max(1, sum(estimate_tokens(c) for c in exact))
+    return (
+        counted + round(estimated_rest * ratio),
+        f"{how} on the first {EXACT_COUNT_LIMIT:,} prompts, the rest extrapolated",
+        True,
+    )
+
+
+def plan_run(
+    llm: LLM,
+    recipe: Recipe,
+    prompt: BasePrompt,
+    fewshot: Dataset | None,
+    unlabeled: Dataset | None,
+    fmt: OutputFormat | None,
+    output: Path | None = None,
+) -> Plan:
+    """The plan of ``recipe`` with its inputs already built (as ``run_recipe`` builds them)."""
+    g = recipe.generation
+    sampling = g.sampling.model_copy(update={"system_prompt": g.sampling.system_prompt or SYSTEM_PROMPT})
+    few = recipe.fewshot
+    task = resolve_task(
+        prompt,
+        fewshot,
+        few.sampling_strategy if few else None,
+        few.examples_per_class if few else None,
+        few.sampling_column if few else None,
+        unlabeled,
+        llm=llm,
+        sampling=sampling,
+        output_format=fmt,
+    )
+    check_count("max_prompt_calls", g.max_prompt_calls)
+    check_count("num_samples_to_generate", g.num_samples_to_generate)
+    source_rows = len(task.unlabeled) if task.unlabeled is not None else g.num_samples_to_generate
+    rows = min(g.max_prompt_calls, source_rows)
+    # annotation: each row at most MAX_TRIES calls; generation: top-up rows use every call left
+    max_calls = (
+        min(g.max_prompt_calls, rows * MAX_TRIES) if task.unlabeled is not None else g.max_prompt_calls
+    )
+    planner = Planner(task, sampling.system_prompt)
+
+    def conversations() -> Iterable[Conversation]:
+        for start in range(0, rows, ROUND):
+            for item in planner.items(start, min(rows, start + ROUND)):
+                yield item.messages
+
+    tokens, how, exact = count_prompts(llm, conversations())
+    previous, why = previous_run(output)
+    if previous is not None and previous.model != llm.name:
+        why = f"the previous run used another model ({previous.model})"
+        previous = None
+    return Plan(
+        model=llm.name,
+        mode=task.mode,
+        rows=rows,
+        max_calls=max_calls,
+        prompt_tokens=tokens,
+        counted_by=how,
+        exact=exact,
+        max_tokens=sampling.max_tokens,
+        prices=g.budget.prices,
+        previous=previous,
+        no_previous=why,
+    )
+
+
+def planning_llm(config: ModelConfig) -> LLM:
+    """The recipe's backend for planning: the run's model, but no API key and no completion needed."""
+    if config.backend == "openai":
+        from .llms.openai import OpenAICompatible
+
+        if not config.name:
+            raise ConfigError("model.name is required for the openai backend", hint="e.g. name: gpt-4o-mini")
+        return OpenAICompatible(
+            model=config.name,
+            base_url=config.base_url or "https://api.openai.com/v1",
+            api_key="",  # the plan sends nothing
+            supports_prefill=config.supports_prefill,
+        )
+    if config.backend == "embedded":  # one small slot and no warm-up answer: it only tokenizes
+        from .llms.embedded import LlamaCpp
+
+        return LlamaCpp(config.model_path, n_parallel=1, warmup=False)
+    from .runner import build_llm
+
+    return build_llm(config)
+
+
+def plan_recipe(recipe: Recipe, output: str | Path | None = None, llm: LLM | None = None) -> Plan:
+    """The plan of ``recipe`` (``fabricator plan``); a backend it builds is closed afterwards."""
+    out = Path(output or recipe.output).expanduser()
+    prompt, fewshot, unlabeled, fmt = recipe_inputs(recipe)
+    model = llm or planning_llm(recipe.model)
+    try:
+        return plan_run(model, recipe, prompt, fewshot, unlabeled, fmt, out)
+    finally:
+        if llm is None:
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                from ._sync import run_sync
+
+                run_sync(close())
+
+
+def over_budget(plan: Plan, budget: BudgetOptions) -> str | None:
+    """Why ``plan`` does not fit ``budget`` (``None``: it fits, or no budget is set)."""
+    parts = f"{plan.prompt_tokens:,} prompt + {plan.completion_expected:,} completion"
+    if budget.budget_tokens is not None and plan.tokens > budget.budget_tokens:
+        limit = budget.budget_tokens
+        return f"the plan needs ~{plan.tokens:,} tokens ({parts}), more than budget_tokens={limit:,}"
+    cost = plan.cost_expected
+    if budget.budget_usd is not None and cost is not None and cost > budget.budget_usd:
+        return f"the plan costs ~${cost:.4f} ({parts} tokens), more than budget_usd={budget.budget_usd:g}"
+    return None
+
+
+def refuse_over_budget(
+    recipe: Recipe,
+    llm: LLM,
+    prompt: BasePrompt,
+    fewshot: Dataset | None,
+    unlabeled: Dataset | None,
+    fmt: OutputFormat | None,
+    output: Path | None,
+) -> None:
+    """``ConfigError`` when a budget is set and the plan does not fit it (no completion call made)."""
+    budget = recipe.generation.budget
+    if budget.budget_tokens is None and budget.budget_usd is None:
+        return
+    why = over_budget(plan_run(llm, recipe, prompt, fewshot, unlabeled, fmt, output), budget)
+    if why is not None:
+        raise ConfigError(
+            why,
+            hint="raise the budget, plan fewer rows or a smaller max_tokens (fabricator plan RECIPE shows "
+            "the plan), or pass --spend-budget to run until the budget is spent",
+        )
+
+
+__all__ = [
+    "EXACT_COUNT_LIMIT",
+    "Plan",
+    "Previous",
+    "count_prompts",
+    "estimate_tokens",
+    "over_budget",
+    "plan_recipe",
+    "plan_run",
+    "planning_llm",
+    "previous_run",
+    "refuse_over_budget",
+]

@@ -1,0 +1,241 @@
+"""``fabricator plan`` and the budget refusal of ``fabricator generate``.
+
+The plan must count the prompts the run really sends (checked against the run's own log), make no
+model call, and ``generate`` must refuse a recipe whose plan is over its budget before any call.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fabricator import costing
+from fabricator.cli import main
+from fabricator.costing import estimate_tokens, plan_recipe
+from fabricator.llms.fake import Fake
+from fabricator.recipe import load_recipe
+from fabricator.runner import run_recipe
+from fabricator.testing import FakeOpenAIServer
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+#: example -> (planned rows, the most calls): rows = min(max_prompt_calls, rows asked or given);
+#: generation may top up to max_prompt_calls, annotation re-asks up to 3 calls a row
+EXPECTED_CALLS = {
+    "movie_reviews": (12, 20),
+    "ner": (20, 20),
+    "sentiment": (24, 40),
+    "trec": (40, 40),
+}
+
+RECIPE: dict[str, Any] = {
+    "prompt": {
+        "task_description": "Write a {} movie review.",
+        "label_options": ["positive", "negative"],
+        "generate_data_for_column": "text",
+    },
+    "fewshot": {
+        "path": "fewshot.jsonl",
+        "sampling_strategy": "uniform",
+        "examples_per_class": 1,
+        "sampling_column": "label",
+    },
+    "model": {"backend": "fake", "responses": ["A moving film.", "Flat and dull."]},
+    "generation": {"num_samples_to_generate": 6, "max_prompt_calls": 10, "dedup": False, "max_tokens": 50},
+}
+
+
+def write_recipe(folder: Path, recipe: dict[str, Any]) -> Path:
+    rows = [{"text": "Loved it.", "label": "positive"}, {"text": "Hated it.", "label": "negative"}]
+    (folder / "fewshot.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def first_asks(log: Path, rows: int) -> list[list[dict[str, str]]]:
+    """The messages of each planned row's first call, from a run's log.jsonl."""
+    first: dict[int, list[dict[str, str]]] = {}
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        first.setdefault(entry["row"], entry["messages"])
+    return [first[i] for i in range(rows)]
+
+
+@pytest.mark.parametrize("example", sorted(EXPECTED_CALLS))
+def test_plan_of_each_example_counts_the_prompts_its_run_sends(example, tmp_path):
+    recipe = load_recipe(EXAMPLES / example / "recipe.yaml")
+    planner_llm = Fake()
+    plan = plan_recipe(recipe, output=tmp_path / "out", llm=planner_llm)
+    assert planner_llm.calls == 0  # planning made no model call
+    assert (plan.rows, plan.max_calls) == EXPECTED_CALLS[example]
+    assert not plan.exact and "ESTIMATE" in dict(plan.lines())["prompt tokens"]
+    assert plan.completion_bound == plan.rows * recipe.generation.sampling.max_tokens
+    assert dict(plan.lines())["time"] == "unknown (no previous run)"
+
+    run_recipe(recipe, output=tmp_path / "out", llm=Fake(), progress=False)
+    sent = first_asks(tmp_path / "out" / "log.jsonl", plan.rows)
+    assert plan.prompt_tokens == sum(estimate_tokens(m) for m in sent)
+
+
+def test_plan_uses_the_previous_run_of_the_same_model(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path, {**RECIPE, "generation": {**RECIPE["generation"]}}))
+    out = tmp_path / "out"
+    run_recipe(recipe, output=out, llm=Fake(["A moving film.", "Flat and dull."]), progress=False)
+    summary = json.loads((out / "metadata.json").read_text())["summary"]
+    plan = plan_recipe(recipe, output=out, llm=Fake())
+    per_call = summary["completion_tokens"] / summary["succeeded"]
+    assert plan.completion_typical == round(6 * per_call)
+    assert plan.tokens == plan.prompt_tokens + plan.completion_typical < plan.prompt_tokens + 6 * 50
+    assert plan.seconds == pytest.approx(6 * summary["elapsed_s"] / summary["succeeded"])
+    assert "at the last measured rate" in dict(plan.lines())["time"]
+    other = plan_recipe(recipe, output=out, llm=Fake(name="another-model"))
+    assert other.previous is None and other.completion_typical is None
+    assert "another model (fake)" in dict(other.lines())["time"]
+
+
+def test_plan_prices_the_tokens(tmp_path):
+    gen = {**RECIPE["generation"], "prices": [2.0, 8.0]}
+    plan = plan_recipe(load_recipe(write_recipe(tmp_path, {**RECIPE, "generation": gen})), llm=Fake())
+    assert plan.cost_expected == pytest.approx((plan.prompt_tokens * 2.0 + 6 * 50 * 8.0) / 1e6)
+    assert plan.cost_at_most is not None and plan.cost_at_most > plan.cost_expected
+    assert dict(plan.lines())["cost"].startswith(f"${plan.cost_expected:.4f} expected")
+
+
+class CountingTokenizer(Fake):
+    """A backend with its own tokenizer: three tokens per message."""
+
+    def __init__(self) -> None:
+        super().__init__(name="tokenized")
+        self.counted = 0
+
+    def count_tokens(self, conversations):
+        self.counted += len(conversations)
+        return [3 * len(messages) for messages in conversations]
+
+
+def test_a_backends_own_tokenizer_counts_the_prompts(tmp_path, monkeypatch):
+    recipe = load_recipe(write_recipe(tmp_path, RECIPE))
+    llm = CountingTokenizer()
+    plan = plan_recipe(recipe, llm=llm)
+    # 6 prompts of 3 messages (system, user, the assistant prefill): 9 tokens each
+    assert plan.exact and plan.prompt_tokens == 6 * 9 and llm.counted == 6 and llm.calls == 0
+    assert "ESTIMATE" not in dict(plan.lines())["prompt tokens"]
+    monkeypatch.setattr(costing, "EXACT_COUNT_LIMIT", 2)  # the rest are scaled from the first two
+    plan = plan_recipe(recipe, llm=CountingTokenizer())
+    assert plan.exact and "extrapolated" in plan.counted_by
+    assert plan.prompt_tokens == pytest.approx(6 * 9, rel=0.1)
+
+
+@pytest.fixture
+def server():
+    srv = FakeOpenAIServer().start()
+    yield srv
+    srv.stop()
+
+
+def openai_recipe(tmp_path: Path, server: FakeOpenAIServer, **generation: Any) -> str:
+    recipe = {
+        **RECIPE,
+        # one call at a time: a budget of a few calls stops the run after those
+        "model": {
+            "backend": "openai",
+            "name": "fake-model",
+            "base_url": server.base_url,
+            "max_concurrency": 1,
+        },
+        "generation": {**RECIPE["generation"], **generation},
+    }
+    return str(write_recipe(tmp_path, recipe))
+
+
+def test_cli_plan_prints_the_plan_and_calls_no_model(tmp_path, server, capsys):
+    path = openai_recipe(tmp_path, server, budget_tokens=10)
+    assert main(["plan", path, "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "6 first asks, 6 to 10 with re-asks and top-ups" in out
+    assert "ESTIMATE" in out and "unknown (no previous run)" in out
+    assert "generate refuses unless --spend-budget" in out
+    assert server.stats["received"] == 0 and not (tmp_path / "out").exists()
+
+
+def test_help_shows_the_plan_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "fabricator plan examples/sentiment/recipe.yaml" in capsys.readouterr().out
+
+
+def test_generate_refuses_a_plan_over_the_token_budget(tmp_path, server, capsys):
+    out = tmp_path / "out"
+    assert (
+        main(["generate", openai_recipe(tmp_path, server, budget_tokens=100), "-o", str(out), "--quiet"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "more than budget_tokens=100" in err and "--spend-budget" in err
+    assert server.stats["received"] == 0 and not (out / "data.jsonl").exists()
+
+
+def test_generate_refuses_a_plan_over_the_dollar_budget(tmp_path, server, capsys):
+    path = openai_recipe(tmp_path, server, prices=[1000.0, 1000.0], budget_usd=0.01)
+    assert main(["generate", path, "-o", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "more than budget_usd=0.01" in capsys.readouterr().err
+    assert server.stats["received"] == 0
+
+
+def test_spend_budget_runs_until_the_budget_is_spent(tmp_path, server):
+    out = tmp_path / "out"
+    path = openai_recipe(tmp_path, server, budget_tokens=100)
+    assert main(["generate", path, "-o", str(out), "--quiet", "--spend-budget"]) == 0
+    summary = json.loads((out / "metadata.json").read_text())["summary"]
+    assert summary["stopped"] == "budget" and 0 < summary["rows"] < 6
+    assert server.stats["received"] > 0
+
+
+def test_generate_within_budget_runs_and_the_api_keeps_spending(tmp_path, server):
+    path = openai_recipe(tmp_path, server, budget_tokens=100_000)
+    assert main(["generate", path, "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "out" / "metadata.json").read_text())["summary"]["rows"] == 6
+    # run_recipe (the API) keeps its behaviour: no plan, it runs until the budget is spent
+    recipe = load_recipe(openai_recipe(tmp_path, server, budget_tokens=100))
+    result = run_recipe(recipe, output=tmp_path / "api", progress=False)
+    assert result.report.summary()["stopped"] == "budget"
+
+
+@pytest.mark.embedded
+@pytest.mark.timeout(120)
+def test_embedded_plan_counts_what_the_run_uses(tmp_path):
+    pytest.importorskip("xllamacpp")
+    from fabricator.llms.embedded import LlamaCpp
+
+    texts = [{"text": "A warm, funny and moving film."}, {"text": "Two hours I will never get back."}]
+    (tmp_path / "reviews.jsonl").write_text("\n".join(json.dumps(t) for t in texts))
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text(
+        yaml.safe_dump(
+            {
+                "prompt": {
+                    "task_description": "Is this movie review {}?",
+                    "label_options": ["positive", "negative"],
+                    "generate_data_for_column": "label",
+                    "fewshot_example_columns": "text",
+                },
+                "unlabeled": {"path": "reviews.jsonl"},
+                "model": {"backend": "embedded", "parallel": 2},
+                "generation": {"max_prompt_calls": 2, "max_tokens": 24, "temperature": 0.0},
+            }
+        )
+    )
+    recipe = load_recipe(recipe_path)
+    llm = LlamaCpp(n_parallel=2, n_ctx=2048)
+    try:
+        plan = plan_recipe(recipe, output=tmp_path / "out", llm=llm)
+        assert plan.exact and plan.rows == 2
+        result = run_recipe(recipe, output=tmp_path / "out", llm=llm, progress=False)
+    finally:
+        llm.close()
+    used = result.report.summary()["prompt_tokens"]
+    print(f"planned {plan.prompt_tokens} prompt tokens, the run used {used}")
+    assert used > 0 and abs(plan.prompt_tokens - used) <= 0.05 * used
