@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(60)
 PROMPT = BasePrompt(task_description="Write one short movie review.", generate_data_for_column="text")
 ROWS = 24
 CONCURRENCY = 4
-TIMEOUT = 0.4  # timeout_per_prompt: the "hang" fault must run past it
+TIMEOUT = 3.0  # timeout_per_prompt: the "hang" fault runs past it; a slow answer on a busy machine does not
 
 
 def responder(messages: list, body: dict) -> str:

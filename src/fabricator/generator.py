@@ -187,6 +187,7 @@ class DatasetGenerator:
             max_retries=limits.max_retries,
             timeout=timeout_per_prompt,
             max_retry_wait=limits.max_retry_wait,
+            adaptive=limits.adaptive_concurrency,
             clock=self.clock,
             rate_limiter=RateLimiter(limits.requests_per_minute, limits.tokens_per_minute, clock=self.clock),
             journal=journal,

@@ -52,6 +52,7 @@ class LimitsOptions(_Group):
     tokens_per_minute: float | None = Field(default=None, gt=0)
     max_retries: int = Field(default=6, ge=0)  # HTTP retries per call (429, 5xx, timeouts)
     max_retry_wait: float | None = Field(default=60.0, ge=0)  # longer Retry-After: the row fails
+    adaptive_concurrency: bool = True  # fewer requests in flight while the server answers 429/503
 
 
 class BudgetOptions(_Group):

@@ -31,6 +31,7 @@ class ProgressReporter:
         self._task: Any = None
         self._console = console
         self._rerouted: list[tuple[logging.StreamHandler[Any], TextIO]] = []
+        self._level = ""  # "in flight 12/64" while adaptive concurrency holds the run below its ceiling
 
     def start(self, total: int) -> None:
         if not self.enabled:
@@ -46,12 +47,15 @@ class ProgressReporter:
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 TextColumn("{task.fields[usage]}"),
+                TextColumn("{task.fields[level]}"),
                 console=self._console or Console(stderr=True),
                 transient=False,
             )
             self._progress.start()
             self._reroute_logging()
-            self._task = self._progress.add_task(self.description, total=total, rate="", usage="")
+            self._task = self._progress.add_task(
+                self.description, total=total, rate="", usage="", level=self._level
+            )
         else:
             self._progress.update(self._task, total=total)
 
@@ -65,6 +69,12 @@ class ProgressReporter:
         if self._progress is not None:
             text = f"{tokens:,} tok" + (f" ${cost:.4f}" if cost is not None else "")
             self._progress.update(self._task, usage=text)
+
+    def concurrency(self, level: int, ceiling: int) -> None:
+        """Show how many requests may be in flight now, while that is fewer than configured."""
+        self._level = f"in flight {level}/{ceiling}" if level < ceiling else ""
+        if self._progress is not None:
+            self._progress.update(self._task, level=self._level)
 
     def stop(self) -> None:
         if self._progress is not None:

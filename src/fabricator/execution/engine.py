@@ -1,9 +1,11 @@
 """The async engine: the only place that talks to models.
 
 A fixed pool of workers (never an unbounded ``gather``) pulls work items; each model call goes
-through the journal (answered from it when already done), the rate limiter, and bounded retries
-with exponential backoff and jitter that honour ``Retry-After``. Fatal errors (a rejected key, a
-wrong model name, an unreachable server) stop the run at once; a spent budget stops it cleanly.
+through the journal (answered from it when already done), the rate limiter, the adaptive
+concurrency gate (fewer calls at once while the server answers 429/503: ``adaptive.py``), and
+bounded retries with exponential backoff and jitter that honour ``Retry-After``. Fatal errors (a
+rejected key, a wrong model name, an unreachable server) stop the run at once; a spent budget
+stops it cleanly.
 A long wait is announced as it starts, and a server asking for more than ``max_retry_wait`` fails
 that request (kept as a failure row) instead of stalling the run. Time comes from an injectable
 ``Clock`` so tests run on virtual time.
@@ -29,6 +31,7 @@ from ..errors import (
 )
 from ..llms.base import LLM, Completion, Request, Usage
 from ..progress import ProgressReporter
+from .adaptive import AdaptiveLimit, Outcome, outcome_of
 from .clock import SYSTEM_CLOCK, Clock
 from .ratelimit import RateLimiter
 
@@ -149,6 +152,7 @@ class Engine:
         progress: ProgressReporter | None = None,
         max_retry_wait: float | None = 60.0,
         clock: Clock | None = None,
+        adaptive: bool = True,
     ) -> None:
         if max_retry_wait is not None and not max_retry_wait >= 0:
             raise ConfigError(
@@ -172,6 +176,12 @@ class Engine:
         self.stats = RunStats(cost_usd=0.0 if prices else None, started=self.clock.now(), clock=self.clock)
         self._stop: str | None = None
         self._refusals = 0  # requests failed because the server asked for too long a wait
+        #: bounds the calls in flight below ``concurrency`` while the server is overloaded (AIMD)
+        self.gate: AdaptiveLimit | None = (
+            AdaptiveLimit(self.concurrency, clock=self.clock, on_change=self._level_changed)
+            if adaptive
+            else None
+        )
 
     # --- one call ---------------------------------------------------------------------------------
 
@@ -187,9 +197,8 @@ class Engine:
             self.check_budget()
             estimate = _estimate_tokens(request)
             await self.limiter.acquire(estimate)
-            self.stats.requests += 1
             try:
-                completion = await self.llm.complete(request)
+                completion = await self._complete(request)
             except BackendError as exc:
                 self.limiter.settle(estimate, 0)
                 if exc.fatal or not exc.retryable:
@@ -217,6 +226,30 @@ class Engine:
             self.account(completion, estimate)
             self.record(key, completion)
             return completion
+
+    async def _complete(self, request: Request) -> Completion:
+        """One model call, inside the adaptive gate (released before any retry wait)."""
+        gate = self.gate
+        if gate is None:
+            self.stats.requests += 1
+            return await self.llm.complete(request)
+        ticket = await gate.acquire()
+        self.stats.requests += 1
+        outcome: Outcome = "error"
+        try:
+            completion = await self.llm.complete(request)
+            outcome = "success"
+            return completion
+        except BackendError as exc:
+            outcome = outcome_of(exc)
+            raise
+        finally:
+            gate.release(ticket, outcome)
+
+    def _level_changed(self, level: int, ceiling: int) -> None:
+        """The gate moved: say so on the progress bar and in the log."""
+        self.progress.concurrency(level, ceiling)
+        log.info("%s: %d of %d requests in flight allowed", self.llm.name, level, ceiling)
 
     # --- the journal and the accounting, for callers that reach a model another way (Ray's vLLM)
 
