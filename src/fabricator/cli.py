@@ -170,6 +170,8 @@ examples (one per command):
                          fabricator evaluate annotations --predictions runs/first/data.jsonl --gold gold.jsonl
   evaluate student     train a small classifier on the data, score it on gold data
                          fabricator evaluate student --train runs/first/data.jsonl --test gold.jsonl
+  push                 upload an output folder to a Hub dataset repo (token: HF_TOKEN or login)
+                         fabricator push runs/first my-name/my-dataset --private
 
 Run 'fabricator COMMAND --help' for the options of a command."""
 
@@ -246,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluation.student_cli import add_evaluate_student_parser
 
     add_evaluate_student_parser(evaluate_commands)
+    from .push import add_push_parser
+
+    add_push_parser(commands)
     return parser
 
 

@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
     field_validator,
     model_serializer,
+    model_validator,
 )
 
 from .errors import ConfigError
@@ -126,8 +127,20 @@ class GenerationConfig(GenerationOptions):
         return out
 
 
+class OutputConfig(_Strict):
+    """``output:`` as a mapping: the folder, and the Hub dataset repo a successful run is pushed to."""
+
+    dir: str = "out"
+    hub_repo: str | None = None
+    private: bool = False
+
+
 class Recipe(_Strict):
-    """The whole recipe. ``output`` is relative to the working directory."""
+    """The whole recipe. ``output`` is relative to the working directory.
+
+    ``output`` is a folder, or a mapping ``{dir, hub_repo, private}`` (``OutputConfig``): then
+    ``output`` is its ``dir`` and ``output_hub`` the whole mapping, written back as it was given.
+    """
 
     prompt: PromptConfig
     fewshot: FewShotConfig | None = None
@@ -136,8 +149,28 @@ class Recipe(_Strict):
     model: ModelConfig = ModelConfig()
     generation: GenerationConfig = GenerationConfig()
     output: str = "out"
+    output_hub: OutputConfig | None = Field(default=None, exclude=True)  # output's mapping form
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: Path | None = Field(default=None, exclude=True)  # the recipe file, never written over
+
+    @model_validator(mode="before")
+    @classmethod
+    def _output_mapping(cls, data: Any) -> Any:
+        """``output: {dir, hub_repo, private}`` -> ``output`` (the folder) and ``output_hub``."""
+        if not isinstance(data, dict):
+            return data
+        if "output_hub" in data:
+            raise ValueError("unknown key 'output_hub' (write output: {dir: ..., hub_repo: ...})")
+        if isinstance(data.get("output"), dict):
+            data = {**data, "output_hub": data["output"], "output": data["output"].get("dir", "out")}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _dump_output(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.output_hub is not None:
+            data["output"] = self.output_hub.model_dump(exclude_defaults=True) | {"dir": self.output}
+        return data
 
     def data_path(self, path: str) -> Path:
         p = Path(path).expanduser()

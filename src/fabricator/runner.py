@@ -95,6 +95,11 @@ def run_recipe(
         out, inputs=[i for i in (fewshot_path, unlabeled_path) if i is not None], recipe=recipe.source
     )
     folder.check()  # before reading data or building the model: the cheapest mistake first
+    hub = recipe.output_hub.hub_repo if recipe.output_hub else None
+    if hub:  # no token: stop now, not after paying for the run
+        from .push import hub_token
+
+        hub_token()
     prompt, fewshot, unlabeled, fmt = recipe_inputs(recipe)
     g = recipe.generation
     model = llm or build_llm(recipe.model)
@@ -140,6 +145,10 @@ def run_recipe(
             from ._sync import run_sync
 
             run_sync(close())
+    if hub and recipe.output_hub and not report.interrupted:
+        from .push import push_output
+
+        push_output(out, hub, private=recipe.output_hub.private)
     return RunResult(out, report, len(result))
 
 

@@ -1,0 +1,144 @@
+"""Push a run's output folder to a Hugging Face Hub dataset repo.
+
+The repo gets the data (``data.jsonl``; parquet from ``dataset/`` when a folder has no JSONL), the
+dataset card ``README.md`` (its ``dataset_info`` features and ``configs`` entry make
+``load_dataset(repo_id)`` read the data with the run's features), ``provenance.jsonl``,
+``failures.jsonl``, ``metadata.json`` and ``recipe.yaml``. The token comes only from ``HF_TOKEN`` or
+the ``huggingface_hub`` login, never from a recipe, and never appears in a message: a Hub error is
+reported with the token masked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from .card import CARD
+from .errors import ConfigError, FabricatorError
+from .output_folder import MARKER
+
+__all__ = ["PUSHED_FILES", "PushError", "add_push_parser", "hub_token", "push_output"]
+
+log = logging.getLogger(__name__)
+
+#: the files of an output folder that become files of the dataset repo (when present)
+PUSHED_FILES = ("data.jsonl", CARD, "provenance.jsonl", "failures.jsonl", "metadata.json", "recipe.yaml")
+_PARQUET = "data/train.parquet"
+_LOGIN = "set HF_TOKEN to a Hugging Face token with write access, or run `huggingface-cli login`"
+
+
+class PushError(FabricatorError):
+    """The Hub refused or failed the push (auth, permissions, network)."""
+
+
+def hub_token() -> str:
+    """The token ``huggingface_hub`` uses (``HF_TOKEN``, else the stored login); ConfigError if none."""
+    from huggingface_hub import get_token
+
+    token = get_token()
+    if not token:
+        raise ConfigError("no Hugging Face token found to push with", hint=_LOGIN)
+    return token
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder", hint="give the output folder of a run (-o PATH)")
+    if not (folder / MARKER).exists():
+        raise ConfigError(
+            f"{folder} is not a Fabricator output folder (no {MARKER} marker)",
+            hint="push the folder a `fabricator generate` run wrote",
+        )
+    if not (folder / "data.jsonl").is_file() and not (folder / "dataset").is_dir():
+        raise ConfigError(f"{folder} holds no data (data.jsonl or dataset/)", hint="run the recipe again")
+
+
+def _check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise ConfigError(
+            f"{repo_id!r} is not a valid Hub repo id: {exc}", hint="write it as NAMESPACE/NAME"
+        ) from None
+
+
+def _stage(folder: Path, stage: Path) -> None:
+    """Write into ``stage`` the files to upload: links to the folder's, parquet when there is no JSONL."""
+    for name in PUSHED_FILES:
+        if (folder / name).is_file():
+            (stage / name).symlink_to((folder / name).resolve())
+    if (folder / "data.jsonl").is_file():
+        return
+    from datasets import load_from_disk
+
+    (stage / "data").mkdir()
+    load_from_disk(str(folder / "dataset")).to_parquet(str(stage / _PARQUET))
+    card = stage / CARD
+    if card.exists():  # point the card's configs at the parquet file instead of data.jsonl
+        text = card.resolve().read_text(encoding="utf-8")
+        _, header, body = text.split("---\n", 2)
+        meta = yaml.safe_load(header) or {}
+        meta["configs"] = [{"config_name": "default", "data_files": [{"split": "train", "path": _PARQUET}]}]
+        card.unlink()
+        card.write_text(f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n{body}", encoding="utf-8")
+
+
+def _masked(text: str, token: str) -> str:
+    return text.replace(token, "***") if token else text
+
+
+def push_output(folder: str | Path, repo_id: str, *, private: bool = False) -> str:
+    """Upload the output ``folder`` to the dataset repo ``repo_id`` (created if missing); its URL."""
+    import httpx2
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    folder = Path(folder).expanduser()
+    _check_folder(folder)
+    _check_repo_id(repo_id)
+    token = hub_token()
+    api = HfApi(token=token)
+    try:
+        url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="fabricator-push-") as tmp:
+            _stage(folder, Path(tmp))
+            api.upload_folder(
+                repo_id=url.repo_id,
+                repo_type="dataset",
+                folder_path=tmp,
+                commit_message=f"Fabricator output {folder.name}",
+            )
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        hint = _LOGIN if status in (401, 403) else "check the repo id, your rights on it and the network"
+        raise PushError(f"pushing to {repo_id} failed: {_masked(str(exc), token)}", hint=hint) from None
+    except (OSError, httpx2.TransportError) as exc:  # the network (refused, DNS) or a local file
+        raise PushError(
+            f"pushing to {repo_id} failed: {_masked(str(exc), token)}",
+            hint="check the network and HF_ENDPOINT",
+        ) from None
+    log.info("pushed %s to %s", folder, url)
+    return str(url)
+
+
+def add_push_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``fabricator push OUT_DIR REPO_ID [--private]``."""
+    push = commands.add_parser("push", help="upload an output folder to a Hugging Face Hub dataset repo")
+    push.add_argument("output", metavar="OUT_DIR", help="the output folder of a run")
+    push.add_argument(
+        "repo_id", metavar="REPO_ID", help="the dataset repo, NAMESPACE/NAME (created if missing)"
+    )
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.set_defaults(handler=_push_command)
+
+
+def _push_command(args: argparse.Namespace) -> int:
+    url = push_output(args.output, args.repo_id, private=args.private)
+    print(f"pushed {args.output} to {url}")
+    return 0
