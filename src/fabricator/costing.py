@@ -27,7 +27,7 @@ from .llms.base import LLM
 from .options import SYSTEM_PROMPT, BudgetOptions
 from .planning import Planner, check_count, resolve_task
 from .prompts import BasePrompt
-from .recipe import ModelConfig, Recipe, recipe_inputs
+from .recipe import Recipe, recipe_inputs
 
 #: prompts counted one by one with a backend's tokenizer; beyond this the rest is extrapolated
 EXACT_COUNT_LIMIT = 2_000
@@ -324,33 +324,13 @@ def plan_run(
     )
 
 
-def planning_llm(config: ModelConfig) -> LLM:
-    """The recipe's backend for planning: the run's model, but no API key and no completion needed."""
-    if config.backend == "openai":
-        from .llms.openai import OpenAICompatible
-
-        if not config.name:
-            raise ConfigError("model.name is required for the openai backend", hint="e.g. name: gpt-4o-mini")
-        return OpenAICompatible(
-            model=config.name,
-            base_url=config.base_url or "https://api.openai.com/v1",
-            api_key="",  # the plan sends nothing
-            supports_prefill=config.supports_prefill,
-        )
-    if config.backend == "embedded":  # one small slot and no warm-up answer: it only tokenizes
-        from .llms.embedded import LlamaCpp
-
-        return LlamaCpp(config.model_path, n_parallel=1, warmup=False)
-    from .runner import build_llm
-
-    return build_llm(config)
-
-
 def plan_recipe(recipe: Recipe, output: str | Path | None = None, llm: LLM | None = None) -> Plan:
     """The plan of ``recipe`` (``fabricator plan``); a backend it builds is closed afterwards."""
     out = Path(output or recipe.output).expanduser()
     prompt, fewshot, unlabeled, fmt = recipe_inputs(recipe)
-    model = llm or planning_llm(recipe.model)
+    from .runner import build_llm  # the runner imports this module
+
+    model = llm or build_llm(recipe.model, planning=True)
     try:
         return plan_run(model, recipe, prompt, fewshot, unlabeled, fmt, out)
     finally:
@@ -405,7 +385,6 @@ __all__ = [
     "over_budget",
     "plan_recipe",
     "plan_run",
-    "planning_llm",
     "previous_run",
     "refuse_over_budget",
 ]

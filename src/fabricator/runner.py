@@ -34,8 +34,12 @@ from .tables import write_jsonl, write_records
 disable_progress_bars()
 
 
-def build_llm(config: ModelConfig) -> LLM:
-    """The backend a recipe's ``model`` section names."""
+def build_llm(config: ModelConfig, *, planning: bool = False) -> LLM:
+    """The backend a recipe's ``model`` section names.
+
+    ``planning``: for ``fabricator plan``, which only counts tokens: no API key is read or sent, and
+    the embedded model gets one slot and no warm-up answer.
+    """
     if config.backend == "fake":
         from .llms.fake import Fake
 
@@ -54,12 +58,15 @@ def build_llm(config: ModelConfig) -> LLM:
         return OpenAICompatible(
             model=config.name,
             base_url=config.base_url or "https://api.openai.com/v1",
-            api_key_env=config.api_key_env,
+            api_key="" if planning else None,  # the plan sends nothing
+            api_key_env=None if planning else config.api_key_env,
             max_concurrency=config.max_concurrency or 16,
             supports_prefill=config.supports_prefill,
         )
     from .llms.embedded import LlamaCpp
 
+    if planning:
+        return LlamaCpp(config.model_path, n_parallel=1, warmup=False)
     return LlamaCpp(config.model_path, n_parallel=config.parallel, max_concurrency=config.max_concurrency)
 
 
