@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import copy
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from datasets import Dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,3 +40,47 @@ def sentiment_fewshot() -> Dataset:
             "label": ["positive", "negative", "positive", "negative", "positive", "negative"],
         }
     )
+
+
+#: The two few-shot rows the small command-line recipes read from ``fewshot.jsonl``.
+FEWSHOT = [{"text": "Loved it.", "label": "positive"}, {"text": "Hated it.", "label": "negative"}]
+
+_MOVIE_RECIPE: dict[str, Any] = {
+    "prompt": {
+        "task_description": "Write a {} movie review.",
+        "label_options": ["positive", "negative"],
+        "generate_data_for_column": "text",
+    },
+    "fewshot": {
+        "path": "fewshot.jsonl",
+        "sampling_strategy": "uniform",
+        "examples_per_class": 1,
+        "sampling_column": "label",
+    },
+}
+
+
+def movie_recipe(*, labels: list[str] | None = None, **sections: Any) -> dict[str, Any]:
+    """The small movie-review generation recipe (prompt + ``fewshot.jsonl``) the CLI tests share.
+
+    ``sections`` add or replace whole top-level sections (``model``, ``generation``, ...);
+    ``labels`` replaces the prompt's label options. Each call returns a fresh copy.
+    """
+    recipe = copy.deepcopy(_MOVIE_RECIPE)
+    if labels is not None:
+        recipe["prompt"]["label_options"] = labels
+    return {**recipe, **sections}
+
+
+def write_fewshot(folder: Path, rows: list[dict[str, Any]] = FEWSHOT, name: str = "fewshot.jsonl") -> Path:
+    """Write ``rows`` as JSON lines (one per line, newline-terminated) into ``folder / name``."""
+    path = Path(folder) / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def write_recipe(folder: Path, recipe: dict[str, Any], name: str = "recipe.yaml", **changes: Any) -> str:
+    """Write ``recipe`` (with top-level ``changes`` applied) as YAML into ``folder / name``; its path."""
+    path = Path(folder) / name
+    path.write_text(yaml.safe_dump({**recipe, **changes}))
+    return str(path)

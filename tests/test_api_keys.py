@@ -4,10 +4,8 @@ The recipes point at the fake OpenAI-compatible server on 127.0.0.1, which recor
 of every request it receives.
 """
 
-import json
-
 import pytest
-import yaml
+from conftest import FEWSHOT, movie_recipe, write_fewshot, write_recipe
 
 from fabricator.cli import main
 from fabricator.llms import OpenAICompatible
@@ -25,25 +23,14 @@ def env(monkeypatch):
 
 
 def run(tmp_path, server, **model):
-    (tmp_path / "fewshot.jsonl").write_text(json.dumps({"text": "Loved it.", "label": "positive"}) + "\n")
-    recipe = {
-        "prompt": {
-            "task_description": "Write a {} movie review.",
-            "label_options": ["positive"],
-            "generate_data_for_column": "text",
-        },
-        "fewshot": {
-            "path": "fewshot.jsonl",
-            "sampling_strategy": "uniform",
-            "examples_per_class": 1,
-            "sampling_column": "label",
-        },
-        "model": {"backend": "openai", "name": "fake-model", "base_url": server.base_url, **model},
-        "generation": {"num_samples_to_generate": 2, "max_prompt_calls": 4, "max_retries": 0},
-    }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return main(["generate", str(path), "-o", str(tmp_path / "out"), "--quiet"])
+    write_fewshot(tmp_path, FEWSHOT[:1])
+    recipe = movie_recipe(
+        labels=["positive"],
+        model={"backend": "openai", "name": "fake-model", "base_url": server.base_url, **model},
+        generation={"num_samples_to_generate": 2, "max_prompt_calls": 4, "max_retries": 0},
+    )
+    path = write_recipe(tmp_path, recipe)
+    return main(["generate", path, "-o", str(tmp_path / "out"), "--quiet"])
 
 
 def authorizations(server):

@@ -3,39 +3,22 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import movie_recipe, write_fewshot
+from conftest import write_recipe as write
 
 from fabricator.cli import main
 from fabricator.tables import load_table
 
-RECIPE = {
-    "prompt": {
-        "task_description": "Write a {} movie review.",
-        "label_options": ["positive", "negative"],
-        "generate_data_for_column": "text",
-    },
-    "fewshot": {
-        "path": "fewshot.jsonl",
-        "sampling_strategy": "uniform",
-        "examples_per_class": 1,
-        "sampling_column": "label",
-    },
-    "model": {"backend": "fake", "responses": ["A moving film.", "Sure! Here is a review:\nFlat and dull."]},
-    "generation": {"num_samples_to_generate": 8, "max_prompt_calls": 12, "dedup": False},
-}
+RECIPE = movie_recipe(
+    model={"backend": "fake", "responses": ["A moving film.", "Sure! Here is a review:\nFlat and dull."]},
+    generation={"num_samples_to_generate": 8, "max_prompt_calls": 12, "dedup": False},
+)
 
 
 @pytest.fixture
 def recipe_dir(tmp_path):
-    rows = [{"text": "Loved it.", "label": "positive"}, {"text": "Hated it.", "label": "negative"}]
-    (tmp_path / "fewshot.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    write_fewshot(tmp_path)
     return tmp_path
-
-
-def write(recipe_dir, recipe):
-    path = recipe_dir / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return str(path)
 
 
 def test_generate_writes_dataset_log_and_metadata(recipe_dir, capsys):

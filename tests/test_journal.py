@@ -95,26 +95,21 @@ def test_annotation_resume(tmp_path, sentiment_fewshot):
         fewshot_example_columns="text",
     )
     unlabeled = Dataset.from_dict({"text": [f"t{i}" for i in range(6)]})
-    first = Fake(["positive", "negative"])
-    a = DatasetGenerator(first).generate(
-        prompt,
-        sentiment_fewshot,
-        "stratified",
-        1,
-        unlabeled_dataset=unlabeled,
-        max_prompt_calls=6,
-        journal_dir=tmp_path / "j",
-    )
+
+    def annotate(llm):
+        return DatasetGenerator(llm).generate(
+            prompt,
+            sentiment_fewshot,
+            "stratified",
+            1,
+            unlabeled_dataset=unlabeled,
+            max_prompt_calls=6,
+            journal_dir=tmp_path / "j",
+        )
+
+    a = annotate(Fake(["positive", "negative"]))
     second = Fake("garbage")
-    b = DatasetGenerator(second).generate(
-        prompt,
-        sentiment_fewshot,
-        "stratified",
-        1,
-        unlabeled_dataset=unlabeled,
-        max_prompt_calls=6,
-        journal_dir=tmp_path / "j",
-    )
+    b = annotate(second)
     assert second.calls == 0 and a["label"] == b["label"]
 
 

@@ -12,33 +12,22 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import movie_recipe, write_fewshot
+from conftest import write_recipe as write_any_recipe
 
 from fabricator.cli import main
 from fabricator.testing.fake_server import FakeOpenAIServer
 
-FEWSHOT = [{"text": "Loved it.", "label": "positive"}, {"text": "Hated it.", "label": "negative"}]
-RECIPE = {
-    "prompt": {
-        "task_description": "Write a {} movie review.",
-        "label_options": ["positive", "negative"],
-        "generate_data_for_column": "text",
-    },
-    "fewshot": {
-        "path": "fewshot.jsonl",
-        "sampling_strategy": "uniform",
-        "examples_per_class": 1,
-        "sampling_column": "label",
-    },
-    "model": {"backend": "fake", "responses": ["A moving film.", "Flat and dull."]},
-    "generation": {"num_samples_to_generate": 8, "max_prompt_calls": 16, "dedup": False},
-}
+RECIPE = movie_recipe(
+    model={"backend": "fake", "responses": ["A moving film.", "Flat and dull."]},
+    generation={"num_samples_to_generate": 8, "max_prompt_calls": 16, "dedup": False},
+)
 
 
 @pytest.fixture
 def project(tmp_path):
     """A user's folder: a recipe, its few-shot data and an unrelated file."""
-    (tmp_path / "fewshot.jsonl").write_text("\n".join(json.dumps(r) for r in FEWSHOT) + "\n")
+    write_fewshot(tmp_path)
     (tmp_path / "notes.txt").write_text("my notes\n")
     return tmp_path
 
@@ -49,10 +38,8 @@ def server():
         yield srv
 
 
-def write_recipe(folder, recipe=RECIPE, name="recipe.yaml", **changes):
-    path = folder / name
-    path.write_text(yaml.safe_dump({**recipe, **changes}))
-    return str(path)
+def write_recipe(folder, name="recipe.yaml", **changes):
+    return write_any_recipe(folder, RECIPE, name, **changes)
 
 
 def via(server):

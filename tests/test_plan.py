@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import movie_recipe, write_fewshot, write_recipe
 
 from fabricator import costing
 from fabricator.cli import main
@@ -31,29 +32,16 @@ EXPECTED_CALLS = {
     "trec": (40, 40),
 }
 
-RECIPE: dict[str, Any] = {
-    "prompt": {
-        "task_description": "Write a {} movie review.",
-        "label_options": ["positive", "negative"],
-        "generate_data_for_column": "text",
-    },
-    "fewshot": {
-        "path": "fewshot.jsonl",
-        "sampling_strategy": "uniform",
-        "examples_per_class": 1,
-        "sampling_column": "label",
-    },
-    "model": {"backend": "fake", "responses": ["A moving film.", "Flat and dull."]},
-    "generation": {"num_samples_to_generate": 6, "max_prompt_calls": 10, "dedup": False, "max_tokens": 50},
-}
+RECIPE = movie_recipe(
+    model={"backend": "fake", "responses": ["A moving film.", "Flat and dull."]},
+    generation={"num_samples_to_generate": 6, "max_prompt_calls": 10, "dedup": False, "max_tokens": 50},
+)
 
 
-def write_recipe(folder: Path, recipe: dict[str, Any]) -> Path:
-    rows = [{"text": "Loved it.", "label": "positive"}, {"text": "Hated it.", "label": "negative"}]
-    (folder / "fewshot.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    path = folder / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+def write_project(folder: Path, recipe: dict[str, Any]) -> Path:
+    """``recipe`` as ``recipe.yaml`` beside the two-row ``fewshot.jsonl``."""
+    write_fewshot(folder)
+    return Path(write_recipe(folder, recipe))
 
 
 def first_asks(log: Path, rows: int) -> list[list[dict[str, str]]]:
@@ -82,7 +70,7 @@ def test_plan_of_each_example_counts_the_prompts_its_run_sends(example, tmp_path
 
 
 def test_plan_uses_the_previous_run_of_the_same_model(tmp_path):
-    recipe = load_recipe(write_recipe(tmp_path, {**RECIPE, "generation": {**RECIPE["generation"]}}))
+    recipe = load_recipe(write_project(tmp_path, {**RECIPE, "generation": {**RECIPE["generation"]}}))
     out = tmp_path / "out"
     run_recipe(recipe, output=out, llm=Fake(["A moving film.", "Flat and dull."]), progress=False)
     summary = json.loads((out / "metadata.json").read_text())["summary"]
@@ -99,7 +87,7 @@ def test_plan_uses_the_previous_run_of_the_same_model(tmp_path):
 
 def test_plan_prices_the_tokens(tmp_path):
     gen = {**RECIPE["generation"], "prices": [2.0, 8.0]}
-    plan = plan_recipe(load_recipe(write_recipe(tmp_path, {**RECIPE, "generation": gen})), llm=Fake())
+    plan = plan_recipe(load_recipe(write_project(tmp_path, {**RECIPE, "generation": gen})), llm=Fake())
     assert plan.cost_expected == pytest.approx((plan.prompt_tokens * 2.0 + 6 * 50 * 8.0) / 1e6)
     assert plan.cost_at_most is not None and plan.cost_at_most > plan.cost_expected
     assert dict(plan.lines())["cost"].startswith(f"${plan.cost_expected:.4f} expected")
@@ -118,7 +106,7 @@ class CountingTokenizer(Fake):
 
 
 def test_a_backends_own_tokenizer_counts_the_prompts(tmp_path, monkeypatch):
-    recipe = load_recipe(write_recipe(tmp_path, RECIPE))
+    recipe = load_recipe(write_project(tmp_path, RECIPE))
     llm = CountingTokenizer()
     plan = plan_recipe(recipe, llm=llm)
     # 6 prompts of 3 messages (system, user, the assistant prefill): 9 tokens each
@@ -149,7 +137,7 @@ def openai_recipe(tmp_path: Path, server: FakeOpenAIServer, **generation: Any) -
         },
         "generation": {**RECIPE["generation"], **generation},
     }
-    return str(write_recipe(tmp_path, recipe))
+    return str(write_project(tmp_path, recipe))
 
 
 def test_cli_plan_prints_the_plan_and_calls_no_model(tmp_path, server, capsys):

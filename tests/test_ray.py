@@ -171,9 +171,8 @@ def test_annotation_same_rows_failures_and_log(server, sentiment_fewshot, tmp_pa
 def test_budget_stop_then_resume_across_actor_shards(sentiment_fewshot, tmp_path):
     with FakeOpenAIServer(latency=0.02, responder=responder) as srv:
 
-        def run(**kw):
-            g = DatasetGenerator(llm(srv, concurrency=2))
-            ds = g.generate(
+        def generate(g, **kw):
+            return g.generate(
                 conditioned(),
                 sentiment_fewshot,
                 "uniform",
@@ -182,9 +181,12 @@ def test_budget_stop_then_resume_across_actor_shards(sentiment_fewshot, tmp_path
                 max_prompt_calls=40,
                 num_samples_to_generate=40,
                 seed=1,
-                journal_dir=tmp_path / "journal",
                 **kw,
             )
+
+        def run(**kw):
+            g = DatasetGenerator(llm(srv, concurrency=2))
+            ds = generate(g, journal_dir=tmp_path / "journal", **kw)
             return ds, g.last_run
 
         part, first = run(engine="ray", ray_actors=2, budget_tokens=400)
@@ -200,16 +202,7 @@ def test_budget_stop_then_resume_across_actor_shards(sentiment_fewshot, tmp_path
         assert srv.stats["received"] == 40  # nothing asked twice, nothing lost
         assert _journal_keys(tmp_path / "journal") == 40
         srv.reset_stats()
-        local = DatasetGenerator(llm(srv)).generate(
-            conditioned(),
-            sentiment_fewshot,
-            "uniform",
-            1,
-            "label",
-            max_prompt_calls=40,
-            num_samples_to_generate=40,
-            seed=1,
-        )
+        local = generate(DatasetGenerator(llm(srv)))
         assert full.to_list() == local.to_list()
 
 

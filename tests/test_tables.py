@@ -5,6 +5,7 @@ import re
 
 import pytest
 import yaml
+from conftest import movie_recipe
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from fabricator.cli import main
@@ -204,21 +205,10 @@ def test_one_label_decoder():
 
 # --- at the command line: fabricator generate / evaluate annotations -------------------------------
 
-RECIPE = {
-    "prompt": {
-        "task_description": "Write a {} movie review.",
-        "label_options": ["positive", "negative"],
-        "generate_data_for_column": "text",
-    },
-    "fewshot": {
-        "path": "fewshot.jsonl",
-        "sampling_strategy": "uniform",
-        "examples_per_class": 1,
-        "sampling_column": "label",
-    },
-    "model": {"backend": "fake", "responses": ["A moving film."]},
-    "generation": {"num_samples_to_generate": 2, "max_prompt_calls": 4},
-}
+RECIPE = movie_recipe(
+    model={"backend": "fake", "responses": ["A moving film."]},
+    generation={"num_samples_to_generate": 2, "max_prompt_calls": 4},
+)
 
 
 @pytest.fixture

@@ -159,13 +159,14 @@ def _jsonl_rows(path: Path, text: str, limit: int | None) -> _Rows:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno})",
-                hint="write one JSON object per line",
-            ) from exc
+            raise _json_error(path, number, exc, "write one JSON object per line") from exc
         rows.append(_row_object(path, value, number))
         places.append(f"line {number}")
     return _Rows(rows, places)
+
+
+def _json_error(path: Path, line: int, exc: json.JSONDecodeError, hint: str) -> ConfigError:
+    return ConfigError(f"{path}:{line}: not valid JSON ({exc.msg}, column {exc.colno})", hint=hint)
 
 
 def _row_object(path: Path, value: Any, number: int) -> dict[str, Any]:
@@ -185,10 +186,7 @@ def _json_rows(path: Path, text: str, limit: int | None) -> _Rows:
     try:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}:{exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})",
-            hint="write a list of objects, or one object per line",
-        ) from exc
+        raise _json_error(path, exc.lineno, exc, "write a list of objects, or one object per line") from exc
     if not items:
         raise ConfigError(f"{path} has no rows (an empty list)", hint="put at least one row in it")
     items = items[:limit] if limit is not None else items

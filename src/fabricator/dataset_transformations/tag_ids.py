@@ -17,6 +17,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from fabricator.errors import ConfigError
@@ -89,6 +90,11 @@ class TagSet:
             return [name for name in self.names if name != "O"]
         return types_from_tags(self.names)
 
+    @cached_property
+    def ids(self) -> dict[str, int]:
+        """Tag name -> id (built once, not per row)."""
+        return {name: i for i, name in enumerate(self.names)}
+
     def encode(self, bio_tags: Sequence[str]) -> tuple[list[int] | None, str | None]:
         """``(ids, None)`` for BIO tags written in this scheme, or ``(None, error)``."""
         if self.scheme == "BIOES":
@@ -97,7 +103,7 @@ class TagSet:
             tags = [tag if tag == "O" else split_tag(tag)[1] for tag in bio_tags]
         else:
             tags = list(bio_tags)
-        ids = {name: i for i, name in enumerate(self.names)}
+        ids = self.ids
         missing = sorted({t for t in tags if t not in ids})
         if missing:
             return None, f"tags {missing} are not in id2label"

@@ -103,14 +103,7 @@ class RunStats:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "requests": self.requests,
-            "succeeded": self.succeeded,
-            "cached": self.cached,
-            "cached_tokens": self.cached_tokens,
-            "retries": self.retries,
-            "failed_requests": self.failed_requests,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
+            **{name: getattr(self, name) for name in COUNTERS},
             "cost_usd": self.cost_usd,
             "elapsed_s": round(self.elapsed, 3),
             "stopped": self.stopped,
@@ -193,9 +186,9 @@ class Engine:
         if self.timeout and request.timeout is None:
             request = _with_timeout(request, self.timeout)
         attempt = 0
+        estimate = _estimate_tokens(request)  # the same request on every attempt
         while True:
             self.check_budget()
-            estimate = _estimate_tokens(request)
             await self.limiter.acquire(estimate)
             try:
                 completion = await self._complete(request)

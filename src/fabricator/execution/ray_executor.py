@@ -249,8 +249,8 @@ class RayExecutor:
         """
         engine, maker = self.engine, self.maker
         todo: list[dict[str, Any]] = []
-        keys: dict[int, str] = {}
-        by_index = {item.index: item for item in items}
+        #: each item sent to the model: the item, its request and its journal key
+        pending: dict[int, tuple[WorkItem, Request, str]] = {}
         for item in items:
             request = maker.request(item, item.messages, 0)
             key = content_key(llm.name, request.params(), request.messages, sample=item.index)
@@ -258,7 +258,7 @@ class RayExecutor:
             if cached is not None:
                 self._keep_answer(item, request, cached.text, keep)
                 continue
-            keys[item.index] = key
+            pending[item.index] = (item, request, key)
             todo.append(llm.record(item.index, request))
         self.budget.reserved = max(0, self.budget.reserved - len(items))
         self.budget.used += len(todo)  # one call per item not journaled: each had its first ask set aside
@@ -271,7 +271,7 @@ class RayExecutor:
 
         async with aclosing(iter_rows(self.ray, dataset)) as rows:
             async for row in rows:
-                item = by_index[int(row["i"])]
+                item, request, key = pending[int(row["i"])]
                 completion = Completion(
                     str(row.get("generated_text") or ""),
                     "stop",
@@ -280,8 +280,8 @@ class RayExecutor:
                 )
                 self.stats.requests += 1
                 engine.account(completion)
-                engine.record(keys[item.index], completion)
-                self._keep_answer(item, maker.request(item, item.messages, 0), completion.text, keep)
+                engine.record(key, completion)
+                self._keep_answer(item, request, completion.text, keep)
 
     def _keep_answer(self, item: WorkItem, request: Request, text: str, keep: Keep) -> None:
         if self.logger is not None:

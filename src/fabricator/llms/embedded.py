@@ -278,26 +278,13 @@ class LlamaCpp:
 
     def _warm_up(self, base: str) -> None:
         """One tiny request: the first one after loading is much slower than the rest."""
-        body = json.dumps(
-            {
-                "model": self.name,
-                "messages": [{"role": "user", "content": "Hi"}],
-                "max_tokens": 1,
-                "temperature": 0,
-            }
-        ).encode()
-        req = urllib.request.Request(
-            base + "/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}
-        )
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-        try:
-            with opener.open(req, timeout=self.timeout) as resp:
-                resp.read()
-        except (urllib.error.URLError, OSError) as exc:
-            raise BackendUnavailable(
-                f"the embedded llama.cpp server started but does not answer at {base}: {exc}",
-                hint="run with logging at DEBUG to see llama.cpp's log",
-            ) from exc
+        body = {
+            "model": self.name,
+            "messages": [{"role": "user", "content": "Hi"}],
+            "max_tokens": 1,
+            "temperature": 0,
+        }
+        self._post(base, "/v1/chat/completions", body)
 
     def count_tokens(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[int]:
         """The prompt tokens of each chat as this model reads it (its chat template applied).
