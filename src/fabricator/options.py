@@ -42,6 +42,15 @@ class SamplingOptions(_Group):
     structured_output: bool | None = None  # None: JSON schema where the backend supports it
     label_synonyms: dict[str, str] | None = None
     dedup: bool = True  # drop generated rows that repeat another or copy a few-shot example
+    # label annotation (docs/annotation.md): how the label is picked and how sure the model is
+    label_scoring: Literal["auto", "logprobs", "samples", "off"] = "auto"
+    label_samples: int = Field(default=5, ge=2)  # answers drawn per row where no logprobs come back
+    calibration: Literal["off", "batch"] = "off"  # "batch": divide out the label prior of the run
+    votes: int = Field(default=1, ge=1)  # prompts (few-shot draws) scored per row; agreement is shown
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)  # keep only rows this sure
+    # few-shot selection: "similar" draws the examples nearest to the row (fewshot_sampling_strategy)
+    fewshot_examples: int | None = Field(default=None, ge=1)  # total examples per prompt ("similar")
+    fewshot_reuse: int = Field(default=1, ge=1)  # consecutive rows sharing one draw (prompt cache)
 
 
 class LimitsOptions(_Group):
