@@ -283,6 +283,8 @@ def _how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str
             None: f"{n} drawn at random per prompt" if n is not None else "drawn at random",
             "uniform": f"strategy `uniform`: one label per prompt, {n} examples of it",
             "stratified": f"strategy `stratified`: {n} examples of every class in each prompt",
+            "similar": "strategy `similar`: the examples nearest to each row, "
+            + (f"{n} of each class" if n else f"{recipe.generation.sampling.fewshot_examples} in all"),
         }[f.sampling_strategy]
         by = f", classes from column `{f.sampling_column}`" if f.sampling_column else ""
         limit = f" (first {f.limit} rows)" if f.limit else ""

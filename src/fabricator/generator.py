@@ -225,7 +225,7 @@ class DatasetGenerator:
                 rows[item.index] = result
 
         copies = CopyFilter(task) if sampling.dedup and not dry_run and task.unlabeled is None else None
-        self._partial = lambda: finish(rows, task, wanted, return_unlabeled_dataset, report)
+        self._partial = lambda: finish(rows, task, wanted, return_unlabeled_dataset, report, sampling)
         try:
             preflight = getattr(llm, "preflight", None)
             if preflight is not None:
@@ -269,7 +269,7 @@ class DatasetGenerator:
                 report.rows,
                 wanted,
             )
-        return finish(rows, task, wanted, return_unlabeled_dataset, report)
+        return finish(rows, task, wanted, return_unlabeled_dataset, report, sampling)
 
     def _backend(self, dummy_response: str | Callable[[str], str] | None) -> LLM:
         if dummy_response is not None:

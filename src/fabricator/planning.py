@@ -18,14 +18,21 @@ from typing import Any
 from datasets import Dataset
 
 from .errors import ConfigError
-from .formats import FreeText, LabelConditioned, Labels, OutputFormat
-from .formats.base import conditioning, json_instructions, reasks
+from .formats import Entities, FreeText, LabelConditioned, Labels, OutputFormat
+from .formats.base import conditioning, json_instructions, reasks, score_options
 from .llms.base import LLM
 from .llms.fake import Fake
 from .options import SYSTEM_PROMPT, GenerationOptions, SamplingOptions
 from .prompts import BasePrompt
 from .rows import RowMaker, WorkItem
-from .samplers import SAMPLING_STRATEGIES, FewShotPool
+from .samplers import (
+    SAMPLING_STRATEGIES,
+    STRATEGY_HINT,
+    FewShotPool,
+    FewShotSample,
+    SimilarIndex,
+    embedder_of,
+)
 
 #: the most rows (``num_samples_to_generate``) or calls (``max_prompt_calls``) one call may ask for
 MAX_PLANNED = 10_000_000
@@ -46,6 +53,11 @@ class Task:
     seed: int
     structured: bool  # the answer's JSON schema is sent with every request
     use_prefill: bool
+    #: how labels are picked (``label_scoring``: "auto", "logprobs" or "samples"); None: parsed text
+    scoring: str | None = None
+    similar: SimilarIndex | None = None  # strategy "similar": the pool's embedding index
+    examples: int | None = None  # "similar" without per-class balance: the k nearest
+    reuse: int = 1  # consecutive rows sharing one few-shot draw (fewshot_reuse)
 
 
 def check_count(name: str, value: Any) -> None:
@@ -82,9 +94,8 @@ def resolve_task(
     if not isinstance(prompt, BasePrompt):
         raise ConfigError("prompt_template must be a fabricator.prompts.BasePrompt")
     if strategy not in SAMPLING_STRATEGIES:
-        raise ConfigError(
-            f"unknown fewshot_sampling_strategy {strategy!r}", hint="use None, 'uniform' or 'stratified'"
-        )
+        raise ConfigError(f"unknown fewshot_sampling_strategy {strategy!r}", hint=STRATEGY_HINT)
+    per_class = _fewshot_count(strategy, per_class, sampling.fewshot_examples)
     if strategy is not None and fewshot is None:
         raise ConfigError(f"fewshot_sampling_strategy={strategy!r} needs a fewshot_dataset")
     if output_format is not None:
@@ -108,31 +119,39 @@ def resolve_task(
         prompt.target_column if mode == "annotation" and prompt.label_options else "label"
     )
     fmt = output_format or _format_of(prompt, mode, label_column, sampling.label_synonyms, dry_run)
-    pool = None
+    _check_selection(strategy, mode, fmt, sampling.fewshot_reuse)
+    text_columns = _similarity_columns(prompt, output_format) if strategy == "similar" else []
+    pool, similar = None, None
     if fewshot is not None:
         if len(fewshot) == 0:
             raise ConfigError("the few-shot dataset is empty", hint="give examples or pass None")
-        by_label = strategy is not None or (
+        by_label = (strategy is not None and (strategy != "similar" or bool(per_class))) or (
             conditioning(fmt) is not None and label_column in fewshot.column_names
         )
         columns = prompt.relevant_columns_for_fewshot_examples or [prompt.target_column]
         pool = FewShotPool(
             fewshot,
-            columns=columns,
+            columns=[*columns, *text_columns],
             label_column=label_column if by_label else None,
             label_options=prompt.label_options,
         )
-        pool.check(strategy, per_class, prompt.label_options or sorted(pool.by_label))
+        examples = sampling.fewshot_examples
+        pool.check(strategy, per_class, prompt.label_options or sorted(pool.by_label), examples)
+        if strategy == "similar":  # the pool embedded once, before any model call
+            balance = pool.label_column if per_class else None
+            similar = SimilarIndex(pool.rows, text_columns, embedder_of(strategy), balance)
     can_structure = bool(getattr(llm, "supports_json_schema", False))
     if sampling.structured_output and not can_structure:
         raise ConfigError(
             f"backend {llm.name!r} does not support structured (JSON schema) output",
             hint="use structured_output=None (auto) or False",
         )
-    needed = prompt.input_columns + fmt.needed_columns()
+    needed = prompt.input_columns + fmt.needed_columns() + text_columns
     rows = unlabeled.select_columns(list(dict.fromkeys(needed))).to_list() if unlabeled is not None else None
+    scoring = label_scoring(fmt, mode, sampling.label_scoring, dry_run)
     structured = (
-        reasks(fmt)
+        scoring is None
+        and reasks(fmt)
         and fmt.json_schema() is not None
         and (can_structure if sampling.structured_output is None else sampling.structured_output)
     )
@@ -148,7 +167,85 @@ def resolve_task(
         sampling.seed,
         structured,
         bool(getattr(llm, "supports_prefill", False)) and not structured,
+        scoring,
+        similar=similar,
+        examples=sampling.fewshot_examples if strategy == "similar" else None,
+        reuse=sampling.fewshot_reuse,
     )
+
+
+def _fewshot_count(strategy: str | None, per_class: int | None, examples: int | None) -> int | None:
+    """``fewshot_examples_per_class`` once ``fewshot_examples`` (a total per prompt) is checked
+    against it: "similar" takes one of the two, a random draw (no strategy) either."""
+    if strategy == "similar":
+        if examples is None and not per_class:
+            raise ConfigError(
+                "fewshot_sampling_strategy='similar' needs a number of examples",
+                hint="set fewshot_examples=k (the k nearest) or fewshot_examples_per_class=k "
+                "(the k nearest of each class)",
+            )
+        if examples is not None and per_class:
+            raise ConfigError(
+                "give fewshot_examples (the k nearest) or fewshot_examples_per_class "
+                "(the k nearest of each class), not both",
+                hint="drop one of the two",
+            )
+        return per_class
+    if examples is None:
+        return per_class
+    if strategy is None:
+        if per_class and per_class != examples:
+            raise ConfigError(
+                f"fewshot_examples={examples} and fewshot_examples_per_class={per_class} disagree",
+                hint="without a sampling strategy both count the examples per prompt: give one",
+            )
+        return examples
+    raise ConfigError(
+        f"fewshot_examples counts the examples of a 'similar' or random draw, not of {strategy!r}",
+        hint=f"use fewshot_examples_per_class with {strategy!r}",
+    )
+
+
+def _check_selection(strategy: str | None, mode: str, fmt: OutputFormat, reuse: int) -> None:
+    """Strategy "similar" needs rows to be similar to; a shared draw needs rows that can share one."""
+    if strategy == "similar" and mode != "annotation":
+        raise ConfigError(
+            "fewshot_sampling_strategy='similar' picks the examples nearest to each row being "
+            f"annotated, and {mode} generation has no rows",
+            hint="give unlabeled_dataset to annotate, or use 'uniform' / 'stratified' to generate",
+        )
+    if reuse > 1 and strategy == "similar":
+        raise ConfigError(
+            "fewshot_reuse shares one draw of examples across rows; 'similar' picks them per row",
+            hint="leave fewshot_reuse at 1 with 'similar'",
+        )
+    if reuse > 1 and strategy == "uniform" and conditioning(fmt) is not None:
+        raise ConfigError(
+            "fewshot_reuse cannot share a 'uniform' draw: each row is conditioned on its own label",
+            hint="use 'stratified', or fewshot_reuse=1",
+        )
+
+
+def _similarity_columns(prompt: BasePrompt, output_format: OutputFormat | None) -> list[str]:
+    """The columns whose text "similar" compares: the NER text, else the prompt's input columns."""
+    if isinstance(output_format, Entities):
+        return [output_format.text_column]
+    if not prompt.input_columns:
+        raise ConfigError(
+            "fewshot_sampling_strategy='similar' compares the input columns, and the prompt has none",
+            hint="name them in fewshot_example_columns, e.g. fewshot_example_columns='text'",
+        )
+    return prompt.input_columns
+
+
+def label_scoring(fmt: OutputFormat, mode: str, wanted: str, dry_run: bool) -> str | None:
+    """How an annotation picks its labels: scored (``wanted``) when the format has label options.
+
+    Dry runs (canned answers) and other formats parse the answer text as before (``None``).
+    """
+    if wanted == "off" or dry_run or mode != "annotation" or score_options(fmt) is None:
+        return None
+    return wanted
 
 
 def _check_unlabeled(prompt: BasePrompt, unlabeled: Dataset) -> None:
@@ -214,6 +311,8 @@ def row_maker(task: Task, sampling: SamplingOptions | None = None, max_tries: in
         max_tokens=sampling.max_tokens,
         max_tries=max_tries,
         seed=task.seed,
+        scoring=task.scoring,
+        label_samples=sampling.label_samples,
     )
 
 
@@ -238,18 +337,42 @@ class Planner:
         self.rng = random.Random(task.seed)
         self.made = 0  # index of the next item of the seeded sequence
         self._block: list[str] = []
+        self._nearest: dict[int, list[int]] = {}  # "similar": this round's rows -> pool indices
+        self._shared: FewShotSample | None = None  # fewshot_reuse: the draw of the current block
 
     def items(self, start: int, stop: int) -> list[WorkItem]:
         """Items ``start`` to ``stop - 1`` (``start`` not before the end of the last round)."""
         if start < self.made:
             raise ValueError(f"item {start} was already handed out (the plan is not kept)")
         out: list[WorkItem] = []
+        self._find_nearest(max(start, self.made), stop)
         while self.made < stop:
             item = self._item(self.made)
             if self.made >= start:
                 out.append(item)
             self.made += 1
         return out
+
+    def _find_nearest(self, start: int, stop: int) -> None:
+        """The nearest examples of rows ``start`` to ``stop - 1``, their texts embedded in one call."""
+        task = self.task
+        if task.similar is None or task.unlabeled_rows is None:
+            return
+        indices = range(start, min(stop, len(task.unlabeled_rows)))
+        texts = [task.similar.text_of(task.unlabeled_rows[i]) for i in indices]
+        k = task.per_class or task.examples or 1
+        self._nearest = dict(zip(indices, task.similar.nearest(texts, k, bool(task.per_class)), strict=True))
+
+    def _sample(self, pool: FewShotPool, index: int, label: str | None) -> FewShotSample:
+        """Row ``index``'s examples: its nearest, or a seeded draw shared by ``reuse`` rows in a row
+        (so their prompts share the task-and-examples prefix the server caches)."""
+        task = self.task
+        if task.similar is not None:
+            picked = self._nearest.pop(index, [])  # none: an item skipped over, never sent
+            return FewShotSample(None, [pool.rows[i] for i in picked], [pool.row_ids[i] for i in picked])
+        if self._shared is None or index % task.reuse == 0:
+            self._shared = pool.draw(self.rng, task.strategy, task.per_class, label)
+        return self._shared
 
     def _next_label(self) -> str | None:
         if not self.labels:
@@ -266,7 +389,7 @@ class Planner:
         examples: list[dict[str, Any]] = []
         ids: tuple[int, ...] = ()
         if task.pool is not None:
-            sample = task.pool.draw(self.rng, task.strategy, task.per_class, label)
+            sample = self._sample(task.pool, index, label)
             examples, ids = sample.examples, tuple(sample.ids)
             if label is None and isinstance(sample.labels, str):
                 labels = sample.labels

@@ -38,6 +38,7 @@ class _Strict(BaseModel):
 class PromptConfig(_Strict):
     task_description: str
     label_options: list[str] | None = None
+    label_descriptions: dict[str, str] | None = None  # {label: what it means}, shown after the task
     generate_data_for_column: str | None = None
     fewshot_example_columns: list[str] | str | None = None
     fewshot_formatting_template: str | None = None
@@ -52,9 +53,14 @@ class DataConfig(_Strict):
 
 
 class FewShotConfig(DataConfig):
-    sampling_strategy: Literal["uniform", "stratified"] | None = None
+    """``examples`` and ``reuse`` are the options ``fewshot_examples`` and ``fewshot_reuse``, written
+    here beside the other few-shot keys (``Recipe`` puts them into ``generation``)."""
+
+    sampling_strategy: Literal["uniform", "stratified", "similar"] | None = None
     examples_per_class: int | None = Field(default=None, ge=0)
     sampling_column: str | None = None
+    examples: int | None = Field(default=None, ge=1)  # "similar": the k nearest examples
+    reuse: int | None = Field(default=None, ge=1)  # consecutive rows sharing one draw
 
 
 class OutputFormatConfig(_Strict):
@@ -165,6 +171,29 @@ class Recipe(_Strict):
             data = {**data, "output_hub": data["output"], "output": data["output"].get("dir", "out")}
         return data
 
+    @model_validator(mode="after")
+    def _fewshot_options(self) -> Recipe:
+        """``fewshot: {examples, reuse}`` are the generation options ``fewshot_examples`` and
+        ``fewshot_reuse``; given in both places, they must agree."""
+        if self.fewshot is None:
+            return self
+        sampling = self.generation.sampling
+        changes: dict[str, int] = {}
+        for key, option in (("examples", "fewshot_examples"), ("reuse", "fewshot_reuse")):
+            value = getattr(self.fewshot, key)
+            if value is None:
+                continue
+            if option in sampling.model_fields_set and getattr(sampling, option) != value:
+                raise ValueError(
+                    f"fewshot.{key} is {value} but generation.{option} is {getattr(sampling, option)}: "
+                    "give one of them"
+                )
+            changes[option] = value
+        if changes:
+            update = {"sampling": sampling.model_copy(update=changes)}
+            self.generation = self.generation.model_copy(update=update)
+        return self
+
     @model_serializer(mode="wrap")
     def _dump_output(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
@@ -238,6 +267,7 @@ def recipe_inputs(
         generate_data_for_column=p.generate_data_for_column,
         fewshot_example_columns=p.fewshot_example_columns,
         label_options=p.label_options,
+        label_descriptions=p.label_descriptions,
         fewshot_formatting_template=p.fewshot_formatting_template,
         target_formatting_template=p.target_formatting_template,
         fewshot_example_separator=p.fewshot_example_separator,

@@ -13,9 +13,11 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from .execution.engine import RunStats
 from .llms.base import Request
+from .options import SamplingOptions
 from .parsing import normalize_text
 from .planning import Task
 from .rows import CallBudget, Failure, WorkItem
+from .scoring.settle import settle
 
 log = logging.getLogger("fabricator")
 
@@ -33,6 +35,9 @@ class GenerationReport:
     provenance: list[dict[str, Any]] = field(default_factory=list)  # one per returned row
     budget: CallBudget = field(default_factory=CallBudget)  # the model calls made, and their cap
     warnings: list[str] = field(default_factory=list)  # e.g. the journal's (lines set aside)
+    #: scored annotation: rows below ``min_confidence`` (kept as failures) and labels calibration changed
+    unsure: int | None = None
+    calibration_changed: int | None = None
 
     def failures_dataset(self) -> Dataset:
         rows = [f.as_dict() for f in self.failures]
@@ -43,6 +48,11 @@ class GenerationReport:
         )
 
     def summary(self) -> dict[str, Any]:
+        scored: dict[str, Any] = {}
+        if self.calibration_changed is not None:
+            scored["calibration_changed"] = self.calibration_changed
+        if self.unsure is not None:
+            scored.update(below_min_confidence=self.unsure, coverage=self.coverage)
         return {
             "mode": self.mode,
             "requested": self.requested,
@@ -52,7 +62,16 @@ class GenerationReport:
             "calls": self.budget.used,
             "call_cap": self.budget.limit,
             **self.stats.as_dict(),
+            **scored,
         }
+
+    @property
+    def coverage(self) -> float | None:
+        """Share of the scored rows kept by ``min_confidence`` (``None`` without the filter)."""
+        if self.unsure is None:
+            return None
+        total = self.rows + self.unsure
+        return round(self.rows / total, 4) if total else 0.0
 
 
 class CopyFilter:
@@ -85,10 +104,21 @@ class CopyFilter:
 
 
 def finish(
-    rows: dict[int, dict[str, Any]], task: Task, wanted: int, with_original: bool, report: GenerationReport
+    rows: dict[int, dict[str, Any]],
+    task: Task,
+    wanted: int,
+    with_original: bool,
+    report: GenerationReport,
+    sampling: SamplingOptions | None = None,
 ) -> Dataset | tuple[Dataset, Dataset]:
-    """The dataset of the rows made (in row order); their provenance goes to ``report``."""
+    """The dataset of the rows made (in row order); their provenance goes to ``report``.
+
+    Scored annotations are calibrated and filtered by ``min_confidence`` here, over the whole run;
+    rows below it become failures of kind ``LowConfidence`` (nothing is lost).
+    """
     ordered = [rows[i] for i in sorted(rows)][:wanted]
+    if task.scoring is not None and sampling is not None:
+        ordered = _settle(ordered, task, report, sampling)
     dataset = to_dataset(ordered, task)
     report.provenance = [r.get("__provenance", {}) for r in ordered]
     if not with_original:
@@ -98,6 +128,39 @@ def finish(
     return dataset, task.unlabeled.select([r["__source"] for r in ordered])
 
 
+def _settle(
+    ordered: list[dict[str, Any]], task: Task, report: GenerationReport, sampling: SamplingOptions
+) -> list[dict[str, Any]]:
+    column = getattr(task.format, "column", task.prompt.target_column)
+    settled = settle(
+        ordered,
+        column,
+        task.prompt.label_options or [],
+        calibration=sampling.calibration,
+        min_confidence=sampling.min_confidence,
+    )
+    if sampling.calibration != "off":
+        report.calibration_changed = settled.changed
+    if sampling.min_confidence is not None:
+        report.unsure = len(settled.unsure)
+        known = {f.index for f in report.failures}
+        for row, confidence in settled.unsure:
+            index = row["__provenance"].get("row", -1)
+            if index not in known:
+                report.failures.append(
+                    Failure(
+                        index,
+                        f"confidence {confidence:.3f} is below min_confidence {sampling.min_confidence}",
+                        "LowConfidence",
+                        str(row[column]),
+                        row.get("__source"),
+                    )
+                )
+        report.failures.sort(key=lambda f: f.index)
+        report.rows = len(settled.rows)
+    return settled.rows
+
+
 def to_dataset(rows: list[dict[str, Any]], task: Task) -> Dataset:
     """The rows with their features: the input columns' own, then the format's."""
     features: dict[str, Any] = {}
@@ -105,6 +168,8 @@ def to_dataset(rows: list[dict[str, Any]], task: Task) -> Dataset:
         for c in task.prompt.input_columns:
             features[c] = task.unlabeled.features[c]
     features.update(task.format.features())
+    if task.scoring is not None:
+        features["confidence"] = Value("float32")  # the probability of the row's label
     for column, feature in features.items():
         if isinstance(feature, ClassLabel) and not _all_labels(rows, column, feature.names):
             features[column] = Value("string")

@@ -30,6 +30,9 @@ class WorkItem:
     label: str | None = None
     source: int | None = None
     fewshot_ids: tuple[int, ...] = ()
+    #: more prompts for the same row (other few-shot draws), each ``(messages, fewshot_ids)``,
+    #: scored as votes with ``messages`` when labels are scored (``votes``)
+    votes: tuple[tuple[tuple[dict[str, str], ...], tuple[int, ...]], ...] = ()
 
 
 @dataclass
@@ -132,6 +135,8 @@ class RowMaker:
     max_tokens: int = 256
     max_tries: int = 3
     seed: int = 0
+    scoring: str | None = None  # label scoring ("auto", "logprobs", "samples"); None: parse the answer
+    label_samples: int = 5  # answers voted on per prompt where no log-probabilities come back
 
     def without_rows(self) -> RowMaker:
         return replace(self, unlabeled_rows=None)
@@ -168,6 +173,10 @@ class RowMaker:
             source = self.source_row(item)
         if budget is None:
             budget = CallBudget()
+        if self.scoring is not None:
+            from .scoring.annotate import score_row  # the label-scoring path (kept apart: one job each)
+
+            return await score_row(self, engine, item, logger, source, budget)
         journal = getattr(engine, "journal", None)
         messages: Sequence[dict[str, str]] = item.messages
         raw: str | None = None

@@ -23,7 +23,10 @@ _DESCRIPTION = (
     "save_to_disk folder, read as 'fabricator generate' reads its data). Rows are aligned "
     "by an 'id'/'idx' column when both files have one, else by order, else by the input "
     "columns both files share. The task is inferred from the gold columns (label / "
-    "ner_tags / answers) unless --task is given."
+    "ner_tags / answers) unless --task is given. When classification predictions carry a "
+    "confidence column (the probability of the chosen label, written by label scoring), the "
+    "report adds the expected calibration error and a risk-coverage table: the accuracy of the "
+    "most confident 100%%, 90%%, ... of the rows and the confidence threshold that keeps them."
 )
 
 
@@ -39,6 +42,14 @@ def add_evaluate_annotations_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--prediction-column", help="predicted label column (default: the label column)")
     parser.add_argument("--id-column", help="column that aligns rows (default: id or idx)")
     parser.add_argument("--split", help="split of a saved DatasetDict")
+    parser.add_argument(
+        "--confidence-column",
+        metavar="C",
+        help="confidence column of the predictions (default: confidence, when the file has it)",
+    )
+    parser.add_argument(
+        "--plot", metavar="PNG", help="write a risk-coverage and reliability plot here (needs a confidence)"
+    )
     parser.add_argument("--json", metavar="OUT", help="also write the full result as JSON here")
     return parser
 
@@ -46,6 +57,7 @@ def add_evaluate_annotations_parser(subparsers: Any) -> argparse.ArgumentParser:
 @command
 def run_evaluate_annotations(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Evaluate, print the report, optionally write ``--json``; 0 on success, 2 on bad input."""
+    from fabricator.errors import ConfigError
     from fabricator.evaluation.metrics import evaluate_files, format_report
 
     result = evaluate_files(
@@ -56,6 +68,18 @@ def run_evaluate_annotations(args: argparse.Namespace, stdout: TextIO, stderr: T
         prediction_column=getattr(args, "prediction_column", None),
         id_column=getattr(args, "id_column", None),
         split=getattr(args, "split", None),
+        confidence_column=getattr(args, "confidence_column", None),
     )
+    plot = getattr(args, "plot", None)
+    if plot and not result.get("confidence", {}).get("n"):
+        raise ConfigError(
+            "--plot needs classification predictions with a confidence, and "
+            f"{args.predictions} has none (task: {result['task']})",
+            hint="annotate with label scoring so rows carry a confidence (or name its --confidence-column)",
+        )
     print(format_report(result), file=stdout)
+    if plot:
+        from fabricator.evaluation.confidence_plot import plot_risk_coverage
+
+        print(f"plot written to {plot_risk_coverage(result['confidence'], plot)}", file=stdout)
     return write_json(args.json, result, stdout=stdout, stderr=stderr) if args.json else 0

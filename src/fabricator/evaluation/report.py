@@ -213,6 +213,18 @@ def render_markdown(
             ["majority-class accuracy (test)", _f(chance)],
             ["training rows", result.n_train],
             *(
+                [
+                    [
+                        f"kept by {result.confidence_filter['column']} >= "
+                        f"{result.confidence_filter['min_confidence']:g}",
+                        f"{result.confidence_filter['kept']} of {result.confidence_filter['rows']} "
+                        f"({_pct(result.confidence_filter['coverage'])})",
+                    ]
+                ]
+                if result.confidence_filter
+                else []
+            ),
+            *(
                 [["labels not learned (test rows count as wrong)", ", ".join(result.untrained_labels)]]
                 if result.untrained_labels
                 else []

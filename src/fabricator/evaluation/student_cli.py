@@ -26,7 +26,8 @@ _DESCRIPTION = (
     "--gold-train, also a learning curve of generated vs gold training data. Files: "
     "JSONL, JSON, CSV, Parquet or a save_to_disk folder. Writes report.md with plots "
     "next to DATA unless --report-dir says where. Needs: pip install "
-    "'fabricator-data[student]'."
+    "'fabricator-data[student]'. With --min-confidence, the student is trained only on the "
+    "rows whose confidence (written by label scoring) reaches the threshold."
 )
 
 
@@ -57,6 +58,15 @@ def add_evaluate_student_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="training rows per learning-curve point (default: 50,100,200,500)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling and training")
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        metavar="X",
+        help="train only on DATA rows whose confidence is >= X (0..1); reports how many were kept",
+    )
+    parser.add_argument(
+        "--confidence-column", default="confidence", help="confidence column of DATA (default: confidence)"
+    )
     parser.add_argument(
         "--method",
         choices=("embeddings", "finetune"),
@@ -96,10 +106,20 @@ def _default_report_dir(train: str) -> Path:
     return path.parent
 
 
+def format_selection(selected: dict[str, Any]) -> str:
+    """One line: how many training rows ``--min-confidence`` kept."""
+    return (
+        f"kept {selected['kept']} of {selected['rows']} training rows with {selected['column']} >= "
+        f"{selected['min_confidence']:g} (coverage {selected['coverage']:.1%})"
+    )
+
+
 def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | None) -> str:
     """The plain-text report printed by the command."""
+    selected = getattr(result, "confidence_filter", None)
     lines = [
         f"student: {result.model}",
+        *([format_selection(selected)] if selected else []),
         f"trained on {result.n_train} rows, tested on {result.n_test} rows, seed {result.seed}",
         *(
             [
@@ -151,16 +171,22 @@ def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | 
 def run_evaluate_student(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Train, print, write the report and ``--json``; 0 on success, 2 on bad input."""
     from fabricator.evaluation.diagnostics import compare
-    from fabricator.evaluation.student import learning_curve, train_student
+    from fabricator.evaluation.student import keep_confident, learning_curve, train_student
     from fabricator.tables import load_table
 
     sizes = parse_sizes(args.sizes) if args.gold_train else None
+    min_confidence = getattr(args, "min_confidence", None)
     train = load_table(args.train)
+    selected = None
+    if min_confidence is not None:  # once, so student, curve and diagnostics see the same rows
+        column = getattr(args, "confidence_column", None) or "confidence"
+        train, selected = keep_confident(train, min_confidence, column=column)
     test = load_table(args.test)
     gold_train = load_table(args.gold_train) if args.gold_train else None
     columns = {"text_column": args.text_column, "label_column": args.label_column}
     labels = parse_labels(args.labels) if args.labels else None
     result = train_student(train, test, seed=args.seed, method=args.method, labels=labels, **columns)
+    result.confidence_filter = selected
     curve = None
     if gold_train is not None and sizes is not None:
         curve = learning_curve(

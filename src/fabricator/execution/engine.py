@@ -33,6 +33,7 @@ from ..llms.base import LLM, Completion, Request, Usage
 from ..progress import ProgressReporter
 from .adaptive import AdaptiveLimit, Outcome, outcome_of
 from .clock import SYSTEM_CLOCK, Clock
+from .journal import decode_logprobs, encode_logprobs
 from .ratelimit import RateLimiter
 
 T = TypeVar("T")
@@ -254,7 +255,13 @@ class Engine:
         usage = Usage(*record.get("usage", (0, 0)))
         self.stats.cached += 1
         self.stats.cached_tokens += usage.total_tokens
-        return Completion(record["text"], record.get("finish_reason", "stop"), usage, record.get("model", ""))
+        return Completion(
+            record["text"],
+            record.get("finish_reason", "stop"),
+            usage,
+            record.get("model", ""),
+            decode_logprobs(record.get("logprobs")),
+        )
 
     def record(self, key: str, completion: Completion) -> None:
         """Journal ``completion`` under ``key`` (nothing without a journal)."""
@@ -266,6 +273,11 @@ class Engine:
                     "finish_reason": completion.finish_reason,
                     "usage": [completion.usage.prompt_tokens, completion.usage.completion_tokens],
                     "model": completion.model,
+                    **(
+                        {"logprobs": encode_logprobs(completion.logprobs)}
+                        if completion.logprobs is not None
+                        else {}
+                    ),
                 },
             )
 

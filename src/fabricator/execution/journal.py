@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..llms.base import TokenChoice
 
 META_FILE = "meta.json"
 _CORRUPT_SUFFIX = ".corrupt"
@@ -80,7 +81,29 @@ def _problem(line: bytes) -> tuple[str | None, Any]:
     usage = record.get("usage", [0, 0])
     if not (isinstance(usage, list) and len(usage) == 2 and all(type(n) is int and n >= 0 for n in usage)):
         return '"usage" is not a pair of counts', None
+    if record.get("logprobs") is not None and decode_logprobs(record["logprobs"]) is None:
+        return '"logprobs" is not a list of [token, logprob, [[token, logprob], ...]]', None
     return None, record
+
+
+def encode_logprobs(choices: Sequence[TokenChoice] | None) -> list[Any] | None:
+    """An answer's token log-probabilities as plain JSON lists (``None`` stays ``None``)."""
+    if choices is None:
+        return None
+    return [[c.token, c.logprob, [[t, lp] for t, lp in c.top]] for c in choices]
+
+
+def decode_logprobs(raw: Any) -> tuple[TokenChoice, ...] | None:
+    """The inverse of ``encode_logprobs``; ``None`` for anything else."""
+    if not isinstance(raw, list):
+        return None
+    try:
+        return tuple(
+            TokenChoice(str(token), float(logprob), tuple((str(t), float(lp)) for t, lp in top))
+            for token, logprob, top in raw
+        )
+    except (TypeError, ValueError):
+        return None
 
 
 def _try_lock(fd: int) -> bool:

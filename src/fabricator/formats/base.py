@@ -91,6 +91,13 @@ def conditioning(fmt: OutputFormat) -> tuple[str, list[str]] | None:
     return method() if method is not None else None
 
 
+def score_options(fmt: OutputFormat) -> dict[str, str] | None:
+    """``{answer: label}`` a label can be scored by (labels and synonyms), or ``None`` for formats
+    whose answer is not one of a few labels (then the answer text is parsed)."""
+    method = getattr(fmt, "score_options", None)
+    return method() if method is not None else None
+
+
 def parse_answer(
     fmt: OutputFormat, text: str, row: Mapping[str, Any], *, truncated: bool = False
 ) -> dict[str, Any]:

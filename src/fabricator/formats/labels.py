@@ -55,5 +55,15 @@ class Labels(BaseFormat):
             value = text.strip()
         return {self.column: value}
 
+    def score_options(self) -> dict[str, str] | None:
+        """The answers that mean each label (the label itself and its synonyms), for label scoring."""
+        if self.keep_other_text:
+            return None
+        answers = {label: label for label in self.options}
+        for synonym, label in (self.synonyms or {}).items():
+            if label in answers:
+                answers.setdefault(synonym, label)
+        return answers
+
     def features(self) -> dict[str, Any]:
         return {self.column: ClassLabel(names=self.options)}

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import LLM, Completion, Request, Usage
+from .base import LLM, Completion, Request, TokenChoice, Usage
 from .fake import Fake
 
 if TYPE_CHECKING:  # pragma: no cover
     from .embedded import LlamaCpp
     from .openai import OpenAICompatible
 
-__all__ = ["LLM", "Completion", "Fake", "LlamaCpp", "OpenAICompatible", "Request", "Usage"]
+__all__ = ["LLM", "Completion", "Fake", "LlamaCpp", "OpenAICompatible", "Request", "TokenChoice", "Usage"]
 
 
 def __getattr__(name: str) -> Any:

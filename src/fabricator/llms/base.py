@@ -27,6 +27,8 @@ class Request:
     stop: tuple[str, ...] = ()
     json_schema: dict[str, Any] | None = None
     timeout: float | None = None
+    #: ask for the ``logprobs`` most likely tokens at each answer position (``None``: none)
+    logprobs: int | None = None
 
     def params(self) -> dict[str, Any]:
         """Generation parameters that change the answer (they are part of the cache key)."""
@@ -37,6 +39,7 @@ class Request:
             "seed": self.seed,
             "stop": list(self.stop),
             "json_schema": self.json_schema,
+            **({"logprobs": self.logprobs} if self.logprobs is not None else {}),
         }
 
 
@@ -44,10 +47,25 @@ class Request:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: prompt tokens the server took from its prompt cache (where it says so)
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class TokenChoice:
+    """One answer position: the token the model wrote and the most likely tokens there.
+
+    ``top`` holds ``(token text, log-probability)`` pairs, most likely first, as the backend
+    returned them (the written token among them when it is likely enough).
+    """
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,8 @@ class Completion:
     finish_reason: str = "stop"
     usage: Usage = field(default_factory=Usage)
     model: str = ""
+    #: per answer position, when the request asked for ``logprobs`` and the backend gives them
+    logprobs: tuple[TokenChoice, ...] | None = None
 
 
 @runtime_checkable

@@ -2,12 +2,20 @@
 
 Responses are a string, a list (cycled) or a callable of the prompt text. ``failures`` scripts
 errors by call number (0-based), e.g. ``{0: RateLimitError("slow down")}`` or ``{3: "timeout"}``.
+
+Asked for log-probabilities, the fake is certain of every word it writes (log-probability 0), unless
+``token_probs`` (a callable of the request: its prompt, and its prefill when a label branch is
+scored) gives the probabilities of the likely tokens: one
+``{token: probability}`` mapping for the first answer position, or a list of them, one per position.
+``logprobs=False`` makes a backend that never returns them (like many hosted models).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 from ..errors import (
@@ -18,7 +26,7 @@ from ..errors import (
     RequestTimeout,
     ServerError,
 )
-from .base import Completion, Request, Usage
+from .base import Completion, Request, TokenChoice, Usage
 
 _NAMED_FAILURES: dict[str, Callable[[], BackendError]] = {
     "429": lambda: RateLimitError("rate limited (scripted)", status=429, retry_after=0.0),
@@ -29,6 +37,7 @@ _NAMED_FAILURES: dict[str, Callable[[], BackendError]] = {
 }
 
 Responder = str | Sequence[str] | Callable[[str], str]
+TokenProbs = Callable[[Request], Mapping[str, float] | Sequence[Mapping[str, float]]]
 
 
 def prompt_of(request: Request) -> str:
@@ -49,8 +58,12 @@ class Fake:
         latency: float = 0.0,
         max_concurrency: int = 8,
         name: str = "fake",
+        logprobs: bool = True,
+        token_probs: TokenProbs | None = None,
     ) -> None:
         self.name = name
+        self.logprobs = logprobs
+        self.token_probs = token_probs
         self.max_concurrency = max_concurrency
         self.latency = latency
         self.failures = dict(failures or {})
@@ -82,7 +95,19 @@ class Fake:
         else:
             text = str(self._responses)
         usage = Usage(prompt_tokens=len(prompt.split()), completion_tokens=len(str(text).split()))
-        return Completion(text=str(text), usage=usage, model=self.name)
+        logprobs = self._logprobs(request, str(text)) if request.logprobs and self.logprobs else None
+        return Completion(text=str(text), usage=usage, model=self.name, logprobs=logprobs)
+
+    def _logprobs(self, request: Request, text: str) -> tuple[TokenChoice, ...]:
+        if self.token_probs is None:  # certain of each word of its answer
+            return tuple(TokenChoice(w, 0.0, ((w, 0.0),)) for w in re.findall(r"\s*\S+", text))
+        given = self.token_probs(request)
+        positions = [given] if isinstance(given, Mapping) else list(given)
+        choices = []
+        for probs in positions:
+            top = sorted(((t, math.log(p)) for t, p in probs.items() if p > 0), key=lambda x: -x[1])
+            choices.append(TokenChoice(top[0][0], top[0][1], tuple(top)))
+        return tuple(choices)
 
     def __getstate__(self) -> dict:
         """Pickle (e.g. to a Ray actor) without the calls seen so far; a copy counts its own."""

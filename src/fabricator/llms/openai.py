@@ -28,7 +28,7 @@ from fabricator.errors import (
     RequestTimeout,
     ServerError,
 )
-from fabricator.llms.base import Completion, Request, Usage
+from fabricator.llms.base import Completion, Request, TokenChoice, Usage
 from fabricator.llms.http_errors import CONTEXT_OVERFLOW, error_text, parse_retry_after
 from fabricator.llms.keys import is_openai, resolve_key
 
@@ -57,6 +57,38 @@ async def _close_at_loop_shutdown(session: aiohttp.ClientSession):
     finally:
         if not session.closed:
             await session.close()
+
+
+def _usage(usage: Any) -> Usage:
+    """Token counts of an answer (with the prompt tokens served from cache, where the server says)."""
+    if not isinstance(usage, dict):
+        return _NO_USAGE
+    try:
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        return Usage(
+            int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), int(cached or 0)
+        )
+    except (TypeError, ValueError):
+        return _NO_USAGE
+
+
+def _logprobs(raw: Any) -> tuple[TokenChoice, ...] | None:
+    """The ``logprobs.content`` of a chat answer as ``TokenChoice``s; ``None`` when absent or odd."""
+    content = raw.get("content") if isinstance(raw, dict) else None
+    if not isinstance(content, list):
+        return None
+    try:
+        return tuple(
+            TokenChoice(
+                str(position["token"]),
+                float(position["logprob"]),
+                tuple((str(t["token"]), float(t["logprob"])) for t in position.get("top_logprobs") or ()),
+            )
+            for position in content
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class OpenAICompatible:
@@ -221,6 +253,9 @@ class OpenAICompatible:
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": request.json_schema, "strict": True},
             }
+        if request.logprobs is not None:
+            body["logprobs"] = True
+            body["top_logprobs"] = request.logprobs
         return _dumps(body).encode()
 
     async def complete(self, request: Request) -> Completion:
@@ -278,14 +313,13 @@ class OpenAICompatible:
             text = ""
         elif not isinstance(text, str):
             text = str(text)
-        usage = data.get("usage")
-        u = _NO_USAGE
-        if isinstance(usage, dict):
-            try:
-                u = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
-            except (TypeError, ValueError):
-                pass
-        return Completion(text, choice.get("finish_reason") or "stop", u, data.get("model") or self.name)
+        return Completion(
+            text,
+            choice.get("finish_reason") or "stop",
+            _usage(data.get("usage")),
+            data.get("model") or self.name,
+            _logprobs(choice.get("logprobs")),
+        )
 
     def _http_error(self, status: int, raw: bytes, retry_after_header: str | None) -> BackendError:
         msg = self._scrub(error_text(raw))

@@ -3,6 +3,7 @@
 Layout (blocks joined by ``fewshot_example_separator``)::
 
     <task description, formatted with the label(s)>
+    <label descriptions, if any: one "- label: what it means" line per label of the prompt>
     <few-shot example 1: "column: value" lines joined by inner_fewshot_example_separator>
     ...
     <target: the input columns of the row to annotate, then "target_column: ">
@@ -71,7 +72,8 @@ class BasePrompt:
     ``task_description`` is formatted with the label options (joined by ", ") or with the one label
     a prompt is conditioned on, through ``{}``. ``generate_data_for_column`` names the column the
     model writes; ``fewshot_example_columns`` the input columns shown with each example (and filled
-    from the row being annotated).
+    from the row being annotated). ``label_descriptions`` ({label: what it means}) are shown as
+    ``- label: description`` lines right after the task description.
     """
 
     DEFAULT_TEXT_COLUMN: ClassVar[list[str]] = [DEFAULT_TEXT_COLUMN]
@@ -87,6 +89,7 @@ class BasePrompt:
         target_formatting_template: str | None = None,
         fewshot_example_separator: str = "\n\n",
         inner_fewshot_example_separator: str = "\n",
+        label_descriptions: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(task_description, str) or not task_description.strip():
             raise ConfigError("task_description must be a non-empty string")
@@ -126,6 +129,7 @@ class BasePrompt:
             else None
         )
         self.target_formatting_template = target_formatting_template or self._default_target()
+        self.label_descriptions = self._checked_descriptions(label_descriptions)
         self._answer_prefix: str | None = None
         self._check_template_fields()
 
@@ -144,6 +148,29 @@ class BasePrompt:
     def _default_target(self) -> str:
         lines = [f"{c}: {{{c}}}" for c in self.input_columns] + [f"{self.target_column}: "]
         return self.inner_fewshot_example_separator.join(lines)
+
+    def _checked_descriptions(self, descriptions: Mapping[str, str] | None) -> dict[str, str]:
+        """What each label means, for labels the prompt has (a typo would silently show nothing)."""
+        if not descriptions:
+            return {}
+        if not isinstance(descriptions, Mapping):
+            raise ConfigError(
+                "label_descriptions must be a mapping {label: description}",
+                hint="e.g. label_descriptions={'positive': 'the reviewer liked the film'}",
+            )
+        unknown = [str(k) for k in descriptions if str(k) not in (self.label_options or [])]
+        if unknown:
+            raise ConfigError(
+                f"label_descriptions has label(s) {unknown} that are not among the label options "
+                f"{self.label_options}",
+                hint="describe only labels of label_options (check the spelling)",
+            )
+        bad = [str(k) for k, v in descriptions.items() if not isinstance(v, str) or not v.strip()]
+        if bad:
+            raise ConfigError(
+                f"label_descriptions of {bad} must be non-empty text", hint="write what each label means"
+            )
+        return {str(k): v.strip() for k, v in descriptions.items()}
 
     def _check_template_fields(self) -> None:
         """Only column names in the templates: they are filled with ``str.format(**columns)``, so a
@@ -189,6 +216,15 @@ class BasePrompt:
         # no labels: the {} stays as written; {{ and }} are single braces either way
         return (str(labels) if labels else "{}").join(self._description)
 
+    def descriptions_text(self, labels: str | Sequence[str] | None = None) -> str:
+        """The ``- label: description`` lines of the prompt's label(s), in label order ("" if none)."""
+        if not self.label_descriptions:
+            return ""
+        shown = [labels] if isinstance(labels, str) else list(labels or self.label_options or [])
+        return "\n".join(
+            f"- {lab}: {self.label_descriptions[lab]}" for lab in shown if lab in self.label_descriptions
+        )
+
     def format_example(self, example: Mapping[str, Any]) -> str:
         assert self.fewshot_formatting_template is not None
         columns = self.relevant_columns_for_fewshot_examples or []
@@ -210,6 +246,8 @@ class BasePrompt:
         ``{column}`` placeholders, as in the paper.
         """
         blocks = [self.task_text(labels)]
+        described = self.descriptions_text(labels)
+        blocks += [described] if described else []
         blocks += [self.format_example(e) for e in (examples or [])]
         blocks.append(self.format_target(row))
         return self.fewshot_example_separator.join(blocks)

@@ -14,7 +14,8 @@ from typing import Any
 from ..errors import ConfigError
 from ..tables import decoded_rows
 
-SAMPLING_STRATEGIES = (None, "uniform", "stratified")
+SAMPLING_STRATEGIES = (None, "uniform", "stratified", "similar")
+STRATEGY_HINT = "use None, 'uniform', 'stratified' or 'similar'"
 
 
 @dataclass(frozen=True)
@@ -87,16 +88,24 @@ class FewShotPool:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def check(self, strategy: str | None, per_class: int | None, labels: Sequence[str]) -> None:
-        """Fail before any model call when the draws asked for cannot be made."""
+    def check(
+        self, strategy: str | None, per_class: int | None, labels: Sequence[str], examples: int | None = None
+    ) -> None:
+        """Fail before any model call when the draws asked for cannot be made.
+
+        ``examples`` is the total per prompt of a ``"similar"`` selection without per-class balance.
+        """
         if strategy not in SAMPLING_STRATEGIES:
-            raise ConfigError(
-                f"unknown fewshot_sampling_strategy {strategy!r}",
-                hint="use None, 'uniform' or 'stratified'",
-            )
+            raise ConfigError(f"unknown fewshot_sampling_strategy {strategy!r}", hint=STRATEGY_HINT)
         if per_class is not None and per_class < 0:
             raise ConfigError("fewshot_examples_per_class must be >= 0")
-        if strategy in ("uniform", "stratified"):
+        if strategy == "similar" and not per_class:
+            if examples is not None and examples > len(self.rows):
+                raise ConfigError(
+                    f"fewshot_examples={examples} but the few-shot dataset has {len(self.rows)} rows",
+                    hint=f"use at most {len(self.rows)}",
+                )
+        elif strategy in ("uniform", "stratified", "similar"):
             if not self.label_column:
                 raise ConfigError(
                     f"sampling strategy {strategy!r} needs a label column",

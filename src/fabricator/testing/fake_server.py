@@ -47,7 +47,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -79,6 +81,7 @@ class RawAnswer:
 
 
 Responder = Callable[[list, dict], str | RawAnswer]
+TokenProbs = Callable[[list, dict], Mapping[str, float] | Sequence[Mapping[str, float]]]
 FaultScript = Sequence[str | None] | Mapping[int, str] | Callable[[int], str | None] | None
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -143,8 +146,12 @@ class FakeOpenAIServer:
         record: bool = True,
         hold_until: int | None = None,
         hold_timeout: float = 10.0,
+        token_probs: TokenProbs | None = None,
     ) -> None:
         self.latency = float(latency)
+        #: asked for ``logprobs``: the likely tokens at the first answer position (or at each), as
+        #: probabilities; ``None``: certain of each word of the answer
+        self.token_probs = token_probs
         self.capacity = capacity
         self.responder: Responder = responder or default_responder
         self.api_key = api_key
@@ -479,14 +486,19 @@ class FakeOpenAIServer:
                 words = words[:max_tokens]
                 text, finish = " ".join(words), "length"
             prompt_tokens = sum(_count_words(m.get("content")) for m in messages if isinstance(m, dict))
+            choice: dict[str, Any] = {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish,
+            }
+            if body.get("logprobs"):
+                choice["logprobs"] = {"content": self._logprobs(messages, body, text)}
             answer = {
                 "id": f"chatcmpl-fake-{n}",
                 "object": "chat.completion",
                 "created": 0,
                 "model": body.get("model") or self.model,
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-                ],
+                "choices": [choice],
                 "usage": {
                     "prompt_tokens": prompt_tokens,
                     "completion_tokens": len(words),
@@ -500,6 +512,29 @@ class FakeOpenAIServer:
         finally:
             with lock:
                 counters.in_flight -= 1
+
+    def _logprobs(self, messages: list, body: dict, text: str) -> list[dict[str, Any]]:
+        """``logprobs.content`` as OpenAI and llama.cpp's server send it (top ``top_logprobs`` kept)."""
+        top_n = int(body.get("top_logprobs") or 0)
+        if self.token_probs is None:
+            positions: list[Mapping[str, float]] = [{w: 1.0} for w in re.findall(r"\s*\S+", text)]
+        else:
+            given = self.token_probs(messages, body)
+            positions = [given] if isinstance(given, Mapping) else list(given)
+        content = []
+        for probs in positions:
+            ranked = sorted(((t, math.log(p)) for t, p in probs.items() if p > 0), key=lambda x: -x[1])
+            content.append(
+                {
+                    "token": ranked[0][0],
+                    "logprob": ranked[0][1],
+                    "bytes": list(ranked[0][0].encode()),
+                    "top_logprobs": [
+                        {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in ranked[:top_n]
+                    ],
+                }
+            )
+        return content
 
     async def _models(self, request: web.Request) -> web.Response:
         denied = self._unauthorized(request)

@@ -8,14 +8,21 @@ from typing import Any
 
 from fabricator.errors import ConfigError
 from fabricator.evaluation.metrics.alignment import align, columns
+from fabricator.evaluation.metrics.confidence import expected_calibration_error, risk_coverage
 from fabricator.evaluation.metrics.entities import ner_metrics
 from fabricator.evaluation.metrics.labels import classification_metrics
 from fabricator.evaluation.metrics.qa import qa_metrics
-from fabricator.evaluation.metrics.values import classification_values, ner_values, qa_values
+from fabricator.evaluation.metrics.values import (
+    classification_values,
+    confidence_values,
+    ner_values,
+    qa_values,
+)
 
-__all__ = ["TASKS", "evaluate_files", "infer_task", "read_records"]
+__all__ = ["CONFIDENCE_COLUMN", "TASKS", "confidence_summary", "evaluate_files", "infer_task", "read_records"]
 
 TASKS = ("classification", "ner", "qa")
+CONFIDENCE_COLUMN = "confidence"  # the probability of the chosen label, written by label scoring
 _DEFAULT_COLUMNS = {"classification": "label", "ner": "ner_tags", "qa": "answers"}
 # columns that hold a label or an answer: never used to align rows
 _ANSWER_COLUMNS = (
@@ -75,6 +82,7 @@ def evaluate_files(
     prediction_column: str | None = None,
     id_column: str | None = None,
     split: str | None = None,
+    confidence_column: str | None = None,
 ) -> dict[str, Any]:
     """Score a predictions file against a gold file and return a result dict.
 
@@ -89,6 +97,11 @@ def evaluate_files(
     ``"EU is ORG."`` in the tag column) instead of tags; they are placed on the gold tokens, and
     spans that cannot be placed make the row missing.
     Predictions with a non-empty ``error`` or no value count as missing.
+
+    Classification predictions with a confidence column (``confidence_column``, default
+    ``confidence`` when the file has it) add ``result["confidence"]``: :func:`confidence_summary`
+    of the rows that have a prediction and a confidence, each confidence taken from the
+    prediction row aligned with its gold row. Naming a column the predictions lack is an error.
     """
     gold = read_records(gold_path, split)
     predictions = read_records(predictions_path, split)
@@ -102,10 +115,17 @@ def evaluate_files(
     if column not in columns(gold):
         raise ConfigError(f"the gold file has no column {column!r} (columns: {columns(gold)})")
     pred_column = prediction_column or column
-    exclude = {column, pred_column, "error", "spans", *_ANSWER_COLUMNS}
+    conf_column = confidence_column or CONFIDENCE_COLUMN
+    if confidence_column is not None and predictions and conf_column not in columns(predictions):
+        raise ConfigError(
+            f"the predictions have no confidence column {conf_column!r} (columns: {columns(predictions)})",
+            hint="pass the right confidence_column= (--confidence-column), or leave it out",
+        )
+    exclude = {column, pred_column, conf_column, "error", "spans", *_ANSWER_COLUMNS}
     aligned, info = align(predictions, gold, id_column, exclude)
 
     metrics: dict[str, Any]
+    confidence: dict[str, Any] | None = None
     if task == "qa":
         answers, refs = qa_values(gold, aligned, column, pred_column)
         metrics = qa_metrics(answers, refs)
@@ -118,6 +138,9 @@ def evaluate_files(
             )
         if task == "classification":
             metrics = classification_metrics(*classification_values(gold, aligned, column, pred_column))
+            if conf_column in predicted:
+                correct, values = confidence_values(gold, aligned, column, pred_column, conf_column)
+                confidence = confidence_summary(correct, values, column=conf_column, n_rows=len(gold))
         else:
             metrics = ner_metrics(*ner_values(gold, aligned, column, pred_column))
 
@@ -131,4 +154,28 @@ def evaluate_files(
         **info,
         "n_missing": metrics["n_missing"],
         "metrics": metrics,
+        **({"confidence": confidence} if confidence is not None else {}),
+    }
+
+
+def confidence_summary(
+    correct: Sequence[bool], confidence: Sequence[float], *, column: str, n_rows: int, bins: int = 10
+) -> dict[str, Any]:
+    """ECE with its bins and the risk–coverage table of the rows that have a confidence.
+
+    ``n`` rows of ``n_rows`` gold rows had a prediction and a confidence; with none, ``n`` is 0
+    and there are no numbers (the file had the column but left it empty).
+    """
+    n = len(correct)
+    summary: dict[str, Any] = {"column": column, "n": n, "n_without_confidence": n_rows - n}
+    if not correct:
+        return summary
+    calibration = expected_calibration_error(confidence, correct, bins=bins)
+    curve = risk_coverage(correct, confidence)
+    return {
+        **summary,
+        "ece": calibration.ece,
+        "bins": calibration.to_dict()["bins"],
+        "aurc": curve.aurc,
+        "risk_coverage": curve.to_dict()["points"],
     }

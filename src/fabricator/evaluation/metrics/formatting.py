@@ -64,12 +64,39 @@ def _ner(m: Mapping[str, Any]) -> list[str]:
     return _score_table(headline, "type", rows)
 
 
+def _confidence(c: Mapping[str, Any]) -> list[str]:
+    """ECE and the risk–coverage table: how accurate the most confident rows are."""
+    lines = [
+        "",
+        f"confidence (column {c['column']!r}): {c['n']} rows with a prediction and a confidence"
+        + (f", {c['n_without_confidence']} without" if c["n_without_confidence"] else ""),
+    ]
+    if not c["n"]:
+        return lines
+    lines += [
+        f"expected calibration error {score(c['ece'])} ({len(c['bins'])} bins)   "
+        f"AURC {score(c['aurc'])} (lower is better)",
+        "",
+        "risk-coverage: accuracy of the most confident rows (threshold: lowest confidence kept)",
+        *text_table(
+            ["coverage", "rows", "accuracy", "threshold"],
+            [
+                [f"{p['coverage']:.0%}", p["n_rows"], score(p["accuracy"]), score(p["threshold"])]
+                for p in c["risk_coverage"]
+            ],
+        ),
+    ]
+    return lines
+
+
 def format_report(result: Mapping[str, Any]) -> str:
     """A plain-text report of an :func:`evaluate_files` result."""
     m = result["metrics"]
     lines = _summary(result)
     if result["task"] == "classification":
         lines += _classification(m)
+        if result.get("confidence") is not None:
+            lines += _confidence(result["confidence"])
     elif result["task"] == "ner":
         lines += _ner(m)
     else:

@@ -8,6 +8,7 @@ placed make the row missing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from fabricator.dataset_transformations.span_alignment import spans_to_bio
 from fabricator.errors import ConfigError, ParseError
 from fabricator.parsing import parse_entities
 
-__all__ = ["classification_values", "failed", "ner_values", "qa_values"]
+__all__ = ["classification_values", "confidence_values", "failed", "ner_values", "qa_values"]
 
 Rows = Sequence[Mapping[str, Any]]
 AlignedRows = Sequence[Mapping[str, Any] | None]
@@ -33,6 +34,38 @@ def classification_values(
     y_true = [row.get(column) for row in gold]
     y_pred = [None if row is None or failed(row) else row.get(pred_column) for row in aligned]
     return [None if v is None else str(v) for v in y_true], [None if v is None else str(v) for v in y_pred]
+
+
+def confidence_values(
+    gold: Rows, aligned: AlignedRows, column: str, pred_column: str, confidence_column: str
+) -> tuple[list[bool], list[float]]:
+    """Whether each answered row is right, and its confidence, for the rows that have both.
+
+    Rows without a prediction, failed ones and those whose confidence is empty are left out (they
+    already count as missing). A confidence that is not a number in [0, 1] is a ConfigError that
+    names the gold row.
+    """
+    correct: list[bool] = []
+    confidence: list[float] = []
+    for number, (gold_row, row) in enumerate(zip(gold, aligned, strict=False)):
+        if row is None or failed(row) or row.get(pred_column) is None:
+            continue
+        value = row.get(confidence_column)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        try:
+            number_value = float(value)
+        except (TypeError, ValueError):
+            number_value = math.nan
+        if isinstance(value, bool) or not 0.0 <= number_value <= 1.0:  # NaN fails the comparison too
+            raise ConfigError(
+                f"gold row {number}: the prediction's {confidence_column!r} is {value!r}, "
+                "not a probability in [0, 1]",
+                hint="the confidence column must hold the probability of the chosen label",
+            )
+        correct.append(str(row[pred_column]) == str(gold_row.get(column)))
+        confidence.append(number_value)
+    return correct, confidence
 
 
 def qa_values(

@@ -24,7 +24,8 @@ so a shuffled copy of a dataset gets the same student.
 
 One module per job: ``checks`` (input checks), ``options`` (the training keywords), ``embeddings``
 (encoder and cache), ``classifier`` (LogisticRegression and its CV), ``finetune``, ``training``
-(:func:`train_student`), ``curves`` (:func:`learning_curve`), ``results`` (the returned types).
+(:func:`train_student`), ``selection`` (``min_confidence``: keep the rows the annotator
+was sure of), ``curves`` (:func:`learning_curve`), ``results`` (the returned types).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .curves import DEFAULT_SIZES, learning_curve
 from .embeddings import EXTRA_HINT, clear_embedding_cache, embed_texts
 from .options import METHODS, StudentOptions
 from .results import LearningCurve, LearningCurvePoint, StudentResult
+from .selection import keep_confident
 from .training import train_student
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "TooFewRowsError",
     "clear_embedding_cache",
     "embed_texts",
+    "keep_confident",
     "learning_curve",
     "prepare_labeled",
     "train_student",

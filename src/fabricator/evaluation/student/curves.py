@@ -11,6 +11,7 @@ from fabricator.errors import ConfigError
 from .checks import LabelMismatchError, TooFewRowsError, check_classes, prepare_labeled
 from .options import resolve
 from .results import LearningCurve, LearningCurvePoint
+from .selection import CONFIDENCE_COLUMN, keep_confident
 from .training import fit_and_score
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ def learning_curve(
     seed: int = 0,
     sampling: str = "random",
     labels: Sequence[str] | None = None,
+    min_confidence: float | None = None,
+    confidence_column: str = CONFIDENCE_COLUMN,
     **options: Unpack[StudentOptions],
 ) -> LearningCurve:
     """Students trained on ``n`` rows of the generated data (and of ``gold_train``) per size.
@@ -53,12 +56,15 @@ def learning_curve(
     larger than a dataset, and samples with a single class or a class with fewer than 2 rows,
     are recorded in ``skipped`` instead of failing the curve; every other bad input raises
     :class:`ConfigError` before training. ``labels`` and the training keywords (``method``,
-    ``C``, ...: :class:`StudentOptions`) work as in :func:`train_student`.
+    ``C``, ...: :class:`StudentOptions`) work as in :func:`train_student`; so does
+    ``min_confidence``, which filters the generated data (never ``gold_train``) before sampling.
     """
     if sampling not in ("random", "first"):
         raise ConfigError(f"unknown sampling {sampling!r}", hint="use 'random' or 'first'")
     settings = resolve("learning_curve", options)
     size_list = _parse_sizes(sizes)
+    if min_confidence is not None:
+        train, _ = keep_confident(train, min_confidence, column=confidence_column)
     test_texts, test_labels, _ = prepare_labeled(
         test, text_column=text_column, label_column=label_column, role="test"
     )

@@ -34,6 +34,8 @@ class StudentResult:
     #: classes of ``labels=`` the student was not trained on (absent, or too few rows to learn):
     #: their test rows count as wrong
     untrained_labels: list[str] = field(default_factory=list)
+    #: with ``min_confidence``: the threshold, ``column``, ``rows`` before, ``kept`` and ``coverage``
+    confidence_filter: dict[str, Any] | None = None
     predictions: list[str] = field(default_factory=list, repr=False)
     metrics: dict[str, Any] = field(default_factory=dict, repr=False)
     model: str = ""

@@ -12,6 +12,7 @@ from .classifier import fit_embeddings
 from .finetune import fit_finetune
 from .options import Settings, resolve
 from .results import StudentResult
+from .selection import CONFIDENCE_COLUMN, keep_confident
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -87,6 +88,8 @@ def train_student(
     label_column: str = "label",
     seed: int = 0,
     labels: Sequence[str] | None = None,
+    min_confidence: float | None = None,
+    confidence_column: str = CONFIDENCE_COLUMN,
     **options: Unpack[StudentOptions],
 ) -> StudentResult:
     """Train a student classifier on ``train`` and score it on ``test`` (both ``Dataset``).
@@ -104,15 +107,23 @@ def train_student(
     answers one). Without it, a test label missing from the training data is an error. With it,
     the student is trained on the classes that have at least 2 rows, the others are listed in
     ``untrained_labels``, and their test rows count as wrong; scores cover every label.
+    ``min_confidence``: train only on the rows of ``train`` whose ``confidence_column`` (written
+    by label scoring) is at least this; ``confidence_filter`` of the result says how many were
+    kept (:func:`keep_confident`).
     Raises :class:`ConfigError` for bad input before any training.
     """
     settings = resolve("train_student", options)
+    selected = None
+    if min_confidence is not None:
+        train, selected = keep_confident(train, min_confidence, column=confidence_column)
     train_texts, train_labels, order = prepare_labeled(
         train, text_column=text_column, label_column=label_column, role="training"
     )
     test_texts, test_labels, _ = prepare_labeled(
         test, text_column=text_column, label_column=label_column, role="test"
     )
-    return fit_and_score(
+    result = fit_and_score(
         train_texts, train_labels, test_texts, test_labels, order, seed=seed, settings=settings, labels=labels
     )
+    result.confidence_filter = selected
+    return result

@@ -1,0 +1,197 @@
+"""One annotated row by label scoring: its prompts scored, votes combined, calls counted.
+
+``RowMaker.make`` hands a row here when its task scores labels (``Task.scoring``). Every request
+goes through the engine (journal, retries, budgets) and is counted against the run's
+``CallBudget`` exactly as a generated answer is: the row's first request uses its reserved call;
+branches, samples and votes take spare calls, and a row that needs one when none is left fails
+as ``CallCapReached``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BackendError, BudgetExceeded, ConfigError, ParseError
+from ..execution.journal import content_key
+from ..formats.base import score_options
+from ..llms.base import Completion, Request
+from .label_scores import (
+    SCORING_MAX_TOKENS,
+    TOP_LOGPROBS,
+    LabelScores,
+    combine,
+    score_by_logprobs,
+    score_by_samples,
+)
+from .matcher import LabelMatcher
+
+if TYPE_CHECKING:
+    from ..rows import CallBudget, CallLogger, EngineLike, Failure, RowMaker, WorkItem
+
+#: votes whose pick differs from the row's are flagged when agreement falls below this
+FLAG_BELOW = 1.0
+
+
+class _NoCallLeft(Exception):
+    """The run's ``max_prompt_calls`` is spent; the row fails as ``CallCapReached``."""
+
+
+@dataclass
+class _Asker:
+    """Sends one row's requests through the engine, counting each against the budget."""
+
+    maker: RowMaker
+    engine: EngineLike
+    item: WorkItem
+    logger: CallLogger
+    budget: CallBudget
+    first: bool = True
+    last_text: str | None = None
+
+    async def __call__(self, request: Request) -> Completion:
+        journal = getattr(self.engine, "journal", None)
+        key = (
+            content_key(self.engine.llm.name, request.params(), request.messages, sample=self.item.index)
+            if journal is not None
+            else ""
+        )
+        free = journal is not None and journal.get(key) is not None
+        if free:
+            if self.first:
+                self.budget.release()
+        elif not self.budget.take(first=self.first):
+            raise _NoCallLeft
+        self.first = False
+        try:
+            completion: Completion = await self.engine.call(request, key)
+        except BudgetExceeded:
+            if not free:
+                self.budget.refund()
+            raise
+        self.last_text = completion.text
+        self.logger.write(self.item, request, completion.text)
+        return completion
+
+
+async def score_row(
+    maker: RowMaker,
+    engine: EngineLike,
+    item: WorkItem,
+    logger: CallLogger,
+    source: Mapping[str, Any] | None,
+    budget: CallBudget,
+) -> dict[str, Any] | Failure:
+    """The row of ``item`` with its scored label and ``confidence``, or a ``Failure``."""
+    from ..rows import Failure, derive_seed
+
+    answers = score_options(maker.format)
+    assert answers is not None, "score_row is only used for formats with label options"
+    matcher = LabelMatcher(answers)
+    ask = _Asker(maker, engine, item, logger, budget)
+    prompts = [(item.messages, item.fewshot_ids), *item.votes]
+    scored: list[LabelScores] = []
+    try:
+        for vote, (messages, _) in enumerate(prompts):
+            result = await _score_prompt(maker, ask, item, source, tuple(messages), matcher, vote)
+            if result is not None:
+                scored.append(result)
+    except _NoCallLeft:
+        if not scored:
+            return Failure(
+                item.index,
+                f"not asked: max_prompt_calls ({budget.limit}) reached",
+                "CallCapReached",
+                ask.last_text,
+                item.source,
+            )
+    except BackendError as exc:
+        if exc.fatal:
+            raise
+        return Failure(item.index, exc.message, type(exc).__name__, ask.last_text, item.source)
+    if not scored:
+        return Failure(
+            item.index,
+            f"no answer named one of {matcher.labels}",
+            "ParseError",
+            ask.last_text,
+            item.source,
+        )
+    combined, agreement = combine(scored, matcher.labels)
+    row = maker.parse(item, combined.label, source)
+    row["confidence"] = combined.confidence
+    request = Request(messages=item.messages, seed=derive_seed(maker.seed, item.index, 0))
+    provenance = maker.provenance(engine, item, request, 0)
+    provenance.update(
+        label_scores={label: round(p, 6) for label, p in combined.scores.items()},
+        scoring=combined.method,
+        coverage=round(combined.coverage, 6),
+        calls=combined.calls,
+    )
+    if len(prompts) > 1:
+        provenance.update(
+            votes=len(scored),
+            agreement=round(agreement, 6),
+            flagged=agreement < FLAG_BELOW,
+            vote_labels=[s.label for s in scored],
+            vote_fewshot_ids=[list(ids) for _, ids in prompts],
+        )
+    row["__provenance"] = provenance
+    return row
+
+
+async def _score_prompt(
+    maker: RowMaker,
+    ask: _Asker,
+    item: WorkItem,
+    source: Mapping[str, Any] | None,
+    messages: tuple[dict[str, str], ...],
+    matcher: LabelMatcher,
+    vote: int,
+) -> LabelScores | None:
+    """One prompt's label scores: log-probabilities where the backend gives them, else samples."""
+    from ..rows import derive_seed
+
+    request = Request(
+        messages=messages,
+        temperature=0.0,
+        max_tokens=SCORING_MAX_TOKENS,
+        seed=derive_seed(maker.seed, item.index, 1000 * vote),
+        logprobs=TOP_LOGPROBS if maker.scoring != "samples" else None,
+    )
+    first: Completion | None = None
+    if maker.scoring != "samples":
+        can_prefill = bool(getattr(ask.engine.llm, "supports_prefill", False))
+        scores, first = await score_by_logprobs(ask, request, matcher, can_prefill=can_prefill)
+        if scores is not None:
+            return scores
+        if first.logprobs is None and maker.scoring == "logprobs":
+            raise ConfigError(
+                f"backend {ask.engine.llm.name!r} returned no log-probabilities",
+                hint="use label_scoring='auto' (votes of sampled answers where there are none) or 'samples'",
+            )
+
+    def parse(text: str) -> str:
+        values = maker.parse(item, text, source)
+        label = values.get(getattr(maker.format, "column", ""), text)
+        if label not in matcher.labels:
+            raise ParseError(f"{label!r} is not a label")
+        return str(label)
+
+    seeds = [derive_seed(maker.seed, item.index, 1000 * vote + j) for j in range(1, maker.label_samples + 1)]
+    sample_request = Request(messages=messages, max_tokens=maker.max_tokens, seed=request.seed)
+    temperature = maker.temperature if maker.temperature > 0 else 0.7
+    return await score_by_samples(
+        ask,
+        sample_request,
+        parse,
+        matcher.labels,
+        samples=maker.label_samples,
+        seeds=seeds,
+        temperature=temperature,
+        first=first,
+    )
+
+
+__all__ = ["score_row"]

@@ -1,0 +1,57 @@
+"""The last step of a scored annotation: calibrate the labels, then keep the confident rows.
+
+Run on the rows of the whole run at once (calibration needs them all), in row order, so the result
+does not depend on which request finished first or on a resume. A row's raw scores stay in its
+provenance (``label_scores``); calibrated ones are added as ``calibrated_scores``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .calibration import calibrate
+
+
+@dataclass
+class Settled:
+    """The rows kept, and the indices and confidences of those below ``min_confidence``."""
+
+    rows: list[dict[str, Any]]
+    unsure: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    changed: int = 0  # labels calibration changed
+
+
+def settle(
+    rows: Sequence[dict[str, Any]],
+    column: str,
+    labels: Sequence[str],
+    *,
+    calibration: str = "off",
+    min_confidence: float | None = None,
+) -> Settled:
+    """Calibrated labels and confidences (``calibration="batch"``), then the ``min_confidence`` filter."""
+    scored = [r for r in rows if "label_scores" in r.get("__provenance", {})]
+    changed = 0
+    if calibration == "batch" and scored:
+        raw = [r["__provenance"]["label_scores"] for r in scored]
+        for row, scores in zip(scored, calibrate(raw, labels), strict=True):
+            label = max(labels, key=lambda name: scores[name])
+            changed += label != row[column]
+            row[column] = label
+            row["confidence"] = scores[label]
+            row["__provenance"]["calibrated_scores"] = {k: round(v, 6) for k, v in scores.items()}
+    if min_confidence is None:
+        return Settled(list(rows), changed=changed)
+    kept, unsure = [], []
+    for row in rows:
+        confidence = row.get("confidence")
+        if confidence is not None and confidence < min_confidence:
+            unsure.append((row, float(confidence)))
+        else:
+            kept.append(row)
+    return Settled(kept, unsure, changed)
+
+
+__all__ = ["Settled", "settle"]
