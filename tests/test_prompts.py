@@ -177,3 +177,48 @@ def test_generate_refuses_stray_fields_before_any_call(tmp_path, capsys, monkeyp
     assert needle in err.replace("\n", " ") and calls == []
     assert [line for line in err.splitlines() if line.startswith("error:")] == [err.splitlines()[0]]
     assert "Traceback" not in err
+
+
+# --- label descriptions ---------------------------------------------------------------------------
+
+DESCRIBED = {"pos": "the reviewer liked the film", "neg": "the reviewer disliked it"}
+
+
+def test_label_descriptions_come_right_after_the_task_description():
+    prompt = BasePrompt(
+        "Classify the review as {}.",
+        generate_data_for_column="label",
+        fewshot_example_columns="text",
+        label_options=["pos", "neg", "mixed"],
+        label_descriptions=DESCRIBED,
+    )
+    text = prompt.get_prompt_text(None, [{"text": "Great.", "label": "pos"}], {"text": "Meh."})
+    assert text == (
+        "Classify the review as pos, neg, mixed.\n\n"
+        "- pos: the reviewer liked the film\n- neg: the reviewer disliked it\n\n"  # "mixed": none
+        "text: Great.\nlabel: pos\n\n"
+        "text: Meh.\nlabel: "
+    )
+    # a prompt conditioned on one label describes that label only
+    conditioned = BasePrompt("Write a {} review.", label_options=["pos", "neg"], label_descriptions=DESCRIBED)
+    assert (
+        conditioned.get_prompt_text("neg")
+        == "Write a neg review.\n\n- neg: the reviewer disliked it\n\ntext: "
+    )
+    assert "- " not in BasePrompt("Write a {} review.", label_options=["pos"]).get_prompt_text()
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"label_options": ["pos", "neg"], "label_descriptions": {"positive": "liked"}}, "positive"),
+        ({"label_descriptions": {"pos": "liked"}}, "not among the label options"),
+        ({"label_options": ["pos", "neg"], "label_descriptions": {"pos": " "}}, "non-empty text"),
+        ({"label_options": ["pos", "neg"], "label_descriptions": ["pos"]}, "mapping"),
+    ],
+    ids=["unknown-label", "no-label-options", "empty", "not-a-mapping"],
+)
+def test_bad_label_descriptions_are_clear_errors(kwargs, needle):
+    with pytest.raises(ConfigError, match=needle) as info:
+        BasePrompt("Classify as {}.", **kwargs)
+    assert info.value.hint

@@ -1,11 +1,19 @@
 import random
 from collections import Counter
 
+import numpy as np
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
 from fabricator.errors import ConfigError
-from fabricator.samplers import FewShotPool
+from fabricator.samplers import (
+    SAMPLING_STRATEGIES,
+    FewShotPool,
+    Similar,
+    SimilarIndex,
+    embedder_of,
+    minilm_embedder,
+)
 
 
 def pool(ds, **kw):
@@ -85,3 +93,45 @@ def test_a_pool_without_labeled_rows_is_a_clear_error():
         pool(_ids_dataset(["a", "b"], [-1, -1]))
     with pytest.raises(ConfigError, match="no labeled rows"):
         pool(Dataset.from_dict({"text": ["a"], "label": [None]}))
+
+
+# --- "similar": the nearest examples --------------------------------------------------------------
+
+
+def _onehot(texts):
+    """Each text's first character picks its axis (a-e), the rest leans it toward axis f."""
+    out = np.zeros((len(texts), 6))
+    for i, t in enumerate(texts):
+        out[i, "abcde".index(t[0])] = 1.0
+        out[i, 5] = 0.1 * len(t)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_similar_index_orders_nearest_last_breaks_ties_by_pool_order_and_skips_the_row():
+    pool_rows = [{"text": t, "label": lab} for t, lab in [("a", "x"), ("aa", "y"), ("b", "x"), ("a", "y")]]
+    index = SimilarIndex(pool_rows, ["text"], _onehot)
+    assert index.nearest(["aaa"], 2) == [[0, 1]]  # "aa" is nearest (last); "a" at 0 and 3 tie: 0 first
+    assert index.nearest(["a"], 2) == [[2, 1]]  # both "a" rows are the row itself: never shown
+    balanced = SimilarIndex(pool_rows, ["text"], _onehot, label_column="label")
+    assert balanced.nearest(["bb"], 1, per_class=True) == [[1, 2]]  # the nearest y, then x
+    assert index.nearest([], 2) == []
+
+
+def test_similar_index_refuses_an_embedder_of_the_wrong_shape():
+    with pytest.raises(ConfigError, match="shape") as info:
+        SimilarIndex([{"text": "a"}, {"text": "b"}], ["text"], lambda texts: np.zeros(len(texts)))
+    assert "(n, d)" in info.value.hint
+
+
+def test_similar_is_the_strategy_name_carrying_its_embedder():
+    assert Similar() == "similar" and "similar" in SAMPLING_STRATEGIES
+    assert embedder_of(Similar(_onehot)) is _onehot and embedder_of("similar") is minilm_embedder
+
+
+def test_pool_check_of_similar_counts(sentiment_fewshot):
+    p = pool(sentiment_fewshot)
+    p.check("similar", None, ["positive", "negative"], examples=6)
+    with pytest.raises(ConfigError, match="has 6 rows"):
+        p.check("similar", None, ["positive", "negative"], examples=7)
+    with pytest.raises(ConfigError, match="has only 3"):
+        p.check("similar", 4, ["positive", "negative"])

@@ -322,6 +322,8 @@ class Planner:
     Items come from one seeded sequence (few-shot draws, label order), made when a round asks for
     them and not kept, so memory does not depend on the number of rows planned. Rounds must
     therefore ask in order; items skipped over are still made (and dropped) to keep the sequence.
+    With ``fewshot_reuse=N`` draw ``b`` serves rows ``b*N`` to ``b*N + N - 1``; with "similar" a row's
+    examples depend on its text and the pool only (its round's rows are embedded in one call).
     """
 
     def __init__(self, task: Task, system_prompt: str | None = SYSTEM_PROMPT) -> None:

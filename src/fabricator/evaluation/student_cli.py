@@ -65,7 +65,10 @@ def add_evaluate_student_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="train only on DATA rows whose confidence is >= X (0..1); reports how many were kept",
     )
     parser.add_argument(
-        "--confidence-column", default="confidence", help="confidence column of DATA (default: confidence)"
+        "--confidence-column",
+        default="confidence",
+        metavar="C",
+        help="confidence column of DATA (default: confidence)",
     )
     parser.add_argument(
         "--method",

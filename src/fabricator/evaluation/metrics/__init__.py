@@ -10,6 +10,8 @@
 * extractive QA (:mod:`.qa`): exact match and token F1 with SQuAD normalization (lowercase, drop
   punctuation and the articles a/an/the, collapse whitespace), maximised over the gold answers.
   Two empty answers match (the SQuAD 2.0 rule, for unanswerable questions).
+* confidence (:mod:`.confidence`): risk–coverage (accuracy of the most confident rows, AURC) and
+  expected calibration error of the per-row confidences label scoring writes.
 * files (:mod:`.files`): read a predictions and a gold file, join their rows (:mod:`.alignment`),
   pick each row's values (:mod:`.values`), score them; :mod:`.formatting` prints the result.
 
@@ -20,6 +22,7 @@ so it lowers recall and never vanishes from the denominator.
 
 from __future__ import annotations
 
+from fabricator.evaluation.metrics.confidence import expected_calibration_error, risk_coverage
 from fabricator.evaluation.metrics.entities import ner_metrics
 from fabricator.evaluation.metrics.files import TASKS, evaluate_files, infer_task, read_records
 from fabricator.evaluation.metrics.formatting import format_report
@@ -31,11 +34,13 @@ __all__ = [
     "classification_metrics",
     "evaluate_files",
     "exact_match",
+    "expected_calibration_error",
     "format_report",
     "infer_task",
     "ner_metrics",
     "normalize_answer",
     "qa_metrics",
     "read_records",
+    "risk_coverage",
     "token_f1",
 ]
