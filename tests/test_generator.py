@@ -91,7 +91,13 @@ def test_label_answers_are_normalized_and_reasked(sentiment_fewshot):
     llm = Fake(["Positive.", "I'd say negative", "no idea", "positive"])
     g = DatasetGenerator(llm)
     ds = g.generate(
-        annotate(), sentiment_fewshot, "stratified", 1, unlabeled_dataset=unlabeled, max_prompt_calls=4
+        annotate(),
+        sentiment_fewshot,
+        "stratified",
+        1,
+        unlabeled_dataset=unlabeled,
+        max_prompt_calls=4,
+        label_scoring="off",  # the answer text is parsed (and re-asked), as before label scoring
     )  # three rows, and one call left for the re-ask
     names = ds.features["label"].names
     assert [names[i] for i in ds["label"]] == ["positive", "negative", "positive"]

@@ -138,7 +138,8 @@ def test_pair_annotation():
     ds = DatasetGenerator(Fake("Contradiction.")).generate(
         prompt, unlabeled_dataset=pairs, max_prompt_calls=1
     )
-    assert ds.column_names == ["premise", "hypothesis", "label"] and ds[0]["label"] == 2
+    assert ds.column_names == ["premise", "hypothesis", "label", "confidence"] and ds[0]["label"] == 2
+    assert ds[0]["confidence"] == 1.0  # the fake is certain of what it writes
 
 
 def test_ner_rows_write_tag_names_to_jsonl(tmp_path):

@@ -251,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .push import add_push_parser
 
     add_push_parser(commands)
+    from .review import add_review_parser
+
+    add_review_parser(commands)
     return parser
 
 

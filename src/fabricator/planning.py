@@ -58,6 +58,7 @@ class Task:
     similar: SimilarIndex | None = None  # strategy "similar": the pool's embedding index
     examples: int | None = None  # "similar" without per-class balance: the k nearest
     reuse: int = 1  # consecutive rows sharing one few-shot draw (fewshot_reuse)
+    votes: int = 1  # prompts per row (other few-shot draws) whose label scores are combined
 
 
 def check_count(name: str, value: Any) -> None:
@@ -149,6 +150,12 @@ def resolve_task(
     needed = prompt.input_columns + fmt.needed_columns() + text_columns
     rows = unlabeled.select_columns(list(dict.fromkeys(needed))).to_list() if unlabeled is not None else None
     scoring = label_scoring(fmt, mode, sampling.label_scoring, dry_run)
+    if sampling.votes > 1 and (scoring is None or pool is None):
+        raise ConfigError(
+            f"votes={sampling.votes} needs scored label annotation with few-shot examples "
+            "(each vote is a prompt with other examples)",
+            hint="give a fewshot_dataset and keep label_scoring on, or set votes=1",
+        )
     structured = (
         scoring is None
         and reasks(fmt)
@@ -171,6 +178,7 @@ def resolve_task(
         similar=similar,
         examples=sampling.fewshot_examples if strategy == "similar" else None,
         reuse=sampling.fewshot_reuse,
+        votes=sampling.votes,
     )
 
 
@@ -398,7 +406,35 @@ class Planner:
         row = task.unlabeled_rows[index] if task.unlabeled_rows is not None else None
         text = prompt.get_prompt_text(labels, examples, row)
         messages = prompt.messages_for(text, system=self.system, prefill=task.use_prefill)
-        return WorkItem(index, tuple(messages), text, label, index if row is not None else None, ids)
+        votes = self._votes(index, labels, examples, ids, row) if task.votes > 1 else ()
+        return WorkItem(index, tuple(messages), text, label, index if row is not None else None, ids, votes)
+
+    def _votes(
+        self,
+        index: int,
+        labels: str | list[str] | None,
+        examples: list[dict[str, Any]],
+        ids: tuple[int, ...],
+        row: dict[str, Any] | None,
+    ) -> tuple[tuple[tuple[dict[str, str], ...], tuple[int, ...]], ...]:
+        """The other prompts of row ``index``: a new seeded draw each ("similar": its examples
+        in another seeded order). Seeded by row and vote, so the main sequence is unchanged."""
+        task, prompt = self.task, self.task.prompt
+        assert task.pool is not None
+        out = []
+        for vote in range(1, task.votes):
+            rng = random.Random(f"{task.seed}:{index}:{vote}")
+            if task.similar is not None:
+                order = list(range(len(examples)))
+                rng.shuffle(order)
+                drawn, drawn_ids = [examples[i] for i in order], tuple(ids[i] for i in order)
+            else:
+                sample = task.pool.draw(rng, task.strategy, task.per_class)
+                drawn, drawn_ids = sample.examples, tuple(sample.ids)
+            text = prompt.get_prompt_text(labels, drawn, row)
+            messages = prompt.messages_for(text, system=self.system, prefill=task.use_prefill)
+            out.append((tuple(messages), drawn_ids))
+        return tuple(out)
 
 
 def plan_prompts(

@@ -21,6 +21,7 @@ from .label_scores import (
     SCORING_MAX_TOKENS,
     TOP_LOGPROBS,
     LabelScores,
+    NoCallLeft,
     combine,
     score_by_logprobs,
     score_by_samples,
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
 
 #: votes whose pick differs from the row's are flagged when agreement falls below this
 FLAG_BELOW = 1.0
-
-
-class _NoCallLeft(Exception):
-    """The run's ``max_prompt_calls`` is spent; the row fails as ``CallCapReached``."""
 
 
 @dataclass
@@ -62,7 +59,7 @@ class _Asker:
             if self.first:
                 self.budget.release()
         elif not self.budget.take(first=self.first):
-            raise _NoCallLeft
+            raise NoCallLeft
         self.first = False
         try:
             completion: Completion = await self.engine.call(request, key)
@@ -97,7 +94,7 @@ async def score_row(
             result = await _score_prompt(maker, ask, item, source, tuple(messages), matcher, vote)
             if result is not None:
                 scored.append(result)
-    except _NoCallLeft:
+    except NoCallLeft:
         if not scored:
             return Failure(
                 item.index,

@@ -29,6 +29,10 @@ SCORING_MAX_TOKENS = 8
 Ask = Callable[[Request], Awaitable[Completion]]
 
 
+class NoCallLeft(Exception):
+    """Raised by an ``Ask`` when the run may make no more model calls; scoring uses what it has."""
+
+
 @dataclass(frozen=True)
 class LabelScores:
     """A probability per label (summing to 1), how they were found, and what they cost."""
@@ -104,7 +108,10 @@ async def score_by_logprobs(
             if not can_prefill or extra >= max_branches or reached < min_branch_mass:
                 continue
             extra += 1
-            reply = await ask(with_prefill(request, prefix))
+            try:
+                reply = await ask(with_prefill(request, prefix))
+            except NoCallLeft:
+                break  # score with the probability found so far
             calls += 1
             if not reply.logprobs:
                 continue
@@ -140,7 +147,12 @@ async def score_by_samples(
     answers = [first.text] if first is not None else []
     calls = 0
     for seed in seeds[: samples - len(answers)]:
-        reply = await ask(replace(request, temperature=temperature, seed=seed, logprobs=None))
+        try:
+            reply = await ask(replace(request, temperature=temperature, seed=seed, logprobs=None))
+        except NoCallLeft:
+            if not answers:
+                raise
+            break  # vote with the answers there are
         answers.append(reply.text)
         calls += 1
     votes: dict[str, float] = {}
@@ -176,6 +188,7 @@ __all__ = [
     "SCORING_MAX_TOKENS",
     "TOP_LOGPROBS",
     "LabelScores",
+    "NoCallLeft",
     "combine",
     "distribution",
     "score_by_logprobs",

@@ -1,0 +1,113 @@
+"""A run's rows as Argilla records on disk (no server): ``Dataset.from_disk`` or ``records.from_json``.
+
+A folder gets Argilla's ``to_disk`` layout: ``records.json`` (a list of ``Record.to_dict()``:
+fields, suggestions with score and agent, metadata) and ``.argilla/settings.json`` +
+``.argilla/dataset.json``; a path ending in ``.json`` gets the records alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .run import ReviewRun, load_run
+from .tasks import TEXT, ClassificationTask, argilla_name
+
+__all__ = ["argilla_records", "argilla_settings", "export_argilla"]
+
+
+def _fields(run: ReviewRun) -> dict[str, str]:
+    """Argilla field name -> dataset column (or the joined tokens for entities)."""
+    if isinstance(run.task, ClassificationTask):
+        return {argilla_name(c): c for c in run.task.text_columns}
+    return {TEXT: TEXT}
+
+
+def argilla_records(run: ReviewRun, limit: int | None = None) -> list[dict[str, Any]]:
+    """The rows in review order (lowest confidence first) as ``Record.to_dict()`` dicts."""
+    question = str(run.task.argilla_question()["name"])
+    fields = _fields(run)
+    records = []
+    for index in run.review_order(limit):
+        row = run.rows[index]
+        data = run.task.data(row)
+        metadata: dict[str, Any] = {"row": index, "fabricator_run": run.run_id}
+        confidence = run.confidence(index)
+        suggestions: dict[str, Any] = {}
+        value = run.task.suggestion(row)
+        if value is not None:
+            suggestions[question] = {"value": value, "score": confidence, "agent": run.model}
+        if confidence is not None:
+            metadata["confidence"] = confidence
+        records.append(
+            {
+                "id": f"{run.run_id}-{index}",
+                "fields": {name: data.get(column, "") for name, column in fields.items()},
+                "metadata": metadata,
+                "suggestions": suggestions,
+                "responses": {},
+                "vectors": {},
+                "status": "pending",
+                "_server_id": None,
+            }
+        )
+    return records
+
+
+def argilla_settings(run: ReviewRun) -> dict[str, Any]:
+    """Argilla ``Settings.serialize()``: the text fields, the label or span question, metadata."""
+    fields = [
+        {"name": name, "settings": {"type": "text", "use_markdown": False}, "title": column, "required": True}
+        for name, column in _fields(run).items()
+    ]
+    metadata: list[dict[str, Any]] = [
+        {
+            "name": "confidence",
+            "settings": {"type": "float", "min": 0.0, "max": 1.0},
+            "title": "model confidence",
+        },
+        {"name": "row", "settings": {"type": "integer", "min": None, "max": None}, "title": "row"},
+    ]
+    for entry in metadata:
+        entry["visible_for_annotators"] = True
+    return {
+        "guidelines": f"Check the model's labels of the Fabricator run {run.folder.name}, least sure first.",
+        "questions": [run.task.argilla_question()],
+        "fields": fields,
+        "vectors": [],
+        "metadata": metadata,
+        "allow_extra_metadata": True,
+        "distribution": {"strategy": "overlap", "min_submitted": 1},
+        "mapping": None,
+    }
+
+
+def export_argilla(folder: str | Path, output: str | Path, *, limit: int | None = None) -> Path:
+    """Write the run's records (and, into a folder, the dataset settings); the path written."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, not {limit}")
+    run = load_run(folder)
+    target = Path(output).expanduser()
+    if run.folder.resolve() in (target.resolve(), *target.resolve().parents):
+        raise ConfigError(
+            f"{target} is inside the run being exported",
+            hint="write the records beside the run, e.g. -o review/",
+        )
+    records = argilla_records(run, limit)
+    if target.suffix == ".json":
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        return target
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ConfigError(
+            f"{target} exists and is not an empty folder", hint="give a new folder, or a path ending in .json"
+        )
+    (target / ".argilla").mkdir(parents=True, exist_ok=True)
+    (target / "records.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    settings = json.dumps(argilla_settings(run), ensure_ascii=False)
+    (target / ".argilla" / "settings.json").write_text(settings, encoding="utf-8")
+    dataset = {"name": f"fabricator-{argilla_name(run.folder.resolve().name)}", "status": "ready"}
+    (target / ".argilla" / "dataset.json").write_text(json.dumps(dataset), encoding="utf-8")
+    return target

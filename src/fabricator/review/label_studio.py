@@ -1,0 +1,170 @@
+"""Send a run's rows to Label Studio as pre-annotated tasks; take the reviewers' labels back.
+
+Every task carries ``fabricator_row`` (the row's index) and ``fabricator_run`` (which run it came
+from), so import maps answers back to rows, and a second export of the same run into the same
+project adds only the rows not sent yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._sync import run_sync
+from ..errors import ConfigError
+from .client import LabelStudioClient, label_studio_token
+from .run import ReviewRun, load_run
+from .versions import Review, version_folder, write_reviewed
+
+__all__ = ["ExportResult", "ImportResult", "export_label_studio", "import_label_studio"]
+
+log = logging.getLogger(__name__)
+
+ROW = "fabricator_row"
+RUN = "fabricator_run"
+
+
+@dataclass
+class ExportResult:
+    project_id: int
+    project_url: str
+    created: bool  # a new project (else an existing one was filled)
+    sent: int  # tasks added now
+    already: int  # rows of this run the project held before
+
+
+@dataclass
+class ImportResult:
+    folder: Path  # the new dataset version
+    reviewed: int
+    changed: int
+    other_tasks: int = 0  # tasks of the project from other runs or without a row, left out
+    changed_rows: list[int] = field(default_factory=list)
+
+
+def _project_ref(project: str | int | None) -> tuple[int | None, str | None]:
+    if project is None:
+        return None, None
+    text = str(project).strip()
+    return (int(text), None) if text.isdigit() else (None, text)
+
+
+def task_for(run: ReviewRun, index: int) -> dict[str, Any]:
+    """One Label Studio task: the row's text, its index, and the model's label as a prediction."""
+    row = run.rows[index]
+    data = {**run.task.data(row), ROW: index, RUN: run.run_id}
+    confidence = run.confidence(index)
+    if confidence is not None:
+        data["confidence"] = confidence
+    prediction: dict[str, Any] = {"model_version": run.model, "result": run.task.results(row)}
+    if confidence is not None:
+        prediction["score"] = confidence
+    return {"data": data, "predictions": [prediction]}
+
+
+async def _export(run: ReviewRun, url: str, project: str | int | None, limit: int | None) -> ExportResult:
+    config = run.task.label_config()
+    project_id, title = _project_ref(project)
+    title = title or f"fabricator {run.folder.resolve().name}"
+    async with LabelStudioClient(url, label_studio_token()) as ls:
+        created = False
+        if project_id is None:
+            found = next((p for p in await ls.projects() if p.get("title") == title), None)
+            if found is None:
+                made = await ls.create_project(
+                    title, config, f"Rows of the Fabricator run {run.folder}, lowest model confidence first."
+                )
+                project_id, created = int(made["id"]), True
+            else:
+                project_id = int(found["id"])
+        if not created:
+            existing = await ls.project(project_id)
+            if _normalized(existing.get("label_config", "")) != _normalized(config):
+                raise ConfigError(
+                    f"Label Studio project {project_id} has another labeling config than this run needs",
+                    hint="export into a new project (--project NEW_NAME) or the project made for this run",
+                )
+        sent_before = {
+            t["data"][ROW]
+            for t in (await ls.tasks(project_id) if not created else [])
+            if isinstance(t.get("data"), Mapping) and t["data"].get(RUN) == run.run_id
+        }
+        order = [i for i in run.review_order() if i not in sent_before]
+        if limit is not None:  # the next N rows: a second export sends the next least confident ones
+            order = order[:limit]
+        await ls.import_tasks(project_id, [task_for(run, i) for i in order])
+        return ExportResult(
+            project_id=project_id,
+            project_url=f"{ls.url}/projects/{project_id}",
+            created=created,
+            sent=len(order),
+            already=len(sent_before),
+        )
+
+
+def _normalized(config: str) -> str:
+    return "".join(config.split())
+
+
+def export_label_studio(
+    folder: str | Path, *, url: str, project: str | int | None = None, limit: int | None = None
+) -> ExportResult:
+    """Create (or fill) a Label Studio project with the run's rows, lowest confidence first."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, not {limit}")
+    return run_sync(_export(load_run(folder), url, project, limit))
+
+
+def _answer(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The latest submitted (not skipped) annotation of a task."""
+    done = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    return max(done, key=lambda a: (str(a.get("updated_at") or ""), int(a.get("id") or 0))) if done else None
+
+
+async def _fetch(url: str, project: int) -> list[dict[str, Any]]:
+    async with LabelStudioClient(url, label_studio_token()) as ls:
+        return await ls.tasks(project)
+
+
+def import_label_studio(
+    folder: str | Path, *, url: str, project: int, output: str | Path | None = None
+) -> ImportResult:
+    """Write a new dataset version with the reviewers' labels; the run in ``folder`` is unchanged."""
+    run = load_run(folder)
+    version_folder(run, output)  # a bad -o fails before any request
+    tasks = run_sync(_fetch(url, project))
+    reviews: dict[int, Review] = {}
+    other = 0
+    for task in tasks:
+        data = task.get("data") or {}
+        index = data.get(ROW)
+        if data.get(RUN) != run.run_id or not isinstance(index, int) or not 0 <= index < len(run.rows):
+            other += 1
+            continue
+        annotation = _answer(task)
+        if annotation is None:
+            continue
+        answered, value = run.task.from_results(annotation.get("result") or [], run.rows[index])
+        if answered:
+            reviews[index] = Review(
+                value=value,
+                reviewer=annotation.get("completed_by"),
+                annotation_id=annotation.get("id"),
+                task_id=task.get("id"),
+                at=annotation.get("updated_at") or annotation.get("created_at"),
+            )
+    if other:
+        log.warning("%d task(s) of project %d are not rows of %s; left out", other, project, run.folder)
+    written = write_reviewed(
+        run, reviews, output, source={"tool": "label-studio", "url": url, "project": project}
+    )
+    return ImportResult(
+        folder=written.folder,
+        reviewed=len(reviews),
+        changed=len(written.changed_rows),
+        other_tasks=other,
+        changed_rows=written.changed_rows,
+    )
