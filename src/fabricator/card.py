@@ -276,6 +276,8 @@ def _how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str
         lines.append("- Label options: " + ", ".join(f"`{o}`" for o in recipe.prompt.label_options) + ".")
     if recipe.output_format:
         lines.append(f"- Output format: `{recipe.output_format.kind}`.")
+    if "calibration_changed" in summary or (mode == "annotation" and recipe.prompt.label_options):
+        lines.append(f"- Labels: {_label_picking(s)}.")
     if recipe.fewshot:
         f = recipe.fewshot
         n = f.examples_per_class
@@ -295,6 +297,25 @@ def _how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str
         limit = f" (first {recipe.unlabeled.limit} rows)" if recipe.unlabeled.limit else ""
         lines.append(f"- Unlabeled input: `{recipe.unlabeled.path}`{limit}.")
     return lines
+
+
+def _label_picking(s: Any) -> str:
+    """How an annotation picked its labels (docs/annotation.md), in one line."""
+    if s.label_scoring == "off":
+        return "the answer text parsed into one of the options (label scoring off)"
+    how = {
+        "auto": "scored from the model's token probabilities (sampled answers voting where a backend "
+        "gives none); `confidence` is the probability of the chosen label",
+        "logprobs": "scored from the model's token probabilities; `confidence` is the label's probability",
+        "samples": f"{s.label_samples} sampled answers voting; `confidence` is the winning label's share",
+    }[s.label_scoring]
+    if s.calibration == "batch":
+        how += "; calibrated by dividing out the run's mean label distribution"
+    if s.votes > 1:
+        how += f"; {s.votes} prompts with different few-shot examples vote per row"
+    if s.min_confidence is not None:
+        how += f"; rows below confidence {s.min_confidence} left out (in failures.jsonl)"
+    return how
 
 
 def _prompt_section(recipe: Recipe, call: Mapping[str, Any] | None) -> list[str]:

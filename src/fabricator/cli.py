@@ -125,6 +125,7 @@ def _summary(result: RunResult) -> None:
                 else ""
             ),
         ),
+        *_confidence_rows(result),
         ("cost", cost),
         ("time", f"{s['elapsed_s']:.1f} s ({rate:.2f} rows/s)"),
         (
@@ -144,6 +145,31 @@ def _summary(result: RunResult) -> None:
     Console().print(table)
     for warning in result.report.warnings:  # e.g. journal lines set aside as unreadable
         console.print(f"[bold yellow]warning:[/] {escape(warning)}")
+
+
+def _confidence_rows(result: RunResult) -> list[tuple[str, str]]:
+    """Scored annotation: how sure the labels are, and what ``min_confidence``/calibration did."""
+    report, s = result.report, result.report.summary()
+    sure = [p["label_scores"] for p in report.provenance if "label_scores" in p]
+    if not sure:
+        return []
+    methods = sorted({str(p.get("scoring")) for p in report.provenance if "scoring" in p})
+    mean = sum(max(scores.values()) for scores in sure) / len(sure)
+    rows = [("label scoring", f"{', '.join(methods)}; mean confidence {mean:.3f}")]
+    flagged = sum(bool(p.get("flagged")) for p in report.provenance)
+    if any("agreement" in p for p in report.provenance):
+        rows.append(("votes", f"{flagged} row(s) where the prompts disagree (flagged in provenance.jsonl)"))
+    if "calibration_changed" in s:
+        rows.append(("calibration", f"{s['calibration_changed']} label(s) changed (label prior removed)"))
+    if "coverage" in s:
+        rows.append(
+            (
+                "min_confidence",
+                f"kept {s['rows']} row(s), coverage {s['coverage']:.1%}; "
+                f"{s['below_min_confidence']} below it are in failures.jsonl (kind LowConfidence)",
+            )
+        )
+    return rows
 
 
 def describe_calls(s: dict[str, Any]) -> str:
@@ -172,6 +198,8 @@ examples (one per command):
                          fabricator evaluate student --train runs/first/data.jsonl --test gold.jsonl
   push                 upload an output folder to a Hub dataset repo (token: HF_TOKEN or login)
                          fabricator push runs/first my-name/my-dataset --private
+  review               send the least confident labels to Label Studio, take the fixes back
+                         fabricator review export runs/trec --to label-studio --url http://127.0.0.1:8080
 
 Run 'fabricator COMMAND --help' for the options of a command."""
 

@@ -60,6 +60,7 @@ COUNTERS = (
     "failed_requests",
     "prompt_tokens",
     "completion_tokens",
+    "prompt_cache_tokens",
 )
 
 
@@ -75,6 +76,7 @@ class RunStats:
     failed_requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    prompt_cache_tokens: int = 0  # prompt tokens the server served from its prompt cache (where it says)
     cost_usd: float | None = None
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
@@ -287,6 +289,7 @@ class Engine:
         s.succeeded += 1
         s.prompt_tokens += completion.usage.prompt_tokens
         s.completion_tokens += completion.usage.completion_tokens
+        s.prompt_cache_tokens += completion.usage.cached_tokens
         if estimate is not None:
             self.limiter.settle(estimate, completion.usage.total_tokens)
         if self.prices is not None:
