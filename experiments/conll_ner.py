@@ -5,6 +5,11 @@ tags (a span that is not in the sentence is a failed row). Few-shot: K CoNLL tra
 with entities per prompt. Resumable.
 
     python experiments/conll_ner.py [--n 100] [--shots 3]
+    python experiments/conll_ner.py --n 200 --shots 6 --similar   # the nearest train sentences
+
+``--similar``: each sentence gets the ``--shots`` train sentences nearest to it (MiniLM
+embeddings, ``fewshot_sampling_strategy="similar"``) from a pool of 3,000 seeded train sentences
+(any number of entities) instead of random ones from 200 sentences with two or more entities.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--shots", type=int, default=3)
     parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--similar", action="store_true", help="the nearest train sentences as examples")
     args = parser.parse_args()
     validation = read_jsonl(DATA / "conll2003" / "validation.jsonl")[: args.n]
     train = [
@@ -44,6 +50,10 @@ def main() -> None:
         if 8 <= len(r["tokens"]) <= 30 and sum(t.startswith("B-") for t in r["ner_tags"]) >= 2
     ]
     fewshot = as_dataset(seeded_sample(train, 200, seed=0), ["tokens", "ner_tags"])
+    if args.similar:
+        every = [r for r in read_jsonl(DATA / "conll2003" / "train.jsonl") if 3 <= len(r["tokens"]) <= 40]
+        fewshot = as_dataset(seeded_sample(every, 3000, seed=0), ["tokens", "ner_tags"])
+    setting = f"{'similar' if args.similar else 'shots'}-{args.shots}"
     sentences = as_dataset(validation, ["tokens"])
     prompt = BasePrompt(
         task_description="Find the named entities in the text. Types: {} (PER person, ORG organisation, "
@@ -58,13 +68,15 @@ def main() -> None:
         annotated = generator.generate(
             prompt_template=prompt,
             fewshot_dataset=fewshot,
-            fewshot_examples_per_class=args.shots,
+            fewshot_sampling_strategy="similar" if args.similar else None,
+            fewshot_examples_per_class=None if args.similar else args.shots,
+            fewshot_examples=args.shots if args.similar else None,
             unlabeled_dataset=sentences,
             max_prompt_calls=args.n,
             temperature=0.0,
             max_tokens=200,
             output_format=Entities(TYPES),
-            journal_dir=RUNS / "conll" / f"shots-{args.shots}",
+            journal_dir=RUNS / "conll" / setting,
             progress=True,
         )
     used = usage_of(generator)
@@ -79,8 +91,9 @@ def main() -> None:
         for t, v in sorted(scores["per_type"].items())
     ]
     write_table(
-        "conll_ner",
-        f"CoNLL-03 NER annotation of the first {args.n} validation sentences ({args.shots}-shot)",
+        "conll_ner" if not args.similar else f"conll_ner_{setting}",
+        f"CoNLL-03 NER annotation of the first {args.n} validation sentences ({args.shots}-shot"
+        + (", nearest train sentences)" if args.similar else ")"),
         ["entity type", "precision", "recall", "F1"],
         rows,
         [

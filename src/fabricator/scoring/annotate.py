@@ -96,9 +96,10 @@ async def score_row(
                 scored.append(result)
     except NoCallLeft:
         if not scored:
+            why = "no answer named a label; not asked again" if ask.last_text is not None else "not asked"
             return Failure(
                 item.index,
-                f"not asked: max_prompt_calls ({budget.limit}) reached",
+                f"{why}: max_prompt_calls ({budget.limit}) reached",
                 "CallCapReached",
                 ask.last_text,
                 item.source,

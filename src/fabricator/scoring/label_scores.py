@@ -142,16 +142,16 @@ async def score_by_samples(
     """Each label's share of ``samples`` parsed answers (``first``, if given, is one of them).
 
     ``parse`` maps an answer to a label or raises ``ParseError`` (that answer is no vote).
-    ``None`` when no answer was a label.
+    ``None`` when no answer was a label; ``NoCallLeft`` when none was and calls ran out first.
     """
     answers = [first.text] if first is not None else []
     calls = 0
+    capped = False
     for seed in seeds[: samples - len(answers)]:
         try:
             reply = await ask(replace(request, temperature=temperature, seed=seed, logprobs=None))
         except NoCallLeft:
-            if not answers:
-                raise
+            capped = True
             break  # vote with the answers there are
         answers.append(reply.text)
         calls += 1
@@ -163,6 +163,8 @@ async def score_by_samples(
             continue
         votes[label] = votes.get(label, 0.0) + 1.0
     if not votes:
+        if capped:
+            raise NoCallLeft  # no label yet, and no call left to find one
         return None
     return LabelScores(distribution(votes, labels), "samples", sum(votes.values()) / len(answers), calls)
 
