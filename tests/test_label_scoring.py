@@ -292,3 +292,31 @@ def test_openai_compatible_backend_scores_from_served_logprobs():
     assert labels_of(ds) == ["negative", "positive"]
     assert ds["confidence"] == pytest.approx([0.7 / 0.9, 1.0])
     assert all(b["logprobs"] is True and b["top_logprobs"] == 20 and b["temperature"] == 0.0 for b in bodies)
+
+
+def test_an_ensemble_of_models_scores_with_their_mean_probabilities():
+    from fabricator.llms import Ensemble
+
+    sure = Fake("positive", name="a", token_probs=lambda r: {" positive": 0.9, " negative": 0.1})
+    unsure = Fake("negative", name="b", token_probs=lambda r: {" negative": 0.7, " positive": 0.3})
+    g = DatasetGenerator(Ensemble([sure, unsure]))
+    ds = g.generate(annotate(), unlabeled_dataset=Dataset.from_dict({"text": ["x"]}), max_prompt_calls=1)
+    assert labels_of(ds) == ["positive"] and ds["confidence"] == pytest.approx([0.6])
+    assert g.last_run.provenance[0]["model"] == "ensemble(a+b)"
+    assert sure.calls == unsure.calls == 1
+    # without log-probabilities the sampled votes come from the members in turn
+    a, b = Fake("positive", name="a", logprobs=False), Fake("negative", name="b", logprobs=False)
+    g = DatasetGenerator(Ensemble([a, b]))
+    ds = g.generate(
+        annotate(), unlabeled_dataset=Dataset.from_dict({"text": ["x"]}), max_prompt_calls=10, label_samples=4
+    )
+    assert a.calls + b.calls == 5  # the first ask to both, then each sample to the member its seed picks
+    votes = 1 + (a.calls - 1)  # "positive": the first answer (a's text) and a's samples
+    assert ds["confidence"] == pytest.approx([max(votes, 4 - votes) / 4])
+
+
+def test_an_ensemble_needs_two_models():
+    from fabricator.llms import Ensemble
+
+    with pytest.raises(ConfigError, match="at least two"):
+        Ensemble([Fake()])

@@ -9,13 +9,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .base import LLM, Completion, Request, TokenChoice, Usage
+from .ensemble import Ensemble
 from .fake import Fake
 
 if TYPE_CHECKING:  # pragma: no cover
     from .embedded import LlamaCpp
     from .openai import OpenAICompatible
 
-__all__ = ["LLM", "Completion", "Fake", "LlamaCpp", "OpenAICompatible", "Request", "TokenChoice", "Usage"]
+__all__ = [
+    "LLM",
+    "Completion",
+    "Ensemble",
+    "Fake",
+    "LlamaCpp",
+    "OpenAICompatible",
+    "Request",
+    "TokenChoice",
+    "Usage",
+]
 
 
 def __getattr__(name: str) -> Any:
