@@ -174,6 +174,23 @@ def test_batch_calibration_removes_the_models_lean_towards_one_label():
     assert g.last_run.provenance[2]["label_scores"]["positive"] == pytest.approx(0.6)  # raw scores kept
 
 
+def test_calibration_keeps_a_label_rare_when_the_fewshot_pool_says_it_is():
+    # the model's lean: "b" always somewhat likely; the pool says "b" is rare (1 in 10)
+    scores = {"x1": 0.9, "x2": 0.8, "x3": 0.45, "x4": 0.4}
+    pool = Dataset.from_dict({"text": [f"p{i}" for i in range(10)], "label": ["a"] * 9 + ["b"]})
+    llm = Fake("a", token_probs=lambda r: {" a": scores[row_text(r)], " b": 1 - scores[row_text(r)]})
+    prompt = annotate(["a", "b"])
+    data = Dataset.from_dict({"text": list(scores)})
+    uniform = DatasetGenerator(llm).generate(
+        prompt, unlabeled_dataset=data, max_prompt_calls=4, calibration="batch"
+    )
+    assert labels_of(uniform) == ["a", "a", "b", "b"]  # no pool: labels taken as equally frequent
+    to_pool = DatasetGenerator(llm).generate(
+        prompt, pool, "stratified", 1, unlabeled_dataset=data, max_prompt_calls=4, calibration="batch"
+    )
+    assert labels_of(to_pool) == ["a", "a", "a", "a"]  # "b" stays as rare as in the labelled pool
+
+
 def test_calibration_math():
     rows = [{"a": 0.9, "b": 0.1}, {"a": 0.5, "b": 0.5}]
     assert label_prior(rows, ["a", "b"]) == pytest.approx({"a": 0.7, "b": 0.3})

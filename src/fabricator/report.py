@@ -138,6 +138,7 @@ def _settle(
         task.prompt.label_options or [],
         calibration=sampling.calibration,
         min_confidence=sampling.min_confidence,
+        target=_pool_frequencies(task),
     )
     if sampling.calibration != "off":
         report.calibration_changed = settled.changed
@@ -159,6 +160,15 @@ def _settle(
         report.failures.sort(key=lambda f: f.index)
         report.rows = len(settled.rows)
     return settled.rows
+
+
+def _pool_frequencies(task: Task) -> dict[str, float] | None:
+    """The labels' shares in the labelled few-shot pool (calibration's target), if there is one."""
+    pool, labels = task.pool, task.prompt.label_options or []
+    if pool is None or not pool.by_label or not set(pool.by_label) <= set(labels):
+        return None
+    total = sum(len(ids) for ids in pool.by_label.values()) + len(labels)  # add-one: no label ruled out
+    return {label: (len(pool.by_label.get(label, [])) + 1) / total for label in labels}
 
 
 def to_dataset(rows: list[dict[str, Any]], task: Task) -> Dataset:

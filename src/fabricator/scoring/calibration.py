@@ -22,13 +22,22 @@ def label_prior(rows: Sequence[Mapping[str, float]], labels: Sequence[str]) -> d
 
 
 def calibrate(
-    rows: Sequence[Mapping[str, float]], labels: Sequence[str], prior: Mapping[str, float] | None = None
+    rows: Sequence[Mapping[str, float]],
+    labels: Sequence[str],
+    prior: Mapping[str, float] | None = None,
+    target: Mapping[str, float] | None = None,
 ) -> list[dict[str, float]]:
-    """Each row's distribution divided by ``prior`` (default: the rows' own mean) and renormalized."""
+    """Each row's distribution divided by ``prior`` (default: the rows' own mean), times ``target``
+    (the label frequencies expected in the data, e.g. the labelled few-shot pool's; default: all
+    labels alike), renormalized."""
     prior = prior if prior is not None else label_prior(rows, labels)
+    weight = {
+        label: (target.get(label, 0.0) if target is not None else 1.0) / max(prior.get(label, 0.0), FLOOR)
+        for label in labels
+    }
     out = []
     for row in rows:
-        raw = {label: row.get(label, 0.0) / max(prior.get(label, 0.0), FLOOR) for label in labels}
+        raw = {label: row.get(label, 0.0) * weight[label] for label in labels}
         total = sum(raw.values())
         out.append({label: (value / total if total > 0 else 0.0) for label, value in raw.items()})
     return out

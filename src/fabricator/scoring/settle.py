@@ -7,7 +7,7 @@ provenance (``label_scores``); calibrated ones are added as ``calibrated_scores`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,13 +30,15 @@ def settle(
     *,
     calibration: str = "off",
     min_confidence: float | None = None,
+    target: Mapping[str, float] | None = None,
 ) -> Settled:
-    """Calibrated labels and confidences (``calibration="batch"``), then the ``min_confidence`` filter."""
+    """Calibrated labels and confidences (``calibration="batch"``, towards ``target`` label
+    frequencies if given), then the ``min_confidence`` filter."""
     scored = [r for r in rows if "label_scores" in r.get("__provenance", {})]
     changed = 0
     if calibration == "batch" and scored:
         raw = [r["__provenance"]["label_scores"] for r in scored]
-        for row, scores in zip(scored, calibrate(raw, labels), strict=True):
+        for row, scores in zip(scored, calibrate(raw, labels, target=target), strict=True):
             label = max(labels, key=lambda name: scores[name])
             changed += label != row[column]
             row[column] = label
