@@ -79,6 +79,16 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "journal": "similar",
     },
     "votes": {"describe": True, "strategy": "stratified", "per_class": 1, "votes": 3},
+    "shared-votes": {"describe": True, "strategy": "stratified", "per_class": 2, "reuse": 10_000, "votes": 3},
+    "shared-votes-calibrated": {
+        "describe": True,
+        "strategy": "stratified",
+        "per_class": 2,
+        "reuse": 10_000,
+        "votes": 3,
+        "calibration": "batch",
+        "journal": "shared-votes",
+    },
 }
 
 

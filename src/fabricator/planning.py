@@ -418,12 +418,13 @@ class Planner:
         row: dict[str, Any] | None,
     ) -> tuple[tuple[tuple[dict[str, str], ...], tuple[int, ...]], ...]:
         """The other prompts of row ``index``: a new seeded draw each ("similar": its examples
-        in another seeded order). Seeded by row and vote, so the main sequence is unchanged."""
+        in another seeded order). Seeded by row (by block with ``fewshot_reuse``, so the rows of a
+        block share each vote's prompt prefix too) and vote; the main sequence is unchanged."""
         task, prompt = self.task, self.task.prompt
         assert task.pool is not None
         out = []
         for vote in range(1, task.votes):
-            rng = random.Random(f"{task.seed}:{index}:{vote}")
+            rng = random.Random(f"{task.seed}:{index // task.reuse}:{vote}")  # shared like the main draw
             if task.similar is not None:
                 order = list(range(len(examples)))
                 rng.shuffle(order)
