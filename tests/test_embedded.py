@@ -273,6 +273,30 @@ def test_json_schema_answer_is_valid(llm):
 
 
 @pytest.mark.embedded
+@pytest.mark.timeout(180)
+def test_label_scoring_reads_the_real_models_probabilities(llm):
+    from datasets import Dataset
+
+    from fabricator import BasePrompt, DatasetGenerator
+
+    prompt = BasePrompt(
+        "Classify the sentiment of the movie review as one of: {}.",
+        label_options=["negative", "positive"],
+        generate_data_for_column="label",
+        fewshot_example_columns="text",
+    )
+    reviews = ["a gorgeous, witty, seductive movie.", "unflinchingly bleak and desperate, and a bore"]
+    g = DatasetGenerator(llm)
+    ds = g.generate(prompt, unlabeled_dataset=Dataset.from_dict({"text": reviews}), max_prompt_calls=2)
+    names = ds.features["label"].names
+    assert [names[i] for i in ds["label"]] == ["positive", "negative"]
+    assert all(0.5 < c <= 1.0 for c in ds["confidence"])
+    for prov in g.last_run.provenance:  # one greedy step per row, probabilities from llama.cpp
+        assert prov["scoring"] == "logprobs" and prov["calls"] == 1 and prov["coverage"] > 0.5
+        assert sum(prov["label_scores"].values()) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.embedded
 @pytest.mark.timeout(120)
 def test_aclose_stops_the_server(llm):
     base = llm.base_url
