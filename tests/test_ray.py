@@ -147,6 +147,7 @@ def test_annotation_same_rows_failures_and_log(server, sentiment_fewshot, tmp_pa
             return_unlabeled_dataset=True,
             log_path=tmp_path / f"{engine}.jsonl",
             engine=engine,
+            label_scoring="off",  # the answer text parsed and re-asked (scored labels: the next test)
             **kw,
         )
         return ds, original, g.last_run
@@ -166,6 +167,23 @@ def test_annotation_same_rows_failures_and_log(server, sentiment_fewshot, tmp_pa
         return sorted(lines)
 
     assert log("ray") == log("local") and len(log("ray")) == 54
+
+
+def test_scored_annotation_is_the_same_on_ray(server, sentiment_fewshot):
+    def run(engine, **kw):
+        g = DatasetGenerator(llm(server))
+        ds = g.generate(
+            annotate(), unlabeled_dataset=unlabeled(12), max_prompt_calls=100, engine=engine, **kw
+        )
+        return ds, g.last_run
+
+    (local, local_run), (remote, remote_run) = both(run)
+    assert remote.to_list() == local.to_list() and len(remote) == 8  # POS and NEG rows, scored
+    assert remote["confidence"] == [1.0] * 8  # the fake server is certain of what it writes
+    assert [f.as_dict() for f in remote_run.failures] == [f.as_dict() for f in local_run.failures]
+    assert {p["scoring"] for p in remote_run.provenance} == {"logprobs"}
+    # one scoring step per labelled row; HUH and BAD rows vote with 5 samples each, in vain
+    assert remote_run.summary()["requests"] == local_run.summary()["requests"] == 8 + 4 * 5
 
 
 def test_budget_stop_then_resume_across_actor_shards(sentiment_fewshot, tmp_path):
