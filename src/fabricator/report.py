@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,10 +166,14 @@ def _settle(
 def _pool_frequencies(task: Task) -> dict[str, float] | None:
     """The labels' shares in the labelled few-shot pool (calibration's target), if there is one."""
     pool, labels = task.pool, task.prompt.label_options or []
-    if pool is None or not pool.by_label or not set(pool.by_label) <= set(labels):
+    column = getattr(task.format, "column", task.prompt.target_column)
+    if pool is None or not labels:
         return None
-    total = sum(len(ids) for ids in pool.by_label.values()) + len(labels)  # add-one: no label ruled out
-    return {label: (len(pool.by_label.get(label, [])) + 1) / total for label in labels}
+    counts = Counter(str(row.get(column)) for row in pool.rows)
+    if not set(counts) <= set(labels):  # not labelled with the options (or not labelled at all)
+        return None
+    total = sum(counts.values()) + len(labels)  # add-one: no label is ruled out
+    return {label: (counts[label] + 1) / total for label in labels}
 
 
 def to_dataset(rows: list[dict[str, Any]], task: Task) -> Dataset:
