@@ -219,9 +219,9 @@ def main() -> None:
             r.get("accuracy_at_80", "–"),
             r.get("student_accuracy", "–"),
             r["calls"],
-            f"{r['prompt_tokens']:,} ({r['server_cached_prompt_tokens']:,})",
-            f"{r['completion_tokens']:,}",
-            r["seconds"],
+            f"{r['prompt_tokens']:,} ({r['server_cached_prompt_tokens']:,})" if r["calls"] else "– (journal)",
+            f"{r['completion_tokens']:,}" if r["calls"] else "–",
+            r["seconds"] or "–",
         ]
         for r in done.values()
     ]
