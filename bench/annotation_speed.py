@@ -71,6 +71,29 @@ def run(llm: LlamaCpp, options: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def prompt_parts(llm: LlamaCpp) -> dict[str, int]:
+    """Tokens of each part of one row's prompt (the model's tokenizer), to see what caching can save."""
+    from fabricator.planning import plan_prompts
+
+    questions = load_table(EXAMPLE / "questions.jsonl")
+    prompt = BasePrompt(
+        "Classify the question by the type of its answer. The types are: {}.",
+        label_options=LABELS,
+        generate_data_for_column="label",
+        fewshot_example_columns="text",
+    )
+    fewshot = load_table(EXAMPLE / "fewshot.jsonl")
+    [item] = plan_prompts(prompt, fewshot, "stratified", 2, "label", questions, count=1, llm=llm)
+    [bare] = plan_prompts(prompt, None, None, None, None, questions, count=1, llm=llm)
+    system = [m for m in item.messages if m["role"] == "system"]
+    full, no_examples, only_system = llm.count_tokens([item.messages, bare.messages, system])
+    return {
+        "system prompt": only_system,
+        "task + row": no_examples - only_system,
+        "examples": full - no_examples,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=1)
@@ -82,7 +105,13 @@ def main() -> None:
     for _ in range(args.repeat):
         for way, options in WAYS.items():
             results[way].append(run(llm, options))
+    parts = prompt_parts(llm)
     llm.close()
+    total = sum(parts.values())
+    print(
+        "one prompt of the former recipe, by part: "
+        + ", ".join(f"{name} {n} tokens ({n / total:.0%})" for name, n in parts.items())
+    )
     base = sum(r["rows_s"] for r in results["parse"]) / args.repeat
     print(
         f"{'way':<14}{'rows':>5}{'seconds':>9}{'rows/s':>8}{'prompt tok':>11}{'cache-served':>13}"
