@@ -28,6 +28,7 @@ from .options import SYSTEM_PROMPT, BudgetOptions
 from .planning import Planner, check_count, resolve_task
 from .prompts import BasePrompt
 from .recipe import Recipe, recipe_inputs
+from .scoring.label_scores import SCORING_MAX_TOKENS
 
 #: prompts counted one by one with a backend's tokenizer; beyond this the rest is extrapolated
 EXACT_COUNT_LIMIT = 2_000
@@ -317,7 +318,10 @@ def plan_run(
         prompt_tokens=tokens,
         counted_by=how,
         exact=exact,
-        max_tokens=sampling.max_tokens,
+        # a scored label answers in one greedy step of at most SCORING_MAX_TOKENS tokens
+        max_tokens=min(sampling.max_tokens, SCORING_MAX_TOKENS)
+        if task.scoring in ("auto", "logprobs")
+        else sampling.max_tokens,
         prices=g.budget.prices,
         previous=previous,
         no_previous=why,
