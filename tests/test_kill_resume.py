@@ -136,12 +136,24 @@ def journal_records(out: Path) -> list[dict]:
     return records
 
 
+def default_sigint() -> None:
+    """The child starts with Ctrl-C's default action even when this suite runs with SIGINT ignored
+    (a background job of a non-interactive shell: ``cmd &``), which the child would inherit and
+    which would make Python never raise KeyboardInterrupt in it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_and_stop_midway(
     recipe: Path, out: Path, sig: int, server: FakeOpenAIServer, gate: Gate
 ) -> subprocess.Popen:
     """Start the CLI; send ``sig`` once the journal holds STOP_AT lines and requests are in flight."""
     proc = subprocess.Popen(
-        cli(recipe, out), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cli(recipe, out),
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
     )
     journal = out / "journal" / "journal-main.jsonl"
     deadline = time.monotonic() + 60
