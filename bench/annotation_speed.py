@@ -36,14 +36,18 @@ WAYS: dict[str, dict[str, Any]] = {
 }
 
 
-def run(llm: LlamaCpp, options: dict[str, Any]) -> dict[str, float]:
-    questions = load_table(EXAMPLE / "questions.jsonl")
-    prompt = BasePrompt(
+def trec_prompt() -> BasePrompt:
+    return BasePrompt(
         "Classify the question by the type of its answer. The types are: {}.",
         label_options=LABELS,
         generate_data_for_column="label",
         fewshot_example_columns="text",
     )
+
+
+def run(llm: LlamaCpp, options: dict[str, Any]) -> dict[str, float]:
+    questions = load_table(EXAMPLE / "questions.jsonl")
+    prompt = trec_prompt()
     generator = DatasetGenerator(llm)
     started = time.perf_counter()
     dataset = generator.generate(
@@ -76,12 +80,7 @@ def prompt_parts(llm: LlamaCpp) -> dict[str, int]:
     from fabricator.planning import plan_prompts
 
     questions = load_table(EXAMPLE / "questions.jsonl")
-    prompt = BasePrompt(
-        "Classify the question by the type of its answer. The types are: {}.",
-        label_options=LABELS,
-        generate_data_for_column="label",
-        fewshot_example_columns="text",
-    )
+    prompt = trec_prompt()
     fewshot = load_table(EXAMPLE / "fewshot.jsonl")
     [item] = plan_prompts(prompt, fewshot, "stratified", 2, "label", questions, count=1, llm=llm)
     [bare] = plan_prompts(prompt, None, None, None, None, questions, count=1, llm=llm)

@@ -32,19 +32,12 @@ from common import (
     seeded_sample,
     write_table,
 )
+from trec_annotation import NAMES as TREC
 
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.evaluation.annotation_metrics import classification_metrics
 from fabricator.evaluation.metrics.confidence import expected_calibration_error, risk_coverage
 
-TREC = {
-    "ABBR": "abbreviation",
-    "DESC": "description",
-    "ENTY": "entity",
-    "HUM": "human",
-    "LOC": "location",
-    "NUM": "number",
-}
 TREC_DESCRIPTIONS = {
     "abbreviation": "asks what an abbreviation stands for, or for the short form of a name",
     "description": "asks for a definition, a description, a reason or a manner (what is X, why, how to)",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..parsing.tags import tags_to_chunks, token_offsets
+
 __all__ = ["Span", "bio_to_spans", "joined_text", "spans_to_bio", "token_offsets"]
 
 
@@ -24,33 +26,13 @@ def joined_text(tokens: Sequence[str]) -> str:
     return " ".join(tokens)
 
 
-def token_offsets(tokens: Sequence[str]) -> list[tuple[int, int]]:
-    """(start, end) of each token in ``joined_text(tokens)``."""
-    offsets, position = [], 0
-    for token in tokens:
-        offsets.append((position, position + len(token)))
-        position += len(token) + 1
-    return offsets
-
-
 def bio_to_spans(tokens: Sequence[str], tags: Sequence[str | None]) -> list[Span]:
-    """The entities of a BIO-tagged sentence as spans; a stray ``I-X`` starts an entity, as in seqeval."""
-    spans: list[Span] = []
+    """The entities of a BIO-tagged sentence as character spans (seqeval's chunking; no tag is "O")."""
     offsets = token_offsets(tokens)
-    current: tuple[int, int, str] | None = None
-    for (start, end), tag in zip(offsets, tags, strict=False):
-        kind, _, label = (tag or "O").partition("-")
-        if kind == "I" and current is not None and current[2] == label:
-            current = (current[0], end, label)
-            continue
-        if current is not None:
-            spans.append(Span(*current))
-            current = None
-        if kind in ("B", "I") and label:
-            current = (start, end, label)
-    if current is not None:
-        spans.append(Span(*current))
-    return spans
+    return [
+        Span(offsets[first][0], offsets[last][1], label)
+        for label, first, last in tags_to_chunks([tag or "O" for tag in tags[: len(tokens)]])
+    ]
 
 
 def spans_to_bio(tokens: Sequence[str], spans: Sequence[Span]) -> list[str]:
