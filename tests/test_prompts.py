@@ -92,7 +92,7 @@ def test_bad_prompts_are_clear_errors(kwargs, needle):
 @pytest.mark.parametrize(
     "description, needle",
     [
-        ("Write a {x} review that is {}.", "has the field {x}"),
+        ("Write a {x:>9} review that is {}.", "has the field {x:>9}"),  # {x}: an attribute
         ("Write a {} review, {} please.", "more than one {}"),
         ("Write a {} review {0.__class__}.", "has the field {0.__class__}"),
         ("Write a {0.__class__} review.", "has the field {0.__class__}"),

@@ -270,9 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(handler=_plan)
     evaluate = commands.add_parser("evaluate", help="measure the quality of annotations or data")
     evaluate_commands = evaluate.add_subparsers(dest="evaluate_command", required=True)
-    from .evaluation.cli import add_evaluate_annotations_parser
+    from .evaluation.cli import add_evaluate_annotations_parser, add_evaluate_diversity_parser
 
     add_evaluate_annotations_parser(evaluate_commands)
+    add_evaluate_diversity_parser(evaluate_commands)
     from .evaluation.student_cli import add_evaluate_student_parser
 
     add_evaluate_student_parser(evaluate_commands)

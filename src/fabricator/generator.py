@@ -23,6 +23,7 @@ from datasets import Dataset
 
 from ._sync import run_sync
 from .errors import BudgetExceeded, ConfigError
+from .attributes import propose
 from .execution import build_executor, check_executor
 from .execution.clock import Clock
 from .execution.engine import Engine, Prices
@@ -35,8 +36,9 @@ from .options import GenerationOptions, options_from
 from .planning import Planner, check_count, resolve_task, row_maker, signature
 from .progress import ProgressReporter
 from .prompts import BasePrompt
-from .report import CallLog, CopyFilter, GenerationReport, finish
+from .report import CallLog, CopyFilter, GenerationReport, NearDuplicateFilter, finish
 from .rows import CallBudget, Failure, WorkItem
+from .verification import Verifier, check_verification
 
 log = logging.getLogger("fabricator")
 
@@ -169,6 +171,7 @@ class DatasetGenerator:
             output_format=output_format,
             dry_run=dry_run,
         )
+        check_verification(task, sampling)
         check_count("max_prompt_calls", max_prompt_calls)
         check_count("num_samples_to_generate", num_samples_to_generate)
         wanted = min(
@@ -225,24 +228,41 @@ class DatasetGenerator:
                 rows[item.index] = result
 
         copies = CopyFilter(task) if sampling.dedup and not dry_run and task.unlabeled is None else None
+        near = NearDuplicateFilter.of(task, sampling) if not dry_run else None
+        report.near_duplicates = 0 if near is not None else None
+        verifier = None
+        if sampling.verify and not dry_run:  # dry runs have no teacher to ask
+            verifier = Verifier(task, sampling, engine, logger, budget, sampling.system_prompt)
+            report.verification = verifier.counts
+        per_row = 2 if verifier is not None else 1  # each row's first ask, and its verification's
         self._partial = lambda: finish(rows, task, wanted, return_unlabeled_dataset, report, sampling)
         try:
             preflight = getattr(llm, "preflight", None)
             if preflight is not None:
                 await preflight()
+            report.attributes = await propose(task, engine, budget, sampling)  # before the rows' calls
             reporter.start(wanted)
-            planned, target = 0, budget.reserve(wanted)  # every planned row has its first ask
+            planned, target = 0, budget.reserve(wanted, per_row)  # every planned row has its first ask
             while planned < target:  # rounds of items made on demand, never the whole plan
                 items = planner.items(planned, min(target, planned + executor.round_items))
                 planned += len(items)
                 await executor.map(items, keep)
+                indices = [item.index for item in items]
                 if copies is not None:
-                    copies.drop(rows, failures, [item.index for item in items])
+                    copies.drop(rows, failures, indices)
+                if near is not None:
+                    dropped = near.drop(rows, failures, indices)
+                    report.near_duplicates = (report.near_duplicates or 0) + dropped
+                if verifier is not None:
+                    verified = sum(1 for i in indices if i in rows)
+                    for _ in range(len(indices) - verified):  # rows that never reached verification
+                        budget.release()
+                    await verifier.check(rows, failures, indices)
                 if engine.stats.stopped:
                     break
                 if planned == target and task.unlabeled is None and len(rows) < wanted:
                     # generation tops up failed rows while calls (and planned rows) are left
-                    target += budget.reserve(min(wanted - len(rows), max_prompt_calls - planned))
+                    target += budget.reserve(min(wanted - len(rows), max_prompt_calls - planned), per_row)
                     reporter.start(target)
         except BudgetExceeded:
             pass

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .attributes import check_attributes
 from .errors import ConfigError
 
 SYSTEM_PROMPT = (
@@ -42,6 +43,14 @@ class SamplingOptions(_Group):
     structured_output: bool | None = None  # None: JSON schema where the backend supports it
     label_synonyms: dict[str, str] | None = None
     dedup: bool = True  # drop generated rows that repeat another or copy a few-shot example
+    # near duplicates (generation, docs/generation.md): Jaccard of word shingles (MinHash) and
+    # cosine of sentence embeddings at or above which a row counts as a copy of an earlier one
+    dedup_minhash: float | None = Field(default=None, gt=0.0, le=1.0)
+    dedup_embedding: float | None = Field(default=None, gt=0.0, le=1.0)
+    # label verification (generation): each row annotated back by label scoring; rows whose label
+    # differs from the one asked for, or below verify_min_confidence, are dropped and replaced
+    verify: bool = False
+    verify_min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     # label annotation (docs/annotation.md): how the label is picked and how sure the model is
     label_scoring: Literal["auto", "logprobs", "samples", "off"] = "auto"
     label_samples: int = Field(default=5, ge=2)  # answers drawn per row where no logprobs come back
@@ -51,6 +60,13 @@ class SamplingOptions(_Group):
     # few-shot selection: "similar" draws the examples nearest to the row (fewshot_sampling_strategy)
     fewshot_examples: int | None = Field(default=None, ge=1)  # total examples per prompt ("similar")
     fewshot_reuse: int = Field(default=1, ge=1)  # consecutive rows sharing one draw (prompt cache)
+    # attribute samplers (generation, fabricator.attributes): {name: values} drawn per prompt
+    attributes: dict[str, Any] | None = None
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attribute_specs(cls, value: Any) -> dict[str, Any] | None:
+        return check_attributes(value)
 
 
 class LimitsOptions(_Group):

@@ -17,6 +17,7 @@ from typing import Any
 
 from datasets import Dataset
 
+from .attributes import Attribute, AttributeDealer, resolve_attributes
 from .errors import ConfigError
 from .formats import Entities, FreeText, LabelConditioned, Labels, OutputFormat
 from .formats.base import conditioning, json_instructions, reasks, score_options
@@ -59,6 +60,9 @@ class Task:
     examples: int | None = None  # "similar" without per-class balance: the k nearest
     reuse: int = 1  # consecutive rows sharing one few-shot draw (fewshot_reuse)
     votes: int = 1  # prompts per row (other few-shot draws) whose label scores are combined
+    #: attribute samplers: values dealt to each prompt (``fabricator.attributes``; proposed ones are
+    #: filled in by ``attributes.propose`` before the first round)
+    attributes: list[Attribute] | None = None
 
 
 def check_count(name: str, value: Any) -> None:
@@ -116,6 +120,7 @@ def resolve_task(
     )
     if unlabeled is not None:
         _check_unlabeled(prompt, unlabeled)
+    attributes = resolve_attributes(sampling.attributes, prompt, mode)
     label_column = sampling_column or (
         prompt.target_column if mode == "annotation" and prompt.label_options else "label"
     )
@@ -179,6 +184,7 @@ def resolve_task(
         examples=sampling.fewshot_examples if strategy == "similar" else None,
         reuse=sampling.fewshot_reuse,
         votes=sampling.votes,
+        attributes=attributes,
     )
 
 
@@ -349,6 +355,8 @@ class Planner:
         self._block: list[str] = []
         self._nearest: dict[int, list[int]] = {}  # "similar": this round's rows -> pool indices
         self._shared: FewShotSample | None = None  # fewshot_reuse: the draw of the current block
+        #: attribute values: their own seeded sequences, so the one above is as without them
+        self.dealer = AttributeDealer(task.attributes, task.seed) if task.attributes else None
 
     def items(self, start: int, stop: int) -> list[WorkItem]:
         """Items ``start`` to ``stop - 1`` (``start`` not before the end of the last round)."""
@@ -404,10 +412,12 @@ class Planner:
             if label is None and isinstance(sample.labels, str):
                 labels = sample.labels
         row = task.unlabeled_rows[index] if task.unlabeled_rows is not None else None
-        text = prompt.get_prompt_text(labels, examples, row)
+        values = self.dealer.deal(label) if self.dealer is not None else ()
+        text = prompt.get_prompt_text(labels, examples, row, dict(values) or None)
         messages = prompt.messages_for(text, system=self.system, prefill=task.use_prefill)
         votes = self._votes(index, labels, examples, ids, row) if task.votes > 1 else ()
-        return WorkItem(index, tuple(messages), text, label, index if row is not None else None, ids, votes)
+        source = index if row is not None else None
+        return WorkItem(index, tuple(messages), text, label, source, ids, votes, values)
 
     def _votes(
         self,

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from .attributes import check_attributes
 from .errors import ConfigError
 from .options import GROUPS, SYSTEM_PROMPT, GenerationOptions, describe
 
@@ -154,6 +155,8 @@ class Recipe(_Strict):
     output_format: OutputFormatConfig | None = None
     model: ModelConfig = ModelConfig()
     generation: GenerationConfig = GenerationConfig()
+    #: the ``attributes`` option, as its own section (written back inside ``generation``)
+    attributes: dict[str, Any] | None = Field(default=None, exclude=True)
     output: str = "out"
     output_hub: OutputConfig | None = Field(default=None, exclude=True)  # output's mapping form
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -170,6 +173,23 @@ class Recipe(_Strict):
         if isinstance(data.get("output"), dict):
             data = {**data, "output_hub": data["output"], "output": data["output"].get("dir", "out")}
         return data
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attribute_specs(cls, value: Any) -> dict[str, Any] | None:
+        return check_attributes(value)
+
+    @model_validator(mode="after")
+    def _attributes_section(self) -> Recipe:
+        """``attributes:`` is the generation option ``attributes``: given in one of the two places."""
+        if self.attributes is None:
+            return self
+        sampling = self.generation.sampling
+        if sampling.attributes is not None:
+            raise ValueError("attributes are given both as a section and in generation: give one of them")
+        update = {"sampling": sampling.model_copy(update={"attributes": self.attributes})}
+        self.generation = self.generation.model_copy(update=update)
+        return self
 
     @model_validator(mode="after")
     def _fewshot_options(self) -> Recipe:

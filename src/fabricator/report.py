@@ -8,10 +8,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasets import ClassLabel, Dataset, Features, Value
 
+from .errors import ConfigError
 from .execution.engine import RunStats
 from .llms.base import Request
 from .options import SamplingOptions
@@ -19,6 +20,10 @@ from .parsing import normalize_text
 from .planning import Task
 from .rows import CallBudget, Failure, WorkItem
 from .scoring.settle import settle
+from .verification import VerificationCounts
+
+if TYPE_CHECKING:
+    from .near_duplicates import NearDuplicates
 
 log = logging.getLogger("fabricator")
 
@@ -39,13 +44,22 @@ class GenerationReport:
     #: scored annotation: rows below ``min_confidence`` (kept as failures) and labels calibration changed
     unsure: int | None = None
     calibration_changed: int | None = None
+    #: attribute samplers: every attribute's values, proposed ones included, in the option's shape
+    #: (``fabricator.attributes``; what a run saves to give the same values back)
+    attributes: dict[str, Any] | None = None
+    #: generation: near-duplicate rows dropped (``dedup_minhash``/``dedup_embedding``), and what
+    #: label verification (``verify``) checked, kept and dropped
+    near_duplicates: int | None = None
+    verification: VerificationCounts | None = None
 
     def failures_dataset(self) -> Dataset:
         rows = [f.as_dict() for f in self.failures]
         return (
             Dataset.from_list(rows)
             if rows
-            else Dataset.from_dict({"index": [], "source": [], "kind": [], "error": [], "raw": []})
+            else Dataset.from_dict(
+                {"index": [], "source": [], "kind": [], "error": [], "raw": [], "duplicate_of": []}
+            )
         )
 
     def summary(self) -> dict[str, Any]:
@@ -54,6 +68,10 @@ class GenerationReport:
             scored["calibration_changed"] = self.calibration_changed
         if self.unsure is not None:
             scored.update(below_min_confidence=self.unsure, coverage=self.coverage)
+        if self.near_duplicates is not None:
+            scored["near_duplicates"] = self.near_duplicates
+        if self.verification is not None:
+            scored["verification"] = self.verification.as_dict()
         return {
             "mode": self.mode,
             "requested": self.requested,
@@ -102,6 +120,47 @@ class CopyFilter:
             del rows[index]
             what = "copies a few-shot example" if kind == "CopiedExample" else "repeats an earlier row"
             failures[index] = Failure(index, f"the text {what}", kind, text)
+
+
+class NearDuplicateFilter:
+    """Drops generated rows too like an earlier kept row (``dedup_minhash``, ``dedup_embedding``).
+
+    Like ``CopyFilter``: applied in row order after each round; a dropped row becomes a
+    ``NearDuplicate`` failure naming the row it repeats, and the next round replaces it.
+    """
+
+    def __init__(self, column: str, detector: NearDuplicates) -> None:
+        self.column = column
+        self.detector = detector
+
+    @classmethod
+    def of(cls, task: Task, sampling: SamplingOptions) -> NearDuplicateFilter | None:
+        """The filter the options ask for (``None``: neither threshold is set)."""
+        if sampling.dedup_minhash is None and sampling.dedup_embedding is None:
+            return None
+        if task.unlabeled is not None:
+            raise ConfigError(
+                "dedup_minhash and dedup_embedding drop generated rows, and an annotation keeps "
+                "every input row",
+                hint="leave them unset when annotating an unlabeled_dataset",
+            )
+        from .near_duplicates import NearDuplicates
+
+        detector = NearDuplicates(
+            minhash=sampling.dedup_minhash, embedding=sampling.dedup_embedding, seed=sampling.seed
+        )
+        return cls(task.prompt.target_column, detector)
+
+    def drop(self, rows: dict[int, dict[str, Any]], failures: dict[int, Failure], indices: list[int]) -> int:
+        """Drop the near duplicates among rows ``indices``; how many were dropped."""
+        kept = [(i, str(rows[i][self.column])) for i in sorted(indices) if i in rows]
+        found = self.detector.check(kept)
+        for dup in found:
+            text = rows.pop(dup.index)[self.column]
+            failures[dup.index] = Failure(
+                dup.index, dup.reason(), "NearDuplicate", text, duplicate_of=dup.duplicate_of
+            )
+        return len(found)
 
 
 def finish(
@@ -251,4 +310,4 @@ class CallLog:
             self.file = None
 
 
-__all__ = ["CallLog", "CopyFilter", "GenerationReport", "finish", "to_dataset"]
+__all__ = ["CallLog", "CopyFilter", "GenerationReport", "NearDuplicateFilter", "finish", "to_dataset"]

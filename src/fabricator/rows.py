@@ -33,6 +33,8 @@ class WorkItem:
     #: more prompts for the same row (other few-shot draws), each ``(messages, fewshot_ids)``,
     #: scored as votes with ``messages`` when labels are scored (``votes``)
     votes: tuple[tuple[tuple[dict[str, str], ...], tuple[int, ...]], ...] = ()
+    #: the row's attribute values, ``(name, value)`` in the attributes' order (``fabricator.attributes``)
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Failure:
     kind: str
     raw: str | None = None
     source: int | None = None
+    duplicate_of: int | None = None  # a dropped near-duplicate: the kept row it repeats
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +55,7 @@ class Failure:
             "kind": self.kind,
             "error": self.error,
             "raw": self.raw,
+            "duplicate_of": self.duplicate_of,
         }
 
 
@@ -85,11 +89,12 @@ class CallBudget:
         """Calls neither made nor set aside for a first ask (``None``: no cap)."""
         return None if self.limit is None else max(0, self.limit - self.used - self.reserved)
 
-    def reserve(self, rows: int) -> int:
-        """Set aside a first ask for up to ``rows`` more rows; how many got one."""
+    def reserve(self, rows: int, calls_per_row: int = 1) -> int:
+        """Set aside ``calls_per_row`` first asks (the row's, its verification's) for up to
+        ``rows`` more rows; how many rows got them."""
         spare = self.spare
-        granted = rows if spare is None else min(rows, spare)
-        self.reserved += granted
+        granted = rows if spare is None else min(rows, spare // calls_per_row)
+        self.reserved += granted * calls_per_row
         return granted
 
     def take(self, first: bool) -> bool:
@@ -232,9 +237,10 @@ class RowMaker:
     def provenance(
         self, engine: EngineLike, item: WorkItem, request: Request, attempt: int
     ) -> dict[str, Any]:
-        """Where a row came from: model, a hash of its prompt, few-shot ids, seed and attempt."""
+        """Where a row came from: model, a hash of its prompt, few-shot ids, seed and attempt (and
+        its attribute values, where the run has attributes)."""
         prompt_hash = hashlib.sha256(item.prompt_text.encode("utf-8")).hexdigest()[:16]
-        return {
+        out: dict[str, Any] = {
             "row": item.index,
             "source": item.source,
             "model": engine.llm.name,
@@ -244,6 +250,9 @@ class RowMaker:
             "seed": request.seed,
             "attempt": attempt,
         }
+        if item.attributes:
+            out["attributes"] = dict(item.attributes)
+        return out
 
     def parse(
         self, item: WorkItem, text: str, source: Mapping[str, Any] | None = None, *, truncated: bool = False

@@ -145,7 +145,7 @@ def run_recipe(
             assert not isinstance(result, tuple)
             report = generator.last_run
             assert report is not None
-            _write_outputs(folder, result, report, recipe, model, started)
+            _write_outputs(folder, result, report, recipe, model, started, prompt.target_column)
     finally:
         close = getattr(model, "aclose", None)
         if close is not None and llm is None:
@@ -160,7 +160,13 @@ def run_recipe(
 
 
 def _write_outputs(
-    folder: OutputFolder, dataset: Any, report: GenerationReport, recipe: Recipe, model: LLM, started: float
+    folder: OutputFolder,
+    dataset: Any,
+    report: GenerationReport,
+    recipe: Recipe,
+    model: LLM,
+    started: float,
+    text_column: str,
 ) -> None:
     """Every file goes to a temporary name first: a crash mid-write leaves the old file whole."""
     folder.write_dataset(dataset)
@@ -172,6 +178,8 @@ def _write_outputs(
     folder.write_text(
         "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
     )
+    if report.attributes:  # the values the rows were drawn from (proposed ones too): reusable as given
+        folder.write_text("attributes.json", json.dumps(report.attributes, indent=2, ensure_ascii=False))
     summary = report.summary()  # one dict for metadata.json and the card: the same figures in both
     folder.write_text(
         "metadata.json",
@@ -182,6 +190,7 @@ def _write_outputs(
                 "versions": _versions(),
                 "summary": summary,
                 "columns": {c: str(f) for c, f in dataset.features.items()},
+                **_diversity(dataset, report, text_column),
             },
             indent=2,
         ),
@@ -194,6 +203,25 @@ def _write_outputs(
         model_name=model.name,
         failures=report.failures,
     )
+
+
+def _diversity(dataset: Any, report: GenerationReport, text_column: str) -> dict[str, Any]:
+    """Generated text's diversity (no embeddings: `fabricator evaluate diversity` adds them)."""
+    if report.mode == "annotation" or text_column not in dataset.column_names or len(dataset) == 0:
+        return {}
+    from datasets import ClassLabel
+
+    from .evaluation.diversity import attributes_from_provenance, diversity
+
+    classes = [(c, f) for c, f in dataset.features.items() if isinstance(f, ClassLabel)]
+    labels = [str(classes[0][1].int2str(v)) for v in dataset[classes[0][0]]] if classes else None
+    figures = diversity(
+        [str(t) for t in dataset[text_column]],
+        labels=labels,
+        attributes=attributes_from_provenance(report.provenance),
+        embeddings=False,
+    )
+    return {"diversity": figures}
 
 
 def _versions() -> dict[str, str]:

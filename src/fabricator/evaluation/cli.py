@@ -1,9 +1,10 @@
-"""``fabricator evaluate annotations``: score an annotated file against a gold file.
+"""``fabricator evaluate annotations`` (score an annotated file against a gold file) and
+``fabricator evaluate diversity`` (how varied a dataset is).
 
-The main CLI owns the ``evaluate`` command and calls :func:`add_evaluate_annotations_parser` with
-its sub-parsers object. The registered parser sets ``handler`` (and ``func``) to
-:func:`run_evaluate_annotations`, which prints the report and returns the exit status (0, or 2
-for bad input).
+The main CLI owns the ``evaluate`` command and calls :func:`add_evaluate_annotations_parser` and
+:func:`add_evaluate_diversity_parser` with its sub-parsers object. Each registered parser sets
+``handler`` (and ``func``) to its ``run_...`` function, which prints the report and returns the
+exit status (0, or 2 for bad input).
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from typing import Any, TextIO
 from fabricator.evaluation.console import add_command, command, write_json
 from fabricator.evaluation.metrics.files import TASKS
 
-__all__ = ["add_evaluate_annotations_parser", "run_evaluate_annotations"]
+__all__ = [
+    "add_evaluate_annotations_parser",
+    "add_evaluate_diversity_parser",
+    "run_evaluate_annotations",
+    "run_evaluate_diversity",
+]
 
 
 _HELP = "score annotations (predictions) against gold labels"
@@ -82,4 +88,68 @@ def run_evaluate_annotations(args: argparse.Namespace, stdout: TextIO, stderr: T
         from fabricator.evaluation.confidence_plot import plot_risk_coverage
 
         print(f"plot written to {plot_risk_coverage(result['confidence'], plot)}", file=stdout)
+    return write_json(args.json, result, stdout=stdout, stderr=stderr) if args.json else 0
+
+
+_DIVERSITY_HELP = "how varied a dataset is: distinct-n, embedding spread, class and attribute counts"
+_DIVERSITY_DESCRIPTION = (
+    "The diversity report of DATA (a JSONL/JSON/CSV/Parquet file, or a Fabricator output folder: "
+    "its data.jsonl and provenance.jsonl): distinct-1/2/3, the duplicate rate, the embedding "
+    "spread (mean cosine distance between rows, on the bundled all-MiniLM-L6-v2; a seeded sample "
+    "beyond --max-rows rows), rows per class and per attribute (from the provenance), and with "
+    "--gold the mean similarity of each row to its nearest gold text and the share of near copies "
+    "(similarity >= 0.95). The embedding figures need pip install 'fabricator-data[student]'."
+)
+
+
+def add_evaluate_diversity_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``diversity`` under an ``evaluate`` sub-parsers object; returns the parser."""
+    parser = add_command(
+        subparsers,
+        "diversity",
+        run_evaluate_diversity,
+        help=_DIVERSITY_HELP,
+        description=_DIVERSITY_DESCRIPTION,
+    )
+    parser.add_argument("data", metavar="DATA", help="data file or Fabricator output folder")
+    parser.add_argument("--gold", metavar="GOLD", help="gold data: adds the nearest-gold similarity")
+    parser.add_argument("--text-column", default="text", help="text column (default: text)")
+    parser.add_argument(
+        "--label-column", default="label", help="label column, counted when present (default: label)"
+    )
+    parser.add_argument(
+        "--provenance",
+        metavar="P",
+        help="provenance.jsonl with per-row attributes (default: the output folder's own)",
+    )
+    parser.add_argument("--no-embeddings", action="store_true", help="skip the embedding figures (fast)")
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="rows embedded for the spread and nearest-gold (a seeded sample beyond; default: 2000)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
+    parser.add_argument("--json", metavar="OUT", help="also write the report as JSON here")
+    return parser
+
+
+@command
+def run_evaluate_diversity(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """Compute, print, optionally write ``--json``; 0 on success, 2 on bad input."""
+    from fabricator.evaluation.diversity import diversity_of_file, format_diversity
+
+    result = diversity_of_file(
+        args.data,
+        gold=args.gold,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        provenance=args.provenance,
+        embeddings=not args.no_embeddings,
+        max_pairs_rows=args.max_rows,
+        seed=args.seed,
+    )
+    print(f"diversity of {result['sources']['data']}", file=stdout)
+    print(format_diversity(result), file=stdout)
     return write_json(args.json, result, stdout=stdout, stderr=stderr) if args.json else 0

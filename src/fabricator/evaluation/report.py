@@ -3,7 +3,8 @@
 :func:`write_report` writes into one folder ``report.md``, ``confusion_matrix.png`` and, when a
 learning curve is given, ``learning_curve.png``; the Markdown links the PNGs by relative path and
 carries the numbers: metrics, per-class scores, the confusion matrix, the learning curve and the
-diagnostics of the generated data next to the gold data.
+diagnostics of the generated data next to the gold data (with the diversity figures of
+:mod:`fabricator.evaluation.diversity` when the comparison carries them under ``"diversity"``).
 
 The plots draw on ``matplotlib.figure.Figure`` with the Agg canvas directly, so the global
 pyplot backend of the calling program (a notebook, say) is left alone.
@@ -167,6 +168,7 @@ def _diagnostics_rows(comparison: Mapping[str, Any]) -> list[list[str]]:
         ],
         ["distinct-1", _f(gen["distinct_1"]), _f(gold["distinct_1"])],
         ["distinct-2", _f(gen["distinct_2"]), _f(gold["distinct_2"])],
+        *_diversity_rows(comparison),
     ]
     labels = list(dict.fromkeys([*gold.get("labels", {}), *gen.get("labels", {})]))
     for label in labels:
@@ -178,6 +180,24 @@ def _diagnostics_rows(comparison: Mapping[str, Any]) -> list[list[str]]:
     if "overlap_with_gold" in comparison:
         rows.append(["generated texts also in gold", _pct(comparison["overlap_with_gold"]), "–"])
     return rows
+
+
+def _diversity_rows(comparison: Mapping[str, Any]) -> list[list[str]]:
+    found = comparison.get("diversity")
+    if not found:
+        return []
+    gen, gold = found["generated"], found["gold"]
+    copies = gen.get("near_gold_copies")
+    return [
+        ["distinct-3", _f(gen["distinct_3"]), _f(gold["distinct_3"])],
+        [
+            "embedding spread (mean cosine distance)",
+            _f(gen["embedding_spread"]),
+            _f(gold["embedding_spread"]),
+        ],
+        ["nearest-gold similarity (mean)", _f(gen.get("nearest_gold")), "–"],
+        ["near copies of gold (similarity >= 0.95)", "–" if copies is None else _pct(copies), "–"],
+    ]
 
 
 def render_markdown(
@@ -274,6 +294,21 @@ def render_markdown(
             "Distinct-n: distinct n-grams / all n-grams over the dataset (whitespace "
             "tokens). Lengths in words."
         )
+        found = comparison.get("diversity")
+        if found:
+            gen = found["generated"]
+            sample = (
+                f" (a seeded sample of {gen['spread_rows']} rows)"
+                if 0 < gen["spread_rows"] < gen["rows"]
+                else ""
+            )
+            lines[-1] += (
+                " Embedding spread: mean cosine distance between two rows' sentence embeddings"
+                f"{sample}; nearest-gold similarity: mean over generated rows of the cosine "
+                "similarity to the most similar gold text."
+            )
+            notes = sorted({n for d in found.values() if (n := d.get("embedding_note"))})
+            lines += [f"Note: {n.rstrip('.')}." for n in notes]
         lines.append("")
         lines += _md_table(["", "generated", "gold"], _diagnostics_rows(comparison))
     return "\n".join(lines) + "\n"

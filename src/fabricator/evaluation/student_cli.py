@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from fabricator.errors import ConfigError
 from fabricator.evaluation.console import add_command, command, score, text_table, write_json
 
-__all__ = ["add_evaluate_student_parser", "parse_sizes", "run_evaluate_student"]
+__all__ = ["add_evaluate_student_parser", "diversity_rows", "parse_sizes", "run_evaluate_student"]
 
 
 _HELP = "train a small classifier on the data and score it on gold data"
@@ -27,7 +27,9 @@ _DESCRIPTION = (
     "JSONL, JSON, CSV, Parquet or a save_to_disk folder. Writes report.md with plots "
     "next to DATA unless --report-dir says where. Needs: pip install "
     "'fabricator-data[student]'. With --min-confidence, the student is trained only on the "
-    "rows whose confidence (written by label scoring) reaches the threshold."
+    "rows whose confidence (written by label scoring) reaches the threshold. The diagnostics put "
+    "DATA next to the gold data: duplicates, lengths, distinct-n, embedding spread, rows per class "
+    "and the similarity of each row to its nearest gold text (see 'fabricator evaluate diversity')."
 )
 
 
@@ -165,15 +167,42 @@ def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | 
                 ["words mean", f"{gen['length']['mean']:.1f}", f"{gold['length']['mean']:.1f}"],
                 ["distinct-1", f"{gen['distinct_1']:.3f}", f"{gold['distinct_1']:.3f}"],
                 ["distinct-2", f"{gen['distinct_2']:.3f}", f"{gold['distinct_2']:.3f}"],
+                *diversity_rows(comparison),
             ],
         )
+        notes = {d.get("embedding_note") for d in comparison.get("diversity", {}).values()}
+        lines += [f"  note: {note}" for note in sorted(n for n in notes if n)]
     return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def diversity_rows(comparison: dict[str, Any]) -> list[list[str]]:
+    """Console rows of the diversity figures (``comparison["diversity"]``), generated vs gold."""
+    found = comparison.get("diversity")
+    if not found:
+        return []
+    gen, gold = found["generated"], found["gold"]
+    copies = gen.get("near_gold_copies")
+    rows = [
+        ["distinct-3", _num(gen["distinct_3"]), _num(gold["distinct_3"])],
+        ["embedding spread", _num(gen["embedding_spread"]), _num(gold["embedding_spread"])],
+        ["nearest-gold similarity", _num(gen.get("nearest_gold")), "-"],
+        ["near copies of gold", "-" if copies is None else f"{copies:.1%}", "-"],
+    ]
+    counts_gen, counts_gold = gen.get("per_class") or {}, gold.get("per_class") or {}
+    for label in dict.fromkeys([*counts_gold, *counts_gen]):
+        rows.append([f"rows labelled {label}", str(counts_gen.get(label, 0)), str(counts_gold.get(label, 0))])
+    return rows
 
 
 @command
 def run_evaluate_student(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Train, print, write the report and ``--json``; 0 on success, 2 on bad input."""
     from fabricator.evaluation.diagnostics import compare
+    from fabricator.evaluation.diversity import compare_diversity
     from fabricator.evaluation.student import keep_confident, learning_curve, train_student
     from fabricator.tables import load_table
 
@@ -195,7 +224,10 @@ def run_evaluate_student(args: argparse.Namespace, stdout: TextIO, stderr: TextI
         curve = learning_curve(
             train, test, sizes, gold_train, seed=args.seed, method=args.method, labels=labels, **columns
         )
-    comparison = compare(train, gold_train if gold_train is not None else test, **columns)
+    gold = gold_train if gold_train is not None else test
+    comparison = compare(train, gold, **columns)
+    # the student embedded these texts already (cached per text): the spread costs little more
+    comparison["diversity"] = compare_diversity(train, gold, seed=args.seed, **columns)
     print(format_student(result, curve, comparison), file=stdout)
     if not args.no_report:
         out_dir = Path(args.report_dir) if args.report_dir else _default_report_dir(args.train)

@@ -40,30 +40,33 @@ def _fields(template: str, what: str) -> list[tuple[str, str | None, str | None,
         ) from exc
 
 
-def _description_pieces(description: str) -> list[str]:
-    """The task description split at its one ``{}`` (one piece when it has none).
+def _description_parts(description: str) -> list[tuple[str, str]]:
+    """The task description as parts: ``("text", literal)``, ``("labels", "")`` for its one ``{}``
+    and ``("field", name)`` for each ``{name}`` (an attribute, ``fabricator.attributes``).
 
-    Anything else in braces (``{x}``, a second ``{}``, ``{0.__class__}``, ``{:>9}``) is refused,
+    Anything else in braces (a second ``{}``, ``{0.__class__}``, ``{:>9}``, ``{x!r}``) is refused,
     so the description is never given to ``str.format``, which would evaluate such fields.
     """
-    pieces = [""]
+    parts: list[tuple[str, str]] = []
     for literal, name, spec, conversion in _fields(description, "task_description"):
-        pieces[-1] += literal
+        if literal:
+            parts.append(("text", literal))
         if name is None:
             continue
         field = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
-        if name != "" or spec or conversion:
+        if spec or conversion or (name and not name.isidentifier()):
             raise ConfigError(
-                f"task_description has the field {field}; only one {{}} (filled with the labels) is allowed",
-                hint="write {} for the labels, and literal braces twice, as {{ and }}",
+                f"task_description has the field {field}; only one {{}} (filled with the labels) and "
+                "{name} fields (filled with attributes) are allowed",
+                hint="write {} for the labels, {name} for an attribute, literal braces twice ({{ and }})",
             )
-        if len(pieces) > 1:
+        if name == "" and any(kind == "labels" for kind, _ in parts):
             raise ConfigError(
                 "task_description has more than one {}; the labels fill exactly one",
                 hint="keep one {} for the labels, and write literal braces twice, as {{ and }}",
             )
-        pieces.append("")
-    return pieces
+        parts.append(("field", name) if name else ("labels", ""))
+    return parts
 
 
 class BasePrompt:
@@ -73,7 +76,8 @@ class BasePrompt:
     a prompt is conditioned on, through ``{}``. ``generate_data_for_column`` names the column the
     model writes; ``fewshot_example_columns`` the input columns shown with each example (and filled
     from the row being annotated). ``label_descriptions`` ({label: what it means}) are shown as
-    ``- label: description`` lines right after the task description.
+    ``- label: description`` lines right after the task description. ``{name}`` fields are filled
+    with a row's attribute values (``fabricator.attributes``).
     """
 
     DEFAULT_TEXT_COLUMN: ClassVar[list[str]] = [DEFAULT_TEXT_COLUMN]
@@ -94,14 +98,14 @@ class BasePrompt:
         if not isinstance(task_description, str) or not task_description.strip():
             raise ConfigError("task_description must be a non-empty string")
         self.task_description = task_description
-        self._description = _description_pieces(task_description)
+        self._description = _description_parts(task_description)
         self.label_options = [str(o) for o in label_options] if label_options else None
         if label_options is not None and not self.label_options:
             raise ConfigError("label_options is empty", hint="give at least two label options or None")
         if self.label_options:
             if len(set(self.label_options)) != len(self.label_options):
                 raise ConfigError(f"label_options has duplicates: {self.label_options}")
-            if len(self._description) == 1:
+            if not any(kind == "labels" for kind, _ in self._description):
                 raise ConfigError(
                     "task_description has no '{}' placeholder for the label options",
                     hint="write it like 'Generate a {} movie review.' or 'Classify as: {}.'",
@@ -144,6 +148,11 @@ class BasePrompt:
     def input_columns(self) -> list[str]:
         """Columns of the row being annotated that the prompt shows."""
         return list(self.fewshot_example_columns or [])
+
+    @property
+    def attribute_fields(self) -> tuple[str, ...]:
+        """The ``{name}`` fields of the task description (attributes fill them), in order."""
+        return tuple(dict.fromkeys(name for kind, name in self._description if kind == "field"))
 
     def _default_target(self) -> str:
         lines = [f"{c}: {{{c}}}" for c in self.input_columns] + [f"{self.target_column}: "]
@@ -207,14 +216,30 @@ class BasePrompt:
 
     # --- text layout (the paper's) -------------------------------------------------------------
 
-    def task_text(self, labels: str | Sequence[str] | None = None) -> str:
-        """The task description with the label(s) in its ``{}`` (joined by ", ")."""
+    def task_text(
+        self, labels: str | Sequence[str] | None = None, attributes: Mapping[str, str] | None = None
+    ) -> str:
+        """The task description with the label(s) in its ``{}`` (joined by ", ") and the
+        ``attributes`` in its ``{name}`` fields; attributes it does not name follow on one line,
+        ``Attributes: name: value; other name: value``. A field without a value stays as written."""
         if labels is None and self.label_options:
             labels = self.label_options
         if isinstance(labels, (list, tuple)):
             labels = ", ".join(labels)
-        # no labels: the {} stays as written; {{ and }} are single braces either way
-        return (str(labels) if labels else "{}").join(self._description)
+        values = attributes or {}
+        out = []
+        for kind, value in self._description:
+            if kind == "text":  # {{ and }} are single braces here
+                out.append(value)
+            elif kind == "labels":  # no labels: the {} stays as written
+                out.append(str(labels) if labels else "{}")
+            else:
+                out.append(values.get(value, "{" + value + "}"))
+        text = "".join(out)
+        rest = [(name, value) for name, value in values.items() if name not in self.attribute_fields]
+        if rest:
+            text += "\nAttributes: " + "; ".join(f"{name.replace('_', ' ')}: {value}" for name, value in rest)
+        return text
 
     def descriptions_text(self, labels: str | Sequence[str] | None = None) -> str:
         """The ``- label: description`` lines of the prompt's label(s), in label order ("" if none)."""
@@ -239,13 +264,14 @@ class BasePrompt:
         labels: str | Sequence[str] | None = None,
         examples: Iterable[Mapping[str, Any]] | None = None,
         row: Mapping[str, Any] | None = None,
+        attributes: Mapping[str, str] | None = None,
     ) -> str:
         """The prompt as one string, exactly in the paper's layout.
 
         ``row`` fills the input columns of the target (annotation); without it they stay as
-        ``{column}`` placeholders, as in the paper.
+        ``{column}`` placeholders, as in the paper. ``attributes`` are the row's attribute values.
         """
-        blocks = [self.task_text(labels)]
+        blocks = [self.task_text(labels, attributes)]
         described = self.descriptions_text(labels)
         blocks += [described] if described else []
         blocks += [self.format_example(e) for e in (examples or [])]

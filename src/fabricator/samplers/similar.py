@@ -51,12 +51,13 @@ def embedder_of(strategy: str | None) -> Embedder:
     return own if own is not None else minilm_embedder
 
 
-def _unit_rows(vectors: Any, count: int) -> np.ndarray:
-    """The embedder's answer checked (one row per text) and scaled to unit length."""
+def unit_rows(vectors: Any, count: int, purpose: str = "few-shot") -> np.ndarray:
+    """The embedder's answer checked (one row per text) and scaled to unit length; ``purpose``
+    names the embedder in the error (the few-shot one, the near-duplicate one)."""
     matrix = np.asarray(vectors, dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape[0] != count:
         raise ConfigError(
-            f"the few-shot embedder returned an array of shape {matrix.shape} for {count} text(s)",
+            f"the {purpose} embedder returned an array of shape {matrix.shape} for {count} text(s)",
             hint="an embedder maps a list of n texts to an (n, d) array, one vector per text",
         )
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
@@ -80,7 +81,7 @@ class SimilarIndex:
         self.columns = list(columns)
         self.embedder = embedder
         self.texts = [self.text_of(row) for row in rows]
-        self.matrix = _unit_rows(embedder(self.texts), len(self.texts))
+        self.matrix = unit_rows(embedder(self.texts), len(self.texts))
         self.by_text: dict[str, list[int]] = {}
         for i, text in enumerate(self.texts):
             self.by_text.setdefault(text, []).append(i)
@@ -99,7 +100,7 @@ class SimilarIndex:
         ``per_class``), the most similar last; one embedder call for all the texts."""
         if not texts:
             return []
-        scores = _unit_rows(self.embedder(list(texts)), len(texts)) @ self.matrix.T
+        scores = unit_rows(self.embedder(list(texts)), len(texts)) @ self.matrix.T
         groups = self.classes if per_class else [np.arange(len(self.texts), dtype=np.int64)]
         out = []
         for text, row in zip(texts, scores, strict=True):
@@ -115,4 +116,4 @@ class SimilarIndex:
         return out
 
 
-__all__ = ["Embedder", "Similar", "SimilarIndex", "embedder_of", "minilm_embedder"]
+__all__ = ["Embedder", "Similar", "SimilarIndex", "embedder_of", "minilm_embedder", "unit_rows"]

@@ -1,0 +1,181 @@
+"""Label verification: each generated row is annotated back, and kept only if its label holds.
+
+A label-conditioned prompt asks the teacher for a *positive* review; nothing guarantees the text it
+writes is one. Verification asks the same teacher, as an annotator, which label the text has, by
+label scoring (``fabricator.scoring``: one forward pass where the backend returns log-probabilities,
+sampled answers otherwise). A row whose scored label is not the label it was written for
+(``LabelMismatch``), or whose confidence is below ``verify_min_confidence`` (``Unverified``),
+becomes a failure with its text, and the round loop writes a new row in its place while calls are
+left. Each verification is a model call like any other: counted against ``max_prompt_calls``
+(the generator sets one aside per planned row), kept in the journal (a resume costs nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+from .formats import Labels
+from .formats.base import conditioning
+from .prompts import BasePrompt
+from .rows import CallBudget, CallLogger, Failure, RowMaker, WorkItem
+
+if TYPE_CHECKING:
+    from .execution.engine import Engine
+    from .options import SamplingOptions
+    from .planning import Task
+
+#: the annotator's question; ``{}`` is filled with the label options
+VERIFY_TASK = "Which label fits this text best? The labels are: {}."
+
+
+@dataclass
+class VerificationCounts:
+    """What verification did in one run (``GenerationReport.summary()["verification"]``)."""
+
+    checked: int = 0  # rows annotated back (answers from the journal included)
+    kept: int = 0
+    mismatched: int = 0  # scored label differs from the label asked for
+    unsure: int = 0  # right label, confidence below verify_min_confidence
+    unverified: int = 0  # no verdict: the call failed or no call was left
+    by_label: dict[str, dict[str, int]] = field(default_factory=dict)  # {asked: {verified: n}}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "kept": self.kept,
+            "mismatched": self.mismatched,
+            "unsure": self.unsure,
+            "unverified": self.unverified,
+            "by_label": self.by_label,
+        }
+
+
+def check_verification(task: Task, sampling: SamplingOptions) -> None:
+    """Verification asks for label-conditioned generation; anything else is a ``ConfigError``."""
+    if sampling.verify_min_confidence is not None and not sampling.verify:
+        raise ConfigError(
+            "verify_min_confidence is the confidence verification asks of a row, and verify is off",
+            hint="set verify=True as well, or drop verify_min_confidence",
+        )
+    if sampling.verify and (task.mode != "label-conditioned" or conditioning(task.format) is None):
+        raise ConfigError(
+            f"verify=True checks the label each generated row was asked for, and {task.mode} "
+            "generation asks for none",
+            hint="give label_options to generate label-conditioned rows, or set verify=False",
+        )
+
+
+class Verifier:
+    """Annotates a round's new rows back and drops those whose label does not hold."""
+
+    def __init__(
+        self,
+        task: Task,
+        sampling: SamplingOptions,
+        engine: Engine,
+        logger: CallLogger,
+        budget: CallBudget,
+        system_prompt: str | None = None,
+    ) -> None:
+        conditioned = conditioning(task.format)
+        assert conditioned is not None, "check_verification admits label-conditioned tasks only"
+        self.label_column, self.labels = conditioned
+        self.text_column = task.prompt.target_column
+        self.min_confidence = sampling.verify_min_confidence
+        self.prompt = BasePrompt(
+            VERIFY_TASK,
+            generate_data_for_column=self.label_column,
+            fewshot_example_columns=self.text_column,
+            label_options=self.labels,
+            label_descriptions=task.prompt.label_descriptions or None,
+        )
+        fmt = Labels(self.label_column, self.labels, synonyms=sampling.label_synonyms)
+        self.system = f"{system_prompt} {fmt.instructions()}" if system_prompt else None
+        self.maker = RowMaker(
+            format=fmt,
+            input_columns=(self.text_column,),
+            temperature=0.7,  # the samples fallback's answers; log-probability scoring is greedy
+            max_tokens=16,
+            seed=task.seed,
+            scoring="auto" if sampling.label_scoring == "off" else sampling.label_scoring,
+            label_samples=sampling.label_samples,
+        )
+        self.engine = engine
+        self.logger = logger
+        self.budget = budget
+        self.counts = VerificationCounts()
+
+    def item(self, index: int, row: Mapping[str, Any]) -> WorkItem:
+        """The annotation prompt of generated row ``index`` (its text, no examples)."""
+        source = {self.text_column: row[self.text_column]}
+        text = self.prompt.get_prompt_text(self.labels, [], source)
+        messages = self.prompt.messages_for(text, system=self.system, prefill=False)
+        return WorkItem(index, tuple(messages), text)
+
+    async def check(
+        self, rows: dict[int, dict[str, Any]], failures: dict[int, Failure], indices: list[int]
+    ) -> None:
+        """Verify rows ``indices`` (those still in ``rows``); failed ones move to ``failures``."""
+        todo = sorted(i for i in indices if i in rows)
+        verdicts: dict[int, dict[str, Any] | Failure] = {}
+
+        async def handle(item: WorkItem) -> dict[str, Any] | Failure:
+            source = {self.text_column: rows[item.index][self.text_column]}
+            return await self.maker.make(self.engine, item, self.logger, source=source, budget=self.budget)
+
+        def keep(item: WorkItem, result: dict[str, Any] | Failure) -> None:
+            verdicts[item.index] = result
+
+        await self.engine.map([self.item(i, rows[i]) for i in todo], handle, keep)
+        for index in todo:  # in row order: the outcome does not depend on which call finished first
+            verdict = verdicts.get(index)
+            if verdict is not None:
+                self._settle(index, verdict, rows, failures)
+
+    def _settle(
+        self,
+        index: int,
+        verdict: dict[str, Any] | Failure,
+        rows: dict[int, dict[str, Any]],
+        failures: dict[int, Failure],
+    ) -> None:
+        row = rows[index]
+        asked = str(row[self.label_column])
+        text = str(row[self.text_column])
+        if isinstance(verdict, Failure):
+            self.counts.unverified += 1
+            del rows[index]
+            failures[index] = Failure(index, f"not verified: {verdict.error}", verdict.kind, text)
+            return
+        self.counts.checked += 1
+        found, confidence = str(verdict[self.label_column]), float(verdict["confidence"])
+        tally = self.counts.by_label.setdefault(asked, {})
+        tally[found] = tally.get(found, 0) + 1
+        scores = verdict["__provenance"].get("label_scores", {})
+        if found != asked:
+            self.counts.mismatched += 1
+            why = f"asked for {asked!r}, the teacher reads it as {found!r} (confidence {confidence:.3f})"
+            failures[index] = Failure(index, why, "LabelMismatch", text)
+            del rows[index]
+        elif self.min_confidence is not None and confidence < self.min_confidence:
+            self.counts.unsure += 1
+            why = (
+                f"{asked!r} verified with confidence {confidence:.3f} "
+                f"< verify_min_confidence {self.min_confidence}"
+            )
+            failures[index] = Failure(index, why, "Unverified", text)
+            del rows[index]
+        else:
+            self.counts.kept += 1
+            provenance = row.setdefault("__provenance", {})
+            provenance["verified"] = {
+                "label": found,
+                "confidence": round(confidence, 6),
+                "label_scores": scores,
+            }
+
+
+__all__ = ["VERIFY_TASK", "VerificationCounts", "Verifier", "check_verification"]

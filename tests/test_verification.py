@@ -1,0 +1,157 @@
+"""Label verification of generated rows: annotated back, dropped when the label does not hold,
+replaced while calls are left; and near-duplicate removal in the same round loop."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from fabricator import BasePrompt, DatasetGenerator
+from fabricator.errors import ConfigError
+from fabricator.llms import Request
+from fabricator.llms.fake import Fake
+
+SENTIMENT = ["positive", "negative"]
+
+
+def write_prompt() -> BasePrompt:
+    return BasePrompt(
+        "Write one {} movie review sentence.", label_options=SENTIMENT, generate_data_for_column="text"
+    )
+
+
+def is_check(prompt: str) -> bool:
+    return "Which label fits" in prompt
+
+
+class Teacher:
+    """Writes reviews (every third one of the wrong sentiment) and reads them back by their words."""
+
+    def __init__(self, wrong_every: int = 3, vague_every: int = 0) -> None:
+        self.count = itertools.count(1)
+        self.wrong_every = wrong_every
+        self.vague_every = vague_every
+
+    def write(self, prompt: str) -> str:
+        if is_check(prompt):
+            return "positive"  # the greedy answer; the scores come from token_probs
+        n = next(self.count)
+        asked = "positive" if "Write one positive" in prompt else "negative"
+        if self.vague_every and n % self.vague_every == 0:
+            return f"a vague film number {n}"
+        if self.wrong_every and n % self.wrong_every == 0:
+            asked = "negative" if asked == "positive" else "positive"
+        return f"a {'good' if asked == 'positive' else 'bad'} film number {n}"
+
+    @staticmethod
+    def probs(request: Request) -> dict[str, float]:
+        text = request.messages[-1]["content"]
+        if "vague" in text:
+            return {" positive": 0.55, " negative": 0.45}
+        good = "good" in re.split(r"text: ", text)[-1]
+        return {" positive": 0.95, " negative": 0.05} if good else {" positive": 0.1, " negative": 0.9}
+
+
+def names(ds, column="label"):
+    feature = ds.features[column]
+    return [feature.names[i] for i in ds[column]] if hasattr(feature, "names") else list(ds[column])
+
+
+def test_rows_whose_label_does_not_hold_are_dropped_and_replaced():
+    teacher = Teacher(wrong_every=3)
+    llm = Fake(teacher.write, token_probs=Teacher.probs)
+    gen = DatasetGenerator(llm)
+    ds = gen.generate(write_prompt(), num_samples_to_generate=6, max_prompt_calls=40, verify=True)
+    report = gen.last_run
+    assert len(ds) == 6
+    for text, label in zip(ds["text"], names(ds), strict=True):
+        assert ("good" in text) == (label == "positive")  # every kept row reads as its label
+    counts = report.summary()["verification"]
+    mismatches = [f for f in report.failures if f.kind == "LabelMismatch"]
+    assert counts["mismatched"] == len(mismatches) > 0
+    assert counts["kept"] == len(ds)
+    assert counts["checked"] == counts["kept"] + counts["mismatched"] + counts["unsure"]
+    assert all("the teacher reads it as" in f.error and f.raw for f in mismatches)
+    # every call is counted: each written row once, each verification once
+    assert report.budget.used == llm.calls == 2 * counts["checked"]
+    verified = [p["verified"] for p in report.provenance]
+    assert all(v["label"] in SENTIMENT and v["confidence"] >= 0.9 for v in verified)
+
+
+def test_verify_min_confidence_drops_rows_the_teacher_is_unsure_of():
+    teacher = Teacher(wrong_every=0, vague_every=2)
+    llm = Fake(teacher.write, token_probs=Teacher.probs)
+    gen = DatasetGenerator(llm)
+    ds = gen.generate(
+        write_prompt(), num_samples_to_generate=4, max_prompt_calls=40, verify=True, verify_min_confidence=0.8
+    )
+    assert len(ds) == 4 and not any("vague" in t for t in ds["text"])
+    unsure = [f for f in gen.last_run.failures if f.kind == "Unverified"]
+    assert unsure and all("verify_min_confidence 0.8" in f.error for f in unsure)
+    assert gen.last_run.summary()["verification"]["unsure"] == len(unsure)
+
+
+def test_each_planned_row_has_a_call_set_aside_for_its_verification():
+    llm = Fake(Teacher(wrong_every=0).write, token_probs=Teacher.probs)
+    gen = DatasetGenerator(llm)
+    ds = gen.generate(write_prompt(), num_samples_to_generate=10, max_prompt_calls=8, verify=True)
+    assert len(ds) == 4  # 8 calls: 4 rows written and verified, none left unverified
+    assert gen.last_run.budget.used == 8
+    assert not [f for f in gen.last_run.failures if f.kind == "CallCapReached"]
+
+
+def test_without_logprobs_verification_votes_with_sampled_answers():
+    def write(prompt: str) -> str:
+        if is_check(prompt):
+            return "negative" if "bad" in prompt else "positive"
+        return "a good film" if "Write one positive" in prompt else "a bad film"
+
+    llm = Fake(write, logprobs=False)
+    gen = DatasetGenerator(llm)
+    ds = gen.generate(
+        write_prompt(), num_samples_to_generate=2, max_prompt_calls=20, verify=True, dedup=False, label_samples=3
+    )
+    assert len(ds) == 2
+    assert [p["verified"]["confidence"] for p in gen.last_run.provenance] == [1.0, 1.0]
+    assert gen.last_run.budget.used == 2 + 2 * 3
+
+
+def test_verification_settings_that_cannot_apply_are_refused():
+    free = BasePrompt("Write one movie review sentence.", generate_data_for_column="text")
+    with pytest.raises(ConfigError, match="asks for none"):
+        DatasetGenerator(Fake("x")).generate(free, verify=True)
+    with pytest.raises(ConfigError, match="verify is off"):
+        DatasetGenerator(Fake("x")).generate(write_prompt(), verify_min_confidence=0.7)
+
+
+def test_near_duplicates_are_dropped_with_the_row_they_repeat():
+    pytest.importorskip("datasketch")
+    texts = itertools.cycle(
+        [
+            "the acting was superb and the story moved me deeply from start to end",
+            "the acting was superb and the story moved me deeply from start to finish",
+            "a dull plot with wooden dialogue and no reason to care about anyone",
+        ]
+    )
+    llm = Fake(lambda prompt: next(texts))
+    gen = DatasetGenerator(llm)
+    ds = gen.generate(write_prompt(), num_samples_to_generate=3, max_prompt_calls=3, dedup_minhash=0.6)
+    near = [f for f in gen.last_run.failures if f.kind == "NearDuplicate"]
+    assert len(ds) == 2 and len(near) == 1
+    assert near[0].index == 1 and near[0].duplicate_of == 0
+    assert gen.last_run.summary()["near_duplicates"] == 1
+    assert gen.last_run.failures_dataset()["duplicate_of"] == [0]
+
+
+def test_near_duplicate_removal_is_refused_for_annotation():
+    from datasets import Dataset
+
+    prompt = BasePrompt(
+        "Classify: {}.", label_options=SENTIMENT, generate_data_for_column="label", fewshot_example_columns="text"
+    )
+    with pytest.raises(ConfigError, match="keeps every input row"):
+        DatasetGenerator(Fake("positive")).generate(
+            prompt, unlabeled_dataset=Dataset.from_dict({"text": ["a"]}), dedup_minhash=0.8
+        )
