@@ -222,6 +222,29 @@ def test_llamacpp_strips_the_echoed_prefill(xllamacpp, gguf):
     assert not llm.running and xllamacpp.stopped == 1
 
 
+@pytest.mark.parametrize(("kwargs", "expected"), [({}, True), ({"cache_prompt": False}, False)])
+def test_llamacpp_sends_cache_prompt_as_configured(xllamacpp, gguf, kwargs, expected):
+    """On by default: every request asks llama.cpp to reuse its slot's cached prefix, and the server
+    routes requests to the slot holding the most similar prompt; off is sent as off."""
+    from fabricator.llms.embedded import LlamaCpp
+
+    async def main() -> None:
+        try:
+            await llm.complete(Request(({"role": "user", "content": "Write a review."},)))
+        finally:
+            await llm.aclose()
+
+    with FakeOpenAIServer() as srv:
+        xllamacpp.address = f"127.0.0.1:{srv.port}"
+        llm = LlamaCpp(gguf, warmup=False, **kwargs)
+        asyncio.run(main())
+        [call] = (r.body for r in srv.requests)
+    assert call["cache_prompt"] is expected
+    [params] = xllamacpp.params
+    assert params.cache_prompt is expected  # the server's default for requests without the field
+    assert 0 < params.slot_prompt_similarity < 1
+
+
 # --- real model ---------------------------------------------------------------------------------
 
 

@@ -37,6 +37,13 @@ from .base import Completion, Request
 logger = logging.getLogger(__name__)
 
 CTX_PER_SLOT = 2048  # default context per parallel slot (prompt + answer)
+# A request goes to the idle slot whose cached prompt shares the longest prefix with it, if that
+# prefix is over this fraction of the request's prompt (else to the least recently used slot).
+# llama.cpp's own default, set explicitly so that an xllamacpp update cannot change it: every
+# prompt of a run starts with the same system prompt and task (well over 10 % of its tokens), so
+# any slot that served the run qualifies; a higher bar would send such requests to the LRU slot,
+# which then computes that prefix again.
+SLOT_PROMPT_SIMILARITY = 0.1
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
@@ -110,6 +117,14 @@ class LlamaCpp:
     ``n_ctx`` is the total context, split evenly between the ``n_parallel`` slots (default
     ``2048 * n_parallel``). ``n_threads`` defaults to the CPUs this process may use.
 
+    ``cache_prompt`` (default on) lets each slot keep the KV cache of its last prompt and compute
+    only what follows the longest common prefix with the next one: the system prompt and task that
+    a run's prompts share are read once per slot, not once per request. It is sent as
+    ``cache_prompt`` with every request (and is the server's default too); requests are routed to
+    the slot that holds the most similar prompt (``SLOT_PROMPT_SIMILARITY``). Off makes every
+    request compute its whole prompt again; it is there to measure the difference
+    (``bench/embedded.py --compare cache``).
+
     ``Completion.text`` holds only the continuation: llama.cpp echoes an assistant prefill at the
     start of its answer, and that echo is removed here.
     """
@@ -127,6 +142,7 @@ class LlamaCpp:
         max_concurrency: int | None = None,
         timeout: float = 300.0,
         warmup: bool = True,
+        cache_prompt: bool = True,
     ) -> None:
         if n_parallel < 1:
             raise ConfigError(f"n_parallel must be >= 1, got {n_parallel}")
@@ -161,6 +177,7 @@ class LlamaCpp:
         self.max_concurrency = int(max_concurrency) if max_concurrency is not None else self.n_parallel
         self.timeout = float(timeout)
         self.warmup = bool(warmup)
+        self.cache_prompt = bool(cache_prompt)
         self.base_url: str | None = None  # http://127.0.0.1:PORT/v1 while the server runs
         # One OpenAICompatible per event loop (its HTTP session belongs to one loop), so that
         # loops in several threads can share the one server at the same time.
@@ -173,7 +190,7 @@ class LlamaCpp:
         state = f"running at {self.base_url}" if self.base_url is not None else "stopped"
         return (
             f"LlamaCpp(name={self.name!r}, n_parallel={self.n_parallel}, n_ctx={self.n_ctx}, "
-            f"n_threads={self.n_threads}, {state})"
+            f"n_threads={self.n_threads}, cache_prompt={self.cache_prompt}, {state})"
         )
 
     @property
@@ -226,6 +243,11 @@ class LlamaCpp:
         # with 0 it stays at 20-36 tok/s; on an idle machine both give the same speed.
         params.cpuparams.poll = 0
         params.cpuparams_batch.poll = 0
+        # cache_prompt: the server's default (each request sends it too); both are missing in older xllamacpp
+        server_cache = {"cache_prompt": self.cache_prompt, "slot_prompt_similarity": SLOT_PROMPT_SIMILARITY}
+        for name, value in server_cache.items():
+            with contextlib.suppress(AttributeError):
+                setattr(params, name, value)
         params.verbosity = 0 if not logger.isEnabledFor(logging.DEBUG) else 3
         params.hostnames = ["127.0.0.1"]
         params.port = 0  # any free port
@@ -333,6 +355,7 @@ class LlamaCpp:
                     supports_prefill=True,
                     max_concurrency=self.max_concurrency,
                     timeout=self.timeout,
+                    extra_body={"cache_prompt": self.cache_prompt},
                 )
             return client
 
