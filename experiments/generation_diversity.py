@@ -84,10 +84,8 @@ SENTIMENT_ATTRIBUTES: dict[str, Any] = {
         "one long sentence": 1,
     },
 }
-SENTIMENT_TASK = (
-    "Write {length} from a {} review of a {genre} by {voice}, about {aspect}, in the style of the examples."
-)
-PLAIN_TASK = "Write one {} movie review sentence in the style of the examples."
+SENTIMENT_TASK = "Write {length} from a {} review of a {genre} by {voice}, about {aspect}."
+PLAIN_TASK = "Write one {} movie review sentence."
 
 TREC_NAMES = {
     "ABBR": "abbreviation",
@@ -154,44 +152,43 @@ def sentiment_prompt(with_attributes: bool) -> BasePrompt:
 
 
 def generate_sentiment(setting: str, n: int, llm: Any) -> tuple[Dataset, dict[str, Any]]:
-    """``n`` SST-2-like rows made with the techniques of ``setting``, and what they cost."""
-    train = read_jsonl(DATA / "sst2" / "train.jsonl")
-    pool_rows = [r for r in train if len(r["text"].split()) >= 12]  # whole sentences, as in run 1
-    fewshot = as_dataset(seeded_sample(pool_rows, 400, seed=1), ["text", "label"])
+    """``n`` SST-2-like rows made with the techniques of ``setting``, and what they cost.
+
+    Zero-shot: with two SST-2 examples per prompt (the first experiment) a third of the answers
+    copied an example nearly word for word, and the examples are most of the prompt's tokens."""
     on = SETTINGS[setting]
     options: dict[str, Any] = {}
     for technique in on:
         value = TECHNIQUES[technique]
         options.update({"attributes": SENTIMENT_ATTRIBUTES} if value == "attributes" else value)
-    return _generate(
-        f"sst2-{setting}", sentiment_prompt("attributes" in on), fewshot, n, llm, options, max_tokens=60
-    )
+    # settings with one prompt share one journal: the same prompt and seed is the same answer, so
+    # an ablation pays only for what differs (its summary still counts the journaled tokens)
+    journal = "sst2-all" if "attributes" in on else "sst2-no-attributes"
+    prompt = sentiment_prompt("attributes" in on)
+    return _generate(f"sst2-{setting}", prompt, n, llm, options, max_tokens=60, journal=journal)
 
 
 def _generate(
     name: str,
     prompt: BasePrompt,
-    fewshot: Dataset,
     n: int,
     llm: Any,
     options: dict[str, Any],
     max_tokens: int,
+    journal: str | None = None,
 ) -> tuple[Dataset, dict[str, Any]]:
     run = RUNS / "diversity" / name
+    shared = RUNS / "diversity" / (journal or name)
     generator = DatasetGenerator(llm)
     with Timer() as t:
         generated = generator.generate(
             prompt_template=prompt,
-            fewshot_dataset=fewshot,
-            fewshot_sampling_strategy="uniform",
-            fewshot_examples_per_class=2,
-            fewshot_sampling_column="label",
             num_samples_to_generate=n,
             max_prompt_calls=n * 4,
             max_tokens=max_tokens,
             temperature=0.9,
             seed=0,
-            journal_dir=run / "journal",
+            journal_dir=shared / "journal",
             log_path=run / "log.jsonl",
             progress=True,
             **options,
@@ -339,9 +336,8 @@ def trec(n: int, parallel: int) -> None:
         for r in read_jsonl(DATA / "trec" / "train.jsonl")
     ]
     random.Random(0).shuffle(rows)
-    test_rows, gold_rows, pool_rows = rows[:500], rows[500 : 500 + n], rows[500 + n :]
+    test_rows, gold_rows = rows[:500], rows[500 : 500 + n]
     test, gold = as_dataset(test_rows, ["text", "label"]), as_dataset(gold_rows, ["text", "label"])
-    fewshot = as_dataset(pool_rows, ["text", "label"])
     prompt = BasePrompt(
         task_description=TREC_TASK,
         label_options=list(TREC_NAMES.values()),
@@ -351,7 +347,7 @@ def trec(n: int, parallel: int) -> None:
     options = {"attributes": TREC_ATTRIBUTES, **TECHNIQUES["near-dup"], **TECHNIQUES["verify"]}  # type: ignore[dict-item]
     llm = embedded_model(parallel)
     try:
-        generated, summary = _generate("trec-all", prompt, fewshot, n, llm, options, max_tokens=40)
+        generated, summary = _generate("trec-all", prompt, n, llm, options, max_tokens=40)
     finally:
         llm.close()
     on_generated = train_student(generated, test, seed=0)

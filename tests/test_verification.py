@@ -4,6 +4,7 @@ replaced while calls are left; and near-duplicate removal in the same round loop
 from __future__ import annotations
 
 import itertools
+import json
 import re
 
 import pytest
@@ -155,3 +156,24 @@ def test_near_duplicate_removal_is_refused_for_annotation():
         DatasetGenerator(Fake("positive")).generate(
             prompt, unlabeled_dataset=Dataset.from_dict({"text": ["a"]}), dedup_minhash=0.8
         )
+
+
+def test_a_recipe_run_saves_the_attribute_values_and_the_diversity_figures(tmp_path):
+    from conftest import movie_recipe, write_fewshot
+    from conftest import write_recipe as write
+
+    from fabricator.cli import main
+
+    write_fewshot(tmp_path)
+    recipe = movie_recipe(
+        model={"backend": "fake", "responses": ["A moving film.", "Flat and dull.", "A fine cast."]},
+        generation={"num_samples_to_generate": 6, "max_prompt_calls": 6, "dedup": False},
+    )
+    recipe["attributes"] = {"genre": ["comedy", "drama", "western"]}
+    out = tmp_path / "out"
+    assert main(["generate", write(tmp_path, recipe), "-o", str(out), "--quiet"]) == 0
+    assert json.loads((out / "attributes.json").read_text()) == {"genre": ["comedy", "drama", "western"]}
+    diversity = json.loads((out / "metadata.json").read_text())["diversity"]
+    assert diversity["rows"] == 6 and diversity["per_class"] == {"positive": 3, "negative": 3}
+    assert sorted(diversity["per_attribute"]["genre"].values()) == [2, 2, 2]
+    assert 0 < diversity["distinct_2"] <= 1
