@@ -26,9 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import BudgetExceeded, ConfigError, ParseError
-from .execution.journal import content_key
+from .errors import ConfigError, ParseError
 from .llms.base import Request
+from .rows import counted_call
 
 if TYPE_CHECKING:
     from .options import SamplingOptions
@@ -318,21 +318,13 @@ async def _ask(
         max_tokens=max(sampling.max_tokens, 32 * count),
         seed=int.from_bytes(digest, "big") & 0x7FFFFFFF,
     )
-    journal = getattr(engine, "journal", None)
-    key = content_key(engine.llm.name, request.params(), request.messages) if journal is not None else ""
-    free = journal is not None and journal.get(key) is not None
-    if not free and not budget.take(first=False):
+    completion = await counted_call(engine, request, budget, first=False)
+    if completion is None:
         raise ConfigError(
             f"max_prompt_calls ({budget.limit}) leaves no call to propose the values of "
             f"attribute {attribute.name!r}",
             hint="raise max_prompt_calls (each proposal is one call), or give the values as a list",
         )
-    try:
-        completion = await engine.call(request, key)
-    except BudgetExceeded:
-        if not free:
-            budget.refund()
-        raise
     values = parse_values(completion.text)[:count]
     if len(values) < 2:
         where = f" for label {label!r}" if label is not None else ""

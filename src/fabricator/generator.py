@@ -22,8 +22,8 @@ from typing import Any, TypeAlias
 from datasets import Dataset
 
 from ._sync import run_sync
-from .errors import BudgetExceeded, ConfigError
 from .attributes import propose
+from .errors import BudgetExceeded, ConfigError
 from .execution import build_executor, check_executor
 from .execution.clock import Clock
 from .execution.engine import Engine, Prices

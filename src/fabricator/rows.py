@@ -115,6 +115,35 @@ class CallBudget:
         self.used = max(0, self.used - 1)
 
 
+async def counted_call(
+    engine: EngineLike, request: Request, budget: CallBudget, *, first: bool, sample: int = 0
+) -> Any | None:
+    """One model call through ``engine``, counted against ``budget``; ``None`` when none is left.
+
+    An answer in the journal costs nothing (a ``first`` ask frees its reservation instead); a call
+    the token or dollar budget stops before it is sent is given back. ``sample`` is the journal's
+    sample key (the row), so rows with the same prompt keep their own answers.
+    """
+    journal = getattr(engine, "journal", None)
+    key = (
+        content_key(engine.llm.name, request.params(), request.messages, sample=sample)
+        if journal is not None
+        else ""
+    )
+    free = journal is not None and journal.get(key) is not None
+    if free:
+        if first:
+            budget.release()
+    elif not budget.take(first=first):
+        return None
+    try:
+        return await engine.call(request, key)
+    except BudgetExceeded:
+        if not free:
+            budget.refund()
+        raise
+
+
 def derive_seed(seed: int, index: int, attempt: int) -> int:
     """The sampling seed of one attempt at one row (stable across runs and machines)."""
     digest = hashlib.blake2b(f"{seed}:{index}:{attempt}".encode(), digest_size=4).digest()
@@ -182,22 +211,20 @@ class RowMaker:
             from .scoring.annotate import score_row  # the label-scoring path (kept apart: one job each)
 
             return await score_row(self, engine, item, logger, source, budget)
-        journal = getattr(engine, "journal", None)
         messages: Sequence[dict[str, str]] = item.messages
         raw: str | None = None
         error: Exception | None = None
         for attempt in range(self.max_tries):
             request = self.request(item, messages, attempt)
-            key = (
-                content_key(engine.llm.name, request.params(), request.messages, sample=item.index)
-                if journal is not None
-                else ""
-            )
-            free = journal is not None and journal.get(key) is not None
-            if free:
-                if attempt == 0:
-                    budget.release()
-            elif not budget.take(first=attempt == 0):
+            try:
+                completion = await counted_call(
+                    engine, request, budget, first=attempt == 0, sample=item.index
+                )
+            except BackendError as exc:
+                if exc.fatal:
+                    raise
+                return Failure(item.index, exc.message, type(exc).__name__, raw, item.source)
+            if completion is None:
                 why = f"{error}; not asked again" if error is not None else "not asked"
                 return Failure(
                     item.index,
@@ -206,16 +233,6 @@ class RowMaker:
                     raw,
                     item.source,
                 )
-            try:
-                completion = await engine.call(request, key)
-            except BudgetExceeded:
-                if not free:
-                    budget.refund()
-                raise
-            except BackendError as exc:
-                if exc.fatal:
-                    raise
-                return Failure(item.index, exc.message, type(exc).__name__, raw, item.source)
             raw = completion.text
             logger.write(item, request, completion.text)
             try:

@@ -35,7 +35,7 @@ from typing import Any
 
 from fabricator.errors import ConfigError
 from fabricator.evaluation.diagnostics import distinct_n, duplicate_rate
-from fabricator.samplers.similar import Embedder
+from fabricator.samplers.similar import Embedder, unit_rows
 
 __all__ = [
     "NEAR_COPY",
@@ -75,19 +75,6 @@ def attributes_from_provenance(records: Sequence[Mapping[str, Any]]) -> list[dic
     return found
 
 
-def _unit(vectors: Any, count: int) -> Any:
-    import numpy as np
-
-    matrix = np.asarray(vectors, dtype=np.float64)
-    if matrix.ndim != 2 or matrix.shape[0] != count:
-        raise ConfigError(
-            f"the embedder returned an array of shape {matrix.shape} for {count} text(s)",
-            hint="an embedder maps a list of n texts to an (n, d) array, one vector per text",
-        )
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms > 0, norms, 1.0)
-
-
 def _embed(texts: Sequence[str], embedder: Embedder) -> Any:
     """Unit vectors, one per text; each distinct text is embedded once."""
     import numpy as np
@@ -95,7 +82,7 @@ def _embed(texts: Sequence[str], embedder: Embedder) -> Any:
     distinct = list(dict.fromkeys(texts))
     if not distinct:
         return np.zeros((0, 1))
-    vectors = _unit(embedder(distinct), len(distinct))
+    vectors = unit_rows(embedder(distinct), len(distinct), purpose="diversity")
     where = {t: i for i, t in enumerate(distinct)}
     return vectors[[where[t] for t in texts]]
 

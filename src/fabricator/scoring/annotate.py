@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError, BudgetExceeded, ConfigError, ParseError
-from ..execution.journal import content_key
+from ..errors import BackendError, ConfigError, ParseError
 from ..formats.base import score_options
 from ..llms.base import Completion, Request
 from .label_scores import (
@@ -48,25 +47,13 @@ class _Asker:
     last_text: str | None = None
 
     async def __call__(self, request: Request) -> Completion:
-        journal = getattr(self.engine, "journal", None)
-        key = (
-            content_key(self.engine.llm.name, request.params(), request.messages, sample=self.item.index)
-            if journal is not None
-            else ""
-        )
-        free = journal is not None and journal.get(key) is not None
-        if free:
-            if self.first:
-                self.budget.release()
-        elif not self.budget.take(first=self.first):
+        from ..rows import counted_call
+
+        first, self.first = self.first, False
+        index = self.item.index
+        completion = await counted_call(self.engine, request, self.budget, first=first, sample=index)
+        if completion is None:
             raise NoCallLeft
-        self.first = False
-        try:
-            completion: Completion = await self.engine.call(request, key)
-        except BudgetExceeded:
-            if not free:
-                self.budget.refund()
-            raise
         self.last_text = completion.text
         self.logger.write(self.item, request, completion.text)
         return completion
