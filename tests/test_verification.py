@@ -177,3 +177,23 @@ def test_a_recipe_run_saves_the_attribute_values_and_the_diversity_figures(tmp_p
     assert diversity["rows"] == 6 and diversity["per_class"] == {"positive": 3, "negative": 3}
     assert sorted(diversity["per_attribute"]["genre"].values()) == [2, 2, 2]
     assert 0 < diversity["distinct_2"] <= 1
+
+
+def test_the_plan_counts_a_label_check_for_every_row(tmp_path):
+    from conftest import movie_recipe, write_fewshot
+    from conftest import write_recipe as write
+
+    from fabricator.costing import plan_recipe
+    from fabricator.recipe import load_recipe
+
+    write_fewshot(tmp_path)
+    generation = {"num_samples_to_generate": 8, "max_prompt_calls": 10, "max_tokens": 20}
+    plain = plan_recipe(load_recipe(write(tmp_path, movie_recipe(generation=generation))), llm=Fake())
+    checked = plan_recipe(
+        load_recipe(write(tmp_path, movie_recipe(generation={**generation, "verify": True}))), llm=Fake()
+    )
+    assert (plain.rows, plain.checks) == (8, 0)
+    assert (checked.rows, checked.checks) == (5, 5)  # 10 calls: 5 rows written and checked
+    assert checked.check_prompt_tokens > 0
+    assert checked.tokens == checked.prompt_tokens + checked.completion_expected + checked.check_tokens
+    assert "5 label checks (verify)" in dict(checked.lines())["model calls"]

@@ -108,6 +108,9 @@ class Plan:
     prices: tuple[float, float] | None = None
     previous: Previous | None = None  # of the same model
     no_previous: str = "no previous run"  # why ``previous`` is None
+    #: ``verify``: one label check per row, its prompt holding the row's text (typical length)
+    checks: int = 0
+    check_prompt_tokens: int = 0
 
     @property
     def first_prompt_average(self) -> float:
@@ -131,19 +134,34 @@ class Plan:
         return typical if typical is not None else self.completion_bound
 
     @property
+    def check_tokens(self) -> int:
+        """What the label checks spend: their prompts and one scored step each."""
+        return self.check_prompt_tokens + self.checks * SCORING_MAX_TOKENS
+
+    @property
     def tokens(self) -> int:
-        """What the planned first asks spend: their prompts and expected answers."""
-        return self.prompt_tokens + self.completion_expected
+        """What the planned first asks (and their label checks) spend: prompts and expected answers."""
+        return self.prompt_tokens + self.completion_expected + self.check_tokens
 
     @property
     def headroom_prompt_tokens(self) -> int:
         """Prompt tokens of the calls beyond the first asks (a re-ask repeats the prompt and answer)."""
-        return round((self.max_calls - self.rows) * (self.first_prompt_average + self.max_tokens))
+        return round(self.headroom_calls * (self.first_prompt_average + self.max_tokens))
+
+    @property
+    def headroom_calls(self) -> int:
+        """Calls beyond the first asks and their label checks (re-asks, top-ups)."""
+        return max(0, self.max_calls - self.rows - self.checks)
 
     @property
     def tokens_at_most(self) -> int:
         """Every allowed call made, every answer at ``max_tokens``."""
-        return self.prompt_tokens + self.headroom_prompt_tokens + self.max_calls * self.max_tokens
+        return (
+            self.prompt_tokens
+            + self.headroom_prompt_tokens
+            + self.max_calls * self.max_tokens
+            + self.check_prompt_tokens
+        )
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         if self.prices is None:
@@ -152,11 +170,17 @@ class Plan:
 
     @property
     def cost_expected(self) -> float | None:
-        return self.cost(self.prompt_tokens, self.completion_expected)
+        return self.cost(
+            self.prompt_tokens + self.check_prompt_tokens,
+            self.completion_expected + self.checks * SCORING_MAX_TOKENS,
+        )
 
     @property
     def cost_at_most(self) -> float | None:
-        return self.cost(self.prompt_tokens + self.headroom_prompt_tokens, self.max_calls * self.max_tokens)
+        return self.cost(
+            self.prompt_tokens + self.headroom_prompt_tokens + self.check_prompt_tokens,
+            self.max_calls * self.max_tokens,
+        )
 
     @property
     def seconds(self) -> float | None:
@@ -168,7 +192,9 @@ class Plan:
             "model": self.model,
             "mode": self.mode,
             "rows": self.rows,
-            "calls": [self.rows, self.max_calls],
+            "calls": [self.rows + self.checks, self.max_calls],
+            "label_checks": self.checks,
+            "label_check_prompt_tokens": self.check_prompt_tokens,
             "prompt_tokens": self.prompt_tokens,
             "prompt_tokens_exact": self.exact,
             "counted_by": self.counted_by,
@@ -209,8 +235,14 @@ class Plan:
         how = self.counted_by if self.exact else f"ESTIMATE: {self.counted_by}"
         calls = f"{self.rows:,} first asks"
         prompt = f"{self.prompt_tokens:,} for the first asks ({how})"
-        if self.max_calls > self.rows:
-            calls += f", {self.rows:,} to {self.max_calls:,} with re-asks and top-ups (max_prompt_calls)"
+        if self.checks:
+            calls += f" + {self.checks:,} label checks (verify)"
+            prompt += f" + ~{self.check_prompt_tokens:,} for the label checks"
+        if self.headroom_calls:
+            calls += (
+                f", {self.rows + self.checks:,} to {self.max_calls:,} with re-asks and top-ups "
+                "(max_prompt_calls)"
+            )
             prompt += f"; up to ~{self.prompt_tokens + self.headroom_prompt_tokens:,} if every call is used"
         else:
             calls += " (max_prompt_calls leaves no room for re-asks)"
@@ -293,7 +325,8 @@ def plan_run(
     check_count("max_prompt_calls", g.max_prompt_calls)
     check_count("num_samples_to_generate", g.num_samples_to_generate)
     source_rows = len(task.unlabeled) if task.unlabeled is not None else g.num_samples_to_generate
-    rows = min(g.max_prompt_calls, source_rows)
+    checking = sampling.verify and task.unlabeled is None  # each row: its first ask and a label check
+    rows = min(g.max_prompt_calls // 2 if checking else g.max_prompt_calls, source_rows)
     # annotation: each row at most MAX_TRIES calls; generation: top-up rows use every call left
     max_calls = (
         min(g.max_prompt_calls, rows * MAX_TRIES) if task.unlabeled is not None else g.max_prompt_calls
@@ -310,6 +343,14 @@ def plan_run(
     if previous is not None and previous.model != llm.name:
         why = f"the previous run used another model ({previous.model})"
         previous = None
+    check_tokens = 0
+    if checking:  # the rows' texts are not written yet: a stand-in of the typical answer's length
+        from .verification import VerifyPrompt
+
+        words = round(previous.completion_per_call) if previous is not None else sampling.max_tokens
+        ask = VerifyPrompt(task, sampling, sampling.system_prompt)
+        stand_in = " ".join(["word"] * max(1, min(words, sampling.max_tokens)))
+        check_tokens, _, _ = count_prompts(llm, (ask.item(i, stand_in).messages for i in range(rows)))
     return Plan(
         model=llm.name,
         mode=task.mode,
@@ -325,6 +366,8 @@ def plan_run(
         prices=g.budget.prices,
         previous=previous,
         no_previous=why,
+        checks=rows if checking else 0,
+        check_prompt_tokens=check_tokens,
     )
 
 

@@ -12,7 +12,6 @@ left. Each verification is a model call like any other: counted against ``max_pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +67,31 @@ def check_verification(task: Task, sampling: SamplingOptions) -> None:
         )
 
 
+class VerifyPrompt:
+    """The annotation prompt a generated row is checked with (also what ``fabricator plan`` counts)."""
+
+    def __init__(self, task: Task, sampling: SamplingOptions, system_prompt: str | None = None) -> None:
+        conditioned = conditioning(task.format)
+        assert conditioned is not None, "check_verification admits label-conditioned tasks only"
+        self.label_column, self.labels = conditioned
+        self.text_column = task.prompt.target_column
+        self.prompt = BasePrompt(
+            VERIFY_TASK,
+            generate_data_for_column=self.label_column,
+            fewshot_example_columns=self.text_column,
+            label_options=self.labels,
+            label_descriptions=task.prompt.label_descriptions or None,
+        )
+        self.format = Labels(self.label_column, self.labels, synonyms=sampling.label_synonyms)
+        self.system = f"{system_prompt} {self.format.instructions()}" if system_prompt else None
+
+    def item(self, index: int, text: str) -> WorkItem:
+        """The annotation prompt of generated row ``index`` with ``text`` (no examples)."""
+        prompt_text = self.prompt.get_prompt_text(self.labels, [], {self.text_column: text})
+        messages = self.prompt.messages_for(prompt_text, system=self.system, prefill=False)
+        return WorkItem(index, tuple(messages), prompt_text)
+
+
 class Verifier:
     """Annotates a round's new rows back and drops those whose label does not hold."""
 
@@ -80,22 +104,11 @@ class Verifier:
         budget: CallBudget,
         system_prompt: str | None = None,
     ) -> None:
-        conditioned = conditioning(task.format)
-        assert conditioned is not None, "check_verification admits label-conditioned tasks only"
-        self.label_column, self.labels = conditioned
-        self.text_column = task.prompt.target_column
+        self.ask = VerifyPrompt(task, sampling, system_prompt)
+        self.label_column, self.text_column = self.ask.label_column, self.ask.text_column
         self.min_confidence = sampling.verify_min_confidence
-        self.prompt = BasePrompt(
-            VERIFY_TASK,
-            generate_data_for_column=self.label_column,
-            fewshot_example_columns=self.text_column,
-            label_options=self.labels,
-            label_descriptions=task.prompt.label_descriptions or None,
-        )
-        fmt = Labels(self.label_column, self.labels, synonyms=sampling.label_synonyms)
-        self.system = f"{system_prompt} {fmt.instructions()}" if system_prompt else None
         self.maker = RowMaker(
-            format=fmt,
+            format=self.ask.format,
             input_columns=(self.text_column,),
             temperature=0.7,  # the samples fallback's answers; log-probability scoring is greedy
             max_tokens=16,
@@ -107,13 +120,6 @@ class Verifier:
         self.logger = logger
         self.budget = budget
         self.counts = VerificationCounts()
-
-    def item(self, index: int, row: Mapping[str, Any]) -> WorkItem:
-        """The annotation prompt of generated row ``index`` (its text, no examples)."""
-        source = {self.text_column: row[self.text_column]}
-        text = self.prompt.get_prompt_text(self.labels, [], source)
-        messages = self.prompt.messages_for(text, system=self.system, prefill=False)
-        return WorkItem(index, tuple(messages), text)
 
     async def check(
         self, rows: dict[int, dict[str, Any]], failures: dict[int, Failure], indices: list[int]
@@ -129,7 +135,7 @@ class Verifier:
         def keep(item: WorkItem, result: dict[str, Any] | Failure) -> None:
             verdicts[item.index] = result
 
-        await self.engine.map([self.item(i, rows[i]) for i in todo], handle, keep)
+        await self.engine.map([self.ask.item(i, str(rows[i][self.text_column])) for i in todo], handle, keep)
         for index in todo:  # in row order: the outcome does not depend on which call finished first
             verdict = verdicts.get(index)
             if verdict is not None:
@@ -178,4 +184,4 @@ class Verifier:
             }
 
 
-__all__ = ["VERIFY_TASK", "VerificationCounts", "Verifier", "check_verification"]
+__all__ = ["VERIFY_TASK", "VerificationCounts", "Verifier", "VerifyPrompt", "check_verification"]
