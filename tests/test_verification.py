@@ -112,7 +112,12 @@ def test_without_logprobs_verification_votes_with_sampled_answers():
     llm = Fake(write, logprobs=False)
     gen = DatasetGenerator(llm)
     ds = gen.generate(
-        write_prompt(), num_samples_to_generate=2, max_prompt_calls=20, verify=True, dedup=False, label_samples=3
+        write_prompt(),
+        num_samples_to_generate=2,
+        max_prompt_calls=20,
+        verify=True,
+        dedup=False,
+        label_samples=3,
     )
     assert len(ds) == 2
     assert [p["verified"]["confidence"] for p in gen.last_run.provenance] == [1.0, 1.0]
@@ -150,7 +155,10 @@ def test_near_duplicate_removal_is_refused_for_annotation():
     from datasets import Dataset
 
     prompt = BasePrompt(
-        "Classify: {}.", label_options=SENTIMENT, generate_data_for_column="label", fewshot_example_columns="text"
+        "Classify: {}.",
+        label_options=SENTIMENT,
+        generate_data_for_column="label",
+        fewshot_example_columns="text",
     )
     with pytest.raises(ConfigError, match="keeps every input row"):
         DatasetGenerator(Fake("positive")).generate(
