@@ -118,7 +118,7 @@ class NearDuplicates:
         self._lsh: Any = None
         self._signatures: list[Any] = []  # LSH key -> MinHash of an accepted row
         self._signature_rows: list[int] = []  # LSH key -> row index
-        self._vectors = np.zeros((0, 0), dtype=np.float32)  # unit vectors of accepted rows
+        self._vectors: np.ndarray = np.zeros((0, 0), dtype=np.float32)  # unit vectors of accepted rows
         self._vector_rows: list[int] = []
         self._accepted = 0
         if self.minhash is not None:
