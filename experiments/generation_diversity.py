@@ -86,6 +86,12 @@ SENTIMENT_ATTRIBUTES: dict[str, Any] = {
 }
 SENTIMENT_TASK = "Write {length} from a {} review of a {genre} by {voice}, about {aspect}."
 PLAIN_TASK = "Write one {} movie review sentence."
+# first words (attribute "opening"): against the "The film was ..." template a small model falls into
+OPENINGS = [
+    "Despite", "Few", "What", "Even", "It", "If", "Nothing", "Watching", "By", "As",
+    "For", "Rarely", "Only", "Not", "From", "With", "Once", "There", "Its", "Although",
+]  # fmt: skip
+OPENING_TASK = SENTIMENT_TASK + ' Start it with the word "{opening}".'
 
 TREC_NAMES = {
     "ABBR": "abbreviation",
@@ -133,6 +139,7 @@ TECHNIQUES = {
     "attributes": "attributes",
     "near-dup": {"dedup_minhash": 0.7, "dedup_embedding": 0.9},
     "verify": {"verify": True, "verify_min_confidence": 0.7},
+    "openings": "openings",
 }
 SETTINGS = {
     "all": ("attributes", "near-dup", "verify"),
@@ -140,12 +147,13 @@ SETTINGS = {
     "no-near-dup": ("attributes", "verify"),
     "no-verify": ("attributes", "near-dup"),
     "none": (),
+    "all+openings": ("attributes", "openings", "near-dup", "verify"),
 }
 
 
-def sentiment_prompt(with_attributes: bool) -> BasePrompt:
+def sentiment_prompt(with_attributes: bool, openings: bool = False) -> BasePrompt:
     return BasePrompt(
-        task_description=SENTIMENT_TASK if with_attributes else PLAIN_TASK,
+        task_description=OPENING_TASK if openings else SENTIMENT_TASK if with_attributes else PLAIN_TASK,
         label_options=["positive", "negative"],
         generate_data_for_column="text",
     )
@@ -160,11 +168,17 @@ def generate_sentiment(setting: str, n: int, llm: Any) -> tuple[Dataset, dict[st
     options: dict[str, Any] = {}
     for technique in on:
         value = TECHNIQUES[technique]
-        options.update({"attributes": SENTIMENT_ATTRIBUTES} if value == "attributes" else value)
+        if value == "attributes":
+            options["attributes"] = dict(SENTIMENT_ATTRIBUTES)
+        elif value == "openings":
+            options.setdefault("attributes", {})["opening"] = OPENINGS
+        else:
+            options.update(value)
     # settings with one prompt share one journal: the same prompt and seed is the same answer, so
     # an ablation pays only for what differs (its summary still counts the journaled tokens)
     journal = "sst2-all" if "attributes" in on else "sst2-no-attributes"
-    prompt = sentiment_prompt("attributes" in on)
+    journal = "sst2-openings" if "openings" in on else journal
+    prompt = sentiment_prompt("attributes" in on, "openings" in on)
     return _generate(f"sst2-{setting}", prompt, n, llm, options, max_tokens=60, journal=journal)
 
 
@@ -301,6 +315,7 @@ def ablation(n: int, parallel: int, settings: list[str]) -> None:
             "attributes",
             "near-dup",
             "verify",
+            "openings",
             "student acc",
             "distinct-2",
             "spread",
