@@ -21,6 +21,7 @@ import random
 import shutil
 from typing import Any
 
+from annotation_quality import TREC_DESCRIPTIONS
 from common import (
     DATA,
     RESULTS,
@@ -33,6 +34,7 @@ from common import (
     write_table,
 )
 from datasets import Dataset
+from trec_annotation import NAMES as TREC_NAMES
 
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.dataset_transformations import convert_label_ids_to_texts
@@ -93,22 +95,6 @@ OPENINGS = [
 ]  # fmt: skip
 OPENING_TASK = SENTIMENT_TASK + ' Start it with the word "{opening}".'
 
-TREC_NAMES = {
-    "ABBR": "abbreviation",
-    "DESC": "description",
-    "ENTY": "entity",
-    "HUM": "human",
-    "LOC": "location",
-    "NUM": "number",
-}
-TREC_DESCRIPTIONS = {
-    "abbreviation": "asks what an abbreviation stands for, or for the short form of a name",
-    "description": "asks for a definition, a description, a reason or a manner (what is X, why, how to)",
-    "entity": "asks for a thing such as an animal, plant, color, product, disease, sport, food or term",
-    "human": "asks for a person, a group of people or an organization (who, which company)",
-    "location": "asks for a place such as a city, country, state, mountain, river or address",
-    "number": "asks for a number such as a count, date, year, age, distance, price or duration",
-}
 TREC_ATTRIBUTES: dict[str, Any] = {
     "topic": [
         "history",

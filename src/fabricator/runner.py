@@ -212,9 +212,10 @@ def _diversity(dataset: Any, report: GenerationReport, text_column: str) -> dict
     from datasets import ClassLabel
 
     from .evaluation.diversity import attributes_from_provenance, diversity
+    from .tables import decode_labels
 
-    classes = [(c, f) for c, f in dataset.features.items() if isinstance(f, ClassLabel)]
-    labels = [str(classes[0][1].int2str(v)) for v in dataset[classes[0][0]]] if classes else None
+    classes = [c for c, f in dataset.features.items() if isinstance(f, ClassLabel)]
+    labels = [str(v) for v in decode_labels(dataset, classes[0])] if classes else None
     figures = diversity(
         [str(t) for t in dataset[text_column]],
         labels=labels,
