@@ -17,6 +17,7 @@ from conftest import movie_recipe, write_fewshot, write_recipe
 from fabricator import costing
 from fabricator.cli import main
 from fabricator.costing import estimate_tokens, plan_recipe
+from fabricator.errors import ConfigError
 from fabricator.llms.fake import Fake
 from fabricator.recipe import load_recipe
 from fabricator.runner import run_recipe
@@ -230,3 +231,38 @@ def test_embedded_plan_counts_what_the_run_uses(tmp_path):
     used = result.report.summary()["prompt_tokens"]
     print(f"planned {plan.prompt_tokens} prompt tokens, the run used {used}")
     assert used > 0 and abs(plan.prompt_tokens - used) <= 0.05 * used
+
+
+def test_plan_counts_the_attribute_proposals_the_run_makes(tmp_path):
+    """Proposed attribute values cost calls before the rows: the plan counts them, its prompt tokens
+    match what the run sends, and they come out of max_prompt_calls as in the run."""
+    prompt = {**RECIPE["prompt"], "task_description": "Write a {} movie review about {topic}."}
+    gen = {**RECIPE["generation"], "max_prompt_calls": 5}
+    recipe = load_recipe(
+        write_project(
+            tmp_path, {**RECIPE, "prompt": prompt, "generation": gen, "attributes": {"topic": {"propose": 3}}}
+        )
+    )
+    plan = plan_recipe(recipe, llm=Fake())
+    assert (plan.proposals, plan.rows) == (2, 3)  # one proposal per label; 5 calls leave 3 rows
+    assert "3 first asks + 2 attribute proposals" in dict(plan.lines())["model calls"]
+    assert plan.as_dict()["calls"] == [5, 5]
+
+    written = iter(range(100))
+
+    def writer(text: str) -> str:
+        return "food\ntravel\nmusic" if text.startswith("List ") else f"Review number {next(written)}."
+
+    llm = Fake(writer)
+    result = run_recipe(recipe, output=tmp_path / "out", llm=llm, progress=False)
+    asked = [r for r in llm.requests if r.messages[0]["content"].startswith("List ")]
+    assert len(asked) == plan.proposals and result.rows == plan.rows
+    assert plan.proposal_prompt_tokens == sum(estimate_tokens(r.messages) for r in asked)
+    assert plan.proposal_completion_bound == sum(r.max_tokens for r in asked) == 2 * 96  # 32 a value
+    assert plan.tokens == plan.prompt_tokens + plan.completion_expected + plan.proposal_tokens
+
+    tight = {**RECIPE, "prompt": prompt, "attributes": {"topic": {"propose": 3}}}
+    tight["generation"] = {**gen, "max_prompt_calls": 2}
+    (tmp_path / "tight").mkdir()
+    with pytest.raises(ConfigError, match=r"leaves no call for the rows after the 2 attribute proposal"):
+        plan_recipe(load_recipe(write_project(tmp_path / "tight", tight)), llm=Fake())

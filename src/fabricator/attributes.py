@@ -263,6 +263,28 @@ class AttributeDealer:
 # --- values the model proposes ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """One call that asks the model for the values of ``attribute`` (for rows of ``label``)."""
+
+    attribute: Attribute
+    label: str | None
+    request: Request
+
+
+def proposals(task: Task, sampling: SamplingOptions) -> list[Proposal]:
+    """The proposal calls a run still has to make before its rows, in the order it makes them
+    (``fabricator plan`` counts them too)."""
+    labels = task.prompt.label_options or []
+    return [
+        Proposal(a, label, _proposal_request(task.prompt, a, label, sampling))
+        for a in task.attributes or []
+        if a.propose is not None
+        for label in (labels if a.per_label else [None])
+        if a.choice(label) is None
+    ]
+
+
 async def propose(
     task: Task, engine: EngineLike, budget: CallBudget, sampling: SamplingOptions
 ) -> dict[str, Any] | None:
@@ -270,24 +292,14 @@ async def propose(
     label), before any row: through ``engine`` (journaled: a resume asks nothing again) and counted
     in ``budget``. Returns every attribute's values (``plain_values``), ``None`` without attributes.
     """
-    attributes = task.attributes
-    if not attributes:
+    if not task.attributes:
         return None
-    labels = task.prompt.label_options or []
-    jobs = [
-        (a, label)
-        for a in attributes
-        if a.propose is not None
-        for label in (labels if a.per_label else [None])
-        if a.choice(label) is None
-    ]
+    jobs = proposals(task, sampling)
     # each call takes its budget before its first await: the order of the calls is the jobs' order
-    found = await asyncio.gather(
-        *(_ask(task.prompt, a, label, engine, budget, sampling) for a, label in jobs)
-    )
-    for (attribute, label), values in zip(jobs, found, strict=True):
-        attribute.choices[label] = Choice(values)
-    return plain_values(attributes)
+    found = await asyncio.gather(*(_ask(job, engine, budget) for job in jobs))
+    for job, values in zip(jobs, found, strict=True):
+        job.attribute.choices[job.label] = Choice(values)
+    return plain_values(task.attributes)
 
 
 def proposal_text(prompt: BasePrompt, name: str, count: int, label: str | None) -> str:
@@ -300,31 +312,30 @@ def proposal_text(prompt: BasePrompt, name: str, count: int, label: str | None) 
     )
 
 
-async def _ask(
-    prompt: BasePrompt,
-    attribute: Attribute,
-    label: str | None,
-    engine: EngineLike,
-    budget: CallBudget,
-    sampling: SamplingOptions,
-) -> tuple[str, ...]:
+def _proposal_request(
+    prompt: BasePrompt, attribute: Attribute, label: str | None, sampling: SamplingOptions
+) -> Request:
     count = attribute.propose
     assert count is not None
-    text = proposal_text(prompt, attribute.name, count, label)
     digest = hashlib.blake2b(f"{sampling.seed}:{attribute.name}:{label}".encode(), digest_size=4).digest()
-    request = Request(
-        messages=({"role": "user", "content": text},),
+    return Request(
+        messages=({"role": "user", "content": proposal_text(prompt, attribute.name, count, label)},),
         temperature=sampling.temperature,
         max_tokens=max(sampling.max_tokens, 32 * count),
         seed=int.from_bytes(digest, "big") & 0x7FFFFFFF,
     )
-    completion = await counted_call(engine, request, budget, first=False)
+
+
+async def _ask(job: Proposal, engine: EngineLike, budget: CallBudget) -> tuple[str, ...]:
+    attribute, label = job.attribute, job.label
+    completion = await counted_call(engine, job.request, budget, first=False)
     if completion is None:
         raise ConfigError(
             f"max_prompt_calls ({budget.limit}) leaves no call to propose the values of "
             f"attribute {attribute.name!r}",
             hint="raise max_prompt_calls (each proposal is one call), or give the values as a list",
         )
+    count = attribute.propose
     values = parse_values(completion.text)[:count]
     if len(values) < 2:
         where = f" for label {label!r}" if label is not None else ""
@@ -367,10 +378,12 @@ __all__ = [
     "Attribute",
     "AttributeDealer",
     "Choice",
+    "Proposal",
     "check_attributes",
     "parse_values",
     "plain_values",
     "proposal_text",
+    "proposals",
     "propose",
     "resolve_attributes",
 ]

@@ -21,6 +21,7 @@ from typing import Any
 
 from datasets import Dataset
 
+from .attributes import proposals
 from .errors import ConfigError
 from .formats import OutputFormat
 from .llms.base import LLM
@@ -111,6 +112,10 @@ class Plan:
     #: ``verify``: one label check per row, its prompt holding the row's text (typical length)
     checks: int = 0
     check_prompt_tokens: int = 0
+    #: proposed attributes: the calls that ask for their values before the rows, and their tokens
+    proposals: int = 0
+    proposal_prompt_tokens: int = 0
+    proposal_completion_bound: int = 0  # every proposal answer at its max_tokens
 
     @property
     def first_prompt_average(self) -> float:
@@ -139,9 +144,14 @@ class Plan:
         return self.check_prompt_tokens + self.checks * SCORING_MAX_TOKENS
 
     @property
+    def proposal_tokens(self) -> int:
+        """What the proposal calls spend at most (their answers are lists: counted at the bound)."""
+        return self.proposal_prompt_tokens + self.proposal_completion_bound
+
+    @property
     def tokens(self) -> int:
-        """What the planned first asks (and their label checks) spend: prompts and expected answers."""
-        return self.prompt_tokens + self.completion_expected + self.check_tokens
+        """What the planned first asks (with their label checks and the proposals) spend."""
+        return self.prompt_tokens + self.completion_expected + self.check_tokens + self.proposal_tokens
 
     @property
     def headroom_prompt_tokens(self) -> int:
@@ -150,8 +160,8 @@ class Plan:
 
     @property
     def headroom_calls(self) -> int:
-        """Calls beyond the first asks and their label checks (re-asks, top-ups)."""
-        return max(0, self.max_calls - self.rows - self.checks)
+        """Calls beyond the first asks, their label checks and the proposals (re-asks, top-ups)."""
+        return max(0, self.max_calls - self.rows - self.checks - self.proposals)
 
     @property
     def tokens_at_most(self) -> int:
@@ -159,8 +169,9 @@ class Plan:
         return (
             self.prompt_tokens
             + self.headroom_prompt_tokens
-            + self.max_calls * self.max_tokens
+            + (self.max_calls - self.proposals) * self.max_tokens
             + self.check_prompt_tokens
+            + self.proposal_tokens
         )
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
@@ -171,15 +182,18 @@ class Plan:
     @property
     def cost_expected(self) -> float | None:
         return self.cost(
-            self.prompt_tokens + self.check_prompt_tokens,
-            self.completion_expected + self.checks * SCORING_MAX_TOKENS,
+            self.prompt_tokens + self.check_prompt_tokens + self.proposal_prompt_tokens,
+            self.completion_expected + self.checks * SCORING_MAX_TOKENS + self.proposal_completion_bound,
         )
 
     @property
     def cost_at_most(self) -> float | None:
         return self.cost(
-            self.prompt_tokens + self.headroom_prompt_tokens + self.check_prompt_tokens,
-            self.max_calls * self.max_tokens,
+            self.prompt_tokens
+            + self.headroom_prompt_tokens
+            + self.check_prompt_tokens
+            + self.proposal_prompt_tokens,
+            (self.max_calls - self.proposals) * self.max_tokens + self.proposal_completion_bound,
         )
 
     @property
@@ -192,9 +206,11 @@ class Plan:
             "model": self.model,
             "mode": self.mode,
             "rows": self.rows,
-            "calls": [self.rows + self.checks, self.max_calls],
+            "calls": [self.rows + self.checks + self.proposals, self.max_calls],
             "label_checks": self.checks,
             "label_check_prompt_tokens": self.check_prompt_tokens,
+            "proposals": self.proposals,
+            "proposal_tokens_at_most": self.proposal_tokens,
             "prompt_tokens": self.prompt_tokens,
             "prompt_tokens_exact": self.exact,
             "counted_by": self.counted_by,
@@ -238,11 +254,13 @@ class Plan:
         if self.checks:
             calls += f" + {self.checks:,} label checks (verify)"
             prompt += f" + ~{self.check_prompt_tokens:,} for the label checks"
+        if self.proposals:
+            calls += f" + {self.proposals:,} attribute proposals"
+            prompt += f" + {self.proposal_prompt_tokens:,} for the proposals"
+            completion += f"; + at most {self.proposal_completion_bound:,} for the proposals"
         if self.headroom_calls:
-            calls += (
-                f", {self.rows + self.checks:,} to {self.max_calls:,} with re-asks and top-ups "
-                "(max_prompt_calls)"
-            )
+            first = self.rows + self.checks + self.proposals
+            calls += f", {first:,} to {self.max_calls:,} with re-asks and top-ups (max_prompt_calls)"
             prompt += f"; up to ~{self.prompt_tokens + self.headroom_prompt_tokens:,} if every call is used"
         else:
             calls += " (max_prompt_calls leaves no room for re-asks)"
@@ -326,7 +344,15 @@ def plan_run(
     check_count("num_samples_to_generate", g.num_samples_to_generate)
     source_rows = len(task.unlabeled) if task.unlabeled is not None else g.num_samples_to_generate
     checking = sampling.verify and task.unlabeled is None  # each row: its first ask and a label check
-    rows = min(g.max_prompt_calls // 2 if checking else g.max_prompt_calls, source_rows)
+    asks = proposals(task, sampling)  # made before the rows, from the same max_prompt_calls
+    spare = g.max_prompt_calls - len(asks)
+    if spare < (2 if checking else 1):
+        raise ConfigError(
+            f"max_prompt_calls ({g.max_prompt_calls}) leaves no call for the rows after the "
+            f"{len(asks)} attribute proposal(s)",
+            hint="raise max_prompt_calls (each proposal is one call), or give the values as lists",
+        )
+    rows = min(spare // 2 if checking else spare, source_rows)
     # annotation: each row at most MAX_TRIES calls; generation: top-up rows use every call left
     max_calls = (
         min(g.max_prompt_calls, rows * MAX_TRIES) if task.unlabeled is not None else g.max_prompt_calls
@@ -368,6 +394,9 @@ def plan_run(
         no_previous=why,
         checks=rows if checking else 0,
         check_prompt_tokens=check_tokens,
+        proposals=len(asks),
+        proposal_prompt_tokens=count_prompts(llm, (a.request.messages for a in asks))[0] if asks else 0,
+        proposal_completion_bound=sum(a.request.max_tokens for a in asks),
     )
 
 
