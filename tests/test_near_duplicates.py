@@ -96,6 +96,21 @@ def test_state_carries_across_calls_and_duplicate_of_is_the_earlier_row() -> Non
     assert finder.accepted == 3
 
 
+def test_references_catch_copies_of_themselves_and_are_never_counted_as_rows() -> None:
+    angles = {"a": 0, "b": 10, "c": 60, DULL: 120, DULL + " today": 121, FILM: 240}
+    embedder = TableEmbedder({text.lower(): angle(degrees) for text, degrees in angles.items()})
+    finder = NearDuplicates(minhash=0.5, embedding=0.9, embedder=embedder)
+    finder.add_references([DULL, "a"])
+    assert finder.accepted == 0
+    found = finder.check([(0, FILM), (1, DULL + " today"), (2, "b"), (3, "c")])
+    assert [(d.index, d.duplicate_of, d.reference, d.method) for d in found] == [
+        (1, -1, 0, "minhash"),
+        (2, -2, 1, "embedding"),
+    ]
+    assert found[1].reason().startswith("near duplicate of few-shot example 1 (embedding cosine 0.98")
+    assert finder.accepted == 2
+
+
 def test_rows_of_one_call_are_compared_with_each_other_in_row_order() -> None:
     rows = [(3, FILM), (4, DULL), (5, FILM_EDITED), (6, DULL + " today")]
     found = NearDuplicates(minhash=0.5).check(rows)

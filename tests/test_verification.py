@@ -151,6 +151,33 @@ def test_near_duplicates_are_dropped_with_the_row_they_repeat():
     assert gen.last_run.failures_dataset()["duplicate_of"] == [0]
 
 
+def test_a_near_copy_of_a_few_shot_example_is_dropped_as_a_copied_example():
+    pytest.importorskip("datasketch")
+    from datasets import Dataset
+
+    example = "the acting was superb and the story moved me deeply from start to end"
+    texts = itertools.cycle(
+        [
+            "the acting was superb and the story moved me deeply from start to finish",
+            "a dull plot with wooden dialogue and no reason to care about anyone",
+            "warm, funny and far too short",
+        ]
+    )
+    gen = DatasetGenerator(Fake(lambda prompt: next(texts)))
+    ds = gen.generate(
+        write_prompt(),
+        fewshot_dataset=Dataset.from_dict({"text": [example], "label": ["positive"]}),
+        fewshot_examples_per_class=0,
+        num_samples_to_generate=2,
+        max_prompt_calls=3,
+        dedup_minhash=0.6,
+    )
+    copied = [f for f in gen.last_run.failures if f.kind == "CopiedExample"]
+    assert len(ds) == 2 and example not in ds["text"]
+    assert [(f.index, f.duplicate_of) for f in copied] == [(0, None)]
+    assert "near duplicate of few-shot example 0 (MinHash Jaccard" in copied[0].error
+
+
 def test_near_duplicate_removal_is_refused_for_annotation():
     from datasets import Dataset
 

@@ -11,8 +11,10 @@ each with its own threshold:
 
 Rows are taken in row order and each is compared with the rows *accepted* before it; a near
 duplicate is dropped and never becomes a reference itself, so of a cluster of copies the first one
-is kept. Texts are compared after ``normalize_text`` (case and whitespace do not count) and, for
-MinHash, on words only (punctuation does not count). Empty texts are never flagged nor indexed.
+is kept. ``add_references`` indexes texts that are never output but must not be copied either
+(a run's few-shot examples): a row too like one is dropped as well, its ``duplicate_of`` negative.
+Texts are compared after ``normalize_text`` (case and whitespace do not count) and, for MinHash,
+on words only (punctuation does not count). Empty texts are never flagged nor indexed.
 """
 
 from __future__ import annotations
@@ -54,13 +56,16 @@ class NearDuplicate:
     similarity: float  # estimated Jaccard (minhash) or cosine (embedding)
     threshold: float
 
+    @property
+    def reference(self) -> int | None:
+        """The position of the reference text (``add_references``) it copies; ``None``: a row."""
+        return -self.duplicate_of - 1 if self.duplicate_of < 0 else None
+
     def reason(self) -> str:
         """The failure message, e.g. ``near duplicate of row 12 (MinHash Jaccard 0.86 >= 0.8)``."""
         measure = "MinHash Jaccard" if self.method == "minhash" else "embedding cosine"
-        return (
-            f"near duplicate of row {self.duplicate_of} "
-            f"({measure} {self.similarity:.2f} >= {self.threshold:g})"
-        )
+        what = f"row {self.duplicate_of}" if self.reference is None else f"few-shot example {self.reference}"
+        return f"near duplicate of {what} ({measure} {self.similarity:.2f} >= {self.threshold:g})"
 
 
 def word_shingles(text: str, size: int) -> set[str]:
@@ -123,6 +128,11 @@ class NearDuplicates:
         self._accepted = 0
         if self.minhash is not None:
             self._start_minhash()
+
+    def add_references(self, texts: Sequence[str]) -> None:
+        """Index ``texts`` (e.g. few-shot examples) before any row: a later row too like one is a
+        near duplicate whose ``duplicate_of`` is ``-(position + 1)``; they are never output."""
+        self.check([(-(position + 1), text) for position, text in enumerate(texts)])
 
     def _start_minhash(self) -> None:
         try:
@@ -187,7 +197,7 @@ class NearDuplicates:
                         dropped.append(NearDuplicate(index, row, "embedding", similarity, self.embedding))
                         continue
             accepted.append(position)
-            self._accepted += 1
+            self._accepted += index >= 0
             if signature is not None:
                 self._lsh.insert(len(self._signatures), signature)
                 self._signatures.append(signature)
@@ -213,7 +223,8 @@ class NearDuplicates:
 
     @property
     def accepted(self) -> int:
-        """How many rows were accepted (and are compared with later rows) so far."""
+        """How many rows were accepted (and are compared with later rows) so far; references
+        (``add_references``) are not counted."""
         return self._accepted
 
 

@@ -126,7 +126,8 @@ class NearDuplicateFilter:
     """Drops generated rows too like an earlier kept row (``dedup_minhash``, ``dedup_embedding``).
 
     Like ``CopyFilter``: applied in row order after each round; a dropped row becomes a
-    ``NearDuplicate`` failure naming the row it repeats, and the next round replaces it.
+    ``NearDuplicate`` failure naming the row it repeats (``CopiedExample`` naming the few-shot
+    example, whose texts are indexed first), and the next round replaces it.
     """
 
     def __init__(self, column: str, detector: NearDuplicates) -> None:
@@ -149,7 +150,10 @@ class NearDuplicateFilter:
         detector = NearDuplicates(
             minhash=sampling.dedup_minhash, embedding=sampling.dedup_embedding, seed=sampling.seed
         )
-        return cls(task.prompt.target_column, detector)
+        column = task.prompt.target_column
+        if task.pool:  # a near copy of a few-shot example is no more wanted than an exact one
+            detector.add_references([str(r[column]) for r in task.pool.rows if column in r])
+        return cls(column, detector)
 
     def drop(self, rows: dict[int, dict[str, Any]], failures: dict[int, Failure], indices: list[int]) -> int:
         """Drop the near duplicates among rows ``indices``; how many were dropped."""
@@ -157,9 +161,12 @@ class NearDuplicateFilter:
         found = self.detector.check(kept)
         for dup in found:
             text = rows.pop(dup.index)[self.column]
-            failures[dup.index] = Failure(
-                dup.index, dup.reason(), "NearDuplicate", text, duplicate_of=dup.duplicate_of
-            )
+            if dup.reference is None:
+                failures[dup.index] = Failure(
+                    dup.index, dup.reason(), "NearDuplicate", text, duplicate_of=dup.duplicate_of
+                )
+            else:
+                failures[dup.index] = Failure(dup.index, dup.reason(), "CopiedExample", text)
         return len(found)
 
 
