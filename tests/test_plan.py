@@ -260,6 +260,12 @@ def test_plan_counts_the_attribute_proposals_the_run_makes(tmp_path):
     assert plan.proposal_prompt_tokens == sum(estimate_tokens(r.messages) for r in asked)
     assert plan.proposal_completion_bound == sum(r.max_tokens for r in asked) == 2 * 96  # 32 a value
     assert plan.tokens == plan.prompt_tokens + plan.completion_expected + plan.proposal_tokens
+    logged = [json.loads(line) for line in (tmp_path / "out" / "log.jsonl").read_text().splitlines()]
+    proposed = [e for e in logged if e["row"] is None]  # the proposals are logged, as no row's calls
+    assert [(e["proposal"], e["label"]) for e in proposed] == [("topic", "positive"), ("topic", "negative")]
+    assert [e["messages"] for e in proposed] == [list(r.messages) for r in asked]
+    assert [e["response"] for e in proposed] == ["food\ntravel\nmusic"] * 2
+    assert "(row 0, the first row's call in log.jsonl)" in (tmp_path / "out" / "README.md").read_text()
 
     tight = {**RECIPE, "prompt": prompt, "attributes": {"topic": {"propose": 3}}}
     tight["generation"] = {**gen, "max_prompt_calls": 2}

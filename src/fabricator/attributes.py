@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .options import SamplingOptions
     from .planning import Task
     from .prompts import BasePrompt
+    from .report import CallLog
     from .rows import CallBudget, EngineLike
 
 SHAPES = (
@@ -286,17 +287,22 @@ def proposals(task: Task, sampling: SamplingOptions) -> list[Proposal]:
 
 
 async def propose(
-    task: Task, engine: EngineLike, budget: CallBudget, sampling: SamplingOptions
+    task: Task,
+    engine: EngineLike,
+    budget: CallBudget,
+    sampling: SamplingOptions,
+    log: CallLog | None = None,
 ) -> dict[str, Any] | None:
     """Ask the model for the values of each ``{"propose": N}`` attribute (once per label when per
     label), before any row: through ``engine`` (journaled: a resume asks nothing again) and counted
-    in ``budget``. Returns every attribute's values (``plain_values``), ``None`` without attributes.
+    in ``budget``, and written to ``log``. Returns every attribute's values (``plain_values``),
+    ``None`` without attributes.
     """
     if not task.attributes:
         return None
     jobs = proposals(task, sampling)
     # each call takes its budget before its first await: the order of the calls is the jobs' order
-    found = await asyncio.gather(*(_ask(job, engine, budget) for job in jobs))
+    found = await asyncio.gather(*(_ask(job, engine, budget, log) for job in jobs))
     for job, values in zip(jobs, found, strict=True):
         job.attribute.choices[job.label] = Choice(values)
     return plain_values(task.attributes)
@@ -326,7 +332,7 @@ def _proposal_request(
     )
 
 
-async def _ask(job: Proposal, engine: EngineLike, budget: CallBudget) -> tuple[str, ...]:
+async def _ask(job: Proposal, engine: EngineLike, budget: CallBudget, log: CallLog | None) -> tuple[str, ...]:
     attribute, label = job.attribute, job.label
     completion = await counted_call(engine, job.request, budget, first=False)
     if completion is None:
@@ -335,6 +341,8 @@ async def _ask(job: Proposal, engine: EngineLike, budget: CallBudget) -> tuple[s
             f"attribute {attribute.name!r}",
             hint="raise max_prompt_calls (each proposal is one call), or give the values as a list",
         )
+    if log is not None:
+        log.write_proposal(attribute.name, label, job.request, completion.text)
     count = attribute.propose
     values = parse_values(completion.text)[:count]
     if len(values) < 2:

@@ -201,14 +201,17 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
 
 
 def _first_logged_call(log_path: Path) -> dict[str, Any] | None:
-    """The first call of the run's log: a prompt exactly as the model got it, and its answer."""
+    """The first row's call in the run's log (attribute proposals come before it): a prompt
+    exactly as the model got it, and its answer."""
     try:
         with open(log_path, encoding="utf-8") as file:
-            line = file.readline()
-        call = json.loads(line) if line.strip() else None
+            for line in file:
+                call = json.loads(line) if line.strip() else None
+                if isinstance(call, dict) and call.get("row") is not None:
+                    return call
     except (OSError, ValueError):
         return None
-    return call if isinstance(call, dict) else None
+    return None
 
 
 def _shorten(text: str) -> str:
@@ -330,7 +333,7 @@ def _prompt_section(recipe: Recipe, call: Mapping[str, Any] | None) -> list[str]
     )
     lines += [
         "",
-        f"One prompt exactly as the model got it (row {call.get('row')}, the first in log.jsonl):",
+        f"One prompt exactly as the model got it (row {call.get('row')}, the first row's call in log.jsonl):",
         "",
     ]
     lines += [

@@ -240,7 +240,7 @@ class DatasetGenerator:
             preflight = getattr(llm, "preflight", None)
             if preflight is not None:
                 await preflight()
-            report.attributes = await propose(task, engine, budget, sampling)  # before the rows' calls
+            report.attributes = await propose(task, engine, budget, sampling, logger)  # before the rows
             reporter.start(wanted)
             planned, target = 0, budget.reserve(wanted, per_row)  # every planned row has its first ask
             while planned < target:  # rounds of items made on demand, never the whole plan

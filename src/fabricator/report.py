@@ -273,7 +273,10 @@ def _all_labels(rows: list[dict[str, Any]], column: str, names: Sequence[str]) -
 
 
 class CallLog:
-    """JSONL log of every prompt and response (``log_path``), plus a sample in the logger."""
+    """JSONL log of every prompt and response (``log_path``), plus a sample in the logger.
+
+    One line a call: a row's (``row`` its index) or an attribute proposal's (``row`` null,
+    ``proposal`` the attribute's name)."""
 
     def __init__(self, path: str | Path | None, every: int) -> None:
         self.every = every
@@ -293,22 +296,34 @@ class CallLog:
                 item.prompt_text,
                 response,
             )
+        self._append(
+            {
+                "row": item.index,
+                "source": item.source,
+                "label": item.label,
+                "fewshot_ids": list(item.fewshot_ids),
+                "seed": request.seed,
+                "messages": list(request.messages),
+                "response": response,
+            }
+        )
+
+    def write_proposal(self, attribute: str, label: str | None, request: Request, response: str) -> None:
+        """A call that proposed the values of ``attribute``: no row's, so ``row`` is null."""
+        self._append(
+            {
+                "row": None,
+                "proposal": attribute,
+                "label": label,
+                "seed": request.seed,
+                "messages": list(request.messages),
+                "response": response,
+            }
+        )
+
+    def _append(self, entry: dict[str, Any]) -> None:
         if self.file is not None:
-            self.file.write(
-                json.dumps(
-                    {
-                        "row": item.index,
-                        "source": item.source,
-                        "label": item.label,
-                        "fewshot_ids": list(item.fewshot_ids),
-                        "seed": request.seed,
-                        "messages": list(request.messages),
-                        "response": response,
-                    },
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
+            self.file.write(json.dumps(entry, ensure_ascii=False) + "\n")
             self.file.flush()
 
     def close(self) -> None:
