@@ -104,7 +104,7 @@ def load(name: str, n: int) -> tuple[list[dict], list[dict], list[dict], list[st
     return (
         gold,
         [],
-        seeded_sample(train, 400, seed=0),
+        seeded_sample(train, 3000, seed=0),  # nearest examples need a pool to be near in (CoNLL: 3,000)
         ["negative", "positive"],
         "Classify the sentiment of the movie review as one of: {}.",
     )
