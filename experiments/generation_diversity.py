@@ -5,6 +5,7 @@ embeddings + logistic regression). Three jobs, each resumable (one journal per s
 experiments/runs/diversity/):
 
     python experiments/generation_diversity.py sst2 --n 2000      # learning curve vs gold, SST-2
+    python experiments/generation_diversity.py sst2 --n 2000 --settings all+openings  # another setting
     python experiments/generation_diversity.py ablation --n 300   # each technique off / on, SST-2
     python experiments/generation_diversity.py trec --n 1200      # six classes, 200 each, TREC-6
 
@@ -230,13 +231,16 @@ def tokens(summary: dict[str, Any]) -> int:
     return int(summary["prompt_tokens"] + summary["completion_tokens"] + summary.get("cached_tokens", 0))
 
 
-def sst2_curve(n: int, parallel: int) -> None:
-    """The learning curve: students on 100..n generated rows against as many gold rows."""
+def sst2_curve(n: int, parallel: int, setting: str = "all") -> None:
+    """The learning curve: students on 100..n generated rows against as many gold rows.
+
+    Another ``setting`` than "all" writes its files with the setting in their names."""
+    tag = "" if setting == "all" else f"_{setting.replace('+', '_')}"
     validation = as_dataset(read_jsonl(DATA / "sst2" / "validation.jsonl"), ["text", "label"])
     gold = as_dataset(seeded_sample(read_jsonl(DATA / "sst2" / "train.jsonl"), n, seed=0), ["text", "label"])
     llm = embedded_model(parallel)
     try:
-        generated, summary = generate_sentiment("all", n, llm)
+        generated, summary = generate_sentiment(setting, n, llm)
     finally:
         llm.close()
     sizes = [s for s in (100, 200, 500, 1000, 2000) if s <= n]
@@ -248,22 +252,22 @@ def sst2_curve(n: int, parallel: int) -> None:
         gold_texts=gold["text"],
     )
     gold_spread = diversity(gold["text"], labels=[str(x) for x in gold["label"]])
-    write_jsonl(generated.select_columns(["text", "label"]), RESULTS / f"sentiment_generated_{n}.jsonl")
-    report_dir = RUNS / "diversity" / "sst2-all" / "report"
+    write_jsonl(generated.select_columns(["text", "label"]), RESULTS / f"sentiment_generated{tag}_{n}.jsonl")
+    report_dir = RUNS / "diversity" / f"sst2-{setting}" / "report"
     write_report(
         report_dir,
         train_student(generated, validation, seed=0),
         curve=curve,
-        sources={"train": f"{n} generated rows (attributes, near-dup, verify)", "test": "sst2/validation"},
+        sources={"train": f"{n} generated rows ({', '.join(SETTINGS[setting])})", "test": "sst2/validation"},
     )
-    shutil.copy(report_dir / "learning_curve.png", RESULTS / "generation_diversity_sst2_curve.png")
+    shutil.copy(report_dir / "learning_curve.png", RESULTS / f"generation_diversity_sst2{tag}_curve.png")
     accuracy = {(p.source, p.n): p.accuracy for p in curve.points}
     rows = []
     for size in sizes:
         mine, theirs = accuracy.get(("generated", size)), accuracy.get(("gold", size))
         margin = f"{mine - theirs:+.4f}" if mine is not None and theirs is not None else "-"
         rows.append([size, _acc(mine), _acc(theirs), margin])
-    (RESULTS / "generation_diversity_sst2.json").write_text(
+    (RESULTS / f"generation_diversity_sst2{tag}.json").write_text(
         json.dumps(
             {
                 "summary": {k: v for k, v in summary.items() if k != "attributes_of_rows"},
@@ -275,12 +279,12 @@ def sst2_curve(n: int, parallel: int) -> None:
         )
     )
     write_table(
-        "generation_diversity_sst2",
+        f"generation_diversity_sst2{tag}",
         f"SST-2: students on generated vs gold rows (up to {n})",
         ["rows", "generated", "gold", "generated - gold"],
         rows,
         [
-            f"generated: attributes + near-dup removal + label verification; {summary['rows']} rows, "
+            f"generated ({setting}: {', '.join(SETTINGS[setting])}); {summary['rows']} rows, "
             f"{summary['calls']} model calls, {tokens(summary):,} tokens, {summary['wall_s']:.0f} s wall",
             f"verification: {json.dumps(summary.get('verification'))}; near duplicates dropped: "
             f"{summary.get('near_duplicates')}",
@@ -290,8 +294,8 @@ def sst2_curve(n: int, parallel: int) -> None:
             f"nearest-gold similarity {spread.get('nearest_gold')}",
             "student: frozen all-MiniLM-L6-v2 embeddings + logistic regression (C by 5-fold CV), seed 0; "
             "test: SST-2 validation (872)",
-            f"rows: experiments/results/sentiment_generated_{n}.jsonl; "
-            "plot: generation_diversity_sst2_curve.png",
+            f"rows: experiments/results/sentiment_generated{tag}_{n}.jsonl; "
+            f"plot: generation_diversity_sst2{tag}_curve.png",
         ],
     )
 
@@ -406,12 +410,12 @@ def main() -> None:
     parser.add_argument("job", choices=["sst2", "ablation", "trec"])
     parser.add_argument("--n", type=int, default=None)
     parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--settings", default=",".join(SETTINGS))
+    parser.add_argument("--settings", default=None, help="ablation: a list (default: all); sst2: one")
     args = parser.parse_args()
     if args.job == "sst2":
-        sst2_curve(args.n or 2000, args.parallel)
+        sst2_curve(args.n or 2000, args.parallel, args.settings or "all")
     elif args.job == "ablation":
-        ablation(args.n or 300, args.parallel, args.settings.split(","))
+        ablation(args.n or 300, args.parallel, (args.settings or ",".join(SETTINGS)).split(","))
     else:
         trec(args.n or 1200, args.parallel)
 
