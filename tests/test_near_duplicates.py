@@ -100,7 +100,7 @@ def test_references_catch_copies_of_themselves_and_are_never_counted_as_rows() -
     angles = {"a": 0, "b": 10, "c": 60, DULL: 120, DULL + " today": 121, FILM: 240}
     embedder = TableEmbedder({text.lower(): angle(degrees) for text, degrees in angles.items()})
     finder = NearDuplicates(minhash=0.5, embedding=0.9, embedder=embedder)
-    finder.add_references([DULL, "a"])
+    finder.add_references([(0, DULL), (1, "a")])
     assert finder.accepted == 0
     found = finder.check([(0, FILM), (1, DULL + " today"), (2, "b"), (3, "c")])
     assert [(d.index, d.duplicate_of, d.reference, d.method) for d in found] == [

@@ -165,17 +165,40 @@ def test_a_near_copy_of_a_few_shot_example_is_dropped_as_a_copied_example():
     )
     gen = DatasetGenerator(Fake(lambda prompt: next(texts)))
     ds = gen.generate(
-        write_prompt(),
-        fewshot_dataset=Dataset.from_dict({"text": [example], "label": ["positive"]}),
-        fewshot_examples_per_class=0,
+        BasePrompt("Write one movie review sentence.", generate_data_for_column="text"),
+        fewshot_dataset=Dataset.from_dict({"text": [example], "label": ["x"]}),
+        fewshot_examples_per_class=1,
         num_samples_to_generate=2,
         max_prompt_calls=3,
         dedup_minhash=0.6,
     )
     copied = [f for f in gen.last_run.failures if f.kind == "CopiedExample"]
-    assert len(ds) == 2 and example not in ds["text"]
+    assert ds["text"] == [
+        "a dull plot with wooden dialogue and no reason to care about anyone",
+        "warm, funny and far too short",
+    ]
     assert [(f.index, f.duplicate_of) for f in copied] == [(0, None)]
     assert "near duplicate of few-shot example 0 (MinHash Jaccard" in copied[0].error
+
+
+def test_only_the_examples_a_round_showed_are_indexed():
+    """A large pool costs nothing unseen: an example is compared with rows once a prompt showed it."""
+    pytest.importorskip("datasketch")
+    from fabricator.near_duplicates import NearDuplicates
+    from fabricator.report import NearDuplicateFilter
+
+    examples = {
+        4: "a dull plot with wooden dialogue and no reason to care",
+        9: "warm funny and far too short",
+    }
+    near = NearDuplicateFilter("text", NearDuplicates(minhash=0.6), examples)
+    copy = "a dull plot with wooden dialogue and no reason to care at all"
+    rows, failures = {0: {"text": copy}}, {}
+    assert near.drop(rows, failures, [0], shown=[9]) == 0 and 0 in rows  # example 4 not shown yet
+    rows = {1: {"text": "a dull plot with wooden dialogue and no reason to care really"}}
+    assert near.drop(rows, failures, [1], shown=[4, 9, 4]) == 1 and not rows
+    assert failures[1].kind == "CopiedExample" and "few-shot example 4" in failures[1].error
+    assert near.indexed == {4, 9}
 
 
 def test_near_duplicate_removal_is_refused_for_annotation():

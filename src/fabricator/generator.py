@@ -251,7 +251,8 @@ class DatasetGenerator:
                 if copies is not None:
                     copies.drop(rows, failures, indices)
                 if near is not None:
-                    dropped = near.drop(rows, failures, indices)
+                    shown = [i for item in items for i in item.fewshot_ids]
+                    dropped = near.drop(rows, failures, indices, shown)
                     report.near_duplicates = (report.near_duplicates or 0) + dropped
                 if verifier is not None:
                     verified = sum(1 for i in indices if i in rows)

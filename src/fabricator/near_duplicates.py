@@ -12,7 +12,7 @@ each with its own threshold:
 Rows are taken in row order and each is compared with the rows *accepted* before it; a near
 duplicate is dropped and never becomes a reference itself, so of a cluster of copies the first one
 is kept. ``add_references`` indexes texts that are never output but must not be copied either
-(a run's few-shot examples): a row too like one is dropped as well, its ``duplicate_of`` negative.
+(the few-shot examples a run shows): a row too like one is dropped too, ``duplicate_of`` negative.
 Texts are compared after ``normalize_text`` (case and whitespace do not count) and, for MinHash,
 on words only (punctuation does not count). Empty texts are never flagged nor indexed.
 """
@@ -58,7 +58,7 @@ class NearDuplicate:
 
     @property
     def reference(self) -> int | None:
-        """The position of the reference text (``add_references``) it copies; ``None``: a row."""
+        """The id of the reference text (``add_references``) it copies; ``None``: a row."""
         return -self.duplicate_of - 1 if self.duplicate_of < 0 else None
 
     def reason(self) -> str:
@@ -129,10 +129,11 @@ class NearDuplicates:
         if self.minhash is not None:
             self._start_minhash()
 
-    def add_references(self, texts: Sequence[str]) -> None:
-        """Index ``texts`` (e.g. few-shot examples) before any row: a later row too like one is a
-        near duplicate whose ``duplicate_of`` is ``-(position + 1)``; they are never output."""
-        self.check([(-(position + 1), text) for position, text in enumerate(texts)])
+    def add_references(self, texts: Sequence[tuple[int, str]]) -> None:
+        """Index ``(id, text)`` references (e.g. few-shot examples, by dataset row), each as it
+        is (never dropped, even when like a row or another reference): a later row too like one is
+        a near duplicate whose ``duplicate_of`` is ``-(id + 1)``."""
+        self.check([(-(ref + 1), text) for ref, text in texts])
 
     def _start_minhash(self) -> None:
         try:
@@ -180,13 +181,14 @@ class NearDuplicates:
         accepted: list[int] = []  # positions in this call
         for position, (index, text) in enumerate(rows):
             signature = None
+            reference = index < 0  # a reference is indexed as it is, never dropped
             if self.minhash is not None:
                 signature = self._signature(text)
-                match = self._minhash_match(signature)
+                match = None if reference else self._minhash_match(signature)
                 if match is not None:
                     dropped.append(NearDuplicate(index, match[0], "minhash", match[1], self.minhash))
                     continue
-            if cosines is not None and self.embedding is not None:
+            if cosines is not None and self.embedding is not None and not reference:
                 later = cosines[position, earlier + np.asarray(accepted, dtype=np.int64)]
                 scores = np.concatenate([cosines[position, :earlier], later])
                 if scores.size:
@@ -197,7 +199,7 @@ class NearDuplicates:
                         dropped.append(NearDuplicate(index, row, "embedding", similarity, self.embedding))
                         continue
             accepted.append(position)
-            self._accepted += index >= 0
+            self._accepted += not reference
             if signature is not None:
                 self._lsh.insert(len(self._signatures), signature)
                 self._signatures.append(signature)

@@ -127,12 +127,14 @@ class NearDuplicateFilter:
 
     Like ``CopyFilter``: applied in row order after each round; a dropped row becomes a
     ``NearDuplicate`` failure naming the row it repeats (``CopiedExample`` naming the few-shot
-    example, whose texts are indexed first), and the next round replaces it.
+    example it copies), and the next round replaces it.
     """
 
-    def __init__(self, column: str, detector: NearDuplicates) -> None:
+    def __init__(self, column: str, detector: NearDuplicates, examples: dict[int, str] | None = None) -> None:
         self.column = column
         self.detector = detector
+        self.examples = examples or {}  # few-shot row id -> text, indexed once first shown
+        self.indexed: set[int] = set()
 
     @classmethod
     def of(cls, task: Task, sampling: SamplingOptions) -> NearDuplicateFilter | None:
@@ -151,12 +153,28 @@ class NearDuplicateFilter:
             minhash=sampling.dedup_minhash, embedding=sampling.dedup_embedding, seed=sampling.seed
         )
         column = task.prompt.target_column
-        if task.pool:  # a near copy of a few-shot example is no more wanted than an exact one
-            detector.add_references([str(r[column]) for r in task.pool.rows if column in r])
-        return cls(column, detector)
+        pool = task.pool
+        examples = (
+            {i: str(r[column]) for i, r in zip(pool.row_ids, pool.rows, strict=True) if column in r}
+            if pool
+            else {}
+        )
+        return cls(column, detector, examples)
 
-    def drop(self, rows: dict[int, dict[str, Any]], failures: dict[int, Failure], indices: list[int]) -> int:
-        """Drop the near duplicates among rows ``indices``; how many were dropped."""
+    def drop(
+        self,
+        rows: dict[int, dict[str, Any]],
+        failures: dict[int, Failure],
+        indices: list[int],
+        shown: Sequence[int] = (),
+    ) -> int:
+        """Drop the near duplicates among rows ``indices``, whose prompts showed the few-shot
+        examples ``shown`` (row ids: indexed first, so a near copy of one is dropped too; only
+        shown ones, so a large pool costs nothing unseen); how many were dropped."""
+        new = [i for i in dict.fromkeys(shown) if i in self.examples and i not in self.indexed]
+        if new:
+            self.detector.add_references([(i, self.examples[i]) for i in new])
+            self.indexed.update(new)
         kept = [(i, str(rows[i][self.column])) for i in sorted(indices) if i in rows]
         found = self.detector.check(kept)
         for dup in found:
