@@ -37,6 +37,7 @@ from trec_annotation import NAMES as TREC
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.evaluation.annotation_metrics import classification_metrics
 from fabricator.evaluation.metrics.confidence import expected_calibration_error, risk_coverage
+from fabricator.scoring import calibrate
 
 TREC_DESCRIPTIONS = {
     "abbreviation": "asks what an abbreviation stands for, or for the short form of a name",
@@ -45,6 +46,19 @@ TREC_DESCRIPTIONS = {
     "human": "asks for a person, a group of people or an organization (who, which company)",
     "location": "asks for a place: a city, country, state, mountain, river or address",
     "number": "asks for a number: a count, date, year, age, distance, size, price, percentage or duration",
+}
+
+#: other wordings of each dataset's task (written before any run with them, not tuned): each is
+#: one more vote per row ("rephrased")
+REPHRASINGS = {
+    "sst2": [
+        "Which of these describes the reviewer's opinion of the film: {}?",
+        "A critic wrote the text below about a film. Label the critic's view of the film as one of: {}.",
+    ],
+    "trec": [
+        "What kind of thing would answer this question? Pick one of: {}.",
+        "Sort the question by what its answer is. The kinds are: {}.",
+    ],
 }
 
 #: setting -> generate() arguments on top of the base ones; "journal" names whose answers it reuses
@@ -71,6 +85,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "calibration": "batch",
         "journal": "similar",
     },
+    # the task as written plus REPHRASINGS; its first prompt is the "score" prompt, read from there
+    "rephrased": {"rephrase": True, "journal": "score"},
+    "rephrased-calibrated": {"rephrase": True, "calibration": "batch", "journal": "score"},
     "votes": {"describe": True, "strategy": "stratified", "per_class": 1, "votes": 3},
     "shared-votes": {"describe": True, "strategy": "stratified", "per_class": 2, "reuse": 10_000, "votes": 3},
     "shared-votes-calibrated": {
@@ -110,6 +127,32 @@ def load(name: str, n: int) -> tuple[list[dict], list[dict], list[dict], list[st
     )
 
 
+def _picks(by_source: dict[int, int], n: int, scores: list[dict[str, float]]) -> list[str | None]:
+    """Each source row's most probable label under ``scores`` (one per kept row, in row order)."""
+    return [
+        max(scores[by_source[i]], key=scores[by_source[i]].__getitem__) if i in by_source else None
+        for i in range(n)
+    ]
+
+
+def _vote_accuracies(
+    gold: list[str], votes: list[list[dict[str, float]]], labels: list[str], by_source: dict[int, int]
+) -> dict[str, Any]:
+    """From each row's per-prompt scores (no call): each prompt's own accuracy, and the accuracy
+    when each prompt is calibrated on its own before the prompts are averaged."""
+    n, prompts = len(gold), len(votes[0])
+    each = [[v[k] for v in votes] for k in range(prompts)]
+    own = [classification_metrics(gold, _picks(by_source, n, e))["accuracy"] for e in each]
+    calibrated = [calibrate(e, labels) for e in each]
+    mean = [{lab: sum(c[i][lab] for c in calibrated) / prompts for lab in labels} for i in range(len(votes))]
+    return {
+        "accuracy_each_prompt": [round(a, 4) for a in own],
+        "accuracy_calibrated_per_prompt": round(
+            classification_metrics(gold, _picks(by_source, n, mean))["accuracy"], 4
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset", choices=["trec", "sst2"])
@@ -138,6 +181,8 @@ def main() -> None:
             if spec.pop("describe", False) and args.dataset == "trec"
             else None,
         )
+        if spec.pop("rephrase", False):
+            spec["task_rephrasings"] = REPHRASINGS[args.dataset]
         strategy = spec.pop("strategy", None)
         generator = DatasetGenerator(llm)
         journal = RUNS / "quality" / args.dataset / spec.pop("journal", setting)
@@ -154,7 +199,7 @@ def main() -> None:
                 fewshot_sampling_strategy=strategy,
                 fewshot_examples_per_class=per_class,
                 unlabeled_dataset=unlabeled,
-                max_prompt_calls=n * options.get("votes", 1) * 2,
+                max_prompt_calls=n * (options.get("votes", 1) + len(options.get("task_rephrasings", []))) * 2,
                 temperature=0.0,
                 max_tokens=48,
                 journal_dir=journal,
@@ -188,6 +233,9 @@ def main() -> None:
             row["ece"] = round(expected_calibration_error(confidence, correct).ece, 4)
             row["accuracy_at_80"] = round(curve.points[1].accuracy, 4)
             row["accuracy_at_50"] = round(curve.points[2].accuracy, 4)
+        votes = [p.get("vote_scores") for p in generator.last_run.provenance]
+        if votes and all(votes):
+            row.update(_vote_accuracies(gold, votes, labels, by_source))  # type: ignore[arg-type]
         if test_rows:
             from fabricator.dataset_transformations import convert_label_ids_to_texts
             from fabricator.evaluation.student import train_student

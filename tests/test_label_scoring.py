@@ -267,6 +267,62 @@ def test_votes_without_fewshot_examples_are_refused():
         )
 
 
+def test_task_rephrasings_vote_and_their_scores_are_averaged():
+    def probs(request: Request):
+        user = next(m["content"] for m in request.messages if m["role"] == "user")
+        if user.startswith("Is this review"):  # the rephrasing leans the other way
+            return {" positive": 0.2, " negative": 0.8}
+        return {" positive": 0.9, " negative": 0.1}
+
+    llm = Fake("positive", token_probs=probs)
+    g = DatasetGenerator(llm)
+    ds = g.generate(
+        annotate(),
+        unlabeled_dataset=Dataset.from_dict({"text": ["x", "y"]}),
+        max_prompt_calls=4,
+        task_rephrasings=["Is this review {}? Answer with one label."],
+    )
+    assert llm.calls == 4  # each row: the task as written, then its rephrasing
+    assert labels_of(ds) == ["positive", "positive"]  # mean 0.55 / 0.45
+    assert ds["confidence"] == pytest.approx([0.55, 0.55])
+    for prov in g.last_run.provenance:
+        assert prov["vote_labels"] == ["positive", "negative"] and prov["flagged"]
+        assert prov["vote_scores"] == [
+            pytest.approx({"positive": 0.9, "negative": 0.1}),
+            pytest.approx({"positive": 0.2, "negative": 0.8}),
+        ]
+    asked = [next(m["content"] for m in r.messages if m["role"] == "user") for r in llm.requests]
+    assert asked[1].startswith("Is this review positive, negative? Answer with one label.")
+    assert asked[1].endswith("text: x\nlabel:")  # the same row, the same layout
+
+
+@pytest.mark.parametrize(
+    ("rephrasing", "message"),
+    [
+        ("Is this review positive?", "no '{}' placeholder"),
+        ("", "non-empty"),
+        ("Is it {} in {tone}?", "fields"),
+    ],
+)
+def test_a_bad_rephrasing_is_refused_before_any_call(rephrasing, message):
+    llm = Fake("positive")
+    with pytest.raises(ConfigError, match=message):
+        DatasetGenerator(llm).generate(
+            annotate(), unlabeled_dataset=Dataset.from_dict({"text": ["x"]}), task_rephrasings=[rephrasing]
+        )
+    assert llm.calls == 0
+
+
+def test_rephrasings_need_scored_labels():
+    with pytest.raises(ConfigError, match="task_rephrasings"):
+        DatasetGenerator(Fake("positive")).generate(
+            annotate(),
+            unlabeled_dataset=Dataset.from_dict({"text": ["x"]}),
+            label_scoring="off",
+            task_rephrasings=["Is this review {}?"],
+        )
+
+
 def test_a_resumed_run_reads_the_scores_from_the_journal(tmp_path):
     llm = Fake("positive", token_probs=lambda r: {" positive": 0.65, " negative": 0.35})
     data = Dataset.from_dict({"text": ["x", "y"]})

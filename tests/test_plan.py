@@ -272,3 +272,48 @@ def test_plan_counts_the_attribute_proposals_the_run_makes(tmp_path):
     (tmp_path / "tight").mkdir()
     with pytest.raises(ConfigError, match=r"leaves no call for the rows after the 2 attribute proposal"):
         plan_recipe(load_recipe(write_project(tmp_path / "tight", tight)), llm=Fake())
+
+
+def test_plan_counts_the_votes_of_scored_annotation(tmp_path):
+    """Votes and task rephrasings multiply a row's calls: the plan counts each vote's prompt as
+    the run sends it, and a budget short of every vote plans only the votes it leaves."""
+    texts = [{"text": f"Review {i}: a film."} for i in range(4)]
+    (tmp_path / "reviews.jsonl").write_text("\n".join(json.dumps(t) for t in texts))
+    fewshot = [{"text": f"Example {i}.", "label": ["positive", "negative"][i % 2]} for i in range(6)]
+    (tmp_path / "fewshot.jsonl").write_text("\n".join(json.dumps(t) for t in fewshot))
+
+    def recipe(calls: int) -> Any:
+        spec = {
+            "prompt": {
+                "task_description": "Is this movie review {}?",
+                "label_options": ["positive", "negative"],
+                "generate_data_for_column": "label",
+                "fewshot_example_columns": "text",
+            },
+            "fewshot": {"path": "fewshot.jsonl", "sampling_strategy": "stratified", "examples_per_class": 1},
+            "unlabeled": {"path": "reviews.jsonl"},
+            "model": {"backend": "fake"},
+            "generation": {
+                "max_prompt_calls": calls,
+                "votes": 2,
+                "task_rephrasings": ["Which word fits the opinion of this review: {}?"],
+                "temperature": 0.0,
+            },
+        }
+        (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(spec))
+        return load_recipe(tmp_path / "recipe.yaml")
+
+    plan = plan_recipe(recipe(12), output=tmp_path / "out", llm=Fake())
+    assert (plan.rows, plan.votes) == (4, 8)  # each row: its prompt, another draw, the rephrasing
+    assert "4 first asks + 8 votes" in dict(plan.lines())["model calls"]
+    assert plan.as_dict()["calls"][0] == 12
+
+    llm = Fake("positive", token_probs=lambda r: {" positive": 0.7, " negative": 0.3})
+    run_recipe(recipe(12), output=tmp_path / "out", llm=llm, progress=False)
+    assert llm.calls == 12
+    sent = [estimate_tokens(r.messages) for r in llm.requests]
+    assert plan.prompt_tokens + plan.vote_prompt_tokens == sum(sent)
+    assert plan.tokens == plan.prompt_tokens + plan.vote_prompt_tokens + 12 * plan.max_tokens
+
+    short = plan_recipe(recipe(6), output=tmp_path / "short", llm=Fake())
+    assert (short.rows, short.votes) == (4, 2)  # the rows first; the 2 calls left go to votes

@@ -316,6 +316,8 @@ def _label_picking(s: Any) -> str:
         how += "; calibrated by dividing out the run's mean label distribution"
     if s.votes > 1:
         how += f"; {s.votes} prompts with different few-shot examples vote per row"
+    if s.task_rephrasings:
+        how += f"; {len(s.task_rephrasings)} other wording(s) of the task vote too"
     if s.min_confidence is not None:
         how += f"; rows below confidence {s.min_confidence} left out (in failures.jsonl)"
     return how

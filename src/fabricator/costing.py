@@ -116,6 +116,9 @@ class Plan:
     proposals: int = 0
     proposal_prompt_tokens: int = 0
     proposal_completion_bound: int = 0  # every proposal answer at its max_tokens
+    #: scored annotation with ``votes``/``task_rephrasings``: the rows' other prompts, one step each
+    votes: int = 0
+    vote_prompt_tokens: int = 0
 
     @property
     def first_prompt_average(self) -> float:
@@ -144,14 +147,25 @@ class Plan:
         return self.check_prompt_tokens + self.checks * SCORING_MAX_TOKENS
 
     @property
+    def vote_tokens(self) -> int:
+        """What the rows' other prompts (votes) spend: their prompts and one scored step each."""
+        return self.vote_prompt_tokens + self.votes * self.max_tokens
+
+    @property
     def proposal_tokens(self) -> int:
         """What the proposal calls spend at most (their answers are lists: counted at the bound)."""
         return self.proposal_prompt_tokens + self.proposal_completion_bound
 
     @property
     def tokens(self) -> int:
-        """What the planned first asks (with their label checks and the proposals) spend."""
-        return self.prompt_tokens + self.completion_expected + self.check_tokens + self.proposal_tokens
+        """What the planned first asks (with their label checks, votes and proposals) spend."""
+        return (
+            self.prompt_tokens
+            + self.completion_expected
+            + self.check_tokens
+            + self.vote_tokens
+            + self.proposal_tokens
+        )
 
     @property
     def headroom_prompt_tokens(self) -> int:
@@ -160,8 +174,13 @@ class Plan:
 
     @property
     def headroom_calls(self) -> int:
-        """Calls beyond the first asks, their label checks and the proposals (re-asks, top-ups)."""
-        return max(0, self.max_calls - self.rows - self.checks - self.proposals)
+        """Calls beyond the first asks, their label checks, votes and proposals (re-asks, top-ups)."""
+        return max(0, self.max_calls - self.first_calls)
+
+    @property
+    def first_calls(self) -> int:
+        """The calls every planned row makes once: its first ask, label check and votes."""
+        return self.rows + self.checks + self.votes + self.proposals
 
     @property
     def tokens_at_most(self) -> int:
@@ -171,6 +190,7 @@ class Plan:
             + self.headroom_prompt_tokens
             + (self.max_calls - self.proposals) * self.max_tokens
             + self.check_prompt_tokens
+            + self.vote_prompt_tokens
             + self.proposal_tokens
         )
 
@@ -182,8 +202,14 @@ class Plan:
     @property
     def cost_expected(self) -> float | None:
         return self.cost(
-            self.prompt_tokens + self.check_prompt_tokens + self.proposal_prompt_tokens,
-            self.completion_expected + self.checks * SCORING_MAX_TOKENS + self.proposal_completion_bound,
+            self.prompt_tokens
+            + self.check_prompt_tokens
+            + self.vote_prompt_tokens
+            + self.proposal_prompt_tokens,
+            self.completion_expected
+            + self.checks * SCORING_MAX_TOKENS
+            + self.votes * self.max_tokens
+            + self.proposal_completion_bound,
         )
 
     @property
@@ -192,6 +218,7 @@ class Plan:
             self.prompt_tokens
             + self.headroom_prompt_tokens
             + self.check_prompt_tokens
+            + self.vote_prompt_tokens
             + self.proposal_prompt_tokens,
             (self.max_calls - self.proposals) * self.max_tokens + self.proposal_completion_bound,
         )
@@ -206,7 +233,9 @@ class Plan:
             "model": self.model,
             "mode": self.mode,
             "rows": self.rows,
-            "calls": [self.rows + self.checks + self.proposals, self.max_calls],
+            "calls": [self.first_calls, self.max_calls],
+            "votes": self.votes,
+            "vote_prompt_tokens": self.vote_prompt_tokens,
             "label_checks": self.checks,
             "label_check_prompt_tokens": self.check_prompt_tokens,
             "proposals": self.proposals,
@@ -254,12 +283,15 @@ class Plan:
         if self.checks:
             calls += f" + {self.checks:,} label checks (verify)"
             prompt += f" + ~{self.check_prompt_tokens:,} for the label checks"
+        if self.votes:
+            calls += f" + {self.votes:,} votes (the rows' other prompts)"
+            prompt += f" + {self.vote_prompt_tokens:,} for the votes"
         if self.proposals:
             calls += f" + {self.proposals:,} attribute proposals"
             prompt += f" + {self.proposal_prompt_tokens:,} for the proposals"
             completion += f"; + at most {self.proposal_completion_bound:,} for the proposals"
         if self.headroom_calls:
-            first = self.rows + self.checks + self.proposals
+            first = self.first_calls
             calls += f", {first:,} to {self.max_calls:,} with re-asks and top-ups (max_prompt_calls)"
             prompt += f"; up to ~{self.prompt_tokens + self.headroom_prompt_tokens:,} if every call is used"
         else:
@@ -353,18 +385,29 @@ def plan_run(
             hint="raise max_prompt_calls (each proposal is one call), or give the values as lists",
         )
     rows = min(spare // 2 if checking else spare, source_rows)
-    # annotation: each row at most MAX_TRIES calls; generation: top-up rows use every call left
+    others = task.votes - 1 + len(task.rephrasings)  # a scored row's other prompts
+    # votes take the calls the rows leave (as in the run); annotation: a row at most MAX_TRIES
+    # calls besides its votes; generation: top-up rows use every call left
+    votes = min(rows * others, g.max_prompt_calls - rows)
     max_calls = (
-        min(g.max_prompt_calls, rows * MAX_TRIES) if task.unlabeled is not None else g.max_prompt_calls
+        min(g.max_prompt_calls, rows * (MAX_TRIES + others))
+        if task.unlabeled is not None
+        else g.max_prompt_calls
     )
-    planner = Planner(task, sampling.system_prompt)
 
-    def conversations() -> Iterable[Conversation]:
+    def conversations(of_votes: bool = False) -> Iterable[Conversation]:
+        planner = Planner(task, sampling.system_prompt)  # a fresh one: the same seeded sequence
         for start in range(0, rows, ROUND):
             for item in planner.items(start, min(rows, start + ROUND)):
-                yield item.messages
+                if of_votes:
+                    yield from (messages for messages, _ in item.votes)
+                else:
+                    yield item.messages
 
     tokens, how, exact = count_prompts(llm, conversations())
+    vote_tokens = 0
+    if votes:  # a budget short of every vote: the votes it leaves, at their mean prompt
+        vote_tokens = round(count_prompts(llm, conversations(of_votes=True))[0] * votes / (rows * others))
     previous, why = previous_run(output)
     if previous is not None and previous.model != llm.name:
         why = f"the previous run used another model ({previous.model})"
@@ -394,6 +437,8 @@ def plan_run(
         no_previous=why,
         checks=rows if checking else 0,
         check_prompt_tokens=check_tokens,
+        votes=votes,
+        vote_prompt_tokens=vote_tokens,
         proposals=len(asks),
         proposal_prompt_tokens=count_prompts(llm, (a.request.messages for a in asks))[0] if asks else 0,
         proposal_completion_bound=sum(a.request.max_tokens for a in asks),

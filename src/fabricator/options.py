@@ -56,6 +56,8 @@ class SamplingOptions(_Group):
     label_samples: int = Field(default=5, ge=2)  # answers drawn per row where no logprobs come back
     calibration: Literal["off", "batch"] = "off"  # "batch": divide out the label prior of the run
     votes: int = Field(default=1, ge=1)  # prompts (few-shot draws) scored per row; agreement is shown
+    # other wordings of the task description: each is one more prompt per row that votes (scored)
+    task_rephrasings: list[str] | None = None
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)  # keep only rows this sure
     # few-shot selection: "similar" draws the examples nearest to the row (fewshot_sampling_strategy)
     fewshot_examples: int | None = Field(default=None, ge=1)  # total examples per prompt ("similar")

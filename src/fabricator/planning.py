@@ -60,6 +60,7 @@ class Task:
     examples: int | None = None  # "similar" without per-class balance: the k nearest
     reuse: int = 1  # consecutive rows sharing one few-shot draw (fewshot_reuse)
     votes: int = 1  # prompts per row (other few-shot draws) whose label scores are combined
+    rephrasings: tuple[BasePrompt, ...] = ()  # the prompt in other wordings: one vote each
     #: attribute samplers: values dealt to each prompt (``fabricator.attributes``; proposed ones are
     #: filled in by ``attributes.propose`` before the first round)
     attributes: list[Attribute] | None = None
@@ -155,6 +156,14 @@ def resolve_task(
     needed = prompt.input_columns + fmt.needed_columns() + text_columns
     rows = unlabeled.select_columns(list(dict.fromkeys(needed))).to_list() if unlabeled is not None else None
     scoring = label_scoring(fmt, mode, sampling.label_scoring, dry_run)
+    rephrasings = tuple(prompt.rephrased(text) for text in sampling.task_rephrasings or ())
+    if rephrasings and scoring is None:
+        raise ConfigError(
+            f"task_rephrasings ({len(rephrasings)}) vote on a row's label, so they need scored label "
+            "annotation",
+            hint="annotate an unlabeled_dataset into label_options with label_scoring on, "
+            "or drop task_rephrasings",
+        )
     if sampling.votes > 1 and (scoring is None or pool is None):
         raise ConfigError(
             f"votes={sampling.votes} needs scored label annotation with few-shot examples "
@@ -184,6 +193,7 @@ def resolve_task(
         examples=sampling.fewshot_examples if strategy == "similar" else None,
         reuse=sampling.fewshot_reuse,
         votes=sampling.votes,
+        rephrasings=rephrasings,
         attributes=attributes,
     )
 
@@ -415,7 +425,7 @@ class Planner:
         values = self.dealer.deal(label) if self.dealer is not None else ()
         text = prompt.get_prompt_text(labels, examples, row, dict(values) or None)
         messages = prompt.messages_for(text, system=self.system, prefill=task.use_prefill)
-        votes = self._votes(index, labels, examples, ids, row) if task.votes > 1 else ()
+        votes = self._votes(index, labels, examples, ids, row) if task.votes > 1 or task.rephrasings else ()
         source = index if row is not None else None
         return WorkItem(index, tuple(messages), text, label, source, ids, votes, values)
 
@@ -428,12 +438,13 @@ class Planner:
         row: dict[str, Any] | None,
     ) -> tuple[tuple[tuple[dict[str, str], ...], tuple[int, ...]], ...]:
         """The other prompts of row ``index``: a new seeded draw each ("similar": its examples
-        in another seeded order). Seeded by row (by block with ``fewshot_reuse``, so the rows of a
-        block share each vote's prompt prefix too) and vote; the main sequence is unchanged."""
+        in another seeded order), then each task rephrasing with the row's own examples. Seeded by
+        row (by block with ``fewshot_reuse``, so the rows of a block share each vote's prompt
+        prefix too) and vote; the main sequence is unchanged."""
         task, prompt = self.task, self.task.prompt
-        assert task.pool is not None
         out = []
         for vote in range(1, task.votes):
+            assert task.pool is not None
             rng = random.Random(f"{task.seed}:{index // task.reuse}:{vote}")  # shared like the main draw
             if task.similar is not None:
                 order = list(range(len(examples)))
@@ -445,6 +456,10 @@ class Planner:
             text = prompt.get_prompt_text(labels, drawn, row)
             messages = prompt.messages_for(text, system=self.system, prefill=task.use_prefill)
             out.append((tuple(messages), drawn_ids))
+        for rephrased in task.rephrasings:
+            text = rephrased.get_prompt_text(labels, examples, row)
+            messages = rephrased.messages_for(text, system=self.system, prefill=task.use_prefill)
+            out.append((tuple(messages), ids))
         return tuple(out)
 
 

@@ -11,6 +11,7 @@ Layout (blocks joined by ``fewshot_example_separator``)::
 
 from __future__ import annotations
 
+import copy
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -136,6 +137,27 @@ class BasePrompt:
         self.label_descriptions = self._checked_descriptions(label_descriptions)
         self._answer_prefix: str | None = None
         self._check_template_fields()
+
+    def rephrased(self, task_description: str) -> BasePrompt:
+        """This prompt with another wording of its task (a vote of ``task_rephrasings``): the same
+        labels, descriptions, examples and layout, so only the wording differs between votes."""
+        other = copy.copy(self)
+        if not isinstance(task_description, str) or not task_description.strip():
+            raise ConfigError("a task rephrasing must be a non-empty string")
+        other.task_description = task_description
+        other._description = _description_parts(task_description)
+        if self.label_options and not any(kind == "labels" for kind, _ in other._description):
+            raise ConfigError(
+                f"task rephrasing {task_description!r} has no '{{}}' placeholder for the label options",
+                hint="write it like the task description, e.g. 'Is this review {}?'",
+            )
+        if set(other.attribute_fields) != set(self.attribute_fields):
+            raise ConfigError(
+                f"task rephrasing {task_description!r} has the fields {list(other.attribute_fields)}, "
+                f"the task description {list(self.attribute_fields)}",
+                hint="a rephrasing names the same {name} fields as the task description",
+            )
+        return other
 
     # --- names --------------------------------------------------------------------------------
 

@@ -120,6 +120,7 @@ async def score_row(
             agreement=round(agreement, 6),
             flagged=agreement < FLAG_BELOW,
             vote_labels=[s.label for s in scored],
+            vote_scores=[{label: round(p, 6) for label, p in s.scores.items()} for s in scored],
             vote_fewshot_ids=[list(ids) for _, ids in prompts],
         )
     row["__provenance"] = provenance
