@@ -247,3 +247,14 @@ def test_a_folder_where_the_card_goes_is_refused_before_the_run(tmp_path, capsys
     recipe = tmp_path / "trec" / "recipe.yaml"
     assert main(["generate", str(recipe), "-o", str(out), "--quiet", "--fresh"]) == 2
     assert "is a folder or link where Fabricator writes a file" in capsys.readouterr().err
+
+
+def test_the_card_says_how_the_votes_were_cast():
+    from fabricator.card import _label_picking
+    from fabricator.options import SamplingOptions
+
+    alone = _label_picking(SamplingOptions())
+    assert "vote" not in alone
+    voted = _label_picking(SamplingOptions(votes=3, task_rephrasings=["Is it {}?", "Which: {}?"]))
+    assert "3 prompts with different few-shot examples vote per row" in voted
+    assert "2 other wording(s) of the task vote too" in voted
