@@ -147,6 +147,7 @@ TECHNIQUES = {
     "near-dup": {"dedup_minhash": 0.7, "dedup_embedding": 0.9},
     "verify": {"verify": True, "verify_min_confidence": 0.7},
     "openings": "openings",
+    "fewshot": "fewshot",
 }
 SETTINGS = {
     "all": ("attributes", "near-dup", "verify"),
@@ -155,7 +156,21 @@ SETTINGS = {
     "no-verify": ("attributes", "near-dup"),
     "none": (),
     "all+openings": ("attributes", "openings", "near-dup", "verify"),
+    "all+fewshot": ("attributes", "fewshot", "near-dup", "verify"),
 }
+#: few-shot examples per prompt ("fewshot"), of the label asked for, from FEWSHOT_POOL train rows
+#: outside every gold sample of the curves (near copies of a shown example are dropped)
+FEWSHOT_PER_PROMPT = 3
+FEWSHOT_POOL = 1000
+
+
+def sentiment_pool() -> Dataset:
+    """SST-2 train sentences of 8 words or more, none of them in the curves' gold rows."""
+    train = read_jsonl(DATA / "sst2" / "train.jsonl")
+    gold = {r["text"] for r in seeded_sample(train, 2000, seed=0)}
+    rest = [r for r in train if r["text"] not in gold and len(r["text"].split()) >= 8]
+    rows = [{"text": r["text"], "label": r["label"]} for r in rest]
+    return as_dataset(seeded_sample(rows, FEWSHOT_POOL, seed=1), ["text", "label"])
 
 
 def sentiment_prompt(with_attributes: bool, openings: bool = False) -> BasePrompt:
@@ -179,12 +194,19 @@ def generate_sentiment(setting: str, n: int, llm: Any) -> tuple[Dataset, dict[st
             options["attributes"] = dict(SENTIMENT_ATTRIBUTES)
         elif value == "openings":
             options.setdefault("attributes", {})["opening"] = OPENINGS
+        elif value == "fewshot":
+            options.update(
+                fewshot_dataset=sentiment_pool(),
+                fewshot_sampling_strategy="uniform",
+                fewshot_examples_per_class=FEWSHOT_PER_PROMPT,
+            )
         else:
             options.update(value)
     # settings with one prompt share one journal: the same prompt and seed is the same answer, so
     # an ablation pays only for what differs (its summary still counts the journaled tokens)
     journal = "sst2-all" if "attributes" in on else "sst2-no-attributes"
     journal = "sst2-openings" if "openings" in on else journal
+    journal = "sst2-fewshot" if "fewshot" in on else journal
     prompt = sentiment_prompt("attributes" in on, "openings" in on)
     return _generate(f"sst2-{setting}", prompt, n, llm, options, max_tokens=60, journal=journal)
 
