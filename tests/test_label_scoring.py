@@ -296,6 +296,23 @@ def test_task_rephrasings_vote_and_their_scores_are_averaged():
     assert asked[1].endswith("text: x\nlabel:")  # the same row, the same layout
 
 
+def test_a_short_budget_annotates_fewer_rows_each_with_all_its_votes(caplog):
+    """Every planned row gets all its prompts, whatever order the rows finish in: a budget short
+    of them plans fewer rows, and says how many calls would annotate them all."""
+    llm = Fake("positive", token_probs=lambda r: {" positive": 0.7, " negative": 0.3})
+    g = DatasetGenerator(llm)
+    with caplog.at_level("WARNING", logger="fabricator"):
+        ds = g.generate(
+            annotate(),
+            unlabeled_dataset=Dataset.from_dict({"text": [f"row {i}" for i in range(5)]}),
+            max_prompt_calls=7,
+            task_rephrasings=["Is this review {}?", "Which fits the review: {}?"],
+        )
+    assert len(ds) == 2 and llm.calls == 6
+    assert [p["votes"] for p in g.last_run.provenance] == [3, 3]
+    assert "covers 2 of 5 rows at 3 prompts a row (votes); raise it to 15" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("rephrasing", "message"),
     [

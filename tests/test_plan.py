@@ -276,7 +276,7 @@ def test_plan_counts_the_attribute_proposals_the_run_makes(tmp_path):
 
 def test_plan_counts_the_votes_of_scored_annotation(tmp_path):
     """Votes and task rephrasings multiply a row's calls: the plan counts each vote's prompt as
-    the run sends it, and a budget short of every vote plans only the votes it leaves."""
+    the run sends it, and a budget short of every vote plans the rows it can give all of them."""
     texts = [{"text": f"Review {i}: a film."} for i in range(4)]
     (tmp_path / "reviews.jsonl").write_text("\n".join(json.dumps(t) for t in texts))
     fewshot = [{"text": f"Example {i}.", "label": ["positive", "negative"][i % 2]} for i in range(6)]
@@ -315,5 +315,5 @@ def test_plan_counts_the_votes_of_scored_annotation(tmp_path):
     assert plan.prompt_tokens + plan.vote_prompt_tokens == sum(sent)
     assert plan.tokens == plan.prompt_tokens + plan.vote_prompt_tokens + 12 * plan.max_tokens
 
-    short = plan_recipe(recipe(6), output=tmp_path / "short", llm=Fake())
-    assert (short.rows, short.votes) == (4, 2)  # the rows first; the 2 calls left go to votes
+    short = plan_recipe(recipe(7), output=tmp_path / "short", llm=Fake())
+    assert (short.rows, short.votes) == (2, 4)  # a row is planned with all its votes, or not at all

@@ -384,11 +384,12 @@ def plan_run(
             f"{len(asks)} attribute proposal(s)",
             hint="raise max_prompt_calls (each proposal is one call), or give the values as lists",
         )
-    rows = min(spare // 2 if checking else spare, source_rows)
-    others = task.votes - 1 + len(task.rephrasings)  # a scored row's other prompts
-    # votes take the calls the rows leave (as in the run); annotation: a row at most MAX_TRIES
-    # calls besides its votes; generation: top-up rows use every call left
-    votes = min(rows * others, g.max_prompt_calls - rows)
+    # each planned row has its first ask, and its label check or its votes, set aside (as in the run)
+    per_row = 2 if checking else task.prompts_per_row
+    rows = min(spare // per_row, source_rows)
+    others = task.prompts_per_row - 1  # a scored row's other prompts (votes)
+    votes = rows * others
+    # annotation: a row at most MAX_TRIES calls besides its votes; generation: top-ups use the rest
     max_calls = (
         min(g.max_prompt_calls, rows * (MAX_TRIES + others))
         if task.unlabeled is not None
@@ -405,9 +406,7 @@ def plan_run(
                     yield item.messages
 
     tokens, how, exact = count_prompts(llm, conversations())
-    vote_tokens = 0
-    if votes:  # a budget short of every vote: the votes it leaves, at their mean prompt
-        vote_tokens = round(count_prompts(llm, conversations(of_votes=True))[0] * votes / (rows * others))
+    vote_tokens = count_prompts(llm, conversations(of_votes=True))[0] if votes else 0
     previous, why = previous_run(output)
     if previous is not None and previous.model != llm.name:
         why = f"the previous run used another model ({previous.model})"

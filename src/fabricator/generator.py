@@ -234,7 +234,8 @@ class DatasetGenerator:
         if sampling.verify and not dry_run:  # dry runs have no teacher to ask
             verifier = Verifier(task, sampling, engine, logger, budget, sampling.system_prompt)
             report.verification = verifier.counts
-        per_row = 2 if verifier is not None else 1  # each row's first ask, and its verification's
+        # each row's first ask, and its verification's or its votes' (every planned row gets all)
+        per_row = 2 if verifier is not None else task.prompts_per_row
         self._partial = lambda: finish(rows, task, wanted, return_unlabeled_dataset, report, sampling)
         try:
             preflight = getattr(llm, "preflight", None)
@@ -243,6 +244,16 @@ class DatasetGenerator:
             report.attributes = await propose(task, engine, budget, sampling, logger)  # before the rows
             reporter.start(wanted)
             planned, target = 0, budget.reserve(wanted, per_row)  # every planned row has its first ask
+            if task.unlabeled is not None and target < wanted:
+                log.warning(
+                    "max_prompt_calls (%d) covers %d of %d rows at %d prompts a row (votes); "
+                    "raise it to %d to annotate them all",
+                    max_prompt_calls,
+                    target,
+                    wanted,
+                    per_row,
+                    wanted * per_row,
+                )
             while planned < target:  # rounds of items made on demand, never the whole plan
                 items = planner.items(planned, min(target, planned + executor.round_items))
                 planned += len(items)

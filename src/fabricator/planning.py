@@ -65,6 +65,11 @@ class Task:
     #: filled in by ``attributes.propose`` before the first round)
     attributes: list[Attribute] | None = None
 
+    @property
+    def prompts_per_row(self) -> int:
+        """The prompts each row is scored with: its own, its other few-shot draws, its rephrasings."""
+        return self.votes + len(self.rephrasings) if self.scoring is not None else 1
+
 
 def check_count(name: str, value: Any) -> None:
     """A row or call count: a whole number from 1 to ``MAX_PLANNED``."""

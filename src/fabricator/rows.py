@@ -36,6 +36,11 @@ class WorkItem:
     #: the row's attribute values, ``(name, value)`` in the attributes' order (``fabricator.attributes``)
     attributes: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def first_asks(self) -> int:
+        """The calls reserved for this row: the first ask of its prompt and of each vote."""
+        return 1 + len(self.votes)
+
 
 @dataclass
 class Failure:
@@ -90,8 +95,8 @@ class CallBudget:
         return None if self.limit is None else max(0, self.limit - self.used - self.reserved)
 
     def reserve(self, rows: int, calls_per_row: int = 1) -> int:
-        """Set aside ``calls_per_row`` first asks (the row's, its verification's) for up to
-        ``rows`` more rows; how many rows got them."""
+        """Set aside ``calls_per_row`` first asks (the row's, its verification's or its votes')
+        for up to ``rows`` more rows; how many rows got them."""
         spare = self.spare
         granted = rows if spare is None else min(rows, spare // calls_per_row)
         self.reserved += granted * calls_per_row
@@ -107,7 +112,7 @@ class CallBudget:
         return True
 
     def release(self) -> None:
-        """A row's first ask was answered from the journal: its reservation is free again."""
+        """A first ask was answered from the journal, or never made: its reservation is free again."""
         self.reserved = max(0, self.reserved - 1)
 
     def refund(self) -> None:

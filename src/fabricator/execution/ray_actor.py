@@ -61,11 +61,12 @@ def split_limit(value: float | None, actors: int) -> float | None:
     return None if value is None else value / actors
 
 
-def call_allowances(items: int, spare: int | None) -> list[int | None]:
-    """Each item's calls: its first ask and an even share of ``spare`` (``None``: uncapped)."""
+def call_allowances(first_asks: Sequence[int], spare: int | None) -> list[int | None]:
+    """Each item's calls: its reserved first asks and an even share of ``spare`` (``None``: uncapped)."""
+    items = len(first_asks)
     if spare is None:
         return [None] * items
-    return [1 + (k + 1) * spare // items - k * spare // items for k in range(items)]
+    return [first + (k + 1) * spare // items - k * spare // items for k, first in enumerate(first_asks)]
 
 
 class _CollectCalls:
@@ -128,7 +129,7 @@ class GenerationActor:
         before = engine.stats.counters()
         allowances = [w[2] for w in work]
         budget = CallBudget(None if None in allowances else sum(a or 0 for a in allowances))
-        budget.reserve(len(work))
+        budget.reserved = sum(w[0].first_asks for w in work)  # within the allowances' sum
 
         async def handle(w: Work) -> Any:
             return await maker.make(engine, w[0], calls, w[1], budget=budget)

@@ -171,8 +171,9 @@ class RayExecutor:
         by_index = {item.index: item for item in items}
         # the round's calls: the items' reserved first asks and every spare call, lent to the blocks
         budget, spare = self.budget, self.budget.spare
-        budget.reserved = max(0, budget.reserved - len(items))
-        lent = 0 if spare is None else len(items) + spare
+        first_asks = [item.first_asks for item in items]
+        budget.reserved = max(0, budget.reserved - sum(first_asks))
+        lent = 0 if spare is None else sum(first_asks) + spare
         budget.used += lent
         records = [
             {
@@ -181,7 +182,7 @@ class RayExecutor:
                     (item, self.maker.source_row(item), allowance), protocol=pickle.HIGHEST_PROTOCOL
                 ),
             }
-            for item, allowance in zip(items, call_allowances(len(items), spare), strict=True)
+            for item, allowance in zip(items, call_allowances(first_asks, spare), strict=True)
         ]
         made = 0
         blocks = max(1, min(len(items), actors * BLOCKS_PER_ACTOR))

@@ -2,9 +2,10 @@
 
 ``RowMaker.make`` hands a row here when its task scores labels (``Task.scoring``). Every request
 goes through the engine (journal, retries, budgets) and is counted against the run's
-``CallBudget`` exactly as a generated answer is: the row's first request uses its reserved call;
-branches, samples and votes take spare calls, and a row that needs one when none is left fails
-as ``CallCapReached``.
+``CallBudget`` exactly as a generated answer is: the first request of each of the row's prompts
+(its own and its votes) uses a call reserved for it, so every planned row gets all its votes
+whatever the order rows finish in; branches and samples take spare calls, and a row that needs
+one when none is left fails as ``CallCapReached``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class _Asker:
     item: WorkItem
     logger: CallLogger
     budget: CallBudget
-    first: bool = True
+    first: bool = True  # the next request is a prompt's first: it uses a reserved call
     last_text: str | None = None
 
     async def __call__(self, request: Request) -> Completion:
@@ -76,8 +77,10 @@ async def score_row(
     ask = _Asker(maker, engine, item, logger, budget)
     prompts = [(item.messages, item.fewshot_ids), *item.votes]
     scored: list[LabelScores] = []
+    started = 0
     try:
         for vote, (messages, _) in enumerate(prompts):
+            ask.first, started = True, vote + 1
             result = await _score_prompt(maker, ask, item, source, tuple(messages), matcher, vote)
             if result is not None:
                 scored.append(result)
@@ -95,6 +98,9 @@ async def score_row(
         if exc.fatal:
             raise
         return Failure(item.index, exc.message, type(exc).__name__, ask.last_text, item.source)
+    finally:
+        for _ in range(len(prompts) - started):  # prompts never asked: their calls are free again
+            budget.release()
     if not scored:
         return Failure(
             item.index,
