@@ -557,3 +557,27 @@ def _listening(root: int) -> list[str]:
             mapped = getattr(address, "ipv4_mapped", None)
             found.append(str(mapped or address))
     return found
+
+
+def test_votes_get_their_calls_on_ray_as_locally(server, sentiment_fewshot):
+    """A budget short of every row's prompts: the same rows, each with all its votes, on both."""
+    data = Dataset.from_dict({"text": [f"review {i} ROW-{['POS', 'NEG'][i % 2]}" for i in range(6)]})
+
+    def run(engine, **kw):
+        g = DatasetGenerator(llm(server))
+        ds = g.generate(
+            annotate(),
+            unlabeled_dataset=data,
+            max_prompt_calls=13,
+            task_rephrasings=["Classify this review: {}?", "Classify it as one of {}."],
+            engine=engine,
+            **kw,
+        )
+        return ds, g.last_run
+
+    (local, local_run), (remote, remote_run) = both(run)
+    assert remote.to_list() == local.to_list() and len(remote) == 4  # 13 calls: 4 rows x 3 prompts
+    assert (
+        [p["votes"] for p in remote_run.provenance] == [p["votes"] for p in local_run.provenance] == [3] * 4
+    )
+    assert remote_run.summary()["calls"] == local_run.summary()["calls"] == 12
