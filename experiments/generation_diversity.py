@@ -8,6 +8,7 @@ experiments/runs/diversity/):
     python experiments/generation_diversity.py sst2 --n 2000 --settings all+openings  # another setting
     python experiments/generation_diversity.py ablation --n 300   # each technique off / on, SST-2
     python experiments/generation_diversity.py trec --n 1200      # six classes, 200 each, TREC-6
+    python experiments/generation_diversity.py trec --n 1200 --settings no-verify  # the same, unverified
 
 The attribute lists are generic movie-review and question dimensions written once, before any
 run; they are not tuned to the test data. Thresholds: MinHash Jaccard 0.7 on word 2-shingles,
@@ -376,7 +377,13 @@ def ablation(n: int, parallel: int, settings: list[str]) -> None:
     )
 
 
-def trec(n: int, parallel: int) -> None:
+#: TREC settings: "no-verify" keeps what the writer wrote. The 1.5B teacher reads most "human"
+#: questions ("Who is the founder of Google?") as "entity", so verification drops nearly all of
+#: them, and the run spends its calls on replacements that are dropped too (docs/experiments.md)
+TREC_SETTINGS = {"all": ("attributes", "near-dup", "verify"), "no-verify": ("attributes", "near-dup")}
+
+
+def trec(n: int, parallel: int, setting: str = "all") -> None:
     """Six question types, n/6 each, against n gold train questions; test: 500 other questions."""
     rows = [
         {"text": r["text"], "label": TREC_NAMES[r["label"]]}
@@ -391,24 +398,29 @@ def trec(n: int, parallel: int) -> None:
         label_descriptions=TREC_DESCRIPTIONS,
         generate_data_for_column="text",
     )
-    options = {"attributes": TREC_ATTRIBUTES, **QUESTION_NEAR_DUP, **TECHNIQUES["verify"]}  # type: ignore[dict-item]
+    options: dict[str, Any] = {"attributes": TREC_ATTRIBUTES, **QUESTION_NEAR_DUP}
+    if "verify" in TREC_SETTINGS[setting]:
+        options.update(TECHNIQUES["verify"])  # type: ignore[arg-type]
+    tag = "" if setting == "all" else f"_{setting.replace('-', '_')}"
     llm = embedded_model(parallel)
-    try:
-        generated, summary = _generate("trec-all", prompt, n, llm, options, max_tokens=40)
+    try:  # one journal: a setting without verification reuses the questions written with it
+        generated, summary = _generate(
+            f"trec-{setting}", prompt, n, llm, options, max_tokens=40, journal="trec-all"
+        )
     finally:
         llm.close()
     on_generated = train_student(generated, test, seed=0)
     on_gold = train_student(gold, test, seed=0)
     spread = diversity(generated["text"], labels=generated["label"], gold_texts=gold["text"])
-    write_jsonl(generated.select_columns(["text", "label"]), RESULTS / f"trec_generated_{n}.jsonl")
+    write_jsonl(generated.select_columns(["text", "label"]), RESULTS / f"trec_generated{tag}_{n}.jsonl")
     counts = {label: list(generated["label"]).count(label) for label in TREC_NAMES.values()}
     write_table(
-        "generation_diversity_trec",
+        f"generation_diversity_trec{tag}",
         f"TREC-6: students on {n} generated vs {n} gold questions",
         ["student trained on", "rows", "accuracy (500 held-out gold questions)", "macro-F1"],
         [
             [
-                "generated (attributes, near-dup, verify)",
+                f"generated ({', '.join(TREC_SETTINGS[setting])})",
                 len(generated),
                 f"{on_generated.accuracy:.4f}",
                 f"{on_generated.macro_f1:.4f}",
@@ -432,14 +444,14 @@ def main() -> None:
     parser.add_argument("job", choices=["sst2", "ablation", "trec"])
     parser.add_argument("--n", type=int, default=None)
     parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--settings", default=None, help="ablation: a list (default: all); sst2: one")
+    parser.add_argument("--settings", default=None, help="ablation: a list (default: all); sst2, trec: one")
     args = parser.parse_args()
     if args.job == "sst2":
         sst2_curve(args.n or 2000, args.parallel, args.settings or "all")
     elif args.job == "ablation":
         ablation(args.n or 300, args.parallel, (args.settings or ",".join(SETTINGS)).split(","))
     else:
-        trec(args.n or 1200, args.parallel)
+        trec(args.n or 1200, args.parallel, args.settings or "all")
 
 
 if __name__ == "__main__":
