@@ -54,6 +54,27 @@ def test_counts_rows_not_columns_and_tops_up_failed_rows(sentiment_fewshot):
     assert g.last_run.failures[0].raw.startswith("As an AI")
 
 
+def test_top_ups_ask_for_the_labels_the_filters_took():
+    """A filter that drops more of one class (here exact repeats of negative reviews) must not
+    unbalance the run: the top-up rows ask for the labels that fell short."""
+    negatives, positives = iter(range(10**6)), iter(range(10**6))
+
+    def writer(prompt: str) -> str:
+        if "a negative movie" in prompt:
+            n = next(negatives)
+            return "Dull and long." if n < 3 else f"Dull, take {n}."
+        return f"Lovely, take {next(positives)}."
+
+    llm = Fake(writer, max_concurrency=1)
+    g = DatasetGenerator(llm)
+    ds = g.generate(conditioned(), max_prompt_calls=20, num_samples_to_generate=6, dedup=True)
+    names = ds.features["label"].names
+    assert sorted(names[i] for i in ds["label"]) == ["negative"] * 3 + ["positive"] * 3
+    users = [next(m["content"] for m in r.messages if m["role"] == "user") for r in llm.requests]
+    asked = ["negative" if "a negative movie" in u else "positive" for u in users]
+    assert asked[6:] == ["negative", "negative"]  # the two repeats, asked for again
+
+
 def test_refusal_is_retried_within_the_row(sentiment_fewshot):
     llm = Fake(["Sure! I'm sorry, I can't write that.", "text: A gripping, beautiful film."])
     g = DatasetGenerator(llm)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -221,7 +222,10 @@ class DatasetGenerator:
             budget=budget,
         )
 
+        asked: dict[int, str | None] = {}  # label-conditioned: each item's label
+
         def keep(item: WorkItem, result: dict[str, Any] | Failure) -> None:
+            asked[item.index] = item.label
             if isinstance(result, Failure):
                 failures[item.index] = result
             else:
@@ -273,8 +277,12 @@ class DatasetGenerator:
                 if engine.stats.stopped:
                     break
                 if planned == target and task.unlabeled is None and len(rows) < wanted:
-                    # generation tops up failed rows while calls (and planned rows) are left
-                    target += budget.reserve(min(wanted - len(rows), max_prompt_calls - planned), per_row)
+                    # generation tops up failed rows while calls (and planned rows) are left,
+                    # with the labels the kept rows lack
+                    more = budget.reserve(min(wanted - len(rows), max_prompt_calls - planned), per_row)
+                    by_label = Counter(label for i in rows if (label := asked.get(i)) is not None)
+                    planner.top_up(by_label, wanted, more)
+                    target += more
                     reporter.start(target)
         except BudgetExceeded:
             pass

@@ -368,6 +368,7 @@ class Planner:
         self.rng = random.Random(task.seed)
         self.made = 0  # index of the next item of the seeded sequence
         self._block: list[str] = []
+        self._wanted: list[str] = []  # top-up labels (``top_up``), asked before the sequence goes on
         self._nearest: dict[int, list[int]] = {}  # "similar": this round's rows -> pool indices
         self._shared: FewShotSample | None = None  # fewshot_reuse: the draw of the current block
         #: attribute values: their own seeded sequences, so the one above is as without them
@@ -407,9 +408,30 @@ class Planner:
             self._shared = pool.draw(self.rng, task.strategy, task.per_class, label)
         return self._shared
 
+    def top_up(self, kept: Mapping[str, int], wanted: int, rows: int) -> None:
+        """Label the next ``rows`` items by what the kept rows lack, so filters that drop more of
+        one class (near duplicates, verification) do not unbalance a run of ``wanted`` rows: the
+        labels furthest below their even share first, in turns; rows beyond the shortfall follow
+        the seeded sequence."""
+        if not self.labels:
+            return
+        share, extra = divmod(wanted, len(self.labels))
+        short = {label: share - kept.get(label, 0) for label in self.labels}
+        for label in sorted(self.labels, key=lambda lab: -short[lab])[:extra]:
+            short[label] += 1  # the remainder goes to the labels furthest behind
+        queue: list[str] = []
+        while len(queue) < rows and any(n > 0 for n in short.values()):
+            for label in sorted(self.labels, key=lambda lab: -short[lab]):
+                if short[label] > 0 and len(queue) < rows:
+                    queue.append(label)
+                    short[label] -= 1
+        self._wanted = queue[::-1]  # popped from the end
+
     def _next_label(self) -> str | None:
         if not self.labels:
             return None
+        if self._wanted:
+            return self._wanted.pop()
         if not self._block:  # balanced: every label once per block, in a seeded order
             self._block = list(self.labels)
             self.rng.shuffle(self._block)
