@@ -317,3 +317,39 @@ def test_plan_counts_the_votes_of_scored_annotation(tmp_path):
 
     short = plan_recipe(recipe(7), output=tmp_path / "short", llm=Fake())
     assert (short.rows, short.votes) == (2, 4)  # a row is planned with all its votes, or not at all
+
+
+def test_plan_with_votes_and_nearest_examples_embeds_each_row_once(tmp_path, monkeypatch):
+    """The plan counts the rows' prompts and their votes' in one walk of the planner, so rows
+    whose examples are chosen by similarity are embedded once at plan time, as in the run."""
+    from fabricator.samplers import similar
+
+    batches: list[list[str]] = []
+
+    def embed(texts):
+        batches.append(list(texts))
+        return [[1.0 + len(t) % 3, float(i % 2) + 0.5] for i, t in enumerate(texts)]
+
+    monkeypatch.setattr(similar, "minilm_embedder", embed)
+    texts = [f"Review {i}: a film." for i in range(4)]
+    (tmp_path / "reviews.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in texts))
+    fewshot = [{"text": f"Example {i}.", "label": ["positive", "negative"][i % 2]} for i in range(6)]
+    (tmp_path / "fewshot.jsonl").write_text("\n".join(json.dumps(t) for t in fewshot))
+    spec = {
+        "prompt": {
+            "task_description": "Is this movie review {}?",
+            "label_options": ["positive", "negative"],
+            "generate_data_for_column": "label",
+            "fewshot_example_columns": "text",
+        },
+        "fewshot": {"path": "fewshot.jsonl", "sampling_strategy": "similar", "examples": 2},
+        "unlabeled": {"path": "reviews.jsonl"},
+        "model": {"backend": "fake"},
+        "generation": {"max_prompt_calls": 12, "votes": 3, "temperature": 0.0},
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(spec))
+    plan = plan_recipe(load_recipe(tmp_path / "recipe.yaml"), output=tmp_path / "out", llm=Fake())
+    assert (plan.rows, plan.votes) == (4, 8)
+    assert plan.vote_prompt_tokens > 0
+    row_batches = [b for b in batches if b and b[0].startswith("Review")]
+    assert sorted(t for b in row_batches for t in b) == texts  # each row embedded once

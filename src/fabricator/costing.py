@@ -316,36 +316,53 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def count_prompts(llm: LLM, conversations: Iterable[Conversation]) -> tuple[int, str, bool]:
-    """Total prompt tokens of ``conversations``, how they were counted, and whether exactly.
+class PromptTally:
+    """Prompt tokens of conversations fed one at a time, so one walk of the plan counts several
+    kinds of prompt (the rows' and their votes') without keeping the plan.
 
     A backend with a ``count_tokens`` method counts the first ``EXACT_COUNT_LIMIT`` prompts
     itself; the rest are extrapolated from their estimate at the measured ratio.
     """
-    counter: Counter | None = getattr(llm, "count_tokens", None)
-    if not callable(counter):
-        return (
-            sum(estimate_tokens(c) for c in conversations),
-            f"~{CHARS_PER_TOKEN} characters a token; {llm.name} has no tokenizer here",
-            False,
-        )
-    exact: list[Conversation] = []
-    estimated_rest = 0
-    for conversation in conversations:
-        if len(exact) < EXACT_COUNT_LIMIT:
-            exact.append(conversation)
+
+    def __init__(self, llm: LLM) -> None:
+        counter = getattr(llm, "count_tokens", None)
+        self._counter: Counter | None = counter if callable(counter) else None
+        self._name = llm.name
+        self._exact: list[Conversation] = []
+        self._estimated = 0  # estimate of every prompt not counted exactly
+
+    def add(self, conversation: Conversation) -> None:
+        if self._counter is not None and len(self._exact) < EXACT_COUNT_LIMIT:
+            self._exact.append(conversation)
         else:
-            estimated_rest += estimate_tokens(conversation)
-    counted = sum(counter(exact))
-    how = f"{llm.name}'s own tokenizer"
-    if not estimated_rest:
-        return counted, how, True
-    ratio = counted / max(1, sum(estimate_tokens(c) for c in exact))
-    return (
-        counted + round(estimated_rest * ratio),
-        f"{how} on the first {EXACT_COUNT_LIMIT:,} prompts, the rest extrapolated",
-        True,
-    )
+            self._estimated += estimate_tokens(conversation)
+
+    def total(self) -> tuple[int, str, bool]:
+        """The total, how it was counted, and whether with the backend's tokenizer."""
+        if self._counter is None:
+            return (
+                self._estimated,
+                f"~{CHARS_PER_TOKEN} characters a token; {self._name} has no tokenizer here",
+                False,
+            )
+        counted = sum(self._counter(self._exact)) if self._exact else 0
+        how = f"{self._name}'s own tokenizer"
+        if not self._estimated:
+            return counted, how, True
+        ratio = counted / max(1, sum(estimate_tokens(c) for c in self._exact))
+        return (
+            counted + round(self._estimated * ratio),
+            f"{how} on the first {EXACT_COUNT_LIMIT:,} prompts, the rest extrapolated",
+            True,
+        )
+
+
+def count_prompts(llm: LLM, conversations: Iterable[Conversation]) -> tuple[int, str, bool]:
+    """Total prompt tokens of ``conversations``, how they were counted, and whether exactly."""
+    tally = PromptTally(llm)
+    for conversation in conversations:
+        tally.add(conversation)
+    return tally.total()
 
 
 def plan_run(
@@ -396,17 +413,15 @@ def plan_run(
         else g.max_prompt_calls
     )
 
-    def conversations(of_votes: bool = False) -> Iterable[Conversation]:
-        planner = Planner(task, sampling.system_prompt)  # a fresh one: the same seeded sequence
-        for start in range(0, rows, ROUND):
-            for item in planner.items(start, min(rows, start + ROUND)):
-                if of_votes:
-                    yield from (messages for messages, _ in item.votes)
-                else:
-                    yield item.messages
-
-    tokens, how, exact = count_prompts(llm, conversations())
-    vote_tokens = count_prompts(llm, conversations(of_votes=True))[0] if votes else 0
+    row_prompts, vote_prompts = PromptTally(llm), PromptTally(llm)
+    planner = Planner(task, sampling.system_prompt)  # a fresh one: the run's seeded sequence
+    for start in range(0, rows, ROUND):  # one walk: "similar" examples are looked up once a row
+        for item in planner.items(start, min(rows, start + ROUND)):
+            row_prompts.add(item.messages)
+            for messages, _ in item.votes:
+                vote_prompts.add(messages)
+    tokens, how, exact = row_prompts.total()
+    vote_tokens = vote_prompts.total()[0] if votes else 0
     previous, why = previous_run(output)
     if previous is not None and previous.model != llm.name:
         why = f"the previous run used another model ({previous.model})"
