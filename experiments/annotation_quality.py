@@ -89,7 +89,15 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "rephrased": {"rephrase": True, "journal": "score"},
     "rephrased-calibrated": {"rephrase": True, "calibration": "batch", "journal": "score"},
     "votes": {"describe": True, "strategy": "stratified", "per_class": 1, "votes": 3},
-    "shared-votes": {"describe": True, "strategy": "stratified", "per_class": 2, "reuse": 10_000, "votes": 3},
+    # three shared draws; the first is the "shared" prompt, read from its journal
+    "shared-votes": {
+        "describe": True,
+        "strategy": "stratified",
+        "per_class": 2,
+        "reuse": 10_000,
+        "votes": 3,
+        "journal": "shared",
+    },
     "shared-votes-calibrated": {
         "describe": True,
         "strategy": "stratified",
@@ -97,7 +105,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "reuse": 10_000,
         "votes": 3,
         "calibration": "batch",
-        "journal": "shared-votes",
+        "journal": "shared",
     },
 }
 
