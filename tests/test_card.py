@@ -258,3 +258,17 @@ def test_the_card_says_how_the_votes_were_cast():
     voted = _label_picking(SamplingOptions(votes=3, task_rephrasings=["Is it {}?", "Which: {}?"]))
     assert "3 prompts with different few-shot examples vote per row" in voted
     assert "2 other wording(s) of the task vote too" in voted
+
+
+def test_the_card_says_how_generated_rows_were_verified():
+    from fabricator.card import _verification
+    from fabricator.options import SamplingOptions
+
+    plain = _verification(SamplingOptions(verify=True), {"checked": 12, "kept": 10})
+    assert "kept only if it reads as the label asked for" in plain
+    assert "10 of 12 checked rows kept" in plain and "prior" not in plain
+    calibrated = _verification(
+        SamplingOptions(verify=True, verify_min_confidence=0.7, calibration="batch"), None
+    )
+    assert "with confidence 0.7 or more" in calibrated
+    assert "the annotator's own label prior divided out" in calibrated

@@ -132,6 +132,65 @@ def test_verification_settings_that_cannot_apply_are_refused():
         DatasetGenerator(Fake("x")).generate(write_prompt(), verify_min_confidence=0.7)
 
 
+def _leaning_teacher():
+    """Writes "who" questions for human and "what" questions for entity (every fourth of the
+    other kind), and as an annotator leans to "entity": it gives its "who" questions only 0.4."""
+    count = itertools.count(1)
+
+    def write(prompt: str) -> str:
+        if is_check(prompt):
+            return "entity"
+        n = next(count)
+        human = "type human" in prompt
+        if n % 4 == 0:
+            human = not human
+        return f"Who is person {n}?" if human else f"What is thing {n}?"
+
+    def probs(request: Request) -> dict[str, float]:
+        question = request.messages[-1]["content"].split("text: ")[-1]
+        return {" entity": 0.6, " human": 0.4} if "Who" in question else {" entity": 0.97, " human": 0.03}
+
+    return Fake(write, token_probs=probs)
+
+
+QUESTIONS = BasePrompt(
+    "Write one question whose answer is of the type {}.",
+    label_options=["entity", "human"],
+    generate_data_for_column="text",
+)
+
+
+def test_calibrated_verification_keeps_the_class_the_teacher_leans_away_from():
+    plain = DatasetGenerator(_leaning_teacher())
+    plain.generate(QUESTIONS, num_samples_to_generate=8, max_prompt_calls=40, verify=True, dedup=False)
+    by_label = plain.last_run.summary()["verification"]["by_label"]
+    assert by_label["human"].get("human", 0) == 0  # uncalibrated: every human question is dropped
+
+    gen = DatasetGenerator(_leaning_teacher())
+    ds = gen.generate(
+        QUESTIONS,
+        num_samples_to_generate=8,
+        max_prompt_calls=40,
+        verify=True,
+        dedup=False,
+        calibration="batch",
+    )
+    assert sorted(names(ds)) == ["entity"] * 4 + ["human"] * 4
+    for text, label in zip(ds["text"], names(ds), strict=True):
+        assert text.startswith("Who" if label == "human" else "What")  # wrong-kind rows are still dropped
+    counts = gen.last_run.summary()["verification"]
+    assert counts["mismatched"] == len([f for f in gen.last_run.failures if f.kind == "LabelMismatch"]) > 0
+    verified = [p["verified"] for p in gen.last_run.provenance]
+    humans = [v for v in verified if v["label"] == "human"]
+    assert all(v["raw_label_scores"]["entity"] > v["raw_label_scores"]["human"] for v in humans)
+    assert all(v["label_scores"]["human"] == v["confidence"] > 0.5 for v in humans)
+
+
+def test_calibration_without_anything_scored_is_refused():
+    with pytest.raises(ConfigError, match="generation without verify scores none"):
+        DatasetGenerator(Fake("x")).generate(write_prompt(), calibration="batch")
+
+
 def test_near_duplicates_are_dropped_with_the_row_they_repeat():
     pytest.importorskip("datasketch")
     texts = itertools.cycle(

@@ -281,6 +281,8 @@ def _how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str
         lines.append(f"- Output format: `{recipe.output_format.kind}`.")
     if "calibration_changed" in summary or (mode == "annotation" and recipe.prompt.label_options):
         lines.append(f"- Labels: {_label_picking(s)}.")
+    if s.verify:
+        lines.append(f"- Label verification: {_verification(s, summary.get('verification'))}.")
     if recipe.fewshot:
         f = recipe.fewshot
         n = f.examples_per_class
@@ -300,6 +302,18 @@ def _how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str
         limit = f" (first {recipe.unlabeled.limit} rows)" if recipe.unlabeled.limit else ""
         lines.append(f"- Unlabeled input: `{recipe.unlabeled.path}`{limit}.")
     return lines
+
+
+def _verification(s: Any, counts: Mapping[str, Any] | None) -> str:
+    """How generated rows were checked against the label they were written for, in one line."""
+    how = "each row annotated back by the same model, kept only if it reads as the label asked for"
+    if s.verify_min_confidence is not None:
+        how += f" with confidence {s.verify_min_confidence} or more"
+    if s.calibration == "batch":
+        how += " (the annotator's own label prior divided out)"
+    if counts:
+        how += f"; {counts.get('kept', 0)} of {counts.get('checked', 0)} checked rows kept"
+    return how
 
 
 def _label_picking(s: Any) -> str:

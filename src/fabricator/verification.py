@@ -8,6 +8,12 @@ sampled answers otherwise). A row whose scored label is not the label it was wri
 becomes a failure with its text, and the round loop writes a new row in its place while calls are
 left. Each verification is a model call like any other: counted against ``max_prompt_calls``
 (the generator sets one aside per planned row), kept in the journal (a resume costs nothing).
+
+A teacher that leans away from a class as an annotator (TREC: it reads "Who founded Google?" as
+an entity question) would drop every row of that class. ``calibration="batch"`` takes that lean
+out: the verifier's mean label distribution over the rows checked so far (in row order, so a run
+and its resume agree) is divided out, aiming at the frequencies of the labels those rows were
+asked for (``scoring.calibrate``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from .formats import Labels
 from .formats.base import conditioning
 from .prompts import BasePrompt
 from .rows import CallBudget, CallLogger, Failure, RowMaker, WorkItem
+from .scoring import calibrate, label_prior
 
 if TYPE_CHECKING:
     from .execution.engine import Engine
@@ -64,6 +71,12 @@ def check_verification(task: Task, sampling: SamplingOptions) -> None:
             f"verify=True checks the label each generated row was asked for, and {task.mode} "
             "generation asks for none",
             hint="give label_options to generate label-conditioned rows, or set verify=False",
+        )
+    if sampling.calibration != "off" and task.unlabeled is None and not sampling.verify:
+        raise ConfigError(
+            f"calibration={sampling.calibration!r} calibrates scored labels, and generation without "
+            "verify scores none",
+            hint="set verify=True to calibrate the verifier of generated rows, or drop calibration",
         )
 
 
@@ -120,6 +133,9 @@ class Verifier:
         self.logger = logger
         self.budget = budget
         self.counts = VerificationCounts()
+        self.calibrated = sampling.calibration == "batch"
+        self._seen: list[dict[str, float]] = []  # every checked row's scores so far, in row order
+        self._asked: dict[str, int] = {}  # the labels those rows were asked for
 
     async def check(
         self, rows: dict[int, dict[str, Any]], failures: dict[int, Failure], indices: list[int]
@@ -136,10 +152,38 @@ class Verifier:
             verdicts[item.index] = result
 
         await self.engine.map([self.ask.item(i, str(rows[i][self.text_column])) for i in todo], handle, keep)
+        if self.calibrated:
+            self._calibrate([(i, v) for i, v in sorted(verdicts.items()) if not isinstance(v, Failure)], rows)
         for index in todo:  # in row order: the outcome does not depend on which call finished first
             verdict = verdicts.get(index)
             if verdict is not None:
                 self._settle(index, verdict, rows, failures)
+
+    def _calibrate(self, verdicts: list[tuple[int, dict[str, Any]]], rows: dict[int, dict[str, Any]]) -> None:
+        """Each verdict's label and confidence re-read from its distribution with the verifier's
+        prior divided out (the prior and the asked labels' frequencies of every row checked so
+        far); the raw distribution stays in provenance."""
+        labels = list(self.ask.labels)
+        scores = [dict(v["__provenance"].get("label_scores") or {}) for _, v in verdicts]
+        for (index, _), row_scores in zip(verdicts, scores, strict=True):
+            if row_scores:
+                self._seen.append(row_scores)
+                asked = str(rows[index][self.label_column])
+                self._asked[asked] = self._asked.get(asked, 0) + 1
+        if not self._seen:
+            return
+        asked_total = sum(self._asked.values())
+        target = {label: self._asked.get(label, 0) / asked_total for label in labels}
+        prior = label_prior(self._seen, labels)
+        for (_, verdict), row_scores in zip(verdicts, scores, strict=True):
+            if not row_scores:
+                continue
+            calibrated = calibrate([row_scores], labels, prior=prior, target=target)[0]
+            found = max(labels, key=calibrated.__getitem__)  # ties: the first label
+            verdict[self.label_column] = found
+            verdict["confidence"] = calibrated[found]
+            verdict["__provenance"]["raw_label_scores"] = row_scores
+            verdict["__provenance"]["label_scores"] = {k: round(v, 6) for k, v in calibrated.items()}
 
     def _settle(
         self,
@@ -182,6 +226,9 @@ class Verifier:
                 "confidence": round(confidence, 6),
                 "label_scores": scores,
             }
+            raw = verdict["__provenance"].get("raw_label_scores")
+            if raw is not None:  # calibrated: the teacher's own reading, before its prior came out
+                provenance["verified"]["raw_label_scores"] = raw
 
 
 __all__ = ["VERIFY_TASK", "VerificationCounts", "Verifier", "VerifyPrompt", "check_verification"]
