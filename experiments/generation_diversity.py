@@ -380,7 +380,13 @@ def ablation(n: int, parallel: int, settings: list[str]) -> None:
 #: TREC settings: "no-verify" keeps what the writer wrote. The 1.5B teacher reads most "human"
 #: questions ("Who is the founder of Google?") as "entity", so verification drops nearly all of
 #: them, and the run spends its calls on replacements that are dropped too (docs/experiments.md)
-TREC_SETTINGS = {"all": ("attributes", "near-dup", "verify"), "no-verify": ("attributes", "near-dup")}
+TREC_SETTINGS = {
+    "all": ("attributes", "near-dup", "verify"),
+    "no-verify": ("attributes", "near-dup"),
+    # the verifier's lean ("human" read as "entity") divided out; six labels spread a calibrated
+    # distribution's mass, so a verified row needs 0.5, not the binary SST-2 runs' 0.7
+    "calibrated-verify": ("attributes", "near-dup", "verify", "calibration"),
+}
 
 
 def trec(n: int, parallel: int, setting: str = "all") -> None:
@@ -401,6 +407,8 @@ def trec(n: int, parallel: int, setting: str = "all") -> None:
     options: dict[str, Any] = {"attributes": TREC_ATTRIBUTES, **QUESTION_NEAR_DUP}
     if "verify" in TREC_SETTINGS[setting]:
         options.update(TECHNIQUES["verify"])  # type: ignore[arg-type]
+    if "calibration" in TREC_SETTINGS[setting]:
+        options.update(calibration="batch", verify_min_confidence=0.5)
     tag = "" if setting == "all" else f"_{setting.replace('-', '_')}"
     llm = embedded_model(parallel)
     try:  # one journal: a setting without verification reuses the questions written with it
