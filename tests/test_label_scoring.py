@@ -340,6 +340,24 @@ def test_rephrasings_need_scored_labels():
         )
 
 
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"calibration": "batch"}, "calibration works"),
+        ({"min_confidence": 0.8}, "min_confidence works"),
+        ({"min_confidence": 0.8, "calibration": "batch"}, "min_confidence and calibration work"),
+    ],
+)
+def test_options_that_read_label_scores_are_refused_where_none_are_scored(options, named):
+    """Parsed labels have no scores: calibration and min_confidence would be silently ignored."""
+    llm = Fake("positive")
+    with pytest.raises(ConfigError, match=named):
+        DatasetGenerator(llm).generate(
+            annotate(), unlabeled_dataset=Dataset.from_dict({"text": ["x"]}), label_scoring="off", **options
+        )
+    assert llm.calls == 0
+
+
 def test_a_resumed_run_reads_the_scores_from_the_journal(tmp_path):
     llm = Fake("positive", token_probs=lambda r: {" positive": 0.65, " negative": 0.35})
     data = Dataset.from_dict({"text": ["x", "y"]})

@@ -169,6 +169,7 @@ def resolve_task(
             hint="annotate an unlabeled_dataset into label_options with label_scoring on, "
             "or drop task_rephrasings",
         )
+    _check_scored_options(sampling, label_scoring(fmt, mode, sampling.label_scoring, dry_run=False), mode)
     if sampling.votes > 1 and (scoring is None or pool is None):
         raise ConfigError(
             f"votes={sampling.votes} needs scored label annotation with few-shot examples "
@@ -275,6 +276,26 @@ def label_scoring(fmt: OutputFormat, mode: str, wanted: str, dry_run: bool) -> s
     if wanted == "off" or dry_run or mode != "annotation" or score_options(fmt) is None:
         return None
     return wanted
+
+
+def _check_scored_options(sampling: SamplingOptions, scoring: str | None, mode: str) -> None:
+    """``min_confidence`` and annotation's ``calibration`` read scored labels: refused where the
+    run scores none, instead of being silently ignored (verification's are checked with it)."""
+    asked = [
+        name
+        for name, on in (
+            ("min_confidence", sampling.min_confidence is not None),
+            ("calibration", sampling.calibration != "off" and mode == "annotation"),
+        )
+        if on
+    ]
+    if asked and scoring is None:
+        raise ConfigError(
+            f"{' and '.join(asked)} work{'' if len(asked) > 1 else 's'} on scored labels, and this "
+            f"run scores none ({mode}, label_scoring={sampling.label_scoring!r})",
+            hint="annotate an unlabeled_dataset into label_options with label_scoring on; "
+            "for generated rows use verify=True with verify_min_confidence",
+        )
 
 
 def _check_unlabeled(prompt: BasePrompt, unlabeled: Dataset) -> None:
