@@ -140,7 +140,7 @@ def test_absurd_counts_are_refused_before_any_call(kwargs):
     assert llm.calls == 0
 
 
-@pytest.mark.timeout(30)  # a guard: planning every row first (the old way) takes minutes and GBs
+@pytest.mark.timeout(300)  # a hang guard only (the memory peak is the check): eager planning takes GBs
 def test_a_ten_million_row_plan_is_made_lazily(sentiment_fewshot):
     llm = Fake("x", failures={0: "401"})
     tracemalloc.start()
