@@ -274,34 +274,44 @@ def test_plan_counts_the_attribute_proposals_the_run_makes(tmp_path):
         plan_recipe(load_recipe(write_project(tmp_path / "tight", tight)), llm=Fake())
 
 
+REVIEW_TEXTS = [f"Review {i}: a film." for i in range(4)]
+
+
+def annotation_recipe(folder: Path, fewshot: dict[str, Any], generation: dict[str, Any]) -> Any:
+    """A scored annotation recipe of the 4 ``REVIEW_TEXTS`` with a 6-row few-shot pool, loaded."""
+    (folder / "reviews.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in REVIEW_TEXTS))
+    pool = [{"text": f"Example {i}.", "label": ["positive", "negative"][i % 2]} for i in range(6)]
+    (folder / "fewshot.jsonl").write_text("\n".join(json.dumps(t) for t in pool))
+    spec = {
+        "prompt": {
+            "task_description": "Is this movie review {}?",
+            "label_options": ["positive", "negative"],
+            "generate_data_for_column": "label",
+            "fewshot_example_columns": "text",
+        },
+        "fewshot": {"path": "fewshot.jsonl", **fewshot},
+        "unlabeled": {"path": "reviews.jsonl"},
+        "model": {"backend": "fake"},
+        "generation": {"temperature": 0.0, **generation},
+    }
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(spec))
+    return load_recipe(folder / "recipe.yaml")
+
+
 def test_plan_counts_the_votes_of_scored_annotation(tmp_path):
     """Votes and task rephrasings multiply a row's calls: the plan counts each vote's prompt as
     the run sends it, and a budget short of every vote plans the rows it can give all of them."""
-    texts = [{"text": f"Review {i}: a film."} for i in range(4)]
-    (tmp_path / "reviews.jsonl").write_text("\n".join(json.dumps(t) for t in texts))
-    fewshot = [{"text": f"Example {i}.", "label": ["positive", "negative"][i % 2]} for i in range(6)]
-    (tmp_path / "fewshot.jsonl").write_text("\n".join(json.dumps(t) for t in fewshot))
 
     def recipe(calls: int) -> Any:
-        spec = {
-            "prompt": {
-                "task_description": "Is this movie review {}?",
-                "label_options": ["positive", "negative"],
-                "generate_data_for_column": "label",
-                "fewshot_example_columns": "text",
-            },
-            "fewshot": {"path": "fewshot.jsonl", "sampling_strategy": "stratified", "examples_per_class": 1},
-            "unlabeled": {"path": "reviews.jsonl"},
-            "model": {"backend": "fake"},
-            "generation": {
+        return annotation_recipe(
+            tmp_path,
+            {"sampling_strategy": "stratified", "examples_per_class": 1},
+            {
                 "max_prompt_calls": calls,
                 "votes": 2,
                 "task_rephrasings": ["Which word fits the opinion of this review: {}?"],
-                "temperature": 0.0,
             },
-        }
-        (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(spec))
-        return load_recipe(tmp_path / "recipe.yaml")
+        )
 
     plan = plan_recipe(recipe(12), output=tmp_path / "out", llm=Fake())
     assert (plan.rows, plan.votes) == (4, 8)  # each row: its prompt, another draw, the rephrasing
@@ -331,25 +341,11 @@ def test_plan_with_votes_and_nearest_examples_embeds_each_row_once(tmp_path, mon
         return [[1.0 + len(t) % 3, float(i % 2) + 0.5] for i, t in enumerate(texts)]
 
     monkeypatch.setattr(similar, "minilm_embedder", embed)
-    texts = [f"Review {i}: a film." for i in range(4)]
-    (tmp_path / "reviews.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in texts))
-    fewshot = [{"text": f"Example {i}.", "label": ["positive", "negative"][i % 2]} for i in range(6)]
-    (tmp_path / "fewshot.jsonl").write_text("\n".join(json.dumps(t) for t in fewshot))
-    spec = {
-        "prompt": {
-            "task_description": "Is this movie review {}?",
-            "label_options": ["positive", "negative"],
-            "generate_data_for_column": "label",
-            "fewshot_example_columns": "text",
-        },
-        "fewshot": {"path": "fewshot.jsonl", "sampling_strategy": "similar", "examples": 2},
-        "unlabeled": {"path": "reviews.jsonl"},
-        "model": {"backend": "fake"},
-        "generation": {"max_prompt_calls": 12, "votes": 3, "temperature": 0.0},
-    }
-    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(spec))
-    plan = plan_recipe(load_recipe(tmp_path / "recipe.yaml"), output=tmp_path / "out", llm=Fake())
+    recipe = annotation_recipe(
+        tmp_path, {"sampling_strategy": "similar", "examples": 2}, {"max_prompt_calls": 12, "votes": 3}
+    )
+    plan = plan_recipe(recipe, output=tmp_path / "out", llm=Fake())
     assert (plan.rows, plan.votes) == (4, 8)
     assert plan.vote_prompt_tokens > 0
     row_batches = [b for b in batches if b and b[0].startswith("Review")]
-    assert sorted(t for b in row_batches for t in b) == texts  # each row embedded once
+    assert sorted(t for b in row_batches for t in b) == REVIEW_TEXTS  # each row embedded once
