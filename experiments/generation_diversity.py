@@ -345,10 +345,7 @@ def ablation(n: int, parallel: int, settings: list[str]) -> None:
         f"SST-2 generation ablation: {n} rows per setting",
         [
             "setting",
-            "attributes",
-            "near-dup",
-            "verify",
-            "openings",
+            *TECHNIQUES,  # one on/off column per technique
             "student acc",
             "distinct-2",
             "spread",
