@@ -26,7 +26,7 @@ from .formats import Labels
 from .formats.base import conditioning
 from .prompts import BasePrompt
 from .rows import CallBudget, CallLogger, Failure, RowMaker, WorkItem
-from .scoring import calibrate, label_prior
+from .scoring import calibrate
 
 if TYPE_CHECKING:
     from .execution.engine import Engine
@@ -134,8 +134,11 @@ class Verifier:
         self.budget = budget
         self.counts = VerificationCounts()
         self.calibrated = sampling.calibration == "batch"
-        self._seen: list[dict[str, float]] = []  # every checked row's scores so far, in row order
-        self._asked: dict[str, int] = {}  # the labels those rows were asked for
+        # running sums over every row checked so far (bounded, whatever the run's size): each
+        # label's total probability, and how often each label was asked for
+        self._mass: dict[str, float] = dict.fromkeys(self.ask.labels, 0.0)
+        self._asked: dict[str, int] = {}
+        self._seen = 0
 
     async def check(
         self, rows: dict[int, dict[str, Any]], failures: dict[int, Failure], indices: list[int]
@@ -167,14 +170,15 @@ class Verifier:
         scores = [dict(v["__provenance"].get("label_scores") or {}) for _, v in verdicts]
         for (index, _), row_scores in zip(verdicts, scores, strict=True):
             if row_scores:
-                self._seen.append(row_scores)
+                self._seen += 1
+                for label in labels:
+                    self._mass[label] += row_scores.get(label, 0.0)
                 asked = str(rows[index][self.label_column])
                 self._asked[asked] = self._asked.get(asked, 0) + 1
         if not self._seen:
             return
-        asked_total = sum(self._asked.values())
-        target = {label: self._asked.get(label, 0) / asked_total for label in labels}
-        prior = label_prior(self._seen, labels)
+        target = {label: self._asked.get(label, 0) / self._seen for label in labels}
+        prior = {label: self._mass[label] / self._seen for label in labels}
         for (_, verdict), row_scores in zip(verdicts, scores, strict=True):
             if not row_scores:
                 continue
