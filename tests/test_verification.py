@@ -182,8 +182,8 @@ def test_calibrated_verification_keeps_the_class_the_teacher_leans_away_from():
     assert counts["mismatched"] == len([f for f in gen.last_run.failures if f.kind == "LabelMismatch"]) > 0
     verified = [p["verified"] for p in gen.last_run.provenance]
     humans = [v for v in verified if v["label"] == "human"]
-    assert all(v["raw_label_scores"]["entity"] > v["raw_label_scores"]["human"] for v in humans)
-    assert all(v["label_scores"]["human"] == v["confidence"] > 0.5 for v in humans)
+    assert all(v["label_scores"]["entity"] > v["label_scores"]["human"] for v in humans)  # the raw reading
+    assert all(v["calibrated_scores"]["human"] == v["confidence"] > 0.5 for v in humans)
 
 
 def test_calibration_without_anything_scored_is_refused():

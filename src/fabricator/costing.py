@@ -421,7 +421,7 @@ def plan_run(
             for messages, _ in item.votes:
                 vote_prompts.add(messages)
     tokens, how, exact = row_prompts.total()
-    vote_tokens = vote_prompts.total()[0] if votes else 0
+    vote_tokens = vote_prompts.total()[0]  # 0 without votes
     previous, why = previous_run(output)
     if previous is not None and previous.model != llm.name:
         why = f"the previous run used another model ({previous.model})"

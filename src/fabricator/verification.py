@@ -13,7 +13,7 @@ A teacher that leans away from a class as an annotator (TREC: it reads "Who foun
 an entity question) would drop every row of that class. ``calibration="batch"`` takes that lean
 out: the verifier's mean label distribution over the rows checked so far (in row order, so a run
 and its resume agree) is divided out, aiming at the frequencies of the labels those rows were
-asked for (``scoring.calibrate``).
+asked for (``scoring.settle``, as in annotation).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .formats import Labels
 from .formats.base import conditioning
 from .prompts import BasePrompt
 from .rows import CallBudget, CallLogger, Failure, RowMaker, WorkItem
-from .scoring import calibrate
+from .scoring.settle import settle
 
 if TYPE_CHECKING:
     from .execution.engine import Engine
@@ -163,31 +163,26 @@ class Verifier:
                 self._settle(index, verdict, rows, failures)
 
     def _calibrate(self, verdicts: list[tuple[int, dict[str, Any]]], rows: dict[int, dict[str, Any]]) -> None:
-        """Each verdict's label and confidence re-read from its distribution with the verifier's
-        prior divided out (the prior and the asked labels' frequencies of every row checked so
-        far); the raw distribution stays in provenance."""
-        labels = list(self.ask.labels)
-        scores = [dict(v["__provenance"].get("label_scores") or {}) for _, v in verdicts]
-        for (index, _), row_scores in zip(verdicts, scores, strict=True):
-            if row_scores:
-                self._seen += 1
-                for label in labels:
-                    self._mass[label] += row_scores.get(label, 0.0)
-                asked = str(rows[index][self.label_column])
-                self._asked[asked] = self._asked.get(asked, 0) + 1
-        if not self._seen:
+        """Each verdict's label and confidence re-read (``scoring.settle``) with the verifier's
+        prior divided out: the mean distribution, and the asked labels' frequencies, of every row
+        checked so far; the raw scores stay in ``label_scores``, beside ``calibrated_scores``."""
+        scored = [(i, v) for i, v in verdicts if v["__provenance"].get("label_scores")]
+        for index, verdict in scored:
+            self._seen += 1
+            for label in self._mass:
+                self._mass[label] += verdict["__provenance"]["label_scores"].get(label, 0.0)
+            asked = str(rows[index][self.label_column])
+            self._asked[asked] = self._asked.get(asked, 0) + 1
+        if not scored:
             return
-        target = {label: self._asked.get(label, 0) / self._seen for label in labels}
-        prior = {label: self._mass[label] / self._seen for label in labels}
-        for (_, verdict), row_scores in zip(verdicts, scores, strict=True):
-            if not row_scores:
-                continue
-            calibrated = calibrate([row_scores], labels, prior=prior, target=target)[0]
-            found = max(labels, key=calibrated.__getitem__)  # ties: the first label
-            verdict[self.label_column] = found
-            verdict["confidence"] = calibrated[found]
-            verdict["__provenance"]["raw_label_scores"] = row_scores
-            verdict["__provenance"]["label_scores"] = {k: round(v, 6) for k, v in calibrated.items()}
+        settle(
+            [v for _, v in scored],
+            self.label_column,
+            list(self.ask.labels),
+            calibration="batch",
+            prior={label: mass / self._seen for label, mass in self._mass.items()},
+            target={label: self._asked.get(label, 0) / self._seen for label in self._mass},
+        )
 
     def _settle(
         self,
@@ -230,9 +225,9 @@ class Verifier:
                 "confidence": round(confidence, 6),
                 "label_scores": scores,
             }
-            raw = verdict["__provenance"].get("raw_label_scores")
-            if raw is not None:  # calibrated: the teacher's own reading, before its prior came out
-                provenance["verified"]["raw_label_scores"] = raw
+            calibrated = verdict["__provenance"].get("calibrated_scores")
+            if calibrated is not None:  # the teacher's reading with its own prior divided out
+                provenance["verified"]["calibrated_scores"] = calibrated
 
 
 __all__ = ["VERIFY_TASK", "VerificationCounts", "Verifier", "VerifyPrompt", "check_verification"]

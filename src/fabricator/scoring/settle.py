@@ -31,14 +31,16 @@ def settle(
     calibration: str = "off",
     min_confidence: float | None = None,
     target: Mapping[str, float] | None = None,
+    prior: Mapping[str, float] | None = None,
 ) -> Settled:
     """Calibrated labels and confidences (``calibration="batch"``, towards ``target`` label
-    frequencies if given), then the ``min_confidence`` filter."""
-    scored = [r for r in rows if "label_scores" in r.get("__provenance", {})]
+    frequencies if given; the prior divided out is the rows' own mean unless ``prior`` is given),
+    then the ``min_confidence`` filter."""
+    scored = [r for r in rows if r.get("__provenance", {}).get("label_scores")]
     changed = 0
     if calibration == "batch" and scored:
         raw = [r["__provenance"]["label_scores"] for r in scored]
-        for row, scores in zip(scored, calibrate(raw, labels, target=target), strict=True):
+        for row, scores in zip(scored, calibrate(raw, labels, prior=prior, target=target), strict=True):
             label = max(labels, key=lambda name: scores[name])
             changed += label != row[column]
             row[column] = label
