@@ -149,6 +149,7 @@ TECHNIQUES = {
     "verify": {"verify": True, "verify_min_confidence": 0.7},
     "openings": "openings",
     "fewshot": "fewshot",
+    "grouped": {"rows_per_call": 5},  # one call writes five rows (same label and examples)
 }
 SETTINGS = {
     "all": ("attributes", "near-dup", "verify"),
@@ -158,6 +159,8 @@ SETTINGS = {
     "none": (),
     "all+openings": ("attributes", "openings", "near-dup", "verify"),
     "all+fewshot": ("attributes", "fewshot", "near-dup", "verify"),
+    "all+fewshot+grouped": ("attributes", "fewshot", "near-dup", "verify", "grouped"),
+    "fewshot+grouped": ("attributes", "fewshot", "near-dup", "grouped"),
 }
 #: few-shot examples per prompt ("fewshot"), of the label asked for, from FEWSHOT_POOL train rows
 #: outside every gold sample of the curves (near copies of a shown example are dropped)
@@ -208,6 +211,7 @@ def generate_sentiment(setting: str, n: int, llm: Any) -> tuple[Dataset, dict[st
     journal = "sst2-all" if "attributes" in on else "sst2-no-attributes"
     journal = "sst2-openings" if "openings" in on else journal
     journal = "sst2-fewshot" if "fewshot" in on else journal
+    journal = f"{journal}-grouped" if "grouped" in on else journal
     prompt = sentiment_prompt("attributes" in on, "openings" in on)
     return _generate(f"sst2-{setting}", prompt, n, llm, options, max_tokens=60, journal=journal)
 
@@ -383,7 +387,14 @@ TREC_SETTINGS = {
     # the verifier's lean ("human" read as "entity") divided out; six labels spread a calibrated
     # distribution's mass, so a verified row needs 0.5, not the binary SST-2 runs' 0.7
     "calibrated-verify": ("attributes", "near-dup", "verify", "calibration"),
+    # examples of the asked type per prompt, from train questions outside the test and gold rows
+    "fewshot": ("attributes", "near-dup", "fewshot"),
 }
+#: "fewshot": examples per prompt, from a pool of TREC_POOL_PER_TYPE questions of each type
+TREC_FEWSHOT_PER_PROMPT = 2
+TREC_POOL_PER_TYPE = 50
+#: with examples in the prompt the model repeats one about a third of the time (SST-2, 300 rows)
+NOT_A_COPY = " Write a new one; do not repeat the examples."
 
 
 def trec(n: int, parallel: int, setting: str = "all") -> None:
@@ -395,8 +406,9 @@ def trec(n: int, parallel: int, setting: str = "all") -> None:
     random.Random(0).shuffle(rows)
     test_rows, gold_rows = rows[:500], rows[500 : 500 + n]
     test, gold = as_dataset(test_rows, ["text", "label"]), as_dataset(gold_rows, ["text", "label"])
+    fewshot = "fewshot" in TREC_SETTINGS[setting]
     prompt = BasePrompt(
-        task_description=TREC_TASK,
+        task_description=TREC_TASK + NOT_A_COPY if fewshot else TREC_TASK,
         label_options=list(TREC_NAMES.values()),
         label_descriptions=TREC_DESCRIPTIONS,
         generate_data_for_column="text",
@@ -406,11 +418,27 @@ def trec(n: int, parallel: int, setting: str = "all") -> None:
         options.update(TECHNIQUES["verify"])  # type: ignore[arg-type]
     if "calibration" in TREC_SETTINGS[setting]:
         options.update(calibration="batch", verify_min_confidence=0.5)
+    if fewshot:  # the pool: the first questions of each type after the test and gold rows
+        rest = rows[500 + max(n, 1200) :]  # the same pool for any n up to the full run
+        pool = [
+            r for t in TREC_NAMES.values() for r in [r for r in rest if r["label"] == t][:TREC_POOL_PER_TYPE]
+        ]
+        options.update(
+            fewshot_dataset=as_dataset(pool, ["text", "label"]),
+            fewshot_sampling_strategy="uniform",
+            fewshot_examples_per_class=TREC_FEWSHOT_PER_PROMPT,
+        )
     tag = "" if setting == "all" else f"_{setting.replace('-', '_')}"
     llm = embedded_model(parallel)
     try:  # one journal: a setting without verification reuses the questions written with it
         generated, summary = _generate(
-            f"trec-{setting}", prompt, n, llm, options, max_tokens=40, journal="trec-all"
+            f"trec-{setting}",
+            prompt,
+            n,
+            llm,
+            options,
+            max_tokens=40,
+            journal="trec-fewshot" if fewshot else "trec-all",
         )
     finally:
         llm.close()

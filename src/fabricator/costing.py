@@ -29,6 +29,7 @@ from .options import SYSTEM_PROMPT, BudgetOptions
 from .planning import Planner, check_count, resolve_task
 from .prompts import BasePrompt
 from .recipe import Recipe, recipe_inputs
+from .rows import CallBudget
 from .scoring.label_scores import SCORING_MAX_TOKENS
 
 #: prompts counted one by one with a backend's tokenizer; beyond this the rest is extrapolated
@@ -119,10 +120,17 @@ class Plan:
     #: scored annotation with ``votes``/``task_rephrasings``: the rows' other prompts, one step each
     votes: int = 0
     vote_prompt_tokens: int = 0
+    rows_per_call: int = 1  # generation: rows one call writes (its answer up to k x max_tokens)
+    calls_for_rows: int = 0  # the first asks of the rows with rows_per_call (0: one a row)
+
+    @property
+    def asks(self) -> int:
+        """The planned rows' first asks: one call each, or one per ``rows_per_call`` rows of a label."""
+        return self.calls_for_rows or self.rows
 
     @property
     def first_prompt_average(self) -> float:
-        return self.prompt_tokens / self.rows
+        return self.prompt_tokens / self.asks
 
     @property
     def completion_bound(self) -> int:
@@ -134,7 +142,8 @@ class Plan:
         """Completion tokens of the first asks at the previous run's average answer, if measured."""
         if self.previous is None:
             return None
-        return round(self.rows * min(self.previous.completion_per_call, self.max_tokens))
+        per_call = min(self.previous.completion_per_call, self.max_tokens * self.rows_per_call)
+        return round(self.asks * per_call)
 
     @property
     def completion_expected(self) -> int:
@@ -170,7 +179,12 @@ class Plan:
     @property
     def headroom_prompt_tokens(self) -> int:
         """Prompt tokens of the calls beyond the first asks (a re-ask repeats the prompt and answer)."""
-        return round(self.headroom_calls * (self.first_prompt_average + self.max_tokens))
+        return round(self.headroom_calls * (self.first_prompt_average + self.call_max_tokens))
+
+    @property
+    def call_max_tokens(self) -> int:
+        """The longest answer of one call: ``max_tokens`` for each row it writes."""
+        return self.max_tokens * self.rows_per_call
 
     @property
     def headroom_calls(self) -> int:
@@ -180,7 +194,7 @@ class Plan:
     @property
     def first_calls(self) -> int:
         """The calls every planned row makes once: its first ask, label check and votes."""
-        return self.rows + self.checks + self.votes + self.proposals
+        return self.asks + self.checks + self.votes + self.proposals
 
     @property
     def tokens_at_most(self) -> int:
@@ -188,7 +202,7 @@ class Plan:
         return (
             self.prompt_tokens
             + self.headroom_prompt_tokens
-            + (self.max_calls - self.proposals) * self.max_tokens
+            + (self.max_calls - self.proposals) * self.call_max_tokens
             + self.check_prompt_tokens
             + self.vote_prompt_tokens
             + self.proposal_tokens
@@ -220,13 +234,13 @@ class Plan:
             + self.check_prompt_tokens
             + self.vote_prompt_tokens
             + self.proposal_prompt_tokens,
-            (self.max_calls - self.proposals) * self.max_tokens + self.proposal_completion_bound,
+            (self.max_calls - self.proposals) * self.call_max_tokens + self.proposal_completion_bound,
         )
 
     @property
     def seconds(self) -> float | None:
         """The first asks at the previous run's time per answered call; ``None`` if never measured."""
-        return None if self.previous is None else self.rows * self.previous.seconds_per_call
+        return None if self.previous is None else self.asks * self.previous.seconds_per_call
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -278,7 +292,9 @@ class Plan:
                 f"({per_call:.2f} s a call, run of {self.previous.started})"
             )
         how = self.counted_by if self.exact else f"ESTIMATE: {self.counted_by}"
-        calls = f"{self.rows:,} first asks"
+        calls = f"{self.asks:,} first asks"
+        if self.rows_per_call > 1:
+            calls += f" ({self.rows:,} rows, {self.rows_per_call} a call)"
         prompt = f"{self.prompt_tokens:,} for the first asks ({how})"
         if self.checks:
             calls += f" + {self.checks:,} label checks (verify)"
@@ -403,7 +419,11 @@ def plan_run(
         )
     # each planned row has its first ask, and its label check or its votes, set aside (as in the run)
     per_row = 2 if checking else task.prompts_per_row
-    rows = min(spare // per_row, source_rows)
+    planner = Planner(task, sampling.system_prompt)  # a fresh one: the run's seeded sequence
+    labels = len(planner.labels or ()) if task.rows_per_call > 1 else 1  # a call writes one label
+    rows = CallBudget(spare).reserve(source_rows, per_row, task.rows_per_call, labels or 1)
+    if task.rows_per_call > 1:  # the run deals the labels of the calls from its rows' even shares
+        planner.top_up({}, rows, rows)
     others = task.prompts_per_row - 1  # a scored row's other prompts (votes)
     votes = rows * others
     # annotation: a row at most MAX_TRIES calls besides its votes; generation: top-ups use the rest
@@ -414,9 +434,10 @@ def plan_run(
     )
 
     row_prompts, vote_prompts = PromptTally(llm), PromptTally(llm)
-    planner = Planner(task, sampling.system_prompt)  # a fresh one: the run's seeded sequence
+    calls = 0  # the rows' first asks (fewer than the rows with rows_per_call)
     for start in range(0, rows, ROUND):  # one walk: "similar" examples are looked up once a row
         for item in planner.items(start, min(rows, start + ROUND)):
+            calls += 1
             row_prompts.add(item.messages)
             for messages, _ in item.votes:
                 vote_prompts.add(messages)
@@ -456,6 +477,8 @@ def plan_run(
         proposals=len(asks),
         proposal_prompt_tokens=count_prompts(llm, (a.request.messages for a in asks))[0] if asks else 0,
         proposal_completion_bound=sum(a.request.max_tokens for a in asks),
+        rows_per_call=task.rows_per_call,
+        calls_for_rows=calls if task.rows_per_call > 1 else 0,
     )
 
 

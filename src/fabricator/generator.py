@@ -91,12 +91,13 @@ class DatasetGenerator:
         first asks, re-asks after a wrong answer and the first asks of rows that replace failed
         ones. It also caps the rows planned (annotation: the first ``max_prompt_calls`` rows of
         ``unlabeled_dataset``; generation: ``min(max_prompt_calls, num_samples_to_generate)``
-        rows). Every planned row gets its first ask before any re-ask or top-up uses the calls
-        left; a row that needs a call when none is left fails with kind ``CallCapReached``. Not
-        counted: answers found in the journal (they cost nothing) and HTTP retries of a failed
-        transport (429, 5xx, timeouts; ``max_retries`` bounds those per call, and they are
-        reported as ``retries``). ``self.last_run.summary()`` reports ``calls`` and ``call_cap``.
-        Both counts are refused above ``planning.MAX_PLANNED`` (10,000,000): split such a run.
+        rows, or ``rows_per_call`` times as many when one call writes several). Every planned
+        row gets its first ask before any re-ask or top-up uses the calls left; a row that needs
+        a call when none is left fails with kind ``CallCapReached``. Not counted: answers found
+        in the journal (they cost nothing) and HTTP retries of a failed transport (429, 5xx,
+        timeouts; ``max_retries`` bounds those per call, and they are reported as ``retries``).
+        ``self.last_run.summary()`` reports ``calls`` and ``call_cap``. Both counts are refused
+        above ``planning.MAX_PLANNED`` (10,000,000): split such a run.
 
         Failed rows are not returned as data: they are in ``self.last_run.failures`` with their
         raw output and error.
@@ -175,8 +176,15 @@ class DatasetGenerator:
         check_verification(task, sampling)
         check_count("max_prompt_calls", max_prompt_calls)
         check_count("num_samples_to_generate", num_samples_to_generate)
+        per_call = task.rows_per_call  # rows one call writes (generation)
+        if per_call > 1 and kind != "local":
+            raise ConfigError(
+                f"rows_per_call={per_call} runs on the local engine only",
+                hint="use engine='local', or rows_per_call=1 on Ray",
+            )
         wanted = min(
-            max_prompt_calls, len(task.unlabeled) if task.unlabeled is not None else num_samples_to_generate
+            max_prompt_calls * per_call,
+            len(task.unlabeled) if task.unlabeled is not None else num_samples_to_generate,
         )
 
         journal = None
@@ -247,7 +255,11 @@ class DatasetGenerator:
                 await preflight()
             report.attributes = await propose(task, engine, budget, sampling, logger)  # before the rows
             reporter.start(wanted)
-            planned, target = 0, budget.reserve(wanted, per_row)  # every planned row has its first ask
+            # every planned row has its first ask
+            labels = (len(planner.labels or ()) or 1) if per_call > 1 else 1  # a call writes one label
+            planned, target = 0, budget.reserve(wanted, per_row, per_call, labels)
+            if per_call > 1:  # one label per call: its share of the rows decides how many calls
+                planner.top_up({}, wanted, target)
             if task.unlabeled is not None and target < wanted:
                 log.warning(
                     "max_prompt_calls (%d) covers %d of %d rows at %d prompts a row (votes); "
@@ -259,10 +271,10 @@ class DatasetGenerator:
                     wanted * per_row,
                 )
             while planned < target:  # rounds of items made on demand, never the whole plan
-                items = planner.items(planned, min(target, planned + executor.round_items))
-                planned += len(items)
+                items = planner.items(planned, min(target, planned + executor.round_items * per_call))
+                indices = [row.index for item in items for row in item.rows]
+                planned += len(indices)
                 await executor.map(items, keep)
-                indices = [item.index for item in items]
                 if copies is not None:
                     copies.drop(rows, failures, indices)
                 if near is not None:
@@ -279,7 +291,12 @@ class DatasetGenerator:
                 if planned == target and task.unlabeled is None and len(rows) < wanted:
                     # generation tops up failed rows while calls (and planned rows) are left,
                     # with the labels the kept rows lack
-                    more = budget.reserve(min(wanted - len(rows), max_prompt_calls - planned), per_row)
+                    more = budget.reserve(
+                        min(wanted - len(rows), max_prompt_calls * per_call - planned),
+                        per_row,
+                        per_call,
+                        labels,
+                    )
                     by_label = Counter(label for i in rows if (label := asked.get(i)) is not None)
                     planner.top_up(by_label, wanted, more)
                     target += more

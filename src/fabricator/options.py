@@ -27,6 +27,8 @@ SYSTEM_PROMPT = (
 )
 
 ENGINES = ("local", "ray")
+#: the most rows one call may be asked to write (a longer list drifts from its tasks)
+MAX_ROWS_PER_CALL = 20
 
 
 class _Group(BaseModel):
@@ -64,6 +66,9 @@ class SamplingOptions(_Group):
     fewshot_reuse: int = Field(default=1, ge=1)  # consecutive rows sharing one draw (prompt cache)
     # attribute samplers (generation, fabricator.attributes): {name: values} drawn per prompt
     attributes: dict[str, Any] | None = None
+    # generation: rows written by one call (fabricator.grouped); the prompt and its examples are
+    # paid once for them all, and the model sees its other answers, so they differ more
+    rows_per_call: int = Field(default=1, ge=1, le=MAX_ROWS_PER_CALL)
 
     @field_validator("attributes", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from .attributes import Attribute, AttributeDealer, resolve_attributes
 from .errors import ConfigError
 from .formats import Entities, FreeText, LabelConditioned, Labels, OutputFormat
 from .formats.base import conditioning, json_instructions, reasks, score_options
+from .grouped import group_messages, group_prompt_text
 from .llms.base import LLM
 from .llms.fake import Fake
 from .options import SYSTEM_PROMPT, GenerationOptions, SamplingOptions
@@ -64,6 +65,7 @@ class Task:
     #: attribute samplers: values dealt to each prompt (``fabricator.attributes``; proposed ones are
     #: filled in by ``attributes.propose`` before the first round)
     attributes: list[Attribute] | None = None
+    rows_per_call: int = 1  # generation: rows one call writes (``fabricator.grouped``)
 
     @property
     def prompts_per_row(self) -> int:
@@ -201,6 +203,7 @@ def resolve_task(
         votes=sampling.votes,
         rephrasings=rephrasings,
         attributes=attributes,
+        rows_per_call=_rows_per_call(sampling.rows_per_call, mode, fmt),
     )
 
 
@@ -254,6 +257,18 @@ def _check_selection(strategy: str | None, mode: str, fmt: OutputFormat, reuse: 
             "fewshot_reuse cannot share a 'uniform' draw: each row is conditioned on its own label",
             hint="use 'stratified', or fewshot_reuse=1",
         )
+
+
+def _rows_per_call(rows: int, mode: str, fmt: OutputFormat) -> int:
+    """``rows_per_call`` above 1 lists several rows' tasks in one prompt: generation of free text
+    only (an annotated row has its own input; a structured answer has its own schema)."""
+    if rows > 1 and (mode == "annotation" or not isinstance(fmt, (FreeText, LabelConditioned))):
+        raise ConfigError(
+            f"rows_per_call={rows} writes several generated texts in one answer; it does not apply "
+            f"to {mode if mode == 'annotation' else type(fmt).__name__}",
+            hint="leave rows_per_call at 1 for annotation and structured output formats",
+        )
+    return rows
 
 
 def _similarity_columns(prompt: BasePrompt, output_format: OutputFormat | None) -> list[str]:
@@ -402,10 +417,14 @@ class Planner:
         out: list[WorkItem] = []
         self._find_nearest(max(start, self.made), stop)
         while self.made < stop:
-            item = self._item(self.made)
+            if self.task.rows_per_call > 1:  # a group never spans start (nor stop)
+                end = start if self.made < start else stop
+                item = self._group(self.made, min(self.task.rows_per_call, end - self.made))
+            else:
+                item = self._item(self.made)
             if self.made >= start:
                 out.append(item)
-            self.made += 1
+            self.made += len(item.rows)
         return out
 
     def _find_nearest(self, start: int, stop: int) -> None:
@@ -476,6 +495,28 @@ class Planner:
         votes = self._votes(index, labels, examples, ids, row) if task.votes > 1 or task.rephrasings else ()
         source = index if row is not None else None
         return WorkItem(index, tuple(messages), text, label, source, ids, votes, values)
+
+    def _group(self, index: int, size: int) -> WorkItem:
+        """Rows ``index`` to ``index + size - 1`` written by one call (``rows_per_call``): one label
+        and one few-shot draw, each row with its own attribute values (``fabricator.grouped``)."""
+        task, prompt = self.task, self.task.prompt
+        queued = bool(self._wanted)
+        label = self._next_label()
+        if queued and label is not None:  # a top-up label: the group writes no more than wanted
+            size = min(size, 1 + self._wanted.count(label))
+            for _ in range(size - 1):
+                self._wanted.remove(label)
+        examples: list[dict[str, Any]] = []
+        ids: tuple[int, ...] = ()
+        if task.pool is not None:
+            sample = self._sample(task.pool, index, label)
+            examples, ids = sample.examples, tuple(sample.ids)
+        values = [self.dealer.deal(label) if self.dealer is not None else () for _ in range(size)]
+        labels = label if label is not None else prompt.label_options
+        text = group_prompt_text(prompt, labels, examples, [dict(v) for v in values])
+        messages = group_messages(text, self.system, task.use_prefill)
+        members = tuple(WorkItem(index + j, (), text, label, None, ids, (), values[j]) for j in range(size))
+        return WorkItem(index, messages, text, label, None, ids, members=members)
 
     def _votes(
         self,

@@ -35,6 +35,14 @@ class WorkItem:
     votes: tuple[tuple[tuple[dict[str, str], ...], tuple[int, ...]], ...] = ()
     #: the row's attribute values, ``(name, value)`` in the attributes' order (``fabricator.attributes``)
     attributes: tuple[tuple[str, str], ...] = ()
+    #: a call that writes several rows (``rows_per_call``, ``fabricator.grouped``): one item per
+    #: row, each with its own index and attributes; this item holds the call's prompt
+    members: tuple[WorkItem, ...] = ()
+
+    @property
+    def rows(self) -> tuple[WorkItem, ...]:
+        """The rows this item makes: its members, or itself."""
+        return self.members or (self,)
 
     @property
     def first_asks(self) -> int:
@@ -94,12 +102,25 @@ class CallBudget:
         """Calls neither made nor set aside for a first ask (``None``: no cap)."""
         return None if self.limit is None else max(0, self.limit - self.used - self.reserved)
 
-    def reserve(self, rows: int, calls_per_row: int = 1) -> int:
+    def reserve(self, rows: int, calls_per_row: int = 1, rows_per_call: int = 1, labels: int = 1) -> int:
         """Set aside ``calls_per_row`` first asks (the row's, its verification's or its votes')
-        for up to ``rows`` more rows; how many rows got them."""
+        for up to ``rows`` more rows; how many rows got them. With ``rows_per_call`` rows written
+        by one call, a row's own first ask is a share of its call's; the rows of a call share one
+        label, so ``labels`` labels, each with its even share of the rows, need their own calls."""
+
+        def cost(n: int) -> int:
+            shares = [n // labels + (label < n % labels) for label in range(labels)]
+            return sum(-(-share // rows_per_call) for share in shares) + n * (calls_per_row - 1)
+
         spare = self.spare
-        granted = rows if spare is None else min(rows, spare // calls_per_row)
-        self.reserved += granted * calls_per_row
+        granted = rows
+        if spare is not None and cost(rows) > spare:
+            low, high = 0, rows  # the most rows whose calls fit: cost grows with n
+            while low < high:
+                mid = (low + high + 1) // 2
+                low, high = (mid, high) if cost(mid) <= spare else (low, mid - 1)
+            granted = low
+        self.reserved += cost(granted)
         return granted
 
     def take(self, first: bool) -> bool:

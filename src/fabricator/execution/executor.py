@@ -67,10 +67,20 @@ class LocalExecutor:
     async def map(self, items: Sequence[WorkItem], keep: Keep) -> None:
         maker, engine, logger, budget = self.maker, self.engine, self.logger, self.budget
 
-        async def handle(item: WorkItem) -> Result:
-            return await maker.make(engine, item, logger, budget=budget)
+        async def handle(item: WorkItem) -> list[Result]:
+            if item.members:  # one call, several rows (rows_per_call)
+                from ..grouped import make_group
 
-        await engine.map(items, handle, keep)
+                return await make_group(maker, engine, item, logger, budget)
+            return [await maker.make(engine, item, logger, budget=budget)]
+
+        def keep_rows(item: WorkItem, results: list[Result]) -> None:
+            for row, result in zip(item.rows, results, strict=True):
+                keep(row, result)
+            for _ in results[1:]:  # the engine counted the call; progress counts rows
+                engine.progress.advance()
+
+        await engine.map(items, handle, keep_rows)
 
 
 def check_executor(kind: str, ray_actors: int | None, ray_address: str | None) -> str:
