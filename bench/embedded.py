@@ -13,8 +13,14 @@ cache is faster).
 ``--compare slots``: the whole generator, 16 label-conditioned sentiment examples (the quick-start
 prompt, few-shot examples and seed) with ``LlamaCpp(n_parallel=P)`` against ``n_parallel=1``.
 
+``--compare rows-per-call``: the same generator run with ``rows_per_call=K`` against one row a
+call, in blocks one, K, K, one (each on a fresh server), so drift in the machine's speed falls on
+both alike. Printed: rows, calls, seconds, rows/s and tokens per block, and K / one as a ratio of
+rows/s.
+
     python bench/embedded.py [--compare cache] [--rows 12] [--repeat 1] [--parallel 4]
     python bench/embedded.py --compare slots [--rows 16] [--parallel 4]
+    python bench/embedded.py --compare rows-per-call [--rows 40] [--per-call 5] [--parallel 4]
 """
 
 from __future__ import annotations
@@ -131,7 +137,7 @@ def compare_cache(rows: int, repeat: int, parallel: int, max_tokens: int) -> Non
 # --- parallel slots against one slot, through the generator -------------------------------------
 
 
-def slots_run(parallel: int, rows: int) -> dict[str, float]:
+def slots_run(parallel: int, rows: int, rows_per_call: int = 1) -> dict[str, float]:
     llm = LlamaCpp(n_parallel=parallel)
     llm.start()  # model load and warm-up are not part of the timing
     prompt = BasePrompt(
@@ -152,6 +158,7 @@ def slots_run(parallel: int, rows: int) -> dict[str, float]:
         max_tokens=120,
         temperature=0.9,
         seed=1,
+        rows_per_call=rows_per_call,
     )
     seconds = time.perf_counter() - started
     llm.close()
@@ -163,6 +170,8 @@ def slots_run(parallel: int, rows: int) -> dict[str, float]:
         "rows_s": len(dataset) / seconds,
         "completion_tok_s": stats.completion_tokens / seconds,
         "requests": stats.requests,
+        "prompt_tokens": stats.prompt_tokens,
+        "completion_tokens": stats.completion_tokens,
     }
 
 
@@ -177,16 +186,39 @@ def compare_slots(rows: int, parallel: int) -> None:
     print(f"ratio {parallel} slots / 1 slot: {many['rows_s'] / one['rows_s']:.2f}x examples/s")
 
 
+def compare_rows_per_call(rows: int, per_call: int, parallel: int) -> None:
+    blocks = [(k, slots_run(parallel, rows, k)) for k in (1, per_call, per_call, 1)]
+    print(
+        f"{'rows a call':>11} {'rows':>5} {'calls':>5} {'seconds':>8} {'rows/s':>7} "
+        f"{'prompt tok':>10} {'compl tok':>9}"
+    )
+    totals: dict[int, dict[str, float]] = {}
+    for k, r in blocks:
+        print(
+            f"{k:>11} {r['rows']:>5.0f} {r['requests']:>5.0f} {r['seconds']:>8.1f} {r['rows_s']:>7.3f} "
+            f"{r['prompt_tokens']:>10,.0f} {r['completion_tokens']:>9,.0f}"
+        )
+        total = totals.setdefault(k, {"rows": 0.0, "seconds": 0.0})
+        total["rows"] += r["rows"]
+        total["seconds"] += r["seconds"]
+    grouped, one = totals[per_call], totals[1]
+    ratio = (grouped["rows"] / grouped["seconds"]) / (one["rows"] / one["seconds"])
+    print(f"ratio {per_call} rows a call / 1: {ratio:.2f}x rows/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--compare", choices=["cache", "slots"], default="cache")
+    parser.add_argument("--compare", choices=["cache", "slots", "rows-per-call"], default="cache")
     parser.add_argument("--rows", type=int, default=None, help="per block (cache: 12) or per run (slots: 16)")
     parser.add_argument("--repeat", type=int, default=1, help="cache: rounds of off, on, on, off blocks")
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=24, help="cache only")
+    parser.add_argument("--per-call", type=int, default=5, help="rows-per-call: rows a call")
     args = parser.parse_args()
     if args.compare == "slots":
         compare_slots(args.rows or 16, args.parallel)
+    elif args.compare == "rows-per-call":
+        compare_rows_per_call(args.rows or 40, args.per_call, args.parallel)
     else:
         compare_cache(args.rows or 12, args.repeat, args.parallel, args.max_tokens)
 
