@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import shutil
 from typing import Any
 
@@ -445,6 +446,9 @@ def trec(n: int, parallel: int, setting: str = "all") -> None:
     on_generated = train_student(generated, test, seed=0)
     on_gold = train_student(gold, test, seed=0)
     spread = diversity(generated["text"], labels=generated["label"], gold_texts=gold["text"])
+    # leakage check: generated questions that (nearly) repeat a test question
+    near_test = diversity(generated["text"], gold_texts=test["text"])["near_gold_copies"]
+    exact_test = len({_plain(t) for t in generated["text"]} & {_plain(t) for t in test["text"]})
     write_jsonl(generated.select_columns(["text", "label"]), RESULTS / f"trec_generated{tag}_{n}.jsonl")
     counts = {label: list(generated["label"]).count(label) for label in TREC_NAMES.values()}
     write_table(
@@ -468,8 +472,23 @@ def trec(n: int, parallel: int, setting: str = "all") -> None:
             f"{summary.get('near_duplicates')}",
             f"distinct-2 {spread['distinct_2']:.3f}, spread {spread.get('embedding_spread')}, "
             f"nearest-gold {spread.get('nearest_gold')}",
+            f"test questions repeated: {exact_test} word for word; share of rows nearly copying a "
+            f"test question (MiniLM cosine >= 0.95): {near_test:.3f}",
+            *(
+                [
+                    f"few-shot: {TREC_FEWSHOT_PER_PROMPT} examples of the asked type per prompt, from "
+                    f"{TREC_POOL_PER_TYPE} gold train questions per type outside the test and gold rows"
+                ]
+                if fewshot
+                else []
+            ),
         ],
     )
+
+
+def _plain(text: str) -> str:
+    """A question without case, spacing or punctuation, to find word-for-word repeats."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def main() -> None:
