@@ -272,3 +272,13 @@ def test_the_card_says_how_generated_rows_were_verified():
     )
     assert "with confidence 0.7 or more" in calibrated
     assert "the annotator's own label prior divided out" in calibrated
+
+
+def test_the_card_says_how_many_rows_a_call_wrote():
+    from fabricator.card import _sampling
+    from fabricator.options import SamplingOptions
+
+    one = _sampling(SamplingOptions(seed=3))
+    assert one.startswith("seed 3, temperature 0.8, at most 256 tokens per answer;") and "a call" not in one
+    grouped = _sampling(SamplingOptions(rows_per_call=5, max_tokens=60))
+    assert "5 rows a call (one label and one draw of examples each), at most 60 tokens per row" in grouped

@@ -272,8 +272,7 @@ def _how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str
         "",
         f"- Workflow: {_WORKFLOWS.get(mode, mode or 'unknown')}.",
         f"- Model: {model}).",
-        f"- Sampling: seed {s.seed}, temperature {s.temperature}, at most {s.max_tokens} tokens per answer; "
-        f"duplicates and copies of few-shot examples {'dropped' if s.dedup else 'kept'}.",
+        f"- Sampling: {_sampling(s)}.",
     ]
     if recipe.prompt.label_options:
         lines.append("- Label options: " + ", ".join(f"`{o}`" for o in recipe.prompt.label_options) + ".")
@@ -302,6 +301,19 @@ def _how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str
         limit = f" (first {recipe.unlabeled.limit} rows)" if recipe.unlabeled.limit else ""
         lines.append(f"- Unlabeled input: `{recipe.unlabeled.path}`{limit}.")
     return lines
+
+
+def _sampling(s: Any) -> str:
+    """How answers were drawn, in one line (with how many rows one call wrote, if several)."""
+    per_call = getattr(s, "rows_per_call", 1)
+    if per_call > 1:
+        how = (
+            f"seed {s.seed}, temperature {s.temperature}, {per_call} rows a call (one label and one "
+            f"draw of examples each), at most {s.max_tokens} tokens per row"
+        )
+    else:
+        how = f"seed {s.seed}, temperature {s.temperature}, at most {s.max_tokens} tokens per answer"
+    return f"{how}; duplicates and copies of few-shot examples {'dropped' if s.dedup else 'kept'}"
 
 
 def _verification(s: Any, counts: Mapping[str, Any] | None) -> str:
