@@ -34,15 +34,14 @@ TASK = re.compile(r"^(\d+)\. Write a (\w+) review about (the \w+)\.$", re.MULTIL
 
 
 def list_writer(answers: Callable[[int], int] = lambda tasks: tasks) -> Callable[[str], str]:
-    """A teacher that answers each task with a unique line naming it, each line starting with
-    "text:" as the examples do (the first follows the "text:" prefill); ``answers(tasks)``: how
-    many of the tasks it answers."""
+    """A teacher that answers each numbered task with a unique line naming it (the first line
+    follows the "1." prefill); ``answers(tasks)``: how many of the tasks it answers."""
     counter = itertools.count()
 
     def answer(prompt: str) -> str:
         tasks = TASK.findall(prompt)[: answers(len(TASK.findall(prompt)))]
-        lines = [f"text: A {label} take on {aspect}, number {next(counter)}." for _, label, aspect in tasks]
-        return "\n".join(lines).removeprefix("text:")
+        lines = [f"{n}. A {label} take on {aspect}, number {next(counter)}." for n, label, aspect in tasks]
+        return lines[0].removeprefix("1.") + "".join("\n" + line for line in lines[1:]) if lines else ""
 
     return answer
 
@@ -69,7 +68,7 @@ def test_one_call_writes_several_rows_each_for_its_own_task():
     labels = PROMPT.label_options
     assert Counter(labels[i] for i in dataset["label"]) == {"positive": 5, "negative": 5}
     first = llm.requests[0]
-    assert first.messages[-1] == {"role": "assistant", "content": "text:"}
+    assert first.messages[-1] == {"role": "assistant", "content": "1."}
     assert first.max_tokens == 4 * 256  # max_tokens is per row
     tasks = TASK.findall(first.messages[1]["content"])
     assert [n for n, _, _ in tasks] == ["1", "2", "3", "4"] and len({lab for _, lab, _ in tasks}) == 1
@@ -91,7 +90,7 @@ def test_missing_answers_fail_alone_and_are_replaced_while_calls_are_left():
     report = generator.last_run
     assert report is not None
     missing = [f for f in report.failures if "missing" in f.error]
-    assert missing and all(f.kind == "ParseError" and f.raw and f.raw.startswith("text:") for f in missing)
+    assert missing and all(f.kind == "ParseError" and f.raw and f.raw.startswith("1.") for f in missing)
     assert llm.calls <= 6 and report.summary()["calls"] == llm.calls
     assert Counter(dataset["label"]) == {0: 4, 1: 4}  # replacements asked for the labels lacking
 
@@ -143,22 +142,8 @@ def test_examples_are_shown_once_per_call():
         ("**1.** one\n**2.** two\n**3.** three", ["one", "two", "three"]),
     ],
 )
-def test_split_numbered_answers(answer, expected):
+def test_split_answer(answer, expected):
     assert split_answer(answer, 3) == expected
-
-
-@pytest.mark.parametrize(
-    ("answer", "expected"),
-    [
-        ("text: one\ntext: two\ntext: three", ["one", "two", "three"]),
-        ("text: one\n\nText: two\ngoes on\ntext: three\ntext: four", ["one", "two goes on", "three"]),
-        ("text: one\ntext: two", ["one", "two", None]),  # the last answers missing
-        ("text: one\ntext:\ntext: three", ["one", None, "three"]),  # an empty one
-        ("1. one\n2. two\n3. three", ["one", "two", "three"]),  # numbered instead: read so
-    ],
-)
-def test_split_answers_that_start_with_the_prefix(answer, expected):
-    assert split_answer(answer, 3, prefix="text:") == expected
 
 
 def test_rows_per_call_is_refused_where_an_answer_is_one_row():

@@ -21,7 +21,7 @@ from .attributes import Attribute, AttributeDealer, resolve_attributes
 from .errors import ConfigError
 from .formats import Entities, FreeText, LabelConditioned, Labels, OutputFormat
 from .formats.base import conditioning, json_instructions, reasks, score_options
-from .grouped import group_messages, group_prefill, group_prompt_text
+from .grouped import group_messages, group_prompt_text
 from .llms.base import LLM
 from .llms.fake import Fake
 from .options import SYSTEM_PROMPT, GenerationOptions, SamplingOptions
@@ -378,7 +378,6 @@ def row_maker(task: Task, sampling: SamplingOptions | None = None, max_tries: in
         seed=task.seed,
         scoring=task.scoring,
         label_samples=sampling.label_samples,
-        group_prefix=task.prompt.answer_prefix() if task.rows_per_call > 1 else "",
     )
 
 
@@ -515,7 +514,7 @@ class Planner:
         values = [self.dealer.deal(label) if self.dealer is not None else () for _ in range(size)]
         labels = label if label is not None else prompt.label_options
         text = group_prompt_text(prompt, labels, examples, [dict(v) for v in values])
-        messages = group_messages(text, self.system, group_prefill(prompt) if task.use_prefill else None)
+        messages = group_messages(text, self.system, task.use_prefill)
         members = tuple(WorkItem(index + j, (), text, label, None, ids, (), values[j]) for j in range(size))
         return WorkItem(index, messages, text, label, None, ids, members=members)
 

@@ -197,7 +197,6 @@ class RowMaker:
     seed: int = 0
     scoring: str | None = None  # label scoring ("auto", "logprobs", "samples"); None: parse the answer
     label_samples: int = 5  # answers voted on per prompt where no log-probabilities come back
-    group_prefix: str = ""  # rows_per_call: what starts each answer of a grouped call ("text:")
 
     def without_rows(self) -> RowMaker:
         return replace(self, unlabeled_rows=None)
