@@ -420,10 +420,7 @@ def plan_run(
     # each planned row has its first ask, and its label check or its votes, set aside (as in the run)
     per_row = 2 if checking else task.prompts_per_row
     planner = Planner(task, sampling.system_prompt)  # a fresh one: the run's seeded sequence
-    labels = len(planner.labels or ()) if task.rows_per_call > 1 else 1  # a call writes one label
-    rows = CallBudget(spare).reserve(source_rows, per_row, task.rows_per_call, labels or 1)
-    if task.rows_per_call > 1:  # the run deals the labels of the calls from its rows' even shares
-        planner.top_up({}, rows, rows)
+    rows = planner.reserve(CallBudget(spare), source_rows, per_row, first=True)  # as the run does
     others = task.prompts_per_row - 1  # a scored row's other prompts (votes)
     votes = rows * others
     # annotation: a row at most MAX_TRIES calls besides its votes; generation: top-ups use the rest

@@ -255,11 +255,7 @@ class DatasetGenerator:
                 await preflight()
             report.attributes = await propose(task, engine, budget, sampling, logger)  # before the rows
             reporter.start(wanted)
-            # every planned row has its first ask
-            labels = (len(planner.labels or ()) or 1) if per_call > 1 else 1  # a call writes one label
-            planned, target = 0, budget.reserve(wanted, per_row, per_call, labels)
-            if per_call > 1:  # one label per call: its share of the rows decides how many calls
-                planner.top_up({}, wanted, target)
+            planned, target = 0, planner.reserve(budget, wanted, per_row, first=True)  # first asks
             if task.unlabeled is not None and target < wanted:
                 log.warning(
                     "max_prompt_calls (%d) covers %d of %d rows at %d prompts a row (votes); "
@@ -291,11 +287,8 @@ class DatasetGenerator:
                 if planned == target and task.unlabeled is None and len(rows) < wanted:
                     # generation tops up failed rows while calls (and planned rows) are left,
                     # with the labels the kept rows lack
-                    more = budget.reserve(
-                        min(wanted - len(rows), max_prompt_calls * per_call - planned),
-                        per_row,
-                        per_call,
-                        labels,
+                    more = planner.reserve(
+                        budget, min(wanted - len(rows), max_prompt_calls * per_call - planned), per_row
                     )
                     by_label = Counter(label for i in rows if (label := asked.get(i)) is not None)
                     planner.top_up(by_label, wanted, more)

@@ -26,7 +26,7 @@ from .llms.base import LLM
 from .llms.fake import Fake
 from .options import SYSTEM_PROMPT, GenerationOptions, SamplingOptions
 from .prompts import BasePrompt
-from .rows import RowMaker, WorkItem
+from .rows import CallBudget, RowMaker, WorkItem
 from .samplers import (
     SAMPLING_STRATEGIES,
     STRATEGY_HINT,
@@ -447,6 +447,18 @@ class Planner:
         if self._shared is None or index % task.reuse == 0:
             self._shared = pool.draw(self.rng, task.strategy, task.per_class, label)
         return self._shared
+
+    def reserve(self, budget: CallBudget, rows: int, calls_per_row: int, *, first: bool = False) -> int:
+        """Set aside in ``budget`` the first asks of up to ``rows`` more rows; how many rows got
+        them. A grouped plan's call writes ``rows_per_call`` rows of one label, so its calls are
+        counted per label; for its ``first`` rows it deals the labels in even shares of those rows
+        (``top_up`` deals later rows by what the kept rows lack)."""
+        per_call = self.task.rows_per_call
+        labels = (len(self.labels or ()) or 1) if per_call > 1 else 1
+        granted = budget.reserve(rows, calls_per_row, per_call, labels)
+        if first and per_call > 1:
+            self.top_up({}, granted, granted)
+        return granted
 
     def top_up(self, kept: Mapping[str, int], wanted: int, rows: int) -> None:
         """Label the next ``rows`` items by what the kept rows lack, so filters that drop more of
