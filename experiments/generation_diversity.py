@@ -151,6 +151,7 @@ TECHNIQUES = {
     "openings": "openings",
     "fewshot": "fewshot",
     "grouped": {"rows_per_call": 5},  # one call writes five rows (same label and examples)
+    "turns": "turns",  # the few-shot examples as earlier turns of the chat (examples_as_turns)
 }
 SETTINGS = {
     "all": ("attributes", "near-dup", "verify"),
@@ -162,6 +163,10 @@ SETTINGS = {
     "all+fewshot": ("attributes", "fewshot", "near-dup", "verify"),
     "all+fewshot+grouped": ("attributes", "fewshot", "near-dup", "verify", "grouped"),
     "fewshot+grouped": ("attributes", "fewshot", "near-dup", "grouped"),
+    # inline, the 1.5B teacher copies a shown example in two answers of three (40-prompt probe);
+    # shown as its own earlier answers, in one of 40, and it keeps their style
+    "turns": ("attributes", "fewshot", "turns", "near-dup"),
+    "all+turns": ("attributes", "fewshot", "turns", "near-dup", "verify"),
 }
 #: few-shot examples per prompt ("fewshot"), of the label asked for, from FEWSHOT_POOL train rows
 #: outside every gold sample of the curves (near copies of a shown example are dropped)
@@ -178,11 +183,12 @@ def sentiment_pool() -> Dataset:
     return as_dataset(seeded_sample(rows, FEWSHOT_POOL, seed=1), ["text", "label"])
 
 
-def sentiment_prompt(with_attributes: bool, openings: bool = False) -> BasePrompt:
+def sentiment_prompt(with_attributes: bool, openings: bool = False, turns: bool = False) -> BasePrompt:
     return BasePrompt(
         task_description=OPENING_TASK if openings else SENTIMENT_TASK if with_attributes else PLAIN_TASK,
         label_options=["positive", "negative"],
         generate_data_for_column="text",
+        examples_as_turns=turns,
     )
 
 
@@ -195,6 +201,8 @@ def generate_sentiment(setting: str, n: int, llm: Any) -> tuple[Dataset, dict[st
     options: dict[str, Any] = {}
     for technique in on:
         value = TECHNIQUES[technique]
+        if value == "turns":
+            continue  # a prompt option (below)
         if value == "attributes":
             options["attributes"] = dict(SENTIMENT_ATTRIBUTES)
         elif value == "openings":
@@ -213,7 +221,8 @@ def generate_sentiment(setting: str, n: int, llm: Any) -> tuple[Dataset, dict[st
     journal = "sst2-openings" if "openings" in on else journal
     journal = "sst2-fewshot" if "fewshot" in on else journal
     journal = f"{journal}-grouped" if "grouped" in on else journal
-    prompt = sentiment_prompt("attributes" in on, "openings" in on)
+    journal = f"{journal}-turns" if "turns" in on else journal
+    prompt = sentiment_prompt("attributes" in on, "openings" in on, "turns" in on)
     return _generate(f"sst2-{setting}", prompt, n, llm, options, max_tokens=60, journal=journal)
 
 

@@ -203,7 +203,7 @@ def resolve_task(
         votes=sampling.votes,
         rephrasings=rephrasings,
         attributes=attributes,
-        rows_per_call=_rows_per_call(sampling.rows_per_call, mode, fmt),
+        rows_per_call=_rows_per_call(sampling.rows_per_call, mode, fmt, prompt),
     )
 
 
@@ -259,9 +259,15 @@ def _check_selection(strategy: str | None, mode: str, fmt: OutputFormat, reuse: 
         )
 
 
-def _rows_per_call(rows: int, mode: str, fmt: OutputFormat) -> int:
+def _rows_per_call(rows: int, mode: str, fmt: OutputFormat, prompt: BasePrompt) -> int:
     """``rows_per_call`` above 1 lists several rows' tasks in one prompt: generation of free text
-    only (an annotated row has its own input; a structured answer has its own schema)."""
+    only (an annotated row has its own input; a structured answer has its own schema), with the
+    examples inline (a grouped prompt shows them once, after the tasks)."""
+    if rows > 1 and prompt.examples_as_turns:
+        raise ConfigError(
+            f"rows_per_call={rows} shows the examples once, inline; it cannot show them as turns",
+            hint="use rows_per_call=1 with examples_as_turns, or examples_as_turns=False",
+        )
     if rows > 1 and (mode == "annotation" or not isinstance(fmt, (FreeText, LabelConditioned))):
         raise ConfigError(
             f"rows_per_call={rows} writes several generated texts in one answer; it does not apply "
@@ -502,8 +508,7 @@ class Planner:
                 labels = sample.labels
         row = task.unlabeled_rows[index] if task.unlabeled_rows is not None else None
         values = self.dealer.deal(label) if self.dealer is not None else ()
-        text = prompt.get_prompt_text(labels, examples, row, dict(values) or None)
-        messages = prompt.messages_for(text, system=self.system, prefill=task.use_prefill)
+        text, messages = self._chat(prompt, labels, examples, row, dict(values) or None)
         votes = self._votes(index, labels, examples, ids, row) if task.votes > 1 or task.rephrasings else ()
         source = index if row is not None else None
         return WorkItem(index, tuple(messages), text, label, source, ids, votes, values)
@@ -554,14 +559,34 @@ class Planner:
             else:
                 sample = task.pool.draw(rng, task.strategy, task.per_class)
                 drawn, drawn_ids = sample.examples, tuple(sample.ids)
-            text = prompt.get_prompt_text(labels, drawn, row)
-            messages = prompt.messages_for(text, system=self.system, prefill=task.use_prefill)
+            _, messages = self._chat(prompt, labels, drawn, row)
             out.append((tuple(messages), drawn_ids))
         for rephrased in task.rephrasings:
-            text = rephrased.get_prompt_text(labels, examples, row)
-            messages = rephrased.messages_for(text, system=self.system, prefill=task.use_prefill)
+            _, messages = self._chat(rephrased, labels, examples, row)
             out.append((tuple(messages), ids))
         return tuple(out)
+
+    def _chat(
+        self,
+        prompt: BasePrompt,
+        labels: str | list[str] | None,
+        examples: list[dict[str, Any]],
+        row: dict[str, Any] | None,
+        attributes: dict[str, str] | None = None,
+    ) -> tuple[str, list[dict[str, str]]]:
+        """A prompt's text and messages; shown as turns, a generated label's examples each ask for
+        their own label."""
+        column = self.task.pool.label_column if self.task.pool is not None else None
+        own = isinstance(labels, str) and column is not None and prompt.examples_as_turns
+        return prompt.chat(
+            labels,
+            examples,
+            row,
+            attributes,
+            example_labels=[str(e[column]) for e in examples] if own and column else None,
+            system=self.system,
+            prefill=self.task.use_prefill,
+        )
 
 
 def plan_prompts(

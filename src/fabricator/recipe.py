@@ -46,6 +46,7 @@ class PromptConfig(_Strict):
     target_formatting_template: str | None = None
     fewshot_example_separator: str = "\n\n"
     inner_fewshot_example_separator: str = "\n"
+    examples_as_turns: bool = False  # few-shot examples as earlier turns of the chat
 
 
 class DataConfig(_Strict):
@@ -292,6 +293,7 @@ def recipe_inputs(
         target_formatting_template=p.target_formatting_template,
         fewshot_example_separator=p.fewshot_example_separator,
         inner_fewshot_example_separator=p.inner_fewshot_example_separator,
+        examples_as_turns=p.examples_as_turns,
     )
     fewshot = (
         load_table(recipe.data_path(recipe.fewshot.path), recipe.fewshot.limit) if recipe.fewshot else None

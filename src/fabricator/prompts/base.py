@@ -7,6 +7,10 @@ Layout (blocks joined by ``fewshot_example_separator``)::
     <few-shot example 1: "column: value" lines joined by inner_fewshot_example_separator>
     ...
     <target: the input columns of the row to annotate, then "target_column: ">
+
+With ``examples_as_turns`` the examples become earlier exchanges of the chat instead: each is the
+task asked about the example, answered with the example's value, and the row's own task comes
+last. Small models copy an example shown inline far more often than one shown as a past answer.
 """
 
 from __future__ import annotations
@@ -78,7 +82,8 @@ class BasePrompt:
     model writes; ``fewshot_example_columns`` the input columns shown with each example (and filled
     from the row being annotated). ``label_descriptions`` ({label: what it means}) are shown as
     ``- label: description`` lines right after the task description. ``{name}`` fields are filled
-    with a row's attribute values (``fabricator.attributes``).
+    with a row's attribute values (``fabricator.attributes``). ``examples_as_turns`` shows each
+    few-shot example as an earlier question and answer of the chat rather than inline (``chat``).
     """
 
     DEFAULT_TEXT_COLUMN: ClassVar[list[str]] = [DEFAULT_TEXT_COLUMN]
@@ -95,6 +100,7 @@ class BasePrompt:
         fewshot_example_separator: str = "\n\n",
         inner_fewshot_example_separator: str = "\n",
         label_descriptions: Mapping[str, str] | None = None,
+        examples_as_turns: bool = False,
     ) -> None:
         if not isinstance(task_description, str) or not task_description.strip():
             raise ConfigError("task_description must be a non-empty string")
@@ -135,6 +141,7 @@ class BasePrompt:
         )
         self.target_formatting_template = target_formatting_template or self._default_target()
         self.label_descriptions = self._checked_descriptions(label_descriptions)
+        self.examples_as_turns = bool(examples_as_turns)
         self._answer_prefix: str | None = None
         self._check_template_fields()
 
@@ -321,6 +328,44 @@ class BasePrompt:
         turn, and the answer prefix as an assistant prefill (backends without prefill drop it)."""
         return self.messages_for(self.get_prompt_text(labels, examples, row), system=system, prefill=prefill)
 
+    def chat(
+        self,
+        labels: str | Sequence[str] | None = None,
+        examples: Sequence[Mapping[str, Any]] = (),
+        row: Mapping[str, Any] | None = None,
+        attributes: Mapping[str, str] | None = None,
+        *,
+        example_labels: Sequence[str] | None = None,
+        system: str | None = None,
+        prefill: bool = True,
+    ) -> tuple[str, list[dict[str, str]]]:
+        """The prompt text (what a row's provenance hashes) and the chat messages sent for it.
+
+        Inline (the default), the text is the paper's layout and the one user turn. With
+        ``examples_as_turns``, each example is an earlier user turn (the task, with the example's
+        input columns) answered by an assistant turn (the answer prefix and the example's value);
+        ``example_labels`` are the labels each example's turn asks for (in label-conditioned
+        generation, the example's own label, so no turn asks for one label and answers with
+        another); by default the prompt's ``labels``. The text is then the whole exchange, one
+        ``role: content`` block per turn."""
+        if not self.examples_as_turns or not examples:
+            text = self.get_prompt_text(labels, examples, row, attributes)
+            return text, self.messages_for(text, system=system, prefill=prefill)
+        messages = [{"role": "system", "content": system}] if system else []
+        prefix, target = self.answer_prefix(), self.target_column
+        asked: list[str | Sequence[str] | None] = [labels] * len(examples)
+        if example_labels is not None:
+            asked = list(example_labels)
+        for example, label in zip(examples, asked, strict=True):
+            question = self.get_prompt_text(label, [], example, attributes).rstrip()
+            answer = f"{prefix} {example[target]}" if prefix else str(example[target])
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        messages += self.messages_for(self.get_prompt_text(labels, [], row, attributes), prefill=prefill)
+        text = self.fewshot_example_separator.join(
+            f"{m['role']}: {m['content']}" for m in messages if m["role"] != "system"
+        )
+        return text, messages
+
     def messages_for(
         self, prompt_text: str, *, system: str | None = None, prefill: bool = True
     ) -> list[dict[str, str]]:
@@ -335,5 +380,6 @@ class BasePrompt:
     def __repr__(self) -> str:
         return (
             f"BasePrompt(task_description={self.task_description!r}, "
-            f"generate_data_for_column={self.target_column!r}, label_options={self.label_options!r})"
+            f"generate_data_for_column={self.target_column!r}, label_options={self.label_options!r}"
+            + (", examples_as_turns=True)" if self.examples_as_turns else ")")
         )
