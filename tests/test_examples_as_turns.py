@@ -73,6 +73,13 @@ def test_inline_is_still_the_default_and_the_prompt_text_covers_every_turn():
         assert b.prompt_text != a.prompt_text
 
 
+def test_get_messages_shows_the_examples_as_turns_too():
+    examples = [{"text": "a warm, funny film", "label": "positive"}]
+    messages = writer(task="Write a {} movie review.").get_messages("positive", examples, system="S")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant"]
+    assert messages[2]["content"] == "text: a warm, funny film"
+
+
 def test_without_examples_turns_change_nothing():
     prompt = writer()
     text, messages = prompt.chat("positive", [], None, {"topic": "food"}, system="S")

@@ -325,8 +325,9 @@ class BasePrompt:
         prefill: bool = True,
     ) -> list[dict[str, str]]:
         """The prompt as chat messages: optional system framing, the paper-layout text as the user
-        turn, and the answer prefix as an assistant prefill (backends without prefill drop it)."""
-        return self.messages_for(self.get_prompt_text(labels, examples, row), system=system, prefill=prefill)
+        turn, and the answer prefix as an assistant prefill (backends without prefill drop it);
+        with ``examples_as_turns``, the examples as earlier turns (``chat``)."""
+        return self.chat(labels, list(examples or []), row, system=system, prefill=prefill)[1]
 
     def chat(
         self,
