@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,36 @@ ROOT = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("FABRICATOR_SHARED_DATA") or ROOT.parents[1] / "shared" / "data")
 RUNS = ROOT / "runs"  # journals and outputs (git-ignored)
 RESULTS = ROOT / "results"  # the tables, committed
+#: the teacher's answers of long runs (gzip), committed so that a fresh clone resumes such a run
+#: where it stopped, or re-makes its rows without a model
+JOURNALS = RESULTS / "journals"
+JOURNAL_FILES = ("journal-main.jsonl", "meta.json")
+
+
+def archive_journal(journal_dir: Path, name: str) -> Path:
+    """Pack the journal of run ``name`` into ``JOURNALS`` (the answers so far; safe mid-run)."""
+    JOURNALS.mkdir(parents=True, exist_ok=True)
+    archive = JOURNALS / f"{name}.jsonl.gz"
+    with (
+        open(journal_dir / JOURNAL_FILES[0], "rb") as src,
+        open(archive, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as dst,  # same answers, same bytes
+    ):
+        shutil.copyfileobj(src, dst)
+    shutil.copy(journal_dir / JOURNAL_FILES[1], JOURNALS / f"{name}.meta.json")
+    return archive
+
+
+def restore_journal(journal_dir: Path, name: str) -> bool:
+    """Unpack the committed journal of run ``name`` into ``journal_dir`` if it has none yet."""
+    archive = JOURNALS / f"{name}.jsonl.gz"
+    if not archive.exists() or (journal_dir / JOURNAL_FILES[0]).exists():
+        return False
+    journal_dir.mkdir(parents=True, exist_ok=True)
+    with gzip.open(archive, "rb") as src, open(journal_dir / JOURNAL_FILES[0], "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    shutil.copy(JOURNALS / f"{name}.meta.json", journal_dir / JOURNAL_FILES[1])
+    return True
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -30,9 +30,11 @@ from common import (
     RESULTS,
     RUNS,
     Timer,
+    archive_journal,
     as_dataset,
     embedded_model,
     read_jsonl,
+    restore_journal,
     seeded_sample,
     write_table,
 )
@@ -237,6 +239,8 @@ def _generate(
 ) -> tuple[Dataset, dict[str, Any]]:
     run = RUNS / "diversity" / name
     shared = RUNS / "diversity" / (journal or name)
+    if restore_journal(shared / "journal", journal or name):
+        print(f"resuming from the committed journal experiments/results/journals/{journal or name}")
     generator = DatasetGenerator(llm)
     with Timer() as t:
         generated = generator.generate(
@@ -502,12 +506,15 @@ def _plain(text: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("job", choices=["sst2", "ablation", "trec"])
+    parser.add_argument("job", choices=["sst2", "ablation", "trec", "archive"])
     parser.add_argument("--n", type=int, default=None)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--settings", default=None, help="ablation: a list (default: all); sst2, trec: one")
+    parser.add_argument("--journal", default=None, help="archive: the journal to commit (sst2-fewshot-turns)")
     args = parser.parse_args()
-    if args.job == "sst2":
+    if args.job == "archive":  # the answers so far, for a fresh clone to resume from
+        print(archive_journal(RUNS / "diversity" / args.journal / "journal", args.journal))
+    elif args.job == "sst2":
         sst2_curve(args.n or 2000, args.parallel, args.settings or "all")
     elif args.job == "ablation":
         ablation(args.n or 300, args.parallel, (args.settings or ",".join(SETTINGS)).split(","))
