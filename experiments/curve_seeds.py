@@ -27,7 +27,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", default=str(RESULTS / "sentiment_generated_2000.jsonl"))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--setting", default=None, help="how the rows were made (names the output files)")
     args = parser.parse_args()
+    name = "generation_diversity_sst2_seeds" + (f"_{args.setting.replace('+', '_')}" if args.setting else "")
+    made = args.setting or "attributes, near-dup removal, label verification"
     generated = as_dataset(read_jsonl(Path(args.rows)), ["text", "label"])
     n = len(generated)
     # the gold pool of the generation run: the same seeded sample of SST-2 train
@@ -52,16 +55,16 @@ def main() -> None:
                 f"{wins} of {args.seeds}",
             ]
         )
-    (RESULTS / "generation_diversity_sst2_seeds.json").write_text(
+    (RESULTS / f"{name}.json").write_text(
         json.dumps({f"{source}/{size}": acc for (source, size), acc in found.items()}, indent=1)
     )
     write_table(
-        "generation_diversity_sst2_seeds",
+        name,
         f"SST-2: students on generated vs gold rows, mean over {args.seeds} sample seeds",
         ["rows", "generated (mean ± sd)", "gold (mean ± sd)", "generated - gold", "seeds generated >= gold"],
         rows,
         [
-            f"generated: {Path(args.rows).name} ({n} rows: attributes, near-dup removal, label verification)",
+            f"generated: {Path(args.rows).name} ({n} rows: {made})",
             f"gold: seeded sample (seed 0) of {n} SST-2 train rows; each seed draws nested samples of both",
             "student: frozen all-MiniLM-L6-v2 embeddings + logistic regression (C by 5-fold CV); "
             "test: SST-2 validation (872)",
