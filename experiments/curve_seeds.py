@@ -17,6 +17,7 @@ import statistics
 from pathlib import Path
 
 from common import DATA, RESULTS, as_dataset, read_jsonl, seeded_sample, write_table
+from generation_diversity import SETTINGS, setting_tag
 
 from fabricator.evaluation.student import learning_curve
 
@@ -27,10 +28,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", default=str(RESULTS / "sentiment_generated_2000.jsonl"))
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--setting", default=None, help="how the rows were made (names the output files)")
+    parser.add_argument(
+        "--setting",
+        default="all",
+        choices=sorted(SETTINGS),
+        help="the generation_diversity.py setting that made the rows (names the output files)",
+    )
     args = parser.parse_args()
-    name = "generation_diversity_sst2_seeds" + (f"_{args.setting.replace('+', '_')}" if args.setting else "")
-    made = args.setting or "attributes, near-dup removal, label verification"
+    name = f"generation_diversity_sst2_seeds{setting_tag(args.setting)}"
+    made = f"{args.setting}: {', '.join(SETTINGS[args.setting])}"
     generated = as_dataset(read_jsonl(Path(args.rows)), ["text", "label"])
     n = len(generated)
     # the gold pool of the generation run: the same seeded sample of SST-2 train

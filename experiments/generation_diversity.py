@@ -272,11 +272,16 @@ def tokens(summary: dict[str, Any]) -> int:
     return int(summary["prompt_tokens"] + summary["completion_tokens"] + summary.get("cached_tokens", 0))
 
 
+def setting_tag(setting: str) -> str:
+    """The suffix a setting's result files carry ("" for the default "all")."""
+    return "" if setting == "all" else f"_{setting.replace('+', '_')}"
+
+
 def sst2_curve(n: int, parallel: int, setting: str = "all") -> None:
     """The learning curve: students on 100..n generated rows against as many gold rows.
 
     Another ``setting`` than "all" writes its files with the setting in their names."""
-    tag = "" if setting == "all" else f"_{setting.replace('+', '_')}"
+    tag = setting_tag(setting)
     validation = as_dataset(read_jsonl(DATA / "sst2" / "validation.jsonl"), ["text", "label"])
     gold = as_dataset(seeded_sample(read_jsonl(DATA / "sst2" / "train.jsonl"), n, seed=0), ["text", "label"])
     llm = embedded_model(parallel)
