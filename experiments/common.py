@@ -41,14 +41,27 @@ def archive_journal(journal_dir: Path, name: str) -> Path:
 
 
 def restore_journal(journal_dir: Path, name: str) -> bool:
-    """Unpack the committed journal of run ``name`` into ``journal_dir`` if it has none yet."""
+    """Unpack the committed journal of run ``name`` into ``journal_dir`` if it has none yet.
+
+    Both files are unpacked under temporary names and renamed into place, the journal last: a
+    restore that fails half way (a full disk, a corrupt archive, kill) leaves no partial journal
+    behind, so the next run restores again instead of skipping a journal that is not whole.
+    """
     archive = JOURNALS / f"{name}.jsonl.gz"
-    if not archive.exists() or (journal_dir / JOURNAL_FILES[0]).exists():
+    journal, meta = (journal_dir / f for f in JOURNAL_FILES)
+    if not archive.exists() or journal.exists():
         return False
     journal_dir.mkdir(parents=True, exist_ok=True)
-    with gzip.open(archive, "rb") as src, open(journal_dir / JOURNAL_FILES[0], "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    shutil.copy(JOURNALS / f"{name}.meta.json", journal_dir / JOURNAL_FILES[1])
+    parts = {path: path.with_name(path.name + ".restoring") for path in (journal, meta)}
+    try:
+        with gzip.open(archive, "rb") as src, open(parts[journal], "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        shutil.copy(JOURNALS / f"{name}.meta.json", parts[meta])
+        os.replace(parts[meta], meta)
+        os.replace(parts[journal], journal)
+    finally:
+        for part in parts.values():
+            part.unlink(missing_ok=True)
     return True
 
 

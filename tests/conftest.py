@@ -17,6 +17,18 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FABRICATOR_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
+@pytest.fixture(autouse=True)
+def _work_in_a_fresh_folder(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test runs in its own empty working directory, never in the checkout.
+
+    Recipes write to ``out/`` relative to the working directory by default: run from the checkout,
+    a test would meet (and could change) what the README's quick start left in ``out/``.
+    """
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared data folder; the test is skipped, with the folder named, when it is absent."""
