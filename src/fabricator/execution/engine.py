@@ -9,6 +9,11 @@ stops it cleanly.
 A long wait is announced as it starts, and a server asking for more than ``max_retry_wait`` fails
 that request (kept as a failure row) instead of stalling the run. Time comes from an injectable
 ``Clock`` so tests run on virtual time.
+
+Budgets count what the run has spent across resumes: a journaled answer's tokens (and cost) count
+once, as they did when it was made, so a killed and resumed run stops where an uninterrupted one
+would. An answer the backend repaired as it entered (``Completion.notes``) is counted in
+``RunStats``; one without token counts is counted by the plan's estimate (``costing``), never as 0.
 """
 
 from __future__ import annotations
@@ -29,7 +34,16 @@ from ..errors import (
     ConnectionFailed,
     RateLimitError,
 )
-from ..llms.base import LLM, Completion, Request, Usage
+from ..llms.base import (
+    LLM,
+    LOGPROBS_INVALID,
+    TEXT_REPAIRED,
+    USAGE_MISSING,
+    Completion,
+    Request,
+    Usage,
+    valid_logprobs,
+)
 from ..progress import ProgressReporter
 from .adaptive import AdaptiveLimit, Outcome, outcome_of
 from .clock import SYSTEM_CLOCK, Clock
@@ -61,7 +75,28 @@ COUNTERS = (
     "prompt_tokens",
     "completion_tokens",
     "prompt_cache_tokens",
+    "resumed_prompt_tokens",
+    "resumed_completion_tokens",
+    "repaired_text",
+    "invalid_logprobs",
+    "estimated_usage",
 )
+
+#: what each repair note of an answer is counted as, and what the run says the first time
+_NOTES = {
+    TEXT_REPAIRED: (
+        "repaired_text",
+        "an answer held invalid Unicode (a lone surrogate); replaced by U+FFFD",
+    ),
+    LOGPROBS_INVALID: (
+        "invalid_logprobs",
+        "an answer's log-probabilities were invalid (NaN, infinite or > 0); treated as absent",
+    ),
+    USAGE_MISSING: (
+        "estimated_usage",
+        "the server sent no usable token counts with an answer; counted by the plan's estimate",
+    ),
+}
 
 
 @dataclass
@@ -77,6 +112,12 @@ class RunStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     prompt_cache_tokens: int = 0  # prompt tokens the server served from its prompt cache (where it says)
+    #: tokens of the journaled answers this run reused, each answer once: spent on the budget
+    resumed_prompt_tokens: int = 0
+    resumed_completion_tokens: int = 0
+    repaired_text: int = 0  # answers whose invalid Unicode was replaced as they entered
+    invalid_logprobs: int = 0  # answers whose log-probabilities were dropped as invalid
+    estimated_usage: int = 0  # answers without usable token counts, counted by estimate
     cost_usd: float | None = None
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
@@ -90,6 +131,10 @@ class RunStats:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def resumed_tokens(self) -> int:
+        return self.resumed_prompt_tokens + self.resumed_completion_tokens
 
     def counters(self) -> dict[str, Any]:
         """The additive counters (what another engine's share adds to these: ``add``)."""
@@ -126,6 +171,15 @@ class Prices:
 
 def _estimate_tokens(request: Request) -> int:
     return sum(len(m["content"]) for m in request.messages) // 4 + request.max_tokens
+
+
+def estimated_usage(request: Request, completion: Completion) -> Usage:
+    """The tokens of an answer the server gave no counts for, by the plan's estimate: the prompt
+    as ``fabricator plan`` counts it, the answer by its length (at most ``max_tokens``)."""
+    from ..costing import estimate_tokens  # the plan's one estimator (imported late: costing is above us)
+
+    answer = estimate_tokens([{"role": "assistant", "content": completion.text}])
+    return Usage(estimate_tokens(request.messages), min(answer, max(1, request.max_tokens)))
 
 
 class Engine:
@@ -172,6 +226,8 @@ class Engine:
         self.stats = RunStats(cost_usd=0.0 if prices else None, started=self.clock.now(), clock=self.clock)
         self._stop: str | None = None
         self._refusals = 0  # requests failed because the server asked for too long a wait
+        self._spent_keys: set[str] = set()  # answers whose tokens the budget counts already
+        self._said: set[str] = set()  # repair notes already warned about (once per run each)
         #: bounds the calls in flight below ``concurrency`` while the server is overloaded (AIMD)
         self.gate: AdaptiveLimit | None = (
             AdaptiveLimit(self.concurrency, clock=self.clock, on_change=self._level_changed)
@@ -219,9 +275,27 @@ class Engine:
                     self._announce_wait(exc, delay, attempt)
                 await self.clock.sleep(delay)
                 continue
+            completion = self.admit(request, completion)
             self.account(completion, estimate)
             self.record(key, completion)
+            self._spent_keys.add(key)
             return completion
+
+    def admit(self, request: Request, completion: Completion) -> Completion:
+        """Count what the backend repaired in an answer; give one without token counts its estimate."""
+        if not completion.notes:
+            return completion
+        for note in completion.notes:
+            counter, warning = _NOTES.get(note, (None, ""))
+            if counter is None:
+                continue
+            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+            if note not in self._said:  # once per run: the summary has the count
+                self._said.add(note)
+                log.warning("%s: %s (counted as %s in the run summary)", self.llm.name, warning, counter)
+        if USAGE_MISSING in completion.notes:
+            completion = replace(completion, usage=estimated_usage(request, completion))
+        return completion
 
     async def _complete(self, request: Request) -> Completion:
         """One model call, inside the adaptive gate (released before any retry wait)."""
@@ -257,12 +331,16 @@ class Engine:
         usage = Usage(*record.get("usage", (0, 0)))
         self.stats.cached += 1
         self.stats.cached_tokens += usage.total_tokens
+        if key not in self._spent_keys:  # spent by an earlier run: the budget counts it, once
+            self._spent_keys.add(key)
+            self.stats.resumed_prompt_tokens += usage.prompt_tokens
+            self.stats.resumed_completion_tokens += usage.completion_tokens
+        logprobs = decode_logprobs(record.get("logprobs"))
+        checked = None if logprobs is None else valid_logprobs(logprobs)  # as a backend checks them
+        if logprobs is not None and checked is None:  # journaled by an older version
+            self.stats.invalid_logprobs += 1
         return Completion(
-            record["text"],
-            record.get("finish_reason", "stop"),
-            usage,
-            record.get("model", ""),
-            decode_logprobs(record.get("logprobs")),
+            record["text"], record.get("finish_reason", "stop"), usage, record.get("model", ""), checked
         )
 
     def record(self, key: str, completion: Completion) -> None:
@@ -296,11 +374,21 @@ class Engine:
             s.cost_usd = (s.cost_usd or 0.0) + self.prices.cost(completion.usage)
         self.progress.usage(s.total_tokens, s.cost_usd)
 
+    def spent(self) -> tuple[int, float]:
+        """Tokens and dollars the budgets count: this run's answers and the journaled answers it
+        reused (each once, as when they were made), so a resumed run counts what the first paid."""
+        s = self.stats
+        tokens = s.total_tokens + s.resumed_tokens
+        usd = s.cost_usd or 0.0
+        if self.prices is not None and s.resumed_tokens:
+            usd += self.prices.cost(Usage(s.resumed_prompt_tokens, s.resumed_completion_tokens))
+        return tokens, usd
+
     def budget_left(self) -> tuple[int | None, float | None]:
         """Tokens and dollars the budgets still allow (``None``: that budget is not set)."""
-        s = self.stats
-        tokens = None if self.budget_tokens is None else max(0, self.budget_tokens - s.total_tokens)
-        usd = None if self.budget_usd is None else max(0.0, self.budget_usd - (s.cost_usd or 0.0))
+        tokens_spent, usd_spent = self.spent()
+        tokens = None if self.budget_tokens is None else max(0, self.budget_tokens - tokens_spent)
+        usd = None if self.budget_usd is None else max(0.0, self.budget_usd - usd_spent)
         return tokens, usd
 
     def check_budget(self) -> None:
@@ -308,10 +396,12 @@ class Engine:
         if self._stop:
             raise BudgetExceeded(self._stop)
         s = self.stats
-        if self.budget_tokens is not None and s.total_tokens >= self.budget_tokens:
-            self._stop = f"token budget of {self.budget_tokens} spent ({s.total_tokens} used)"
-        elif self.budget_usd is not None and (s.cost_usd or 0.0) >= self.budget_usd:
-            self._stop = f"budget of ${self.budget_usd:.2f} spent (${s.cost_usd:.4f} used)"
+        tokens, usd = self.spent()
+        earlier = f", {s.resumed_tokens} of them by earlier runs" if s.resumed_tokens else ""
+        if self.budget_tokens is not None and tokens >= self.budget_tokens:
+            self._stop = f"token budget of {self.budget_tokens} spent ({tokens} used{earlier})"
+        elif self.budget_usd is not None and usd >= self.budget_usd:
+            self._stop = f"budget of ${self.budget_usd:.2f} spent (${usd:.4f} used{earlier and ' in all'})"
         if self._stop:
             s.stopped = "budget"
             raise BudgetExceeded(self._stop)

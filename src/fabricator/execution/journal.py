@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -38,6 +39,7 @@ from ..llms.base import TokenChoice
 
 META_FILE = "meta.json"
 _CORRUPT_SUFFIX = ".corrupt"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what UTF-8 cannot encode in a str
 
 log = logging.getLogger("fabricator")
 
@@ -154,6 +156,7 @@ class Journal:
         self._make_directory()
         self.records: dict[str, dict[str, Any]] = {}
         self.torn = 0
+        self.repaired = 0  # answers written with invalid Unicode replaced (``append``)
         self.warnings: list[str] = []
         self._fd = -1
         self._lock_fd = -1
@@ -367,8 +370,20 @@ class Journal:
         return self.records.get(key)
 
     def append(self, key: str, record: Mapping[str, Any]) -> None:
+        """Write one answer as one line. Never fails on what the answer holds: text that cannot be
+        UTF-8 (a lone surrogate) is written with U+FFFD in its place, as it is kept in memory, and
+        counted in ``repaired`` (a crash here would crash every rerun at the same answer)."""
         line = json.dumps({"k": key, **record}, ensure_ascii=False, separators=(",", ":")) + "\n"
-        os.write(self._fd, line.encode("utf-8"))
+        try:
+            data = line.encode("utf-8")
+        except UnicodeEncodeError:
+            line = _SURROGATE.sub("\ufffd", line)  # in a JSON line they can only be inside strings
+            data = line.encode("utf-8")
+            record = {k: v for k, v in json.loads(line).items() if k != "k"}
+            self.repaired += 1
+            if self.repaired == 1:
+                log.warning("journal %s: an answer held invalid Unicode; written with U+FFFD", self.path)
+        _write_all(self._fd, data)
         self.records[key] = dict(record)
 
     def __contains__(self, key: str) -> bool:
@@ -389,6 +404,13 @@ class Journal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` (``os.write`` may write less, e.g. on a signal or a full pipe)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _append_corrupt(corrupt: Path, bad: list[tuple[int, str, bytes]]) -> None:

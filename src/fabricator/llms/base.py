@@ -6,8 +6,22 @@ backend's ``max_concurrency``. A backend maps its own failures onto ``fabricator
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+#: ``Completion.notes``: what the backend repaired in an answer as it entered (the engine counts
+#: them in ``RunStats``): invalid Unicode replaced, log-probabilities dropped, usage not given
+TEXT_REPAIRED = "text_repaired"
+LOGPROBS_INVALID = "logprobs_invalid"
+USAGE_MISSING = "usage_missing"
+
+#: a surrogate code point: after JSON decoding, a valid pair is one character, so any left is lone
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: a log-probability above 0 by no more than this is float noise (taken as 0); beyond it, invalid
+_LOGPROB_SLACK = 1e-4
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,46 @@ class Completion:
     model: str = ""
     #: per answer position, when the request asked for ``logprobs`` and the backend gives them
     logprobs: tuple[TokenChoice, ...] | None = None
+    #: what was repaired as the answer entered (``TEXT_REPAIRED``, ``LOGPROBS_INVALID``,
+    #: ``USAGE_MISSING``); counted by the engine, never part of the answer itself
+    notes: tuple[str, ...] = ()
+
+
+def clean_text(text: str) -> tuple[str, bool]:
+    """``text`` with lone surrogates replaced by U+FFFD, and whether any were.
+
+    A gateway that cuts an emoji in half sends ``\\ud83d`` alone; such a string cannot be encoded
+    as UTF-8, so it would crash whatever writes it (the journal, the dataset) and every rerun.
+    """
+    if _SURROGATE.search(text) is None:
+        return text, False
+    return _SURROGATE.sub("\ufffd", text), True
+
+
+def _logprob(value: Any) -> float | None:
+    """A log-probability as a float, or ``None`` when it is not one (NaN, inf, > 0, not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    if not math.isfinite(number) or number > _LOGPROB_SLACK:
+        return None
+    return min(number, 0.0)
+
+
+def valid_logprobs(choices: Sequence[TokenChoice]) -> tuple[TokenChoice, ...] | None:
+    """``choices`` with every log-probability checked (finite and <= 0), or ``None`` if any is not.
+
+    One bad value makes the whole set untrustworthy (a buggy fp16 server sends NaN everywhere):
+    the caller treats it as absent, so the scorer falls back instead of scoring garbage.
+    """
+    checked = []
+    for choice in choices:
+        lp = _logprob(choice.logprob)
+        top = tuple((t, _logprob(v)) for t, v in choice.top)
+        if lp is None or any(v is None for _, v in top):
+            return None
+        checked.append(TokenChoice(choice.token, lp, tuple((t, v) for t, v in top if v is not None)))
+    return tuple(checked)
 
 
 @runtime_checkable

@@ -82,6 +82,7 @@ class RawAnswer:
 
 Responder = Callable[[list, dict], str | RawAnswer]
 TokenProbs = Callable[[list, dict], Mapping[str, float] | Sequence[Mapping[str, float]]]
+RawLogprobs = Callable[[list, dict], Mapping[str, float]]
 FaultScript = Sequence[str | None] | Mapping[int, str] | Callable[[int], str | None] | None
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -101,6 +102,31 @@ def _count_words(text: Any) -> int:
     if isinstance(text, list):  # content parts: [{"type": "text", "text": ...}, ...]
         return sum(_count_words(p.get("text", "")) for p in text if isinstance(p, dict))
     return 0
+
+
+def _raw_content(given: Mapping[str, float], top_n: int) -> list[dict[str, Any]]:
+    """One answer position with ``given`` log-probabilities as they are (first token first)."""
+    pairs = list(given.items())
+    return [
+        {
+            "token": pairs[0][0],
+            "logprob": pairs[0][1],
+            "bytes": list(pairs[0][0].encode()),
+            "top_logprobs": [
+                {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in pairs[:top_n]
+            ],
+        }
+    ]
+
+
+def _parts(text: str) -> list[dict[str, str]]:
+    """``text`` as content parts: a reasoning part (not the answer), then two text parts."""
+    cut = text.find(" ") + 1 or len(text)
+    return [
+        {"type": "reasoning", "text": "Thinking it over first."},
+        {"type": "text", "text": text[:cut]},
+        {"type": "text", "text": text[cut:]},
+    ]
 
 
 @dataclass
@@ -147,11 +173,26 @@ class FakeOpenAIServer:
         hold_until: int | None = None,
         hold_timeout: float = 10.0,
         token_probs: TokenProbs | None = None,
+        serve_logprobs: bool = True,
+        raw_logprobs: RawLogprobs | None = None,
+        usage: Callable[[int, int], Any] | None = None,
+        content_parts: bool = False,
     ) -> None:
         self.latency = float(latency)
         #: asked for ``logprobs``: the likely tokens at the first answer position (or at each), as
         #: probabilities; ``None``: certain of each word of the answer
         self.token_probs = token_probs
+        #: ``False``: never send ``logprobs``, even when asked (Ollama, many TGI/vLLM set-ups)
+        self.serve_logprobs = serve_logprobs
+        #: asked for ``logprobs``: ``{token: log-probability}`` at the first answer position, sent
+        #: exactly as given (NaN, Infinity, 1000: what a buggy server sends); wins over ``token_probs``
+        self.raw_logprobs = raw_logprobs
+        #: ``usage(prompt_tokens, completion_tokens)`` -> the ``usage`` object sent (``None``: leave it
+        #: out, as servers without usage do; negative or odd counts as a buggy server sends them)
+        self.usage = usage
+        #: send ``message.content`` as a list of content parts (a reasoning part, then the answer
+        #: split in two text parts), as some APIs do for reasoning models
+        self.content_parts = content_parts
         self.capacity = capacity
         self.responder: Responder = responder or default_responder
         self.api_key = api_key
@@ -488,10 +529,10 @@ class FakeOpenAIServer:
             prompt_tokens = sum(_count_words(m.get("content")) for m in messages if isinstance(m, dict))
             choice: dict[str, Any] = {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": {"role": "assistant", "content": _parts(text) if self.content_parts else text},
                 "finish_reason": finish,
             }
-            if body.get("logprobs"):
+            if body.get("logprobs") and self.serve_logprobs:
                 choice["logprobs"] = {"content": self._logprobs(messages, body, text)}
             answer = {
                 "id": f"chatcmpl-fake-{n}",
@@ -505,6 +546,12 @@ class FakeOpenAIServer:
                     "total_tokens": prompt_tokens + len(words),
                 },
             }
+            if self.usage is not None:
+                shown = self.usage(prompt_tokens, len(words))
+                if shown is None:
+                    del answer["usage"]
+                else:
+                    answer["usage"] = shown
             response = web.Response(body=_dumps(answer), content_type="application/json")
             with lock:
                 counters.completed += 1
@@ -516,6 +563,8 @@ class FakeOpenAIServer:
     def _logprobs(self, messages: list, body: dict, text: str) -> list[dict[str, Any]]:
         """``logprobs.content`` as OpenAI and llama.cpp's server send it (top ``top_logprobs`` kept)."""
         top_n = int(body.get("top_logprobs") or 0)
+        if self.raw_logprobs is not None:
+            return _raw_content(self.raw_logprobs(messages, body), top_n)
         if self.token_probs is None:
             positions: list[Mapping[str, float]] = [{w: 1.0} for w in re.findall(r"\s*\S+", text)]
         else:
