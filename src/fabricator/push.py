@@ -6,6 +6,10 @@ dataset card ``README.md`` (its ``dataset_info`` features and ``configs`` entry 
 ``failures.jsonl``, ``metadata.json`` and ``recipe.yaml``. The token comes only from ``HF_TOKEN`` or
 the ``huggingface_hub`` login, never from a recipe, and never appears in a message: a Hub error is
 reported with the token masked.
+
+Every request to the Hub has connect and read timeouts (``--timeout``, ``FABRICATOR_HTTP_TIMEOUT``),
+a bounded answer (``FABRICATOR_HTTP_MAX_MB``) and no redirect followed, so a server that hangs,
+drips, floods or sends something that is not a Hub answer ends in a one-line ``PushError``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import yaml
 
 from .card import CARD
 from .errors import ConfigError, FabricatorError
+from .http_limits import TIMEOUT_ENV, HttpLimits, http_limits, one_line, public_url
 from .output_folder import MARKER
 
 __all__ = ["PUSHED_FILES", "PushError", "add_push_parser", "hub_token", "push_output"]
@@ -93,38 +98,105 @@ def _masked(text: str, token: str) -> str:
     return text.replace(token, "***") if token else text
 
 
-def push_output(folder: str | Path, repo_id: str, *, private: bool = False) -> str:
-    """Upload the output ``folder`` to the dataset repo ``repo_id`` (created if missing); its URL."""
-    import httpx2
+def _hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return public_url(str(constants.ENDPOINT))
+
+
+def _status_hint(status: int | None) -> str:
+    if status in (401, 403):
+        return _LOGIN
+    if status == 429:
+        return "the Hub limits your requests: wait a few minutes, then push again"
+    if status is not None and status >= 500:
+        return "the Hub failed on its side: push again later"
+    return "check the repo id, your rights on it and HF_ENDPOINT"
+
+
+def _upload(folder: Path, repo_id: str, private: bool, token: str) -> str:
+    """Create the repo if missing and commit the staged files to it; the repo's URL."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(token=token)
+    url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fabricator-push-") as tmp:
+        _stage_checked(folder, Path(tmp))
+        api.upload_folder(
+            repo_id=url.repo_id,
+            repo_type="dataset",
+            folder_path=tmp,
+            commit_message=f"Fabricator output {folder.name}",
+        )
+    return str(url)
+
+
+def _stage_checked(folder: Path, stage: Path) -> None:
+    """``_stage``, with a hand-edited card or an unreadable dataset as a one-line ConfigError."""
+    try:
+        _stage(folder, stage)
+    except FabricatorError:
+        raise
+    except (ValueError, TypeError, KeyError, yaml.YAMLError) as exc:
+        raise ConfigError(
+            f"cannot prepare {folder} for the Hub: {one_line(str(exc)) or type(exc).__name__}",
+            hint=f"check {CARD} and dataset/ in the folder, or run the recipe again",
+        ) from None
+
+
+def push_output(
+    folder: str | Path, repo_id: str, *, private: bool = False, timeout: float | None = None
+) -> str:
+    """Upload the output ``folder`` to the dataset repo ``repo_id`` (created if missing); its URL.
+
+    ``timeout``: seconds to wait for each answer of the Hub (default ``FABRICATOR_HTTP_TIMEOUT``,
+    else 60); an answer is also capped in size, so a bad endpoint is an error, never a hang.
+    """
+    from .hub_client import limited
 
     folder = Path(folder).expanduser()
     _check_folder(folder)
     _check_repo_id(repo_id)
+    limits = http_limits(timeout)
     token = hub_token()
-    api = HfApi(token=token)
+    with limited(limits):
+        url = _push_mapped(folder, repo_id, private, token, limits)
+    log.info("pushed %s to %s", folder, url)
+    return url
+
+
+def _push_mapped(folder: Path, repo_id: str, private: bool, token: str, limits: HttpLimits) -> str:
+    """``_upload`` with every failure of the Hub or the network as a one-line PushError."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    where = _hub_endpoint()
+    failed = f"pushing to {repo_id} at {where} failed"
     try:
-        url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="fabricator-push-") as tmp:
-            _stage(folder, Path(tmp))
-            api.upload_folder(
-                repo_id=url.repo_id,
-                repo_type="dataset",
-                folder_path=tmp,
-                commit_message=f"Fabricator output {folder.name}",
-            )
+        return _upload(folder, repo_id, private, token)
+    except FabricatorError:
+        raise
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
-        hint = _LOGIN if status in (401, 403) else "check the repo id, your rights on it and the network"
-        raise PushError(f"pushing to {repo_id} failed: {_masked(str(exc), token)}", hint=hint) from None
+        raise PushError(
+            f"{failed}: {_masked(one_line(str(exc)), token)}", hint=_status_hint(status)
+        ) from None
+    except httpx2.TimeoutException:
+        raise PushError(
+            f"{failed}: no answer within {limits.timeout:g} s",
+            hint=f"check HF_ENDPOINT and the network, or wait longer with --timeout or {TIMEOUT_ENV}",
+        ) from None
     except (OSError, httpx2.TransportError) as exc:  # the network (refused, DNS) or a local file
         raise PushError(
-            f"pushing to {repo_id} failed: {_masked(str(exc), token)}",
+            f"{failed}: {_masked(one_line(str(exc)), token) or type(exc).__name__}",
             hint="check the network and HF_ENDPOINT",
         ) from None
-    log.info("pushed %s to %s", folder, url)
-    return str(url)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        raise PushError(
+            f"{failed}: its answer is not a Hub answer ({type(exc).__name__}: "
+            f"{_masked(one_line(str(exc), 120), token)})",
+            hint="check that HF_ENDPOINT is a Hugging Face Hub",
+        ) from None
 
 
 def add_push_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -135,10 +207,16 @@ def add_push_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "repo_id", metavar="REPO_ID", help="the dataset repo, NAMESPACE/NAME (created if missing)"
     )
     push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"wait at most this long for each answer of the Hub (default: {TIMEOUT_ENV}, else 60)",
+    )
     push.set_defaults(handler=_push_command)
 
 
 def _push_command(args: argparse.Namespace) -> int:
-    url = push_output(args.output, args.repo_id, private=args.private)
+    url = push_output(args.output, args.repo_id, private=args.private, timeout=args.timeout)
     print(f"pushed {args.output} to {url}")
     return 0

@@ -3,15 +3,21 @@
 A folder gets Argilla's ``to_disk`` layout: ``records.json`` (a list of ``Record.to_dict()``:
 fields, suggestions with score and agent, metadata) and ``.argilla/settings.json`` +
 ``.argilla/dataset.json``; a path ending in ``.json`` gets the records alone.
+
+Neither ever writes over a user's file: an existing records file is replaced only when it holds
+records of this same run (a re-export) or with ``force``; a folder must be new, empty, or hold an
+export of this same run (``output_folder.claim_file`` checks each file).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..output_folder import atomic_write, claim_file, expand_path
 from .run import ReviewRun, load_run
 from .tasks import TEXT, ClassificationTask, argilla_name
 
@@ -84,12 +90,55 @@ def argilla_settings(run: ReviewRun) -> dict[str, Any]:
     }
 
 
-def export_argilla(folder: str | Path, output: str | Path, *, limit: int | None = None) -> Path:
+_OURS_MAX_BYTES = 256 * 2**20  # a larger file is not read to find out whether it is ours
+
+
+def _ours(run: ReviewRun) -> Callable[[Path], bool]:
+    """Whether a file holds Argilla records of this same run (what an earlier export wrote)."""
+    prefix = f"{run.run_id}-"
+
+    def check(path: Path) -> bool:
+        try:
+            if not path.is_file() or path.stat().st_size > _OURS_MAX_BYTES:
+                return False
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(records, list) and all(
+            isinstance(r, dict) and str(r.get("id", "")).startswith(prefix) for r in records
+        )
+
+    return check
+
+
+def _write_json(path: Path, value: Any) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _check_folder_target(target: Path, run: ReviewRun, force: bool) -> None:
+    """A folder target: new, empty, or an earlier export of this run (else ``force``)."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ConfigError(
+            f"{target} exists and is not a folder", hint="give a new folder, or a path ending in .json"
+        )
+    if any(target.iterdir()) and not force and not _ours(run)(target / "records.json"):
+        raise ConfigError(
+            f"{target} exists and is not an empty folder",
+            hint="give a new folder, or a path ending in .json (or --force to write into it)",
+        )
+
+
+def export_argilla(
+    folder: str | Path, output: str | Path, *, limit: int | None = None, force: bool = False
+) -> Path:
     """Write the run's records (and, into a folder, the dataset settings); the path written."""
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be at least 1, not {limit}")
     run = load_run(folder)
-    target = Path(output).expanduser()
+    target = expand_path(output, "records path")
     if run.folder.resolve() in (target.resolve(), *target.resolve().parents):
         raise ConfigError(
             f"{target} is inside the run being exported",
@@ -97,17 +146,15 @@ def export_argilla(folder: str | Path, output: str | Path, *, limit: int | None 
         )
     records = argilla_records(run, limit)
     if target.suffix == ".json":
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        claim_file(target, force=force, ours=_ours(run), what="records file")
+        _write_json(target, records)
         return target
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ConfigError(
-            f"{target} exists and is not an empty folder", hint="give a new folder, or a path ending in .json"
-        )
-    (target / ".argilla").mkdir(parents=True, exist_ok=True)
-    (target / "records.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-    settings = json.dumps(argilla_settings(run), ensure_ascii=False)
-    (target / ".argilla" / "settings.json").write_text(settings, encoding="utf-8")
+    _check_folder_target(target, run, force)
+    ours = _ours(run)
+    for name in ("records.json", ".argilla/settings.json", ".argilla/dataset.json"):
+        claim_file(target / name, force=True, ours=ours, what="Argilla file")  # folder checked above
+    _write_json(target / "records.json", records)
+    _write_json(target / ".argilla" / "settings.json", argilla_settings(run))
     dataset = {"name": f"fabricator-{argilla_name(run.folder.resolve().name)}", "status": "ready"}
-    (target / ".argilla" / "dataset.json").write_text(json.dumps(dataset), encoding="utf-8")
+    _write_json(target / ".argilla" / "dataset.json", dataset)
     return target

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from ..errors import ConfigError
+from ..http_limits import TIMEOUT_ENV, http_limits
 from .argilla import export_argilla
 from .label_studio import export_label_studio, import_label_studio
 
@@ -34,6 +35,9 @@ def add_review_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "--limit", type=int, metavar="N", help="send only the N least confident rows not sent yet"
     )
     export.add_argument("-o", "--records", metavar="FILE_OR_DIR", help="argilla: where to write the records")
+    export.add_argument(
+        "--force", action="store_true", help="argilla: replace an existing records file of -o"
+    )
     export.set_defaults(handler=_export)
     back = actions.add_parser("import", help="reviewers' labels into a new dataset version (a new folder)")
     back.add_argument("output", metavar="OUT_DIR", help="the output folder of the run that was exported")
@@ -55,6 +59,12 @@ def _url(parser: argparse.ArgumentParser) -> None:
         help=f"Label Studio address, e.g. http://127.0.0.1:8080 (default: {_URL_ENV}); "
         "token: LABEL_STUDIO_API_KEY",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"wait at most this long for each answer of Label Studio (default: {TIMEOUT_ENV}, else 60)",
+    )
 
 
 def _need_url(args: argparse.Namespace) -> str:
@@ -70,10 +80,16 @@ def _export(args: argparse.Namespace) -> int:
                 "an Argilla export needs a place for the records",
                 hint="add -o review/ (a folder) or -o records.json",
             )
-        path = export_argilla(args.output, args.records, limit=args.limit)
+        path = export_argilla(args.output, args.records, limit=args.limit, force=args.force)
         print(f"wrote Argilla records of {args.output} to {path}")
         return 0
-    result = export_label_studio(args.output, url=_need_url(args), project=args.project, limit=args.limit)
+    result = export_label_studio(
+        args.output,
+        url=_need_url(args),
+        project=args.project,
+        limit=args.limit,
+        limits=http_limits(args.timeout),
+    )
     made = "created" if result.created else "filled"
     print(
         f"{made} Label Studio project {result.project_id}: {result.sent} task(s) sent, least confident first"
@@ -88,7 +104,11 @@ def _export(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     result = import_label_studio(
-        args.output, url=_need_url(args), project=args.project, output=args.new_version
+        args.output,
+        url=_need_url(args),
+        project=args.project,
+        output=args.new_version,
+        limits=http_limits(args.timeout),
     )
     share = f" ({100 * result.changed / result.reviewed:.1f} %)" if result.reviewed else ""
     print(

@@ -4,10 +4,14 @@ Auth: the token comes only from ``LABEL_STUDIO_API_KEY``. A personal access toke
 default kind since Label Studio 1.22) is a refresh token: it is exchanged at
 ``/api/token/refresh`` for a short-lived access token sent as ``Bearer``, refreshed again on a
 401. Anything else is a legacy token, sent as ``Token``. The token never appears in a message.
+
+Every request has connect and read timeouts and a capped answer (``fabricator.http_limits``); an
+answer that is not JSON, a redirect, or JSON of the wrong shape is a one-line ``LabelStudioError``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from types import TracebackType
@@ -16,10 +20,12 @@ from typing import Any
 import aiohttp
 
 from ..errors import ConfigError, FabricatorError
+from ..http_limits import TIMEOUT_ENV, HttpLimits, http_limits, one_line, public_url
 
-__all__ = ["TOKEN_ENV", "LabelStudioClient", "LabelStudioError", "label_studio_token"]
+__all__ = ["TOKEN_ENV", "LabelStudioClient", "LabelStudioError", "label_studio_token", "project_id"]
 
 TOKEN_ENV = "LABEL_STUDIO_API_KEY"
+_NOT_LS = "check --url: the server there does not answer as a Label Studio of version 1.20 or later"
 _GET_TOKEN = (
     f"set {TOKEN_ENV} to a Label Studio access token (Account & Settings > Personal Access Token; "
     "a legacy token works only where the organization enables legacy tokens)"
@@ -44,16 +50,28 @@ def _is_jwt(token: str) -> bool:
 class LabelStudioClient:
     """``async with LabelStudioClient(url, token) as ls: await ls.get("/api/projects")``."""
 
-    def __init__(self, url: str, token: str, *, timeout: float = 120.0) -> None:
+    def __init__(self, url: str, token: str, *, limits: HttpLimits | None = None) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(
-                f"{url!r} is not a Label Studio URL",
+                f"{public_url(url)!r} is not a Label Studio URL",
                 hint="give it as http://HOST:PORT (--url or LABEL_STUDIO_URL)",
             )
+        if public_url(url) != url:  # aiohttp cannot send both: say so, never echo the password
+            raise ConfigError(
+                f"the Label Studio address {public_url(url)} carries a user and password",
+                hint=f"give it without user:password@; the token comes from {TOKEN_ENV}",
+            )
         self.url = url.rstrip("/")
+        self.shown = public_url(self.url)  # the address as messages show it: no credentials
         self._token = token
         self._auth: str | None = None
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._limits = limits or http_limits()
+        self._timeout = aiohttp.ClientTimeout(
+            total=self._limits.total,
+            connect=self._limits.connect,
+            sock_connect=self._limits.connect,
+            sock_read=self._limits.timeout,
+        )
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> LabelStudioClient:
@@ -78,30 +96,53 @@ class LabelStudioClient:
         status, body = await self._send("POST", "/api/token/refresh/", {"refresh": self._token}, None)
         if status >= 400 or not isinstance(body, Mapping) or "access" not in body:
             raise ConfigError(
-                f"Label Studio at {self.url} refused the access token in {TOKEN_ENV} (HTTP {status})",
+                f"Label Studio at {self.shown} refused the access token in {TOKEN_ENV} (HTTP {status})",
                 hint=_GET_TOKEN,
             )
         self._auth = f"Bearer {body['access']}"
         return self._auth
 
     async def _send(self, method: str, path: str, payload: Any, auth: str | None) -> tuple[int, Any]:
+        """The status and the decoded body (JSON, else the text) of one request."""
         assert self._session is not None, "use the client in 'async with'"
         headers = {"Authorization": auth} if auth else {}
         try:
             async with self._session.request(
                 method, self.url + path, json=payload, headers=headers, allow_redirects=False
             ) as response:
-                text = await response.text()
-                try:
-                    body: Any = await response.json(content_type=None) if text else None
-                except ValueError:
-                    body = text
-                return response.status, body
-        except (aiohttp.ClientError, TimeoutError) as exc:
+                if 300 <= response.status < 400:
+                    return response.status, response.headers.get("Location", "elsewhere")
+                raw = await self._read(response)
+                return response.status, _decoded(raw, response.charset)
+        except TimeoutError:
             raise LabelStudioError(
-                f"cannot reach Label Studio at {self.url}: {self._masked(str(exc)) or type(exc).__name__}",
+                f"Label Studio at {self.shown} did not answer {method} {_path(path)} "
+                f"within {self._limits.timeout:g} s",
+                hint=f"check that Label Studio runs there, or wait longer with --timeout or {TIMEOUT_ENV}",
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise LabelStudioError(
+                f"cannot reach Label Studio at {self.shown}: "
+                f"{one_line(self._masked(str(exc))) or type(exc).__name__}",
                 hint="start Label Studio, or give its address with --url",
             ) from None
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, read in chunks and stopped past the size cap (never whole into memory)."""
+        cap = self._limits.max_bytes
+        if (response.content_length or 0) > cap:
+            raise self._too_large()
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(1 << 16):
+            body += chunk
+            if len(body) > cap:
+                raise self._too_large()
+        return bytes(body)
+
+    def _too_large(self) -> LabelStudioError:
+        return LabelStudioError(
+            self._limits.too_large(f"Label Studio at {self.shown}"), hint=self._limits.too_large_hint()
+        )
 
     async def request(self, method: str, path: str, payload: Any = None) -> Any:
         """The JSON body of a successful request; LabelStudioError / ConfigError otherwise."""
@@ -110,15 +151,23 @@ class LabelStudioClient:
             status, body = await self._send(method, path, payload, await self._authorization(renew=True))
         if status in (401, 403):
             raise ConfigError(
-                f"Label Studio at {self.url} refused the token in {TOKEN_ENV} (HTTP {status})",
+                f"Label Studio at {self.shown} refused the token in {TOKEN_ENV} (HTTP {status})",
                 hint=_GET_TOKEN,
             )
-        if status >= 400 or status in (301, 302):
-            detail = body if isinstance(body, str) else (body or {}).get("detail") or body
+        what = f"Label Studio {method} {_path(path)}"
+        if 300 <= status < 400:
             raise LabelStudioError(
-                f"Label Studio {method} {path} failed (HTTP {status}): {self._masked(str(detail))[:500]}",
-                hint="check the project id and that the server is a Label Studio of version 1.20 or later",
+                f"{what} answered HTTP {status}, a redirect to {public_url(str(body))}",
+                hint="give Label Studio's final address with --url (redirects are not followed)",
             )
+        if status >= 400:
+            detail = body.get("detail") if isinstance(body, Mapping) else None
+            raise LabelStudioError(
+                f"{what} failed (HTTP {status}): {one_line(self._masked(str(detail or body or '')))}",
+                hint=_status_hint(status),
+            )
+        if isinstance(body, _NotJson):
+            raise LabelStudioError(f"{what} answered something that is not JSON: {body.head}", hint=_NOT_LS)
         return body
 
     async def get(self, path: str) -> Any:
@@ -131,24 +180,27 @@ class LabelStudioClient:
 
     async def projects(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            body = await self.get(f"/api/projects/?page={page}&page_size=100")
-            results = body.get("results", []) if isinstance(body, Mapping) else list(body or [])
+        for page in range(1, _MAX_PAGES + 1):
+            path = f"/api/projects/?page={page}&page_size=100"
+            body = await self.get(path)
+            paged = isinstance(body, Mapping)
+            results = _records(body.get("results") if paged else body, f"GET {path}")
             found.extend(results)
-            if not isinstance(body, Mapping) or not body.get("next") or not results:
+            if not paged or not body.get("next") or not results:
                 return found
-            page += 1
+        raise LabelStudioError(
+            f"Label Studio at {self.shown} lists more than {_MAX_PAGES} pages of projects", hint=_NOT_LS
+        )
 
     async def project(self, project_id: int) -> dict[str, Any]:
-        body = await self.get(f"/api/projects/{project_id}/")
-        return dict(body)
+        path = f"/api/projects/{project_id}/"
+        return _project(await self.get(path), f"GET {path}")
 
     async def create_project(self, title: str, label_config: str, description: str) -> dict[str, Any]:
         body = await self.post(
             "/api/projects/", {"title": title, "label_config": label_config, "description": description}
         )
-        return dict(body)
+        return _project(body, "POST /api/projects/")
 
     async def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> None:
         for start in range(0, len(tasks), 500):
@@ -156,5 +208,75 @@ class LabelStudioClient:
 
     async def tasks(self, project_id: int) -> list[dict[str, Any]]:
         """Every task of the project with its annotations (the JSON export)."""
-        body = await self.get(f"/api/projects/{project_id}/export?exportType=JSON&download_all_tasks=true")
-        return list(body or [])
+        path = f"/api/projects/{project_id}/export?exportType=JSON&download_all_tasks=true"
+        return _records(await self.get(path), f"GET {path}")
+
+
+# --- answers checked for the shape the review loop reads ---------------------------------------------
+
+_MAX_PAGES = 1000  # 100 projects a page: a server whose "next" never ends stops here
+
+
+class _NotJson(str):
+    """A body that did not decode as JSON; ``head`` is its start, on one line, for the message."""
+
+    @property
+    def head(self) -> str:
+        return repr(one_line(self, 80)) if self.strip() else "an empty body"
+
+
+def _decoded(raw: bytes, charset: str | None) -> Any:
+    if not raw.strip():
+        return None
+    text = raw.decode(charset or "utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _NotJson(text)
+
+
+def _path(path: str) -> str:
+    return path.partition("?")[0]
+
+
+def _status_hint(status: int) -> str:
+    if status == 404:
+        return "check the project id (--project) and that --url is a Label Studio of version 1.20 or later"
+    if status == 429:
+        return "Label Studio limits your requests: wait a minute, then run the command again"
+    if status >= 500:
+        return "Label Studio failed on its side: see its log, then run the command again"
+    return "check the project id and that the server is a Label Studio of version 1.20 or later"
+
+
+def _shape_error(what: str, wanted: str, body: Any) -> LabelStudioError:
+    got = "null" if body is None else type(body).__name__
+    return LabelStudioError(
+        f"Label Studio {_path(what)} answered {got} where {wanted} was expected", hint=_NOT_LS
+    )
+
+
+def _records(body: Any, what: str) -> list[dict[str, Any]]:
+    """A JSON list of objects (tasks, projects); anything else is an error naming the request."""
+    if not isinstance(body, list) or not all(isinstance(item, Mapping) for item in body):
+        raise _shape_error(what, "a list of objects", body)
+    return [dict(item) for item in body]
+
+
+def _project(body: Any, what: str) -> dict[str, Any]:
+    """A project object with an integer ``id``."""
+    if not isinstance(body, Mapping):
+        raise _shape_error(what, "a project object", body)
+    project_id(body, what)
+    return dict(body)
+
+
+def project_id(project: Mapping[str, Any], what: str) -> int:
+    """The integer ``id`` of a project the server sent; LabelStudioError when it has none."""
+    ident = project.get("id")
+    if not isinstance(ident, int) or isinstance(ident, bool):
+        shown = one_line(repr(ident), 40)
+        raise LabelStudioError(
+            f"Label Studio {_path(what)} answered a project without an integer id ({shown})", hint=_NOT_LS
+        )
+    return ident

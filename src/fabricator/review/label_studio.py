@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .._sync import run_sync
-from ..errors import ConfigError
-from .client import LabelStudioClient, label_studio_token
+from ..errors import ConfigError, FabricatorError
+from ..http_limits import HttpLimits, one_line, public_url
+from .client import LabelStudioClient, LabelStudioError, label_studio_token, project_id
 from .run import ReviewRun, load_run
 from .versions import Review, version_folder, write_reviewed
 
@@ -65,44 +66,52 @@ def task_for(run: ReviewRun, index: int) -> dict[str, Any]:
     return {"data": data, "predictions": [prediction]}
 
 
-async def _export(run: ReviewRun, url: str, project: str | int | None, limit: int | None) -> ExportResult:
+async def _export(
+    run: ReviewRun, url: str, project: str | int | None, limit: int | None, limits: HttpLimits | None
+) -> ExportResult:
     config = run.task.label_config()
-    project_id, title = _project_ref(project)
+    chosen, title = _project_ref(project)
     title = title or f"fabricator {run.folder.resolve().name}"
-    async with LabelStudioClient(url, label_studio_token()) as ls:
+    async with LabelStudioClient(url, label_studio_token(), limits=limits) as ls:
         created = False
-        if project_id is None:
+        if chosen is None:
             found = next((p for p in await ls.projects() if p.get("title") == title), None)
             if found is None:
                 made = await ls.create_project(
                     title, config, f"Rows of the Fabricator run {run.folder}, lowest model confidence first."
                 )
-                project_id, created = int(made["id"]), True
+                chosen, created = project_id(made, "POST /api/projects/"), True
             else:
-                project_id = int(found["id"])
+                chosen = project_id(found, "GET /api/projects/")
         if not created:
-            existing = await ls.project(project_id)
-            if _normalized(existing.get("label_config", "")) != _normalized(config):
+            existing = await ls.project(chosen)
+            if _normalized(str(existing.get("label_config") or "")) != _normalized(config):
                 raise ConfigError(
-                    f"Label Studio project {project_id} has another labeling config than this run needs",
+                    f"Label Studio project {chosen} has another labeling config than this run needs",
                     hint="export into a new project (--project NEW_NAME) or the project made for this run",
                 )
-        sent_before = {
-            t["data"][ROW]
-            for t in (await ls.tasks(project_id) if not created else [])
-            if isinstance(t.get("data"), Mapping) and t["data"].get(RUN) == run.run_id
-        }
+        sent_before = _sent_before(run, await ls.tasks(chosen) if not created else [])
         order = [i for i in run.review_order() if i not in sent_before]
         if limit is not None:  # the next N rows: a second export sends the next least confident ones
             order = order[:limit]
-        await ls.import_tasks(project_id, [task_for(run, i) for i in order])
+        await ls.import_tasks(chosen, [task_for(run, i) for i in order])
         return ExportResult(
-            project_id=project_id,
-            project_url=f"{ls.url}/projects/{project_id}",
+            project_id=chosen,
+            project_url=f"{ls.shown}/projects/{chosen}",
             created=created,
             sent=len(order),
             already=len(sent_before),
         )
+
+
+def _sent_before(run: ReviewRun, tasks: list[dict[str, Any]]) -> set[int]:
+    """Rows of this run the project already holds (tasks of other runs or shapes are ignored)."""
+    sent = set()
+    for task in tasks:
+        data = task.get("data")
+        if isinstance(data, Mapping) and data.get(RUN) == run.run_id and isinstance(data.get(ROW), int):
+            sent.add(int(data[ROW]))
+    return sent
 
 
 def _normalized(config: str) -> str:
@@ -110,56 +119,99 @@ def _normalized(config: str) -> str:
 
 
 def export_label_studio(
-    folder: str | Path, *, url: str, project: str | int | None = None, limit: int | None = None
+    folder: str | Path,
+    *,
+    url: str,
+    project: str | int | None = None,
+    limit: int | None = None,
+    limits: HttpLimits | None = None,
 ) -> ExportResult:
-    """Create (or fill) a Label Studio project with the run's rows, lowest confidence first."""
+    """Create (or fill) a Label Studio project with the run's rows, lowest confidence first.
+
+    ``limits``: timeouts and answer cap of every request (default: ``http_limits()``).
+    """
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be at least 1, not {limit}")
-    return run_sync(_export(load_run(folder), url, project, limit))
+    return run_sync(_export(load_run(folder), url, project, limit, limits))
 
 
 def _answer(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The latest submitted (not skipped) annotation of a task."""
-    done = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-    return max(done, key=lambda a: (str(a.get("updated_at") or ""), int(a.get("id") or 0))) if done else None
+    annotations = task.get("annotations") or []
+    done = [a for a in annotations if isinstance(a, Mapping) and not a.get("was_cancelled")]
+    return max(done, key=lambda a: (str(a.get("updated_at") or ""), _int(a.get("id")))) if done else None
 
 
-async def _fetch(url: str, project: int) -> list[dict[str, Any]]:
-    async with LabelStudioClient(url, label_studio_token()) as ls:
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+async def _fetch(url: str, project: int, limits: HttpLimits | None) -> list[dict[str, Any]]:
+    async with LabelStudioClient(url, label_studio_token(), limits=limits) as ls:
         return await ls.tasks(project)
 
 
+def _review(run: ReviewRun, task: Mapping[str, Any], index: int) -> Review | None:
+    """The reviewer's answer to one task of the run; None when it has none."""
+    annotation = _answer(task)
+    if annotation is None:
+        return None
+    answered, value = run.task.from_results(annotation.get("result") or [], run.rows[index])
+    if not answered:
+        return None
+    return Review(
+        value=value,
+        reviewer=annotation.get("completed_by"),
+        annotation_id=annotation.get("id"),
+        task_id=task.get("id"),
+        at=annotation.get("updated_at") or annotation.get("created_at"),
+    )
+
+
+def _checked_review(run: ReviewRun, task: Mapping[str, Any], index: int, project: int) -> Review | None:
+    """``_review``, with an answer of a shape Label Studio does not send as a one-line error."""
+    try:
+        return _review(run, task, index)
+    except FabricatorError:
+        raise
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        raise LabelStudioError(
+            f"task {one_line(repr(task.get('id')), 40)} of Label Studio project {project} holds an "
+            f"annotation of an unexpected shape ({type(exc).__name__}: {one_line(str(exc), 80)})",
+            hint="keep the project's labeling config as Fabricator wrote it, or fix that annotation",
+        ) from None
+
+
 def import_label_studio(
-    folder: str | Path, *, url: str, project: int, output: str | Path | None = None
+    folder: str | Path,
+    *,
+    url: str,
+    project: int,
+    output: str | Path | None = None,
+    limits: HttpLimits | None = None,
 ) -> ImportResult:
     """Write a new dataset version with the reviewers' labels; the run in ``folder`` is unchanged."""
     run = load_run(folder)
     version_folder(run, output)  # a bad -o fails before any request
-    tasks = run_sync(_fetch(url, project))
+    tasks = run_sync(_fetch(url, project, limits))
     reviews: dict[int, Review] = {}
     other = 0
     for task in tasks:
-        data = task.get("data") or {}
-        index = data.get(ROW)
-        if data.get(RUN) != run.run_id or not isinstance(index, int) or not 0 <= index < len(run.rows):
+        data = task.get("data")
+        index = data.get(ROW) if isinstance(data, Mapping) else None
+        if not isinstance(data, Mapping) or data.get(RUN) != run.run_id or not isinstance(index, int):
             other += 1
             continue
-        annotation = _answer(task)
-        if annotation is None:
+        if not 0 <= index < len(run.rows):
+            other += 1
             continue
-        answered, value = run.task.from_results(annotation.get("result") or [], run.rows[index])
-        if answered:
-            reviews[index] = Review(
-                value=value,
-                reviewer=annotation.get("completed_by"),
-                annotation_id=annotation.get("id"),
-                task_id=task.get("id"),
-                at=annotation.get("updated_at") or annotation.get("created_at"),
-            )
+        review = _checked_review(run, task, index, project)
+        if review is not None:
+            reviews[index] = review
     if other:
         log.warning("%d task(s) of project %d are not rows of %s; left out", other, project, run.folder)
     written = write_reviewed(
-        run, reviews, output, source={"tool": "label-studio", "url": url, "project": project}
+        run, reviews, output, source={"tool": "label-studio", "url": public_url(url), "project": project}
     )
     return ImportResult(
         folder=written.folder,

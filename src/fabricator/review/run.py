@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from ..output_folder import MARKER
+from ..http_limits import one_line
+from ..output_folder import MARKER, expand_path
 from ..tables import decoded_rows, load_table, read_records
 from .tasks import ClassificationTask, EntityTask, detect_task
 
@@ -49,9 +50,60 @@ class ReviewRun:
         return order if limit is None else order[:limit]
 
 
+def _hand_edited(path: Path, why: str) -> ConfigError:
+    return ConfigError(
+        f"{path} {why}", hint=f"restore the {path.name} the run wrote (or run the recipe again)"
+    )
+
+
+def _saved_recipe(path: Path) -> dict[str, Any]:
+    """The run's saved recipe (a mapping), {} when absent; ConfigError when it was broken by hand."""
+    if not path.is_file():
+        return {}
+    try:
+        recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise _hand_edited(path, "is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise _hand_edited(path, f"is not valid YAML ({one_line(str(exc), 120)})") from None
+    if recipe is None:
+        return {}
+    if not isinstance(recipe, dict):
+        raise _hand_edited(path, f"holds a {type(recipe).__name__}, not a recipe mapping")
+    for section in ("prompt", "output_format"):
+        if recipe.get(section) is not None and not isinstance(recipe[section], dict):
+            raise _hand_edited(path, f"has a '{section}' that is not a mapping")
+    return recipe
+
+
+def _saved_metadata(path: Path) -> dict[str, Any]:
+    """The run's metadata.json (a mapping), {} when absent; ConfigError when it was broken by hand."""
+    if not path.is_file():
+        return {}
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise _hand_edited(path, "is not UTF-8 text") from None
+    except ValueError as exc:
+        raise _hand_edited(path, f"is not valid JSON ({one_line(str(exc), 120)})") from None
+    if not isinstance(metadata, dict):
+        raise _hand_edited(path, f"holds a {type(metadata).__name__}, not a JSON object")
+    return metadata
+
+
+def _task(features: Any, recipe: dict[str, Any], path: Path) -> ClassificationTask | EntityTask:
+    """``detect_task``, with a recipe field of a wrong type (edited by hand) as a ConfigError."""
+    try:
+        return detect_task(features, recipe)
+    except ConfigError:
+        raise
+    except (TypeError, AttributeError, ValueError, KeyError) as exc:
+        raise _hand_edited(path, f"has a field of a wrong type ({one_line(str(exc), 120)})") from None
+
+
 def load_run(folder: str | Path) -> ReviewRun:
     """Read the output folder of a ``fabricator generate`` run; ConfigError when it is not one."""
-    folder = Path(folder).expanduser()
+    folder = expand_path(folder, "output folder")
     if not folder.is_dir():
         raise ConfigError(f"{folder} is not a folder", hint="give the output folder of a run (-o PATH)")
     if not (folder / MARKER).exists():
@@ -70,23 +122,14 @@ def load_run(folder: str | Path) -> ReviewRun:
         for record in read_records(folder / "provenance.jsonl"):
             if isinstance(record.get("row"), int):
                 provenance[record["row"]] = record
-    recipe: dict[str, Any] = {}
-    if (folder / "recipe.yaml").is_file():
-        recipe = yaml.safe_load((folder / "recipe.yaml").read_text(encoding="utf-8")) or {}
-    model = "model"
-    if (folder / "metadata.json").is_file():
-        try:
-            model = str(
-                json.loads((folder / "metadata.json").read_text(encoding="utf-8")).get("model") or model
-            )
-        except ValueError:
-            pass
+    recipe = _saved_recipe(folder / "recipe.yaml")
+    model = str(_saved_metadata(folder / "metadata.json").get("model") or "model")
     return ReviewRun(
         folder=folder,
         rows=rows,
         features=dataset.features,
         provenance=provenance,
-        task=detect_task(dataset.features, recipe),
+        task=_task(dataset.features, recipe, folder / "recipe.yaml"),
         model=model,
         run_id=hashlib.sha256(data.read_bytes()).hexdigest()[:16],
     )
