@@ -21,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from .redact import redact_data, redact_url
+
 if TYPE_CHECKING:
     from datasets import Dataset, Features
 
@@ -34,6 +36,7 @@ __all__ = [
     "features_to_yaml",
     "is_card",
     "render_card",
+    "shared_recipe",
     "size_category",
     "task_categories",
     "write_card",
@@ -42,6 +45,26 @@ __all__ = [
 CARD = "README.md"
 #: the card's first line after ``---``: how the output folder tells our card from a user's README
 CARD_MARK = "# Dataset card written by Fabricator: a rerun into this folder writes it anew."
+#: this project, as the card names it (its PyPI name; it has no URL of its own yet)
+PROJECT = "fabricator-data"
+#: the paper whose toolkit Fabricator implements
+PAPER = {
+    "citation": (
+        "Jonas Golde, Patrick Haller, Felix Hamborg, Julian Risch and Alan Akbik (2023): "
+        "*Fabricator: An Open Source Toolkit for Generating Labeled Training Data with Teacher LLMs*. "
+        "EMNLP 2023, System Demonstrations. [arXiv:2309.09582](https://arxiv.org/abs/2309.09582)."
+    ),
+    "bibtex": """@inproceedings{golde2023fabricator,
+  title = {Fabricator: An Open Source Toolkit for Generating Labeled Training Data with Teacher LLMs},
+  author = {Golde, Jonas and Haller, Patrick and Hamborg, Felix and Risch, Julian and Akbik, Alan},
+  booktitle = {Proceedings of the 2023 Conference on Empirical Methods in Natural Language Processing:
+               System Demonstrations},
+  year = {2023},
+  eprint = {2309.09582},
+  archivePrefix = {arXiv},
+  url = {https://arxiv.org/abs/2309.09582}
+}""",
+}
 #: the evaluation report ``fabricator evaluate student`` writes next to the data by default
 EVALUATION_REPORT = "report.md"
 _MAX_MESSAGE = 4000  # characters of one prompt message shown in the card
@@ -169,13 +192,40 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _recipe_dump(recipe: Recipe) -> dict[str, Any]:
-    """The recipe as ``recipe.yaml`` holds it, with the endpoint's credentials (if any) cut off."""
-    data: dict[str, Any] = recipe.model_dump(mode="json")
+def shared_recipe(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as ``recipe.yaml`` and the card hold it: the endpoint without its credentials,
+    no URL credentials anywhere else either (a pushed folder is public by default)."""
+    data: dict[str, Any] = redact_data(recipe.model_dump(mode="json"))
     model = data.get("model") or {}
-    if model.get("base_url"):
-        model["base_url"] = _public_url(model["base_url"])
+    if isinstance(model.get("base_url"), str):
+        model["base_url"] = redact_url(model["base_url"])
     return data
+
+
+def project_version() -> str:
+    """This project's installed version (``fabricator-data``), or ``unknown`` from a bare source tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PROJECT)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def made_with() -> str:
+    """What made the data: this project by name and version (it has no URL of its own yet)."""
+    return f"Fabricator (`{PROJECT}` {project_version()})"
+
+
+def _citation() -> list[str]:
+    """The paper whose toolkit this project implements, cited as a paper (not as this code)."""
+    return [
+        "## Citation",
+        "",
+        f"Made with {made_with()}, an implementation of the toolkit described in {PAPER['citation']}",
+        "",
+        *_fence(PAPER["bibtex"], "bibtex"),
+    ]
 
 
 def _value(value: Any) -> str:
@@ -433,7 +483,7 @@ def render_card(
         "<!-- Written by Fabricator on every run into this folder: a rerun replaces edits made here. "
         "Keep the first comment line of the header, or the next run refuses to write over this file. -->",
         "",
-        f"Synthetic data made with [Fabricator](https://github.com/flairNLP/fabricator): {summary['rows']} "
+        f"Synthetic data made with {made_with()}: {summary['rows']} "
         f"rows by `{model_name}`. The data is `data.jsonl` (also `dataset/`, from `save_to_disk`); "
         "`provenance.jsonl` says how each row was made, `failures.jsonl` what could not be made, "
         "`log.jsonl` every prompt and answer, and `metadata.json` the versions and the figures below.",
@@ -458,7 +508,7 @@ def render_card(
         "No license was given (`license: unknown`): set one in the header above, in keeping with the "
         "terms of the model's provider and of the input data."
     )
-    recipe_yaml = yaml.safe_dump(_recipe_dump(recipe), sort_keys=False, allow_unicode=True)
+    recipe_yaml = yaml.safe_dump(shared_recipe(recipe), sort_keys=False, allow_unicode=True)
     lines += [
         "",
         "## Recipe",
@@ -466,6 +516,8 @@ def render_card(
         "The recipe of this run (as in `recipe.yaml`):",
         "",
         *_fence(recipe_yaml, "yaml"),
+        "",
+        *_citation(),
     ]
     return "\n".join(lines) + "\n"
 

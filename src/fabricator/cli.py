@@ -1,12 +1,14 @@
 """Command line: ``fabricator generate RECIPE.yaml``, ``fabricator plan RECIPE.yaml``, ``evaluate ...``.
 
 Exit status: 0 when rows were made (a partial run says how many are missing), 1 when a run made
-nothing, 2 for bad input (recipe, data, output folder), 130 when interrupted.
+nothing (or on a bug: one line, ``--debug`` for the traceback), 2 for bad input (recipe, data,
+output folder, a file that cannot be read, a server that answers nonsense), 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections import Counter
@@ -18,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .errors import FabricatorError
+from .redact import redact_text
 
 if TYPE_CHECKING:
     from .runner import RunResult
@@ -40,8 +43,11 @@ def _generate(args: argparse.Namespace) -> int:
         ray_actors=args.ray_actors,
         ray_address=args.ray_address,
         spend_budget=args.spend_budget,
+        push_anyway=args.push_anyway,
     )
     _summary(result)
+    if result.push_skipped:
+        console.print(f"[bold yellow]warning:[/] not pushed: {escape(result.push_skipped)}")
     if result.report.interrupted:
         return 130
     return _verdict(result.report.summary(), result.report.failures)
@@ -222,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fabricator {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (before the command)"
+    )
     commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
     gen = commands.add_parser("generate", help="run a YAML recipe (generation or annotation)")
     gen.add_argument("recipe", help="path of the YAML recipe")
@@ -261,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start even when the plan exceeds budget_tokens/budget_usd; stop when the budget is spent",
     )
+    gen.add_argument(
+        "--push-anyway",
+        action="store_true",
+        help="push to the recipe's output.hub_repo even a run with fewer rows than output.min_rows_to_push",
+    )
     gen.set_defaults(handler=_generate)
     plan = commands.add_parser("plan", help="what a recipe will cost: calls, tokens, dollars, time")
     plan.add_argument("recipe", help="path of the YAML recipe")
@@ -286,6 +300,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: object) -> str:
+    """A message on one line, with any URL credentials cut out: what the console may show."""
+    return escape(" ".join(redact_text(str(text)).split()))
+
+
+def _error(message: object, hint: object = None) -> None:
+    console.print(f"[bold red]error:[/] {_one_line(message)}")
+    if hint:
+        console.print(f"[bold]fix:[/] {_one_line(hint)}")
+
+
+def _bad_input(exc: BaseException) -> bool:
+    """Errors that come from what the user gave (a path, a file's content), not from a bug."""
+    import yaml
+
+    return isinstance(exc, (OSError, yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError))
+
+
+def _report(exc: BaseException) -> int:
+    """Turn an exception into a one-line message and an exit status; never a traceback."""
+    if isinstance(exc, FabricatorError):
+        _error(exc.message, exc.hint)
+        return 2
+    if _bad_input(exc):
+        name = getattr(exc, "filename", None)
+        what = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        _error(f"{name}: {what}" if name else f"{type(exc).__name__}: {what}", "check the file or path named")
+        return 2
+    _error(
+        f"unexpected {type(exc).__name__}: {exc}",
+        "run with --debug for the traceback (fabricator --debug COMMAND ...), and report it",
+    )
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -294,11 +343,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args) or 0)
-    except FabricatorError as exc:
-        console.print(f"[bold red]error:[/] {escape(exc.message)}")
-        if exc.hint:
-            console.print(f"[bold]fix:[/] {escape(exc.hint)}")
-        return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        _error("interrupted")
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        return _report(exc)
 
 
 if __name__ == "__main__":

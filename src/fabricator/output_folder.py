@@ -5,7 +5,9 @@ file ``.fabricator-output``), so a careless ``output: .`` cannot overwrite a rec
 file or other files of the user. An OS lock (``flock`` on ``.fabricator.lock``) held for the whole
 run refuses a second run on the same folder at once, instead of both paying for every request.
 Files are written to a temporary name and moved into place, so a crash never leaves half a file,
-and only what Fabricator wrote is ever removed.
+their modes follow the umask like any other file's, and only what Fabricator wrote is ever removed.
+Single-file targets of any command (``--json``, ``--plot``, review exports) go through
+:func:`claim_file`: an existing file is refused unless it is ours or ``--force`` is given.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -31,7 +33,16 @@ try:  # POSIX; elsewhere runs are not locked
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK", "MARKER", "OUTPUT_NAMES", "OutputFolder", "claim_output"]
+__all__ = [
+    "LOCK",
+    "MARKER",
+    "OUTPUT_NAMES",
+    "OutputFolder",
+    "atomic_write",
+    "claim_file",
+    "claim_output",
+    "expand_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +91,111 @@ def _within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _claimable(names: list[str]) -> bool:
+    """Only a lock and temporary files: a run is claiming the folder right now (or crashed doing it)."""
+    return all(n == LOCK or n.startswith(".fabricator-tmp-") for n in names)
+
+
+# --- paths and single files ---------------------------------------------------------------------
+
+
+def expand_path(path: str | Path, what: str = "path") -> Path:
+    """``~`` expanded; a ``ConfigError`` (not a ``RuntimeError``) for ``~nosuchuser/x``."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise ConfigError(
+            f"{what} {path} cannot be used: its home folder is not known", hint="give the path in full"
+        ) from None
+
+
+def _temp_file(folder: Path) -> Path:
+    """A new empty file in ``folder`` whose mode follows the umask (``mkstemp`` gives 0600)."""
+    while True:
+        tmp = folder / f".fabricator-tmp-{secrets.token_hex(8)}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:  # pragma: no cover - 64 random bits
+            continue
+        return tmp
+
+
+def _temp_folder(folder: Path) -> Path:
+    """A new empty folder in ``folder`` whose mode follows the umask (``mkdtemp`` gives 0700)."""
+    while True:
+        tmp = folder / f".fabricator-tmp-{secrets.token_hex(8)}"
+        try:
+            tmp.mkdir(0o777)
+        except FileExistsError:  # pragma: no cover - 64 random bits
+            continue
+        return tmp
+
+
+def atomic_write(target: Path, writer: Callable[[Path], Any]) -> None:
+    """``writer(tmp)`` writes a temporary file beside ``target``, which then replaces it in one step.
+
+    A crash never leaves half a file, and the file's mode follows the umask like any other.
+    """
+    tmp = _temp_file(target.parent)
+    try:
+        writer(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _first_existing(path: Path) -> Path:
+    return next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), Path.cwd())
+
+
+def claim_file(
+    path: str | Path,
+    *,
+    force: bool = False,
+    ours: Callable[[Path], bool] | None = None,
+    what: str = "output file",
+) -> Path:
+    """Check that a command may write the file ``path``; its parent folders are created.
+
+    An existing file is refused unless ``ours(path)`` says Fabricator wrote it or ``force`` is
+    given, so no command writes over a file the user keeps. A path that is a folder, or lies under
+    a regular file, is a ``ConfigError`` naming it (exit status 2 from the CLI), never a traceback.
+    """
+    target = expand_path(path, what)
+    pick = f"give another path for the {what}"
+    if target.is_dir():
+        raise ConfigError(f"{what} {target} is a folder, not a file", hint=f"{pick}, e.g. {target / 'out'}")
+    existing = _first_existing(target.parent)
+    if not existing.is_dir():
+        raise ConfigError(f"{what} {target} cannot be made: {existing} is a file", hint=pick)
+    if (target.exists() or target.is_symlink()) and not force and not (ours is not None and ours(target)):
+        raise ConfigError(
+            f"{what} {target} already exists; refusing to write over it",
+            hint=f"pass --force to replace it, or {pick}",
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the folder of {what} {target}: {exc.strerror or exc}", hint=pick
+        ) from None
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{what} {target} is not writable: no write permission on {target.parent}", hint=pick
+        )
+    return target
+
+
 class OutputFolder:
     """A checked output folder; ``claim`` marks and locks it, ``release`` unlocks it."""
 
     def __init__(
         self, path: str | Path, *, inputs: Iterable[str | Path] = (), recipe: str | Path | None = None
     ) -> None:
-        self.path = Path(path).expanduser()
-        self._inputs = [Path(p).expanduser() for p in inputs]
-        self._recipe = Path(recipe).expanduser().resolve() if recipe is not None else None
+        self.path = expand_path(path, "output")
+        self._inputs = [expand_path(p, "input") for p in inputs]
+        self._recipe = expand_path(recipe, "recipe").resolve() if recipe is not None else None
         self._lock: IO[str] | None = None
 
     # --- checks ---------------------------------------------------------------------------------
@@ -117,7 +224,7 @@ class OutputFolder:
 
     def _check_contents(self) -> None:
         names = sorted(os.listdir(self.path))
-        if not (MARKER in names or set(names) <= {LOCK} or _legacy(self.path, names)):
+        if not (MARKER in names or _claimable(names) or _legacy(self.path, names)):
             others = [n for n in names if n not in (MARKER, LOCK)]
             shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
             raise ConfigError(
@@ -168,9 +275,33 @@ class OutputFolder:
 
     # --- claim and release ----------------------------------------------------------------------
 
+    def _refuse_if_in_use(self) -> None:
+        """Say "in use" when another run holds the folder: what it writes meanwhile is not foreign."""
+        if fcntl is None or not (self.path / LOCK).is_file():
+            return
+        try:
+            with open(self.path / LOCK, encoding="utf-8") as probe:
+                try:
+                    fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    self._in_use(probe.read().strip())
+        except OSError:
+            return
+
+    def _in_use(self, holder: str) -> None:
+        who = f" (process {holder})" if holder.isdigit() else ""
+        raise ConfigError(
+            f"output folder {self.path} is in use by another Fabricator run{who}",
+            hint="wait for that run to finish, or pick another output folder",
+        )
+
     def claim(self) -> OutputFolder:
         """Check, create, lock and mark the folder; a second run on it is refused at once."""
-        self.check()
+        try:
+            self.check()
+        except ConfigError:
+            self._refuse_if_in_use()  # another run's files mid-write are no reason to blame the user
+            raise
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             lock = open(self.path / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - held for the run
@@ -186,11 +317,7 @@ class OutputFolder:
                 lock.seek(0)
                 holder = lock.read().strip()
                 lock.close()
-                who = f" (process {holder})" if holder.isdigit() else ""
-                raise ConfigError(
-                    f"output folder {self.path} is in use by another Fabricator run{who}",
-                    hint="wait for that run to finish, or pick another output folder",
-                ) from None
+                self._in_use(holder)
         self._lock = lock
         try:
             lock.seek(0)
@@ -240,21 +367,14 @@ class OutputFolder:
         if self.is_input(name):
             log.info("not writing %s: it is the recipe of this run", self.path / name)
             return
-        fd, tmp = tempfile.mkstemp(prefix=".fabricator-tmp-", dir=self.path)
-        os.close(fd)
-        try:
-            writer(Path(tmp))
-            os.replace(tmp, self.path / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path / name, writer)
 
     def write_text(self, name: str, text: str) -> None:
         self.write_file(name, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     def write_dataset(self, dataset: Any, name: str = "dataset") -> None:
         """``save_to_disk`` into a temporary folder, then swap it in; old files removed are ours."""
-        tmp = Path(tempfile.mkdtemp(prefix=".fabricator-tmp-", dir=self.path))
+        tmp = _temp_folder(self.path)
         target = self.path / name
         try:
             dataset.save_to_disk(str(tmp))
@@ -263,7 +383,7 @@ class OutputFolder:
             raise
         old = None
         if target.is_dir():
-            old = Path(tempfile.mkdtemp(prefix=".fabricator-tmp-", dir=self.path))
+            old = _temp_folder(self.path)
             os.replace(target, old)  # onto an empty folder: allowed by rename(2)
         os.replace(tmp, target)
         if old is not None:

@@ -11,6 +11,7 @@ run, so it holds what that run did (journaled answers included, once).
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import time
 from dataclasses import dataclass
@@ -20,18 +21,20 @@ from typing import Any
 import yaml
 from datasets import disable_progress_bars
 
-from .card import write_card
+from .card import shared_recipe, write_card
 from .costing import refuse_over_budget
 from .errors import ConfigError
 from .generator import DatasetGenerator
 from .llms.base import LLM
 from .options import SYSTEM_PROMPT
-from .output_folder import OutputFolder
+from .output_folder import OutputFolder, expand_path
 from .recipe import ModelConfig, Recipe, recipe_inputs
+from .redact import redact_data
 from .report import GenerationReport
 from .tables import write_jsonl, write_records
 
 disable_progress_bars()
+log = logging.getLogger(__name__)
 
 
 def build_llm(config: ModelConfig, *, planning: bool = False) -> LLM:
@@ -75,6 +78,8 @@ class RunResult:
     output: Path
     report: GenerationReport
     rows: int
+    #: why the recipe's ``hub_repo`` was not pushed to (None: pushed, or no hub_repo)
+    push_skipped: str | None = None
 
 
 def run_recipe(
@@ -88,14 +93,17 @@ def run_recipe(
     ray_actors: int | None = None,
     ray_address: str | None = None,
     spend_budget: bool = True,
+    push_anyway: bool = False,
 ) -> RunResult:
     """Generate what ``recipe`` asks for and write it under ``output`` (default: the recipe's).
 
     ``engine``, ``ray_actors`` and ``ray_address`` override the recipe's ``generation`` section.
     The output folder is checked and locked before any model call (``fabricator.output_folder``).
     ``spend_budget=False`` (the CLI's default) refuses a plan over the budget before any call.
+    ``push_anyway`` pushes to the recipe's ``hub_repo`` even a run with fewer rows than
+    ``output.min_rows_to_push`` (default 1), which otherwise leaves the published data as it is.
     """
-    out = Path(output or recipe.output).expanduser()
+    out = expand_path(output or recipe.output, "output")
     fewshot_path = recipe.data_path(recipe.fewshot.path) if recipe.fewshot else None
     unlabeled_path = recipe.data_path(recipe.unlabeled.path) if recipe.unlabeled else None
     folder = OutputFolder(
@@ -152,11 +160,26 @@ def run_recipe(
             from ._sync import run_sync
 
             run_sync(close())
+    skipped = None
     if hub and recipe.output_hub and not report.interrupted:
-        from .push import push_output
+        skipped = None if push_anyway else _why_not_push(len(result), recipe.output_hub.min_rows_to_push)
+        if skipped is None:
+            from .push import push_output
 
-        push_output(out, hub, private=recipe.output_hub.private)
-    return RunResult(out, report, len(result))
+            push_output(out, hub, private=recipe.output_hub.private)
+        else:
+            log.warning("not pushed to %s: %s", hub, skipped)
+    return RunResult(out, report, len(result), push_skipped=skipped)
+
+
+def _why_not_push(rows: int, minimum: int) -> str | None:
+    """A run with too few rows must not replace the data published before (None: push)."""
+    if rows >= minimum:
+        return None
+    return (
+        f"the run made {rows} row(s), fewer than output.min_rows_to_push ({minimum}); the Hub repo "
+        "keeps what it had (push anyway: --push-anyway, or `fabricator push` the folder)"
+    )
 
 
 def _write_outputs(
@@ -173,10 +196,11 @@ def _write_outputs(
     folder.write_file("data.jsonl", lambda tmp: write_jsonl(dataset, tmp))
     folder.write_file("provenance.jsonl", lambda tmp: write_records(report.provenance, tmp))
     folder.write_file(
-        "failures.jsonl", lambda tmp: write_records((failure.as_dict() for failure in report.failures), tmp)
+        "failures.jsonl",
+        lambda tmp: write_records((redact_data(failure.as_dict()) for failure in report.failures), tmp),
     )
     folder.write_text(
-        "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        "recipe.yaml", yaml.safe_dump(shared_recipe(recipe), sort_keys=False, allow_unicode=True)
     )
     if report.attributes:  # the values the rows were drawn from (proposed ones too): reusable as given
         folder.write_text("attributes.json", json.dumps(report.attributes, indent=2, ensure_ascii=False))
@@ -184,14 +208,16 @@ def _write_outputs(
     folder.write_text(
         "metadata.json",
         json.dumps(
-            {
-                "model": model.name,
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-                "versions": _versions(),
-                "summary": summary,
-                "columns": {c: str(f) for c, f in dataset.features.items()},
-                **_diversity(dataset, report, text_column),
-            },
+            redact_data(  # error messages in the summary may quote an endpoint
+                {
+                    "model": model.name,
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+                    "versions": _versions(),
+                    "summary": summary,
+                    "columns": {c: str(f) for c, f in dataset.features.items()},
+                    **_diversity(dataset, report, text_column),
+                }
+            ),
             indent=2,
         ),
     )

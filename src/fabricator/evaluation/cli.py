@@ -10,6 +10,7 @@ exit status (0, or 2 for bad input).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, TextIO
 
 from fabricator.evaluation.console import add_command, command, write_json
@@ -57,7 +58,42 @@ def add_evaluate_annotations_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--plot", metavar="PNG", help="write a risk-coverage and reliability plot here (needs a confidence)"
     )
     parser.add_argument("--json", metavar="OUT", help="also write the full result as JSON here")
+    _add_force(parser)
     return parser
+
+
+#: the file types the plot can be saved as (matplotlib's Agg canvas), by suffix
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".eps", ".ps")
+
+
+def _add_force(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force", action="store_true", help="write over existing --json/--plot files (refused otherwise)"
+    )
+
+
+def _plot_target(plot: str, force: bool) -> Path:
+    """The file the plot goes to: checked like every output file, ``.png`` added when no type is named."""
+    from fabricator.errors import ConfigError
+    from fabricator.output_folder import claim_file, expand_path
+
+    path = expand_path(plot, "--plot")
+    if path.is_dir():  # before a suffix is added: never write DIR.png beside a folder named DIR
+        claim_file(path, force=force, what="--plot file")
+    if not path.suffix:
+        path = path.with_name(path.name + ".png")
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise ConfigError(
+            f"--plot {plot}: cannot save a plot as {path.suffix!r}",
+            hint="name the file with one of " + ", ".join(PLOT_SUFFIXES),
+        )
+    return claim_file(path, force=force, what="--plot file")
+
+
+def _json_target(path: str | None, force: bool) -> Path | None:
+    from fabricator.output_folder import claim_file
+
+    return None if path is None else claim_file(path, force=force, what="--json file")
 
 
 @command
@@ -66,6 +102,9 @@ def run_evaluate_annotations(args: argparse.Namespace, stdout: TextIO, stderr: T
     from fabricator.errors import ConfigError
     from fabricator.evaluation.metrics import evaluate_files, format_report
 
+    force = bool(getattr(args, "force", False))
+    plot = _plot_target(args.plot, force) if getattr(args, "plot", None) else None
+    json_out = _json_target(args.json, force)  # both checked before the work: no surprise at the end
     result = evaluate_files(
         args.predictions,
         args.gold,
@@ -76,7 +115,6 @@ def run_evaluate_annotations(args: argparse.Namespace, stdout: TextIO, stderr: T
         split=getattr(args, "split", None),
         confidence_column=getattr(args, "confidence_column", None),
     )
-    plot = getattr(args, "plot", None)
     if plot and not result.get("confidence", {}).get("n"):
         raise ConfigError(
             "--plot needs classification predictions with a confidence, and "
@@ -88,7 +126,7 @@ def run_evaluate_annotations(args: argparse.Namespace, stdout: TextIO, stderr: T
         from fabricator.evaluation.confidence_plot import plot_risk_coverage
 
         print(f"plot written to {plot_risk_coverage(result['confidence'], plot)}", file=stdout)
-    return write_json(args.json, result, stdout=stdout, stderr=stderr) if args.json else 0
+    return write_json(json_out, result, stdout=stdout, stderr=stderr) if json_out else 0
 
 
 _DIVERSITY_HELP = "how varied a dataset is: distinct-n, embedding spread, class and attribute counts"
@@ -132,6 +170,7 @@ def add_evaluate_diversity_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
     parser.add_argument("--json", metavar="OUT", help="also write the report as JSON here")
+    _add_force(parser)
     return parser
 
 
@@ -140,6 +179,7 @@ def run_evaluate_diversity(args: argparse.Namespace, stdout: TextIO, stderr: Tex
     """Compute, print, optionally write ``--json``; 0 on success, 2 on bad input."""
     from fabricator.evaluation.diversity import diversity_of_file, format_diversity
 
+    json_out = _json_target(args.json, bool(getattr(args, "force", False)))
     result = diversity_of_file(
         args.data,
         gold=args.gold,
@@ -152,4 +192,4 @@ def run_evaluate_diversity(args: argparse.Namespace, stdout: TextIO, stderr: Tex
     )
     print(f"diversity of {result['sources']['data']}", file=stdout)
     print(format_diversity(result), file=stdout)
-    return write_json(args.json, result, stdout=stdout, stderr=stderr) if args.json else 0
+    return write_json(json_out, result, stdout=stdout, stderr=stderr) if json_out else 0
