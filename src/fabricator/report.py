@@ -80,9 +80,19 @@ class GenerationReport:
             "interrupted": self.interrupted,
             "calls": self.budget.used,
             "call_cap": self.budget.limit,
-            **self.stats.as_dict(),
+            **self._stats_with_scoring(),
             **scored,
         }
+
+    def _stats_with_scoring(self) -> dict[str, Any]:
+        """The engine's counters, with the invalid log-probability sets label scoring found (in
+        answers that entered unchecked: an older journal, another backend) added to the engine's
+        own count of those it dropped as they entered."""
+        counts = self.stats.as_dict()
+        found = sum(p.get("invalid_logprobs", 0) for p in self.provenance)
+        if found:
+            counts["invalid_logprobs"] = counts.get("invalid_logprobs", 0) + found
+        return counts
 
     @property
     def coverage(self) -> float | None:

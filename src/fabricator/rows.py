@@ -10,6 +10,7 @@ a ``CallBudget``.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -141,14 +142,50 @@ class CallBudget:
         self.used = max(0, self.used - 1)
 
 
+#: per budget: the calls answered from the journal (see ``counted_call``); weak, so a budget's
+#: count goes with it
+_JOURNALED: weakref.WeakKeyDictionary[CallBudget, int] = weakref.WeakKeyDictionary()
+
+
+def journaled_calls(budget: CallBudget) -> int:
+    """The calls of this run answered from the journal so far (they cost nothing)."""
+    return _JOURNALED.get(budget, 0)
+
+
+def mirrored_spare(budget: CallBudget) -> int | None:
+    """The spare calls as the run that wrote the journal saw them at this point (``None``: no cap).
+
+    A journaled answer costs nothing, so a rerun has more spare calls than the run that paid for
+    them; choices made from spare calls (another sample, a re-ask) would then differ, and each
+    different choice is a new request. Taking the journaled answers off keeps the choices, and
+    the keys, of the first run: a rerun or a resume pays nothing for what was answered.
+    """
+    spare = budget.spare
+    return None if spare is None else spare - journaled_calls(budget)
+
+
+def _mirror_allows(budget: CallBudget) -> bool:
+    spare = mirrored_spare(budget)
+    return spare is None or spare >= 1
+
+
 async def counted_call(
-    engine: EngineLike, request: Request, budget: CallBudget, *, first: bool, sample: int = 0
+    engine: EngineLike,
+    request: Request,
+    budget: CallBudget,
+    *,
+    first: bool,
+    sample: int = 0,
+    mirror: bool = False,
 ) -> Any | None:
     """One model call through ``engine``, counted against ``budget``; ``None`` when none is left.
 
     An answer in the journal costs nothing (a ``first`` ask frees its reservation instead); a call
     the token or dollar budget stops before it is sent is given back. ``sample`` is the journal's
-    sample key (the row), so rows with the same prompt keep their own answers.
+    sample key (the row), so rows with the same prompt keep their own answers. ``mirror``: a call
+    made from spare calls (a sample, a branch, a re-ask) is made only while ``mirrored_spare``
+    allows it (a journaled answer is always used: it is free), so a rerun makes the calls its first
+    run made and no others.
     """
     journal = getattr(engine, "journal", None)
     key = (
@@ -160,7 +197,8 @@ async def counted_call(
     if free:
         if first:
             budget.release()
-    elif not budget.take(first=first):
+        _JOURNALED[budget] = journaled_calls(budget) + 1
+    elif (mirror and not first and not _mirror_allows(budget)) or not budget.take(first=first):
         return None
     try:
         return await engine.call(request, key)
@@ -244,7 +282,7 @@ class RowMaker:
             request = self.request(item, messages, attempt)
             try:
                 completion = await counted_call(
-                    engine, request, budget, first=attempt == 0, sample=item.index
+                    engine, request, budget, first=attempt == 0, sample=item.index, mirror=True
                 )
             except BackendError as exc:
                 if exc.fatal:

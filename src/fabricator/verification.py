@@ -225,6 +225,9 @@ class Verifier:
                 "confidence": round(confidence, 6),
                 "label_scores": scores,
             }
+            invalid = verdict["__provenance"].get("invalid_logprobs")
+            if invalid:  # the verdict came from the teacher's answers: counted in the summary
+                provenance["invalid_logprobs"] = provenance.get("invalid_logprobs", 0) + invalid
             calibrated = verdict["__provenance"].get("calibrated_scores")
             if calibrated is not None:  # the teacher's reading with its own prior divided out
                 provenance["verified"]["calibrated_scores"] = calibrated

@@ -22,6 +22,8 @@ USAGE_MISSING = "usage_missing"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: a log-probability above 0 by no more than this is float noise (taken as 0); beyond it, invalid
 _LOGPROB_SLACK = 1e-4
+#: how far above 1 the probabilities of one position's top tokens may add up (rounding of the server)
+_MASS_SLACK = 0.01
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,8 @@ def _logprob(value: Any) -> float | None:
 
 
 def valid_logprobs(choices: Sequence[TokenChoice]) -> tuple[TokenChoice, ...] | None:
-    """``choices`` with every log-probability checked (finite and <= 0), or ``None`` if any is not.
+    """``choices`` with every log-probability checked (finite and <= 0, and the top tokens of each
+    position a distribution: their probabilities add up to at most 1), or ``None`` if any is not.
 
     One bad value makes the whole set untrustworthy (a buggy fp16 server sends NaN everywhere):
     the caller treats it as absent, so the scorer falls back instead of scoring garbage.
@@ -125,8 +128,9 @@ def valid_logprobs(choices: Sequence[TokenChoice]) -> tuple[TokenChoice, ...] | 
     checked = []
     for choice in choices:
         lp = _logprob(choice.logprob)
-        top = tuple((t, _logprob(v)) for t, v in choice.top)
-        if lp is None or any(v is None for _, v in top):
+        top = [(t, _logprob(v)) for t, v in choice.top]
+        values = [v for _, v in top if v is not None]
+        if lp is None or len(values) < len(top) or sum(map(math.exp, values)) > 1.0 + _MASS_SLACK:
             return None
         checked.append(TokenChoice(choice.token, lp, tuple((t, v) for t, v in top if v is not None)))
     return tuple(checked)

@@ -137,7 +137,7 @@ def _logprobs(raw: Any) -> tuple[tuple[TokenChoice, ...] | None, bool]:
         return None, True
     values = [v for c in choices for _, v in c.top]
     values += [c.logprob for c in choices]
-    if not values or (math.isfinite(math.fsum(values)) and max(values) <= 0.0):
+    if not values or (math.isfinite(sum(values)) and max(values) <= 0.0):  # sum: never raises
         return choices, False
     checked = valid_logprobs(choices)  # slow path: finds the bad value, or takes float noise as 0
     return checked, checked is None

@@ -46,13 +46,19 @@ class _Asker:
     budget: CallBudget
     first: bool = True  # the next request is a prompt's first: it uses a reserved call
     last_text: str | None = None
+    invalid: int = 0  # answers whose log-probabilities were invalid (not scored: ``valid_logprobs``)
+
+    def count_invalid(self) -> None:
+        self.invalid += 1
 
     async def __call__(self, request: Request) -> Completion:
         from ..rows import counted_call
 
         first, self.first = self.first, False
         index = self.item.index
-        completion = await counted_call(self.engine, request, self.budget, first=first, sample=index)
+        completion = await counted_call(
+            self.engine, request, self.budget, first=first, sample=index, mirror=True
+        )
         if completion is None:
             raise NoCallLeft
         self.last_text = completion.text
@@ -120,6 +126,8 @@ async def score_row(
         coverage=round(combined.coverage, 6),
         calls=combined.calls,
     )
+    if ask.invalid:  # sets not scored: the row was scored from its answers instead
+        provenance["invalid_logprobs"] = ask.invalid
     if len(prompts) > 1:
         provenance.update(
             votes=len(scored),
@@ -155,12 +163,16 @@ async def _score_prompt(
     first: Completion | None = None
     if maker.scoring != "samples":
         can_prefill = bool(getattr(ask.engine.llm, "supports_prefill", False))
-        scores, first = await score_by_logprobs(ask, request, matcher, can_prefill=can_prefill)
+        invalid = ask.invalid
+        scores, first = await score_by_logprobs(
+            ask, request, matcher, can_prefill=can_prefill, on_invalid=ask.count_invalid
+        )
         if scores is not None:
             return scores
-        if first.logprobs is None and maker.scoring == "logprobs":
+        if maker.scoring == "logprobs" and (first.logprobs is None or ask.invalid > invalid):
+            what = "no" if first.logprobs is None else "invalid (not finite, above 0 or not a distribution)"
             raise ConfigError(
-                f"backend {ask.engine.llm.name!r} returned no log-probabilities",
+                f"backend {ask.engine.llm.name!r} returned {what} log-probabilities",
                 hint="use label_scoring='auto' (votes of sampled answers where there are none) or 'samples'",
             )
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import ParseError
 from ..llms.base import Completion, Request, TokenChoice
+from ..llms.base import valid_logprobs as checked_logprobs
 from .matcher import LabelMatcher
 
 #: tokens asked for at each position (OpenAI's maximum; llama.cpp allows more)
@@ -49,6 +50,28 @@ class LabelScores:
     @property
     def confidence(self) -> float:
         return self.scores[self.label]
+
+
+def valid_logprobs(choices: Sequence[TokenChoice] | None) -> bool:
+    """Whether an answer's log-probabilities can be scored (``llms.base.valid_logprobs``).
+
+    A buggy server sends NaN, infinities or 1000; scored, they would give every row one label
+    (NaN compares false) or overflow. The HTTP client drops such a set as the answer enters, but
+    an answer journaled by an older run, or from a backend that does not check, may hold one, so
+    the scorer checks again: an invalid set is treated as absent (the row is scored from sampled
+    answers) and counted, never scored.
+    """
+    return bool(choices) and checked_logprobs(choices or ()) is not None
+
+
+def _usable(reply: Completion, on_invalid: Callable[[], None] | None) -> tuple[TokenChoice, ...] | None:
+    """The log-probabilities of ``reply`` to score, or ``None``; ``on_invalid`` hears of an invalid
+    set found here (a set a backend dropped as the answer entered is absent, and counted there)."""
+    if reply.logprobs is None or valid_logprobs(reply.logprobs):
+        return reply.logprobs
+    if on_invalid is not None:
+        on_invalid()
+    return None
 
 
 def distribution(mass: Mapping[str, float], labels: Sequence[str]) -> dict[str, float]:
@@ -87,17 +110,20 @@ async def score_by_logprobs(
     can_prefill: bool,
     max_branches: int = 4,
     min_branch_mass: float = 0.02,
+    on_invalid: Callable[[], None] | None = None,
 ) -> tuple[LabelScores | None, Completion]:
     """The labels' probabilities from ``request`` (which must ask for ``logprobs``), and the first reply.
 
-    ``None`` when the backend returned no log-probabilities or no likely token led to a label
-    (the caller then votes with samples). Branches below ``min_branch_mass``, beyond
-    ``max_branches`` extra requests, or needing a prefill the backend cannot take are dropped.
+    ``None`` when the backend returned no log-probabilities, invalid ones (``valid_logprobs``:
+    ``on_invalid`` is called for each such set), or no likely token led to a label (the caller
+    then votes with samples). Branches below ``min_branch_mass``, beyond ``max_branches`` extra
+    requests, or needing a prefill the backend cannot take are dropped.
     """
     first = await ask(request)
-    if first.logprobs is None:
+    choices = _usable(first, on_invalid)
+    if choices is None:
         return None, first
-    tops = _tops("", first.logprobs)
+    tops = _tops("", choices)
     mass: dict[str, float] = {}
     frontier: list[tuple[str, float]] = [("", 1.0)]
     calls = extra = 0
@@ -113,9 +139,10 @@ async def score_by_logprobs(
             except NoCallLeft:
                 break  # score with the probability found so far
             calls += 1
-            if not reply.logprobs:
+            found = _usable(reply, on_invalid)
+            if found is None:
                 continue
-            for known, alternatives in _tops(prefix, reply.logprobs).items():
+            for known, alternatives in _tops(prefix, found).items():
                 tops.setdefault(known, alternatives)
             top = tops[prefix]
         step = matcher.step(prefix, top, reached)
@@ -195,5 +222,6 @@ __all__ = [
     "distribution",
     "score_by_logprobs",
     "score_by_samples",
+    "valid_logprobs",
     "with_prefill",
 ]
