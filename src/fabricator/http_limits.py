@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 
@@ -20,7 +19,6 @@ __all__ = [
     "HttpLimits",
     "http_limits",
     "one_line",
-    "public_url",
 ]
 
 TIMEOUT_ENV = "FABRICATOR_HTTP_TIMEOUT"
@@ -72,17 +70,6 @@ def http_limits(timeout: float | None = None) -> HttpLimits:
     if os.environ.get(MAX_MB_ENV, "").strip():
         megabytes = _positive(os.environ[MAX_MB_ENV].strip(), MAX_MB_ENV)
     return HttpLimits(timeout=seconds, max_bytes=max(1, int(megabytes * 2**20)))
-
-
-def public_url(url: str) -> str:
-    """``url`` without ``user:password@``: safe for a message."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<an unparsable address>"
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def one_line(text: str, limit: int = 200) -> str:

@@ -18,7 +18,8 @@ from typing import Any
 import httpx2
 
 from .errors import FabricatorError
-from .http_limits import HttpLimits, public_url
+from .http_limits import HttpLimits
+from .redact import redact_url
 
 __all__ = ["HubAnswerError", "limited"]
 
@@ -57,7 +58,7 @@ class _CappedStream(httpx2.SyncByteStream):
 
 
 def _where(request: httpx2.Request) -> str:
-    return public_url(f"{request.url.scheme}://{request.url.netloc.decode()}{request.url.path}")
+    return redact_url(f"{request.url.scheme}://{request.url.netloc.decode()}{request.url.path}")
 
 
 def _on_request(request: httpx2.Request) -> None:
@@ -81,7 +82,7 @@ def _on_response(response: httpx2.Response) -> None:
         return
     limits, where = _active[-1], _where(response.request)
     if 300 <= response.status_code < 400:
-        target = public_url(response.headers.get("location", "elsewhere"))
+        target = redact_url(response.headers.get("location", "elsewhere"))
         raise HubAnswerError(
             f"the Hub at {where} answered HTTP {response.status_code}, a redirect to {target}",
             hint="set HF_ENDPOINT to the Hub's final address (redirects are not followed)",

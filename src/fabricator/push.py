@@ -23,8 +23,9 @@ import yaml
 
 from .card import CARD
 from .errors import ConfigError, FabricatorError
-from .http_limits import TIMEOUT_ENV, HttpLimits, http_limits, one_line, public_url
+from .http_limits import TIMEOUT_ENV, HttpLimits, http_limits, one_line
 from .output_folder import MARKER
+from .redact import redact_url
 
 __all__ = ["PUSHED_FILES", "PushError", "add_push_parser", "hub_token", "push_output"]
 
@@ -101,7 +102,7 @@ def _masked(text: str, token: str) -> str:
 def _hub_endpoint() -> str:
     from huggingface_hub import constants
 
-    return public_url(str(constants.ENDPOINT))
+    return redact_url(str(constants.ENDPOINT))
 
 
 def _status_hint(status: int | None) -> str:

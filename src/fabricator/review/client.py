@@ -20,7 +20,8 @@ from typing import Any
 import aiohttp
 
 from ..errors import ConfigError, FabricatorError
-from ..http_limits import TIMEOUT_ENV, HttpLimits, http_limits, one_line, public_url
+from ..http_limits import TIMEOUT_ENV, HttpLimits, http_limits, one_line
+from ..redact import redact_url
 
 __all__ = ["TOKEN_ENV", "LabelStudioClient", "LabelStudioError", "label_studio_token", "project_id"]
 
@@ -53,16 +54,16 @@ class LabelStudioClient:
     def __init__(self, url: str, token: str, *, limits: HttpLimits | None = None) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(
-                f"{public_url(url)!r} is not a Label Studio URL",
+                f"{redact_url(url)!r} is not a Label Studio URL",
                 hint="give it as http://HOST:PORT (--url or LABEL_STUDIO_URL)",
             )
-        if public_url(url) != url:  # aiohttp cannot send both: say so, never echo the password
+        if redact_url(url) != url:  # aiohttp cannot send both: say so, never echo the password
             raise ConfigError(
-                f"the Label Studio address {public_url(url)} carries a user and password",
+                f"the Label Studio address {redact_url(url)} carries a user and password",
                 hint=f"give it without user:password@; the token comes from {TOKEN_ENV}",
             )
         self.url = url.rstrip("/")
-        self.shown = public_url(self.url)  # the address as messages show it: no credentials
+        self.shown = redact_url(self.url)  # the address as messages show it: no credentials
         self._token = token
         self._auth: str | None = None
         self._limits = limits or http_limits()
@@ -157,7 +158,7 @@ class LabelStudioClient:
         what = f"Label Studio {method} {_path(path)}"
         if 300 <= status < 400:
             raise LabelStudioError(
-                f"{what} answered HTTP {status}, a redirect to {public_url(str(body))}",
+                f"{what} answered HTTP {status}, a redirect to {redact_url(str(body))}",
                 hint="give Label Studio's final address with --url (redirects are not followed)",
             )
         if status >= 400:

@@ -15,7 +15,8 @@ from typing import Any
 
 from .._sync import run_sync
 from ..errors import ConfigError, FabricatorError
-from ..http_limits import HttpLimits, one_line, public_url
+from ..http_limits import HttpLimits, one_line
+from ..redact import redact_url
 from .client import LabelStudioClient, LabelStudioError, label_studio_token, project_id
 from .run import ReviewRun, load_run
 from .versions import Review, version_folder, write_reviewed
@@ -211,7 +212,7 @@ def import_label_studio(
     if other:
         log.warning("%d task(s) of project %d are not rows of %s; left out", other, project, run.folder)
     written = write_reviewed(
-        run, reviews, output, source={"tool": "label-studio", "url": public_url(url), "project": project}
+        run, reviews, output, source={"tool": "label-studio", "url": redact_url(url), "project": project}
     )
     return ImportResult(
         folder=written.folder,
