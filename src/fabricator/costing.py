@@ -25,10 +25,10 @@ from .attributes import proposals
 from .errors import ConfigError
 from .formats import OutputFormat
 from .llms.base import LLM
-from .options import SYSTEM_PROMPT, BudgetOptions
+from .options import SYSTEM_PROMPT, BudgetOptions, check_budget
 from .planning import Planner, check_count, resolve_task
 from .prompts import BasePrompt
-from .recipe import Recipe, recipe_inputs
+from .recipe import Recipe, recipe_inputs, user_path
 from .rows import CallBudget
 from .scoring.label_scores import SCORING_MAX_TOKENS
 
@@ -41,6 +41,8 @@ MAX_TRIES = 3
 #: the estimate's figures: characters per token, and tokens a chat message adds around its text
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
+#: the largest count or duration read back from a previous run's metadata (beyond: not a run's)
+MAX_MEASURED = 1e15
 
 Conversation = Sequence[Mapping[str, str]]
 Counter = Callable[[Sequence[Conversation]], list[int]]
@@ -80,19 +82,30 @@ def previous_run(output: Path | None) -> tuple[Previous | None, str]:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
         summary = meta["summary"]
-        answers = int(summary["succeeded"])
+        answers = int(_measured(summary["succeeded"]))
         found = Previous(
             model=str(meta.get("model", "")),
             started=str(meta.get("started", "?")),
             answers=answers,
-            completion_tokens=int(summary["completion_tokens"]),
-            elapsed_s=float(summary["elapsed_s"]),
+            completion_tokens=int(_measured(summary["completion_tokens"])),
+            elapsed_s=_measured(summary["elapsed_s"]),
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, OverflowError, AttributeError):
         return None, f"{path} is not a run's metadata"
     if answers < 1:
         return None, "the previous run made no model call (all answers came from the journal)"
     return found, ""
+
+
+def _measured(value: Any) -> float:
+    """A count or duration of a previous run: a finite number from 0 to ``MAX_MEASURED`` (a file
+    edited by hand, ``1e400`` or ``NaN``, is no measurement: ``ValueError``)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{value!r} is not a number")
+    number = float(value)  # OverflowError for an integer too large for a float
+    if not 0 <= number <= MAX_MEASURED:  # also false for NaN
+        raise ValueError(f"{value!r} is out of range")
+    return number
 
 
 @dataclass(frozen=True)
@@ -392,6 +405,7 @@ def plan_run(
 ) -> Plan:
     """The plan of ``recipe`` with its inputs already built (as ``run_recipe`` builds them)."""
     g = recipe.generation
+    check_budget(g.budget)  # as the run does, before anything is counted
     sampling = g.sampling.model_copy(update={"system_prompt": g.sampling.system_prompt or SYSTEM_PROMPT})
     few = recipe.fewshot
     task = resolve_task(
@@ -481,7 +495,7 @@ def plan_run(
 
 def plan_recipe(recipe: Recipe, output: str | Path | None = None, llm: LLM | None = None) -> Plan:
     """The plan of ``recipe`` (``fabricator plan``); a backend it builds is closed afterwards."""
-    out = Path(output or recipe.output).expanduser()
+    out = user_path(output or recipe.output, "output folder")
     prompt, fewshot, unlabeled, fmt = recipe_inputs(recipe)
     from .runner import build_llm  # the runner imports this module
 

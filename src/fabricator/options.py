@@ -11,11 +11,21 @@ by name, so a new option is one field in one group. Unknown keys and wrong types
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .attributes import check_attributes
 from .errors import ConfigError
@@ -29,70 +39,159 @@ SYSTEM_PROMPT = (
 ENGINES = ("local", "ray")
 #: the most rows one call may be asked to write (a longer list drifts from its tasks)
 MAX_ROWS_PER_CALL = 20
+# Upper bounds of the counts (issue 26): a typo of a few zeros is an error naming the bound, not a
+# run that builds huge per-row lists or calls for hours. Each is far above any sensible setting.
+#: the most rows (``num_samples_to_generate``) or calls (``max_prompt_calls``) one run may plan
+MAX_PLANNED = 10_000_000
+#: the most tokens one answer may be allowed (``max_tokens``)
+MAX_TOKENS = 1_000_000
+#: the most answers, prompts or task rephrasings one row may be scored with
+MAX_VOTES = 100
+#: the most few-shot examples one prompt may show (in all, or of each class)
+MAX_EXAMPLES = 1_000
+#: the most requests in flight, Ray actors or embedded server slots
+MAX_CONCURRENCY = 1_024
+#: the most HTTP retries of one call
+MAX_RETRIES = 1_000
+#: the largest token budget (a million million tokens)
+MAX_BUDGET_TOKENS = 10**12
+#: seeds fit a signed 64-bit integer (journals, JSON, numpy)
+MAX_SEED = 2**63 - 1
+
+
+def whole_number(value: Any) -> Any:
+    """Counts as written: ``true`` or ``2.5`` is a mistake, not 1 or 2 (``None`` is left to the type)."""
+    if value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"must be a whole number, not {value!r}")
+    return int(value)
+
+
+def real_number(value: Any) -> Any:
+    """Numbers are not booleans (``true`` is no rate or price); inf and NaN are refused by the models."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {value!r}")
+    return value
+
+
+#: a whole number (bounds are given with ``Field``); ``OptionalCount`` also takes ``None``
+Count = Annotated[int, BeforeValidator(whole_number)]
+OptionalCount = Annotated[int | None, BeforeValidator(whole_number)]
+#: a finite number, not a boolean (the models refuse inf and NaN: ``allow_inf_nan=False``)
+Number = Annotated[float, BeforeValidator(real_number)]
+OptionalNumber = Annotated[float | None, BeforeValidator(real_number)]
+Price = Annotated[float, BeforeValidator(real_number), Field(ge=0)]
+
+
+def checked_attributes(value: Any) -> dict[str, Any] | None:
+    """The ``attributes`` option checked for shape (``attributes.check_attributes``) and for
+    weights a seeded draw can use: each finite, and their sum too (``random.choices`` fails on
+    either, mid-run, with a traceback)."""
+    specs = check_attributes(value)
+    for name, spec in (specs or {}).items():
+        per_label = spec.get("per_label") if isinstance(spec, dict) else None
+        if isinstance(per_label, dict):
+            for label, choice in per_label.items():
+                _check_weights(f"{name}.per_label.{label}", choice)
+        elif not (isinstance(spec, dict) and "propose" in spec):
+            _check_weights(name, spec)
+    return specs
+
+
+def _check_weights(name: str, choice: Any) -> None:
+    if not isinstance(choice, dict):
+        return  # a list of values: dealt in blocks, no weights
+    for value, weight in choice.items():
+        if not math.isfinite(weight):
+            raise ValueError(
+                f"attribute {name!r}: the weight of {value!r} must be a finite number, not {weight!r}"
+            )
+    if not math.isfinite(sum(choice.values())):
+        raise ValueError(
+            f"attribute {name!r}: the weights add up to more than a number can hold; "
+            "only their ratios count, so scale them down (e.g. to 1-100)"
+        )
+
+
+def check_budget(budget: BudgetOptions) -> None:
+    """``budget_usd`` is counted in dollars at ``prices``: without them no call has a cost and the
+    budget would never stop the run, so it is refused before any call instead of ignored."""
+    if budget.budget_usd is not None and budget.prices is None:
+        raise ConfigError(
+            f"budget_usd={budget.budget_usd:g} is set but prices are not, so no call would count against it",
+            hint="give prices: [prompt, completion] in USD per million tokens (e.g. prices: [0.15, 0.6]), "
+            "or use budget_tokens",
+        )
 
 
 class _Group(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SamplingOptions(_Group):
     """What each request asks and how answers are drawn and kept."""
 
-    seed: int = 0
-    temperature: float = Field(default=0.8, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=256, ge=1)
+    seed: Count = Field(default=0, ge=-MAX_SEED, le=MAX_SEED)
+    temperature: Number = Field(default=0.8, ge=0.0, le=2.0)
+    max_tokens: Count = Field(default=256, ge=1, le=MAX_TOKENS)
     system_prompt: str | None = SYSTEM_PROMPT  # None: no system message
     structured_output: bool | None = None  # None: JSON schema where the backend supports it
     label_synonyms: dict[str, str] | None = None
     dedup: bool = True  # drop generated rows that repeat another or copy a few-shot example
     # near duplicates (generation, docs/generation.md): Jaccard of word shingles (MinHash) and
     # cosine of sentence embeddings at or above which a row counts as a copy of an earlier one
-    dedup_minhash: float | None = Field(default=None, gt=0.0, le=1.0)
-    dedup_embedding: float | None = Field(default=None, gt=0.0, le=1.0)
+    dedup_minhash: OptionalNumber = Field(default=None, gt=0.0, le=1.0)
+    dedup_embedding: OptionalNumber = Field(default=None, gt=0.0, le=1.0)
     # label verification (generation): each row annotated back by label scoring; rows whose label
     # differs from the one asked for, or below verify_min_confidence, are dropped and replaced
     verify: bool = False
-    verify_min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    verify_min_confidence: OptionalNumber = Field(default=None, ge=0.0, le=1.0)
     # label annotation (docs/annotation.md): how the label is picked and how sure the model is
     label_scoring: Literal["auto", "logprobs", "samples", "off"] = "auto"
-    label_samples: int = Field(default=5, ge=2)  # answers drawn per row where no logprobs come back
+    # answers drawn per row where no logprobs come back
+    label_samples: Count = Field(default=5, ge=2, le=MAX_VOTES)
     calibration: Literal["off", "batch"] = "off"  # "batch": divide out the label prior of the run
-    votes: int = Field(default=1, ge=1)  # prompts (few-shot draws) scored per row; agreement is shown
+    # prompts (few-shot draws) scored per row; agreement is shown
+    votes: Count = Field(default=1, ge=1, le=MAX_VOTES)
     # other wordings of the task description: each is one more prompt per row that votes (scored)
-    task_rephrasings: list[str] | None = None
-    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)  # keep only rows this sure
+    task_rephrasings: list[str] | None = Field(default=None, max_length=MAX_VOTES)
+    min_confidence: OptionalNumber = Field(default=None, ge=0.0, le=1.0)  # keep only rows this sure
     # few-shot selection: "similar" draws the examples nearest to the row (fewshot_sampling_strategy)
-    fewshot_examples: int | None = Field(default=None, ge=1)  # total examples per prompt ("similar")
-    fewshot_reuse: int = Field(default=1, ge=1)  # consecutive rows sharing one draw (prompt cache)
+    # total examples per prompt ("similar")
+    fewshot_examples: OptionalCount = Field(default=None, ge=1, le=MAX_EXAMPLES)
+    fewshot_reuse: Count = Field(default=1, ge=1, le=MAX_PLANNED)  # rows sharing one draw (prompt cache)
     # attribute samplers (generation, fabricator.attributes): {name: values} drawn per prompt
     attributes: dict[str, Any] | None = None
     # generation: rows written by one call (fabricator.grouped); the prompt and its examples are
     # paid once for them all, and the model sees its other answers, so they differ more
-    rows_per_call: int = Field(default=1, ge=1, le=MAX_ROWS_PER_CALL)
+    rows_per_call: Count = Field(default=1, ge=1, le=MAX_ROWS_PER_CALL)
 
     @field_validator("attributes", mode="before")
     @classmethod
     def _attribute_specs(cls, value: Any) -> dict[str, Any] | None:
-        return check_attributes(value)
+        return checked_attributes(value)
 
 
 class LimitsOptions(_Group):
     """How hard the model is pushed: concurrency, rate limits and retries of failed transports."""
 
-    max_concurrency: int | None = Field(default=None, ge=1)  # None: the backend's own
-    requests_per_minute: float | None = Field(default=None, gt=0)
-    tokens_per_minute: float | None = Field(default=None, gt=0)
-    max_retries: int = Field(default=6, ge=0)  # HTTP retries per call (429, 5xx, timeouts)
-    max_retry_wait: float | None = Field(default=60.0, ge=0)  # longer Retry-After: the row fails
+    # None: the backend's own
+    max_concurrency: OptionalCount = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    requests_per_minute: OptionalNumber = Field(default=None, gt=0)
+    tokens_per_minute: OptionalNumber = Field(default=None, gt=0)
+    # HTTP retries per call (429, 5xx, timeouts)
+    max_retries: Count = Field(default=6, ge=0, le=MAX_RETRIES)
+    max_retry_wait: OptionalNumber = Field(default=60.0, ge=0)  # longer Retry-After: the row fails
     adaptive_concurrency: bool = True  # fewer requests in flight while the server answers 429/503
 
 
 class BudgetOptions(_Group):
     """What a run may spend; it stops cleanly, keeping its rows, when either is spent."""
 
-    budget_tokens: int | None = Field(default=None, ge=1)
-    budget_usd: float | None = Field(default=None, gt=0)
-    prices: tuple[float, float] | None = None  # USD per million prompt and completion tokens
+    budget_tokens: OptionalCount = Field(default=None, ge=1, le=MAX_BUDGET_TOKENS)
+    budget_usd: OptionalNumber = Field(default=None, gt=0)
+    prices: tuple[Price, Price] | None = None  # USD per million prompt and completion tokens
 
 
 class JournalOptions(_Group):
@@ -107,7 +206,7 @@ class ExecutionOptions(_Group):
     """Where the calls run and what is shown while they do."""
 
     engine: str = "local"  # "ray": on a Ray cluster (docs/scaling.md)
-    ray_actors: int | None = Field(default=None, ge=1)
+    ray_actors: OptionalCount = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     ray_address: str | None = None
     progress: bool = False
 
@@ -189,12 +288,14 @@ def options_from(
         return model()
     merged = {**(options.flat() if options is not None else {}), **flat}
     try:
-        return model.model_validate(merged)
+        checked = model.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(
             f"invalid generation option(s): {describe(exc)}",
             hint="see the options groups in README.md (sampling, limits, budget, journal, execution)",
         ) from None
+    check_budget(checked.budget)
+    return checked
 
 
 def describe(exc: ValidationError) -> str:
@@ -214,14 +315,30 @@ __all__ = [
     "ENGINES",
     "FLAT_KEYS",
     "GROUPS",
+    "MAX_BUDGET_TOKENS",
+    "MAX_CONCURRENCY",
+    "MAX_EXAMPLES",
+    "MAX_PLANNED",
+    "MAX_RETRIES",
+    "MAX_SEED",
+    "MAX_TOKENS",
+    "MAX_VOTES",
     "SYSTEM_PROMPT",
     "BudgetOptions",
+    "Count",
     "ExecutionOptions",
     "GenerationOptions",
     "JournalOptions",
     "LimitsOptions",
+    "Number",
+    "OptionalCount",
+    "OptionalNumber",
     "SamplingOptions",
+    "check_budget",
+    "checked_attributes",
     "describe",
     "flat_loc",
     "options_from",
+    "real_number",
+    "whole_number",
 ]

@@ -24,7 +24,7 @@ from .formats.base import conditioning, json_instructions, reasks, score_options
 from .grouped import group_messages, group_prompt_text
 from .llms.base import LLM
 from .llms.fake import Fake
-from .options import SYSTEM_PROMPT, GenerationOptions, SamplingOptions
+from .options import MAX_PLANNED, SYSTEM_PROMPT, GenerationOptions, SamplingOptions
 from .prompts import BasePrompt
 from .rows import CallBudget, RowMaker, WorkItem
 from .samplers import (
@@ -35,9 +35,6 @@ from .samplers import (
     SimilarIndex,
     embedder_of,
 )
-
-#: the most rows (``num_samples_to_generate``) or calls (``max_prompt_calls``) one call may ask for
-MAX_PLANNED = 10_000_000
 
 
 @dataclass

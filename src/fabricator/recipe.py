@@ -1,7 +1,8 @@
 """YAML recipes: one validated file that says what to generate, with what model, and where to.
 
-Unknown keys and wrong types are errors that name the key; relative data paths are read from the
-recipe's own folder, so a recipe and its data travel together.
+Unknown keys, keys given twice and wrong types are errors that name the key; every count is a
+whole number within a bound; relative data paths are read from the recipe's own folder, so a
+recipe and its data travel together.
 """
 
 from __future__ import annotations
@@ -21,9 +22,21 @@ from pydantic import (
     model_validator,
 )
 
-from .attributes import check_attributes
 from .errors import ConfigError
-from .options import GROUPS, SYSTEM_PROMPT, GenerationOptions, describe
+from .options import (
+    GROUPS,
+    MAX_CONCURRENCY,
+    MAX_EXAMPLES,
+    MAX_PLANNED,
+    SYSTEM_PROMPT,
+    Count,
+    GenerationOptions,
+    OptionalCount,
+    OptionalNumber,
+    check_budget,
+    checked_attributes,
+    describe,
+)
 
 if TYPE_CHECKING:  # what a recipe's inputs become (imported when they are built)
     from datasets import Dataset
@@ -32,8 +45,70 @@ if TYPE_CHECKING:  # what a recipe's inputs become (imported when they are built
     from .prompts import BasePrompt
 
 
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping of the recipe gives one key twice (YAML would keep the last one silently)."""
+
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(
+            problem=f"the key {key!r} is given twice (lines {first.line + 1} and {again.line + 1})",
+            problem_mark=again,
+        )
+        self.key = key
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: a second ``generation:``
+    section must not drop the first (and its ``max_prompt_calls``) without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # << merges: keys given there may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the base loader says so
+                continue
+            if first is not key_node.start_mark:
+                raise DuplicateKey(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (``DuplicateKey``, a ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+
+
+def expand_user(path: str | Path) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; ``ValueError`` when that user has no
+    home here (``Path.expanduser`` raises ``RuntimeError`` for it)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        user = str(path).split("/", 1)[0]
+        raise ValueError(
+            f"{str(path)!r} starts with {user}, and no such user has a home folder here"
+        ) from None
+
+
+def user_path(path: str | Path, what: str) -> Path:
+    """``expand_user`` for a path given by the user: a ``ConfigError`` naming ``what`` it is."""
+    try:
+        return expand_user(path)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{what}: {exc}", hint="write the path out in full, or use ~/ for your own home folder"
+        ) from None
+
+
+def _expandable(value: str) -> str:
+    expand_user(value)
+    return value
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PromptConfig(_Strict):
@@ -51,7 +126,12 @@ class PromptConfig(_Strict):
 
 class DataConfig(_Strict):
     path: str
-    limit: int | None = Field(default=None, ge=1)
+    limit: OptionalCount = Field(default=None, ge=1, le=MAX_PLANNED)
+
+    @field_validator("path")
+    @classmethod
+    def _home(cls, value: str) -> str:
+        return _expandable(value)
 
 
 class FewShotConfig(DataConfig):
@@ -59,10 +139,10 @@ class FewShotConfig(DataConfig):
     here beside the other few-shot keys (``Recipe`` puts them into ``generation``)."""
 
     sampling_strategy: Literal["uniform", "stratified", "similar"] | None = None
-    examples_per_class: int | None = Field(default=None, ge=0)
+    examples_per_class: OptionalCount = Field(default=None, ge=0, le=MAX_EXAMPLES)
     sampling_column: str | None = None
-    examples: int | None = Field(default=None, ge=1)  # "similar": the k nearest examples
-    reuse: int | None = Field(default=None, ge=1)  # consecutive rows sharing one draw
+    examples: OptionalCount = Field(default=None, ge=1, le=MAX_EXAMPLES)  # "similar": the k nearest
+    reuse: OptionalCount = Field(default=None, ge=1, le=MAX_PLANNED)  # consecutive rows sharing one draw
 
 
 class OutputFormatConfig(_Strict):
@@ -91,8 +171,8 @@ class ModelConfig(_Strict):
     # the variable holding this server's key; unset: OPENAI_API_KEY, and only for api.openai.com
     api_key_env: str | None = None
     model_path: str | None = None
-    parallel: int = Field(default=4, ge=1)
-    max_concurrency: int | None = Field(default=None, ge=1)
+    parallel: Count = Field(default=4, ge=1, le=MAX_CONCURRENCY)
+    max_concurrency: OptionalCount = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     supports_prefill: bool = False
     responses: list[str] | str | None = None
 
@@ -119,9 +199,11 @@ class GenerationConfig(GenerationOptions):
         "max_concurrency",
     }
 
-    max_prompt_calls: int = Field(default=10, ge=1)
-    num_samples_to_generate: int = Field(default=10, ge=1)
-    timeout_per_prompt: float | None = Field(default=None, gt=0)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    max_prompt_calls: Count = Field(default=10, ge=1, le=MAX_PLANNED)
+    num_samples_to_generate: Count = Field(default=10, ge=1, le=MAX_PLANNED)
+    timeout_per_prompt: OptionalNumber = Field(default=None, gt=0)
 
     @model_serializer(mode="wrap")
     def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -141,6 +223,8 @@ class OutputConfig(_Strict):
     dir: str = "out"
     hub_repo: str | None = None
     private: bool = False
+    #: a run with fewer rows is not pushed (the published data stays), unless ``--push-anyway``
+    min_rows_to_push: int = Field(default=1, ge=0, strict=True)
 
 
 class Recipe(_Strict):
@@ -178,7 +262,12 @@ class Recipe(_Strict):
     @field_validator("attributes", mode="before")
     @classmethod
     def _attribute_specs(cls, value: Any) -> dict[str, Any] | None:
-        return check_attributes(value)
+        return checked_attributes(value)
+
+    @field_validator("output")
+    @classmethod
+    def _output_path(cls, value: str) -> str:
+        return _expandable(value)
 
     @model_validator(mode="after")
     def _attributes_section(self) -> Recipe:
@@ -223,12 +312,12 @@ class Recipe(_Strict):
         return data
 
     def data_path(self, path: str) -> Path:
-        p = Path(path).expanduser()
+        p = user_path(path, "data path")
         return p if p.is_absolute() else self.base_dir / p
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    path = Path(path).expanduser()
+    path = user_path(path, "recipe path")
     if not path.is_file():
         raise ConfigError(
             f"recipe {path} not found",
@@ -247,7 +336,12 @@ def load_recipe(path: str | Path) -> Recipe:
             hint="give the path of a readable YAML recipe",
         ) from None
     try:
-        raw: Any = yaml.safe_load(text)
+        raw: Any = load_yaml(text)
+    except DuplicateKey as exc:
+        raise ConfigError(
+            f"recipe {path}: {exc.problem}; YAML would keep only the last one",
+            hint=f"give {exc.key!r} once, with all its keys in one place",
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"recipe {path} is not valid YAML: {_yaml_problem(exc)}",
@@ -277,11 +371,16 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 def recipe_inputs(
     recipe: Recipe,
 ) -> tuple[BasePrompt, Dataset | None, Dataset | None, OutputFormat | None]:
-    """The prompt, few-shot and unlabeled data, and output format a run of ``recipe`` uses."""
+    """The prompt, few-shot and unlabeled data, and output format a run of ``recipe`` uses.
+
+    A run's options are checked here too, before any data is read or file written: a recipe may
+    hold ``budget_usd`` without ``prices`` (it loads), but nothing runs or plans with it.
+    """
     from .outputs import output_format
     from .prompts import BasePrompt
     from .tables import load_table
 
+    check_budget(recipe.generation.budget)
     p = recipe.prompt
     prompt = BasePrompt(
         task_description=p.task_description,
