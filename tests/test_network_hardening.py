@@ -186,7 +186,8 @@ def push(out: Path, hub_url: str, tmp_path: Path, *args: str) -> subprocess.Comp
     """``fabricator push`` in a child process (``HF_ENDPOINT`` is read when huggingface_hub loads)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "FABRICATOR_HTTP"))}
     env.update(HF_ENDPOINT=hub_url, HF_TOKEN=TOKEN, HF_HOME=str(tmp_path / "hf_home"))
-    env.update(HF_HUB_DISABLE_TELEMETRY="1", FABRICATOR_HTTP_MAX_MB="1")
+    # online for the loopback Hub, whatever earlier tests set (TRANSFORMERS_OFFLINE also means offline)
+    env.update(HF_HUB_DISABLE_TELEMETRY="1", FABRICATOR_HTTP_MAX_MB="1", HF_HUB_OFFLINE="0")
     return subprocess.run(
         [sys.executable, "-m", "fabricator.cli", "push", str(out), "user/data", "--timeout", "1", *args],
         env=env,

@@ -13,8 +13,7 @@ command line refuses a recipe whose plan is over its ``budget_tokens``/``budget_
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from .attributes import proposals
 from .errors import ConfigError
 from .formats import OutputFormat
 from .llms.base import LLM
+from .llms.tokens import CHARS_PER_TOKEN, Conversation, estimate_tokens
 from .options import SYSTEM_PROMPT, BudgetOptions, check_budget
 from .planning import Planner, check_count, resolve_task
 from .prompts import BasePrompt
@@ -38,21 +38,10 @@ EXACT_COUNT_LIMIT = 2_000
 ROUND = 1_000
 #: the calls one row may take when its answers are wrong (``DatasetGenerator``'s ``max_tries``)
 MAX_TRIES = 3
-#: the estimate's figures: characters per token, and tokens a chat message adds around its text
-CHARS_PER_TOKEN = 4
-TOKENS_PER_MESSAGE = 4
 #: the largest count or duration read back from a previous run's metadata (beyond: not a run's)
 MAX_MEASURED = 1e15
 
-Conversation = Sequence[Mapping[str, str]]
 Counter = Callable[[Sequence[Conversation]], list[int]]
-
-
-def estimate_tokens(messages: Conversation) -> int:
-    """A tokenizer-free estimate of a chat prompt's tokens: ~4 characters a token, plus framing."""
-    return sum(
-        math.ceil(len(m.get("content") or "") / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE for m in messages
-    )
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,7 @@ class OutputConfig(_Strict):
     hub_repo: str | None = None
     private: bool = False
     #: a run with fewer rows is not pushed (the published data stays), unless ``--push-anyway``
-    min_rows_to_push: int = Field(default=1, ge=0, strict=True)
+    min_rows_to_push: int = Field(default=1, ge=0, le=MAX_PLANNED, strict=True)
 
 
 class Recipe(_Strict):

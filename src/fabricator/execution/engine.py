@@ -13,7 +13,7 @@ that request (kept as a failure row) instead of stalling the run. Time comes fro
 Budgets count what the run has spent across resumes: a journaled answer's tokens (and cost) count
 once, as they did when it was made, so a killed and resumed run stops where an uninterrupted one
 would. An answer the backend repaired as it entered (``Completion.notes``) is counted in
-``RunStats``; one without token counts is counted by the plan's estimate (``costing``), never as 0.
+``RunStats``; one without token counts is counted by the plan's estimate (``llms.tokens``), never as 0.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from ..llms.base import (
     Usage,
     valid_logprobs,
 )
+from ..llms.tokens import estimate_tokens
 from ..progress import ProgressReporter
 from .adaptive import AdaptiveLimit, Outcome, outcome_of
 from .clock import SYSTEM_CLOCK, Clock
@@ -169,15 +170,9 @@ class Prices:
         return (usage.prompt_tokens * self.prompt + usage.completion_tokens * self.completion) / 1e6
 
 
-def _estimate_tokens(request: Request) -> int:
-    return sum(len(m["content"]) for m in request.messages) // 4 + request.max_tokens
-
-
 def estimated_usage(request: Request, completion: Completion) -> Usage:
     """The tokens of an answer the server gave no counts for, by the plan's estimate: the prompt
     as ``fabricator plan`` counts it, the answer by its length (at most ``max_tokens``)."""
-    from ..costing import estimate_tokens  # the plan's one estimator (imported late: costing is above us)
-
     answer = estimate_tokens([{"role": "assistant", "content": completion.text}])
     return Usage(estimate_tokens(request.messages), min(answer, max(1, request.max_tokens)))
 
@@ -245,7 +240,7 @@ class Engine:
         if self.timeout and request.timeout is None:
             request = _with_timeout(request, self.timeout)
         attempt = 0
-        estimate = _estimate_tokens(request)  # the same request on every attempt
+        estimate = estimate_tokens(request.messages) + request.max_tokens  # the same on every attempt
         while True:
             self.check_budget()
             await self.limiter.acquire(estimate)
