@@ -10,7 +10,6 @@ a ``CallBudget``.
 from __future__ import annotations
 
 import hashlib
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -97,6 +96,7 @@ class CallBudget:
         self.limit = limit
         self.used = 0
         self.reserved = 0
+        self.journaled = 0  # calls answered from the journal (free; see ``mirrored_spare``)
 
     @property
     def spare(self) -> int | None:
@@ -142,16 +142,6 @@ class CallBudget:
         self.used = max(0, self.used - 1)
 
 
-#: per budget: the calls answered from the journal (see ``counted_call``); weak, so a budget's
-#: count goes with it
-_JOURNALED: weakref.WeakKeyDictionary[CallBudget, int] = weakref.WeakKeyDictionary()
-
-
-def journaled_calls(budget: CallBudget) -> int:
-    """The calls of this run answered from the journal so far (they cost nothing)."""
-    return _JOURNALED.get(budget, 0)
-
-
 def mirrored_spare(budget: CallBudget) -> int | None:
     """The spare calls as the run that wrote the journal saw them at this point (``None``: no cap).
 
@@ -161,7 +151,7 @@ def mirrored_spare(budget: CallBudget) -> int | None:
     the keys, of the first run: a rerun or a resume pays nothing for what was answered.
     """
     spare = budget.spare
-    return None if spare is None else spare - journaled_calls(budget)
+    return None if spare is None else spare - budget.journaled
 
 
 def _mirror_allows(budget: CallBudget) -> bool:
@@ -197,7 +187,7 @@ async def counted_call(
     if free:
         if first:
             budget.release()
-        _JOURNALED[budget] = journaled_calls(budget) + 1
+        budget.journaled += 1
     elif (mirror and not first and not _mirror_allows(budget)) or not budget.take(first=first):
         return None
     try:
