@@ -310,3 +310,35 @@ def test_the_card_names_this_project_and_cites_the_paper(tmp_path: Path) -> None
         in citation
     )
     assert "Golde" in citation and "2023" in citation and "arXiv:2309.09582" in citation
+
+
+# --- evaluate student: its --json and report files ----------------------------------------------
+
+
+def student_args(tmp_path: Path, *extra: str) -> list[str]:
+    rows = [{"text": t, "label": "pos" if i % 2 else "neg"} for i, t in enumerate(REVIEWS)]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train, test = str(tmp_path / "data.jsonl"), str(tmp_path / "data.jsonl")
+    return ["evaluate", "student", "--train", train, "--test", test, *extra]
+
+
+def test_evaluate_student_never_writes_over_a_users_json_or_report(tmp_path, capsys):
+    kept = tmp_path / "numbers.json"
+    kept.write_text('{"mine": true}')
+    assert main(student_args(tmp_path, "--no-report", "--json", str(kept))) == 2
+    assert "already exists" in capsys.readouterr().err and kept.read_text() == '{"mine": true}'
+
+    (tmp_path / "report.md").write_text("# My own notes\n")  # the default report folder: the data's
+    assert main(student_args(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "report.md already exists" in err and "--force" in err
+    assert (tmp_path / "report.md").read_text() == "# My own notes\n"
+
+
+def test_evaluate_student_may_replace_its_own_report(tmp_path, capsys):
+    report = tmp_path / "report.md"
+    report.write_text("# Student classifier report\n\nWritten today by `fabricator evaluate student`.\n")
+    # past the file checks, the run stops at a bad column (before any training)
+    assert main(student_args(tmp_path, "--label-column", "polarity")) == 2
+    err = capsys.readouterr().err
+    assert "polarity" in err and "already exists" not in err

@@ -83,6 +83,11 @@ def add_evaluate_student_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-report", action="store_true", help="do not write report.md")
     parser.add_argument("--json", metavar="OUT", help="also write all numbers as JSON here")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write over an existing --json file or report files not written by this command",
+    )
     return parser
 
 
@@ -109,6 +114,35 @@ def _default_report_dir(train: str) -> Path:
     path = Path(train)
     # a file's folder; for a save_to_disk folder, the folder that holds it (next to the data)
     return path.parent
+
+
+def _our_report(folder: Path) -> bool:
+    """Whether ``folder`` holds a report this command wrote (its report files may be replaced)."""
+    from fabricator.evaluation.report import REPORT_MD
+
+    try:
+        head = (folder / REPORT_MD).read_text(encoding="utf-8", errors="replace")[:2000]
+    except OSError:
+        return False
+    return "by `fabricator evaluate student`" in head
+
+
+def claim_targets(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """Check every file the command will write before any training: an existing file the user
+    keeps is refused unless ``--force`` (a report this command wrote may be replaced). The
+    ``--json`` file and the report's folder (``None``: not asked for)."""
+    from fabricator.evaluation.report import CONFUSION_PNG, LEARNING_CURVE_PNG, REPORT_MD
+    from fabricator.output_folder import claim_file
+
+    json_out = claim_file(args.json, force=args.force, what="--json file") if args.json else None
+    if args.no_report:
+        return json_out, None
+    out_dir = Path(args.report_dir) if args.report_dir else _default_report_dir(args.train)
+    for name in (REPORT_MD, CONFUSION_PNG, LEARNING_CURVE_PNG):
+        path = claim_file(
+            out_dir / name, force=args.force, ours=lambda p: _our_report(p.parent), what="report file"
+        )
+    return json_out, path.parent
 
 
 def format_selection(selected: dict[str, Any]) -> str:
@@ -207,6 +241,7 @@ def run_evaluate_student(args: argparse.Namespace, stdout: TextIO, stderr: TextI
     from fabricator.tables import load_table
 
     sizes = parse_sizes(args.sizes) if args.gold_train else None
+    json_out, out_dir = claim_targets(args)
     min_confidence = getattr(args, "min_confidence", None)
     train = load_table(args.train)
     selected = None
@@ -229,8 +264,7 @@ def run_evaluate_student(args: argparse.Namespace, stdout: TextIO, stderr: TextI
     # the student embedded these texts already (cached per text): the spread costs little more
     comparison["diversity"] = compare_diversity(train, gold, seed=args.seed, **columns)
     print(format_student(result, curve, comparison), file=stdout)
-    if not args.no_report:
-        out_dir = Path(args.report_dir) if args.report_dir else _default_report_dir(args.train)
+    if out_dir is not None:
         sources = {"training data": args.train, "test data (gold)": args.test}
         if args.gold_train:
             sources["gold training data"] = args.gold_train
@@ -243,7 +277,7 @@ def run_evaluate_student(args: argparse.Namespace, stdout: TextIO, stderr: TextI
                 f"cannot write the report into {out_dir}: {exc}", hint="pass a writable --report-dir"
             ) from exc
         print(f"\nreport written to {path}", file=stdout)
-    if not args.json:
+    if json_out is None:
         return 0
     data = {
         "train": args.train,
@@ -254,4 +288,4 @@ def run_evaluate_student(args: argparse.Namespace, stdout: TextIO, stderr: TextI
         "diagnostics": comparison,
     }
     data["student"].pop("metrics", None)
-    return write_json(args.json, data, stdout=stdout, stderr=stderr)
+    return write_json(json_out, data, stdout=stdout, stderr=stderr)
