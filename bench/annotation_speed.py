@@ -77,7 +77,7 @@ def run(llm: LlamaCpp, options: dict[str, Any]) -> dict[str, float]:
 
 def prompt_parts(llm: LlamaCpp) -> dict[str, int]:
     """Tokens of each part of one row's prompt (the model's tokenizer), to see what caching can save."""
-    from fabricator.planning import plan_prompts
+    from fabricator.pipeline.plan import plan_prompts
 
     questions = load_table(EXAMPLE / "questions.jsonl")
     prompt = trec_prompt()

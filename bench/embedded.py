@@ -35,7 +35,7 @@ from pathlib import Path
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.llms import LlamaCpp
 from fabricator.llms.base import Request
-from fabricator.planning import plan_prompts
+from fabricator.pipeline.plan import plan_prompts
 from fabricator.tables import load_table
 
 FEWSHOT = Path(__file__).resolve().parents[1] / "examples" / "sentiment" / "fewshot.jsonl"

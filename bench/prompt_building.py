@@ -18,7 +18,8 @@ from datasets import Dataset, disable_progress_bars
 
 from fabricator import SYSTEM_PROMPT
 from fabricator.llms import Fake
-from fabricator.planning import Planner, resolve_task
+from fabricator.pipeline.plan import Planner
+from fabricator.pipeline.resolve import resolve_task
 from fabricator.prompts import BasePrompt
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]

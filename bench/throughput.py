@@ -33,8 +33,7 @@ import os
 import pstats
 import time
 
-from fabricator import BasePrompt, DatasetGenerator
-from fabricator.dataset_generator import SYSTEM_PROMPT
+from fabricator import SYSTEM_PROMPT, BasePrompt, DatasetGenerator
 from fabricator.llms.base import Request
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.testing import FakeOpenAIServer

@@ -31,7 +31,7 @@ from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.evaluation.annotation_metrics import ner_metrics
-from fabricator.outputs import Entities
+from fabricator.formats import Entities
 
 TYPES = ["PER", "ORG", "LOC", "MISC"]
 

@@ -10,6 +10,8 @@ import pytest
 import yaml
 from datasets import Dataset
 
+from fabricator import BasePrompt
+
 REPO = Path(__file__).resolve().parents[1]
 #: The shared benchmark data (SST-2, CoNLL-2003, TREC, ...) beside the repository, defined once for
 #: every test file. ``FABRICATOR_SHARED_DATA`` points elsewhere (a missing folder: run as a machine
@@ -96,3 +98,26 @@ def write_recipe(folder: Path, recipe: dict[str, Any], name: str = "recipe.yaml"
     path = Path(folder) / name
     path.write_text(yaml.safe_dump({**recipe, **changes}))
     return str(path)
+
+
+#: The label options of the sentiment prompts below.
+SENTIMENT_LABELS = ["positive", "negative"]
+
+
+def conditioned() -> BasePrompt:
+    """The paper's label-conditioned movie-review prompt (generation tests share it)."""
+    return BasePrompt(
+        task_description="Generate a {} movie review.",
+        label_options=SENTIMENT_LABELS,
+        generate_data_for_column="text",
+    )
+
+
+def annotate() -> BasePrompt:
+    """A sentiment annotation prompt: the ``label`` of each ``text`` (annotation tests share it)."""
+    return BasePrompt(
+        task_description="Classify as: {}.",
+        label_options=SENTIMENT_LABELS,
+        generate_data_for_column="label",
+        fewshot_example_columns="text",
+    )

@@ -250,7 +250,7 @@ def test_a_folder_where_the_card_goes_is_refused_before_the_run(tmp_path, capsys
 
 
 def test_the_card_says_how_the_votes_were_cast():
-    from fabricator.card import _label_picking
+    from fabricator.card_method import label_picking as _label_picking
     from fabricator.options import SamplingOptions
 
     alone = _label_picking(SamplingOptions())
@@ -261,7 +261,7 @@ def test_the_card_says_how_the_votes_were_cast():
 
 
 def test_the_card_says_how_generated_rows_were_verified():
-    from fabricator.card import _verification
+    from fabricator.card_method import verification as _verification
     from fabricator.options import SamplingOptions
 
     plain = _verification(SamplingOptions(verify=True), {"checked": 12, "kept": 10})
@@ -275,7 +275,7 @@ def test_the_card_says_how_generated_rows_were_verified():
 
 
 def test_the_card_says_how_many_rows_a_call_wrote():
-    from fabricator.card import _sampling
+    from fabricator.card_method import sampling as _sampling
     from fabricator.options import SamplingOptions
 
     one = _sampling(SamplingOptions(seed=3))

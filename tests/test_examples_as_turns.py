@@ -10,7 +10,8 @@ from datasets import Dataset
 from fabricator import BasePrompt, DatasetGenerator, GenerationOptions, plan_prompts
 from fabricator.errors import ConfigError
 from fabricator.llms import Fake
-from fabricator.recipe import load_recipe, recipe_inputs
+from fabricator.recipe import load_recipe
+from fabricator.recipe_inputs import recipe_inputs
 
 LABELS = ["positive", "negative"]
 POOL = Dataset.from_list(

@@ -11,11 +11,12 @@ import pytest
 
 from fabricator.errors import ConfigError
 from fabricator.execution import Executor, build_executor, check_executor
+from fabricator.execution.calls import CallBudget
 from fabricator.execution.engine import Engine
+from fabricator.execution.work import Failure, WorkItem
 from fabricator.llms import Fake
 from fabricator.llms.base import LLM, Request
 from fabricator.progress import ProgressReporter
-from fabricator.rows import CallBudget, Failure, WorkItem
 
 
 class EchoMaker:

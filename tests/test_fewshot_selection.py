@@ -14,9 +14,11 @@ from fabricator.errors import ConfigError
 from fabricator.formats import Entities
 from fabricator.llms.fake import Fake
 from fabricator.options import GenerationOptions
-from fabricator.planning import Planner, plan_prompts, resolve_task
+from fabricator.pipeline.plan import Planner, plan_prompts
+from fabricator.pipeline.resolve import resolve_task
 from fabricator.prompts import BasePrompt
-from fabricator.recipe import load_recipe, recipe_inputs
+from fabricator.recipe import load_recipe
+from fabricator.recipe_inputs import recipe_inputs
 from fabricator.samplers import Similar
 from tests.conftest import write_recipe
 

@@ -1,4 +1,5 @@
 import pytest
+from conftest import annotate, conditioned
 from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
@@ -6,21 +7,6 @@ from fabricator.errors import AuthenticationError, ConfigError, RateLimitError
 from fabricator.llms import Fake
 
 LABELS = ["positive", "negative"]
-
-
-def conditioned():
-    return BasePrompt(
-        task_description="Generate a {} movie review.", label_options=LABELS, generate_data_for_column="text"
-    )
-
-
-def annotate():
-    return BasePrompt(
-        task_description="Classify as: {}.",
-        label_options=LABELS,
-        generate_data_for_column="label",
-        fewshot_example_columns="text",
-    )
 
 
 def numbered(*answers):

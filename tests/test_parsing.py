@@ -1,7 +1,7 @@
 import pytest
 
 from fabricator.errors import ConfigError, ParseError, RefusalError
-from fabricator.outputs import ExtractiveQA
+from fabricator.formats import ExtractiveQA
 from fabricator.parsing import (
     Span,
     clean_generated_text,

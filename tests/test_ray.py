@@ -20,6 +20,8 @@ from datasets import Dataset
 
 ray = pytest.importorskip("ray")
 
+from conftest import annotate, conditioned  # noqa: E402
+
 from fabricator import BasePrompt, DatasetGenerator  # noqa: E402
 from fabricator.cli import main  # noqa: E402
 from fabricator.errors import AuthenticationError  # noqa: E402
@@ -76,21 +78,6 @@ def server():
 
 def llm(srv, concurrency=4):
     return OpenAICompatible("fake-model", base_url=srv.base_url, max_concurrency=concurrency)
-
-
-def conditioned():
-    return BasePrompt(
-        task_description="Generate a {} movie review.", label_options=LABELS, generate_data_for_column="text"
-    )
-
-
-def annotate():
-    return BasePrompt(
-        task_description="Classify as: {}.",
-        label_options=LABELS,
-        generate_data_for_column="label",
-        fewshot_example_columns="text",
-    )
 
 
 def unlabeled(n: int) -> Dataset:
@@ -335,7 +322,7 @@ class EchoMaker:
 def test_ray_vllm_batch_path_journals_through_the_engine_and_resumes(tmp_path):
     """``engine="ray"`` with ``RayVLLM``: one pass through the batch processor; answers journaled by
     the driver engine, so a second run asks nothing and counts every answer as cached."""
-    from fabricator.rows import Failure, WorkItem
+    from fabricator.execution.work import Failure, WorkItem
 
     work = [WorkItem(i, ({"role": "user", "content": f"row {i}"},), f"row {i}") for i in range(8)]
 

@@ -131,9 +131,10 @@ def test_row_maker_is_small_and_picklable(sentiment_fewshot):
     """The object a Ray actor makes rows with: no datasets, and the same rows after pickling."""
     from datasets import Dataset
 
+    from fabricator.execution.work import WorkItem
     from fabricator.options import SamplingOptions
-    from fabricator.planning import resolve_task, row_maker
-    from fabricator.rows import WorkItem
+    from fabricator.pipeline.resolve import resolve_task
+    from fabricator.pipeline.task import row_maker
 
     prompt = BasePrompt(
         task_description="Classify as: {}.",

@@ -5,8 +5,8 @@ import json
 from datasets import ClassLabel, Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
+from fabricator.formats import Entities, ExtractiveQA
 from fabricator.llms import Fake
-from fabricator.outputs import Entities, ExtractiveQA
 
 TYPES = ["PER", "ORG", "LOC", "MISC"]
 

@@ -244,7 +244,7 @@ def test_only_the_examples_a_round_showed_are_indexed():
     """A large pool costs nothing unseen: an example is compared with rows once a prompt showed it."""
     pytest.importorskip("datasketch")
     from fabricator.near_duplicates import NearDuplicates
-    from fabricator.report import NearDuplicateFilter
+    from fabricator.pipeline.filters.near import NearDuplicateFilter
 
     examples = {
         4: "a dull plot with wooden dialogue and no reason to care",
@@ -300,8 +300,8 @@ def test_the_plan_counts_a_label_check_for_every_row(tmp_path):
     from conftest import movie_recipe, write_fewshot
     from conftest import write_recipe as write
 
-    from fabricator.costing import plan_recipe
     from fabricator.recipe import load_recipe
+    from fabricator.runner import plan_recipe
 
     write_fewshot(tmp_path)
     generation = {"num_samples_to_generate": 8, "max_prompt_calls": 10, "max_tokens": 20}

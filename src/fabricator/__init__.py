@@ -4,7 +4,7 @@ from .errors import ConfigError, FabricatorError
 from .formats import OutputFormat
 from .generator import DatasetGenerator
 from .options import SYSTEM_PROMPT, GenerationOptions
-from .planning import plan_prompts
+from .pipeline.plan import plan_prompts
 from .prompts import BasePrompt
 from .report import GenerationReport
 

@@ -27,15 +27,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, ParseError
+from .execution.call_log import CallLog
+from .execution.calls import CallBudget, EngineLike, counted_call
 from .llms.base import Request
-from .rows import counted_call
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the options and the task hold attributes: their types only
     from .options import SamplingOptions
-    from .planning import Task
+    from .pipeline.task import Task
     from .prompts import BasePrompt
-    from .report import CallLog
-    from .rows import CallBudget, EngineLike
 
 SHAPES = (
     "a list of values, {value: weight}, {per_label: {label: values}} or {propose: N} "

@@ -13,39 +13,45 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from . import runner
+from .costing import over_budget
 from .errors import FabricatorError
+from .evaluation.cli import add_evaluate_annotations_parser, add_evaluate_diversity_parser
+from .evaluation.student_cli import add_evaluate_student_parser
+from .push import add_push_parser
+from .recipe import load_recipe
 from .redact import redact_text
-
-if TYPE_CHECKING:
-    from .runner import RunResult
+from .review import add_review_parser
+from .runner import RunChoices, RunResult, plan_recipe
+from .safe_files import claim_file
 
 console = Console(stderr=True, soft_wrap=True)
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .recipe import load_recipe
-    from .runner import run_recipe
-
     recipe = load_recipe(args.recipe)
-    mismatch = "fresh" if args.fresh else "reuse" if args.reuse else "error"
-    result = run_recipe(
-        recipe,
-        output=args.output,
-        on_journal_mismatch=mismatch,
-        progress=not args.quiet,
+    json_out = _json_target(args)  # refused before the run, not after paying for it
+    choices = RunChoices(
+        on_journal_mismatch="fresh" if args.fresh else "reuse" if args.reuse else "error",
         engine=args.engine,
         ray_actors=args.ray_actors,
         ray_address=args.ray_address,
         spend_budget=args.spend_budget,
         push_anyway=args.push_anyway,
     )
+    result = runner.run_recipe(recipe, output=args.output, progress=not args.quiet, choices=choices)
     _summary(result)
+    if json_out is not None:
+        _write_json(json_out, result.report.summary())
     if result.push_skipped:
         console.print(f"[bold yellow]warning:[/] not pushed: {escape(result.push_skipped)}")
     if result.report.interrupted:
@@ -54,10 +60,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from .costing import over_budget, plan_recipe
-    from .recipe import load_recipe
-
     recipe = load_recipe(args.recipe)
+    json_out = _json_target(args)
     plan = plan_recipe(recipe, output=args.output)
     budget = recipe.generation.budget
     why = over_budget(plan, budget)
@@ -68,7 +72,21 @@ def _plan(args: argparse.Namespace) -> int:
     print(f"fabricator plan of {args.recipe} (no completion call made)")
     for name, value in [*plan.lines(), ("budget", verdict)]:  # plain lines: no wrapping, easy to grep
         print(f"  {name + ':':<19}{value}")
+    if json_out is not None:
+        _write_json(json_out, {**plan.as_dict(), "over_budget": why})
     return 0
+
+
+def _json_target(args: argparse.Namespace) -> Path | None:
+    """The ``--json`` file, claimed before any work (an existing file only with ``--force``)."""
+    if not args.json:
+        return None
+    return claim_file(args.json, force=args.force, what="--json file")
+
+
+def _write_json(path: Path, figures: dict[str, Any]) -> None:
+    path.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    console.print(f"figures written to {escape(str(path))}")
 
 
 def _verdict(s: dict[str, Any], failures: Sequence[Any]) -> int:
@@ -211,27 +229,18 @@ Run 'fabricator COMMAND --help' for the options of a command."""
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("fabricator-data")
     except PackageNotFoundError:  # running from a source tree that is not installed
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fabricator",
-        description=_DESCRIPTION,
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"fabricator {_version()}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    parser.add_argument(
-        "--debug", action="store_true", help="show the traceback of an error (before the command)"
-    )
-    commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
+def _add_json_options(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", metavar="OUT", help=f"also write {what} as JSON here")
+    parser.add_argument("--force", action="store_true", help="write over an existing --json file")
+
+
+def _add_generate_parser(commands: Any) -> None:
     gen = commands.add_parser("generate", help="run a YAML recipe (generation or annotation)")
     gen.add_argument("recipe", help="path of the YAML recipe")
     gen.add_argument("-o", "--output", help="output folder (default: the recipe's 'output')")
@@ -275,27 +284,43 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="push to the recipe's output.hub_repo even a run with fewer rows than output.min_rows_to_push",
     )
+    _add_json_options(gen, "the run's figures (as metadata.json's summary)")
     gen.set_defaults(handler=_generate)
+
+
+def _add_plan_parser(commands: Any) -> None:
     plan = commands.add_parser("plan", help="what a recipe will cost: calls, tokens, dollars, time")
     plan.add_argument("recipe", help="path of the YAML recipe")
     plan.add_argument(
-        "-o", "--output", help="output folder whose previous run gives measured rates (default: the recipe's)"
+        "-o",
+        "--output",
+        help="output folder of the run (default: the recipe's); a previous run there gives measured rates",
     )
+    _add_json_options(plan, "the plan's figures")
     plan.set_defaults(handler=_plan)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fabricator",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"fabricator {_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (before the command)"
+    )
+    commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
+    _add_generate_parser(commands)
+    _add_plan_parser(commands)
     evaluate = commands.add_parser("evaluate", help="measure the quality of annotations or data")
     evaluate_commands = evaluate.add_subparsers(dest="evaluate_command", required=True)
-    from .evaluation.cli import add_evaluate_annotations_parser, add_evaluate_diversity_parser
-
     add_evaluate_annotations_parser(evaluate_commands)
     add_evaluate_diversity_parser(evaluate_commands)
-    from .evaluation.student_cli import add_evaluate_student_parser
-
     add_evaluate_student_parser(evaluate_commands)
-    from .push import add_push_parser
-
     add_push_parser(commands)
-    from .review import add_review_parser
-
     add_review_parser(commands)
     return parser
 
@@ -313,8 +338,6 @@ def _error(message: object, hint: object = None) -> None:
 
 def _bad_input(exc: BaseException) -> bool:
     """Errors that come from what the user gave (a path, a file's content), not from a bug."""
-    import yaml
-
     return isinstance(exc, (OSError, yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError))
 
 

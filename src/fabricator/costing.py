@@ -12,89 +12,22 @@ command line refuses a recipe whose plan is over its ``budget_tokens``/``budget_
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from datasets import Dataset
-
-from .attributes import proposals
-from .errors import ConfigError
-from .formats import OutputFormat
-from .llms.base import LLM
+from .execution.engine import Prices
+from .llms.base import LLM, TokenCounting, Usage
+from .llms.capabilities import capabilities_of
 from .llms.tokens import CHARS_PER_TOKEN, Conversation, estimate_tokens
-from .options import SYSTEM_PROMPT, BudgetOptions, check_budget
-from .planning import Planner, check_count, resolve_task
-from .prompts import BasePrompt
-from .recipe import Recipe, recipe_inputs, user_path
-from .rows import CallBudget
+from .options import BudgetOptions
+from .previous_run import Previous
 from .scoring.label_scores import SCORING_MAX_TOKENS
 
 #: prompts counted one by one with a backend's tokenizer; beyond this the rest is extrapolated
 EXACT_COUNT_LIMIT = 2_000
-#: planned prompts made per round (the plan is never kept whole, as in the run)
-ROUND = 1_000
-#: the calls one row may take when its answers are wrong (``DatasetGenerator``'s ``max_tries``)
-MAX_TRIES = 3
-#: the largest count or duration read back from a previous run's metadata (beyond: not a run's)
-MAX_MEASURED = 1e15
 
 Counter = Callable[[Sequence[Conversation]], list[int]]
-
-
-@dataclass(frozen=True)
-class Previous:
-    """What a previous run in the output folder measured (its ``metadata.json``)."""
-
-    model: str
-    started: str
-    answers: int  # calls answered by the model (journal hits excluded)
-    completion_tokens: int
-    elapsed_s: float
-
-    @property
-    def completion_per_call(self) -> float:
-        return self.completion_tokens / self.answers
-
-    @property
-    def seconds_per_call(self) -> float:
-        return self.elapsed_s / self.answers
-
-
-def previous_run(output: Path | None) -> tuple[Previous | None, str]:
-    """The last run's measurements in ``output``, or ``None`` and why there are none."""
-    path = output / "metadata.json" if output is not None else None
-    if path is None or not path.is_file():
-        return None, "no previous run"
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        summary = meta["summary"]
-        answers = int(_measured(summary["succeeded"]))
-        found = Previous(
-            model=str(meta.get("model", "")),
-            started=str(meta.get("started", "?")),
-            answers=answers,
-            completion_tokens=int(_measured(summary["completion_tokens"])),
-            elapsed_s=_measured(summary["elapsed_s"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError, OverflowError, AttributeError):
-        return None, f"{path} is not a run's metadata"
-    if answers < 1:
-        return None, "the previous run made no model call (all answers came from the journal)"
-    return found, ""
-
-
-def _measured(value: Any) -> float:
-    """A count or duration of a previous run: a finite number from 0 to ``MAX_MEASURED`` (a file
-    edited by hand, ``1e400`` or ``NaN``, is no measurement: ``ValueError``)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{value!r} is not a number")
-    number = float(value)  # OverflowError for an integer too large for a float
-    if not 0 <= number <= MAX_MEASURED:  # also false for NaN
-        raise ValueError(f"{value!r} is out of range")
-    return number
 
 
 @dataclass(frozen=True)
@@ -213,7 +146,7 @@ class Plan:
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         if self.prices is None:
             return None
-        return (prompt_tokens * self.prices[0] + completion_tokens * self.prices[1]) / 1e6
+        return Prices(*self.prices).cost(Usage(prompt_tokens, completion_tokens))  # the run's formula
 
     @property
     def cost_expected(self) -> float | None:
@@ -338,13 +271,14 @@ class PromptTally:
     """Prompt tokens of conversations fed one at a time, so one walk of the plan counts several
     kinds of prompt (the rows' and their votes') without keeping the plan.
 
-    A backend with a ``count_tokens`` method counts the first ``EXACT_COUNT_LIMIT`` prompts
-    itself; the rest are extrapolated from their estimate at the measured ratio.
+    A backend that declares token counting counts the first ``EXACT_COUNT_LIMIT`` prompts itself;
+    the rest are extrapolated from their estimate at the measured ratio.
     """
 
     def __init__(self, llm: LLM) -> None:
-        counter = getattr(llm, "count_tokens", None)
-        self._counter: Counter | None = counter if callable(counter) else None
+        self._counter: Counter | None = None
+        if capabilities_of(llm).token_counting:
+            self._counter = cast(TokenCounting, llm).count_tokens
         self._name = llm.name
         self._exact: list[Conversation] = []
         self._estimated = 0  # estimate of every prompt not counted exactly
@@ -383,123 +317,6 @@ def count_prompts(llm: LLM, conversations: Iterable[Conversation]) -> tuple[int,
     return tally.total()
 
 
-def plan_run(
-    llm: LLM,
-    recipe: Recipe,
-    prompt: BasePrompt,
-    fewshot: Dataset | None,
-    unlabeled: Dataset | None,
-    fmt: OutputFormat | None,
-    output: Path | None = None,
-) -> Plan:
-    """The plan of ``recipe`` with its inputs already built (as ``run_recipe`` builds them)."""
-    g = recipe.generation
-    check_budget(g.budget)  # as the run does, before anything is counted
-    sampling = g.sampling.model_copy(update={"system_prompt": g.sampling.system_prompt or SYSTEM_PROMPT})
-    few = recipe.fewshot
-    task = resolve_task(
-        prompt,
-        fewshot,
-        few.sampling_strategy if few else None,
-        few.examples_per_class if few else None,
-        few.sampling_column if few else None,
-        unlabeled,
-        llm=llm,
-        sampling=sampling,
-        output_format=fmt,
-    )
-    check_count("max_prompt_calls", g.max_prompt_calls)
-    check_count("num_samples_to_generate", g.num_samples_to_generate)
-    source_rows = len(task.unlabeled) if task.unlabeled is not None else g.num_samples_to_generate
-    checking = sampling.verify and task.unlabeled is None  # each row: its first ask and a label check
-    asks = proposals(task, sampling)  # made before the rows, from the same max_prompt_calls
-    spare = g.max_prompt_calls - len(asks)
-    if spare < (2 if checking else 1):
-        raise ConfigError(
-            f"max_prompt_calls ({g.max_prompt_calls}) leaves no call for the rows after the "
-            f"{len(asks)} attribute proposal(s)",
-            hint="raise max_prompt_calls (each proposal is one call), or give the values as lists",
-        )
-    # each planned row has its first ask, and its label check or its votes, set aside (as in the run)
-    per_row = 2 if checking else task.prompts_per_row
-    planner = Planner(task, sampling.system_prompt)  # a fresh one: the run's seeded sequence
-    rows = planner.reserve(CallBudget(spare), source_rows, per_row, first=True)  # as the run does
-    others = task.prompts_per_row - 1  # a scored row's other prompts (votes)
-    votes = rows * others
-    # annotation: a row at most MAX_TRIES calls besides its votes; generation: top-ups use the rest
-    max_calls = (
-        min(g.max_prompt_calls, rows * (MAX_TRIES + others))
-        if task.unlabeled is not None
-        else g.max_prompt_calls
-    )
-
-    row_prompts, vote_prompts = PromptTally(llm), PromptTally(llm)
-    calls = 0  # the rows' first asks (fewer than the rows with rows_per_call)
-    for start in range(0, rows, ROUND):  # one walk: "similar" examples are looked up once a row
-        for item in planner.items(start, min(rows, start + ROUND)):
-            calls += 1
-            row_prompts.add(item.messages)
-            for messages, _ in item.votes:
-                vote_prompts.add(messages)
-    tokens, how, exact = row_prompts.total()
-    vote_tokens = vote_prompts.total()[0]  # 0 without votes
-    previous, why = previous_run(output)
-    if previous is not None and previous.model != llm.name:
-        why = f"the previous run used another model ({previous.model})"
-        previous = None
-    check_tokens = 0
-    if checking:  # the rows' texts are not written yet: a stand-in of the typical answer's length
-        from .verification import VerifyPrompt
-
-        words = round(previous.completion_per_call) if previous is not None else sampling.max_tokens
-        ask = VerifyPrompt(task, sampling, sampling.system_prompt)
-        stand_in = " ".join(["word"] * max(1, min(words, sampling.max_tokens)))
-        check_tokens, _, _ = count_prompts(llm, (ask.item(i, stand_in).messages for i in range(rows)))
-    return Plan(
-        model=llm.name,
-        mode=task.mode,
-        rows=rows,
-        max_calls=max_calls,
-        prompt_tokens=tokens,
-        counted_by=how,
-        exact=exact,
-        # a scored label answers in one greedy step of at most SCORING_MAX_TOKENS tokens
-        max_tokens=min(sampling.max_tokens, SCORING_MAX_TOKENS)
-        if task.scoring in ("auto", "logprobs")
-        else sampling.max_tokens,
-        prices=g.budget.prices,
-        previous=previous,
-        no_previous=why,
-        checks=rows if checking else 0,
-        check_prompt_tokens=check_tokens,
-        votes=votes,
-        vote_prompt_tokens=vote_tokens,
-        proposals=len(asks),
-        proposal_prompt_tokens=count_prompts(llm, (a.request.messages for a in asks))[0] if asks else 0,
-        proposal_completion_bound=sum(a.request.max_tokens for a in asks),
-        rows_per_call=task.rows_per_call,
-        calls_for_rows=calls if task.rows_per_call > 1 else 0,
-    )
-
-
-def plan_recipe(recipe: Recipe, output: str | Path | None = None, llm: LLM | None = None) -> Plan:
-    """The plan of ``recipe`` (``fabricator plan``); a backend it builds is closed afterwards."""
-    out = user_path(output or recipe.output, "output folder")
-    prompt, fewshot, unlabeled, fmt = recipe_inputs(recipe)
-    from .runner import build_llm  # the runner imports this module
-
-    model = llm or build_llm(recipe.model, planning=True)
-    try:
-        return plan_run(model, recipe, prompt, fewshot, unlabeled, fmt, out)
-    finally:
-        if llm is None:
-            close = getattr(model, "aclose", None)
-            if close is not None:
-                from ._sync import run_sync
-
-                run_sync(close())
-
-
 def over_budget(plan: Plan, budget: BudgetOptions) -> str | None:
     """Why ``plan`` does not fit ``budget`` (``None``: it fits, or no budget is set)."""
     parts = f"{plan.prompt_tokens:,} prompt + {plan.completion_expected:,} completion"
@@ -512,37 +329,11 @@ def over_budget(plan: Plan, budget: BudgetOptions) -> str | None:
     return None
 
 
-def refuse_over_budget(
-    recipe: Recipe,
-    llm: LLM,
-    prompt: BasePrompt,
-    fewshot: Dataset | None,
-    unlabeled: Dataset | None,
-    fmt: OutputFormat | None,
-    output: Path | None,
-) -> None:
-    """``ConfigError`` when a budget is set and the plan does not fit it (no completion call made)."""
-    budget = recipe.generation.budget
-    if budget.budget_tokens is None and budget.budget_usd is None:
-        return
-    why = over_budget(plan_run(llm, recipe, prompt, fewshot, unlabeled, fmt, output), budget)
-    if why is not None:
-        raise ConfigError(
-            why,
-            hint="raise the budget, plan fewer rows or a smaller max_tokens (fabricator plan RECIPE shows "
-            "the plan), or pass --spend-budget to run until the budget is spent",
-        )
-
-
 __all__ = [
     "EXACT_COUNT_LIMIT",
     "Plan",
-    "Previous",
+    "PromptTally",
     "count_prompts",
     "estimate_tokens",
     "over_budget",
-    "plan_recipe",
-    "plan_run",
-    "previous_run",
-    "refuse_over_budget",
 ]

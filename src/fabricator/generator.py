@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -25,21 +24,26 @@ from datasets import Dataset
 from ._sync import run_sync
 from .attributes import propose
 from .errors import BudgetExceeded, ConfigError
-from .execution import build_executor, check_executor
+from .execution.call_log import CallLog
+from .execution.calls import CallBudget
 from .execution.clock import Clock
-from .execution.engine import Engine, Prices
-from .execution.journal import Journal
-from .execution.ratelimit import RateLimiter
+from .execution.executors import build_executor, check_executor
 from .formats import OutputFormat
 from .llms.base import LLM
+from .llms.capabilities import preflight
 from .llms.fake import Fake
 from .options import GenerationOptions, options_from
-from .planning import Planner, check_count, resolve_task, row_maker, signature
+from .pipeline.assemble import finish
+from .pipeline.filters.chosen import filters_for
+from .pipeline.filters.verification import check_verification
+from .pipeline.plan import Planner
+from .pipeline.resolve import resolve_task
+from .pipeline.rounds import Rounds
+from .pipeline.setup import close_report, engine_of, open_journal, report_filters, target_of, warn_spent
+from .pipeline.task import row_maker
 from .progress import ProgressReporter
 from .prompts import BasePrompt
-from .report import CallLog, CopyFilter, GenerationReport, NearDuplicateFilter, finish
-from .rows import CallBudget, Failure, WorkItem
-from .verification import Verifier, check_verification
+from .report import GenerationReport
 
 log = logging.getLogger("fabricator")
 
@@ -60,7 +64,7 @@ class DatasetGenerator:
         self.last_run: GenerationReport | None = None
         self._partial: Callable[[], Result] | None = None
 
-    def generate(
+    def generate(  # noqa: PLR0913, RUF100 - the paper's signature, kept for its users
         self,
         prompt_template: BasePrompt,
         fewshot_dataset: Dataset | None = None,
@@ -82,7 +86,7 @@ class DatasetGenerator:
         """Generate (or annotate) a dataset; see the module docstring for the three workflows.
 
         The paper's arguments come first and keep their meaning. Ours are keyword-only: an
-        ``output_format`` for structured tasks (``fabricator.outputs``), and the options of
+        ``output_format`` for structured tasks (``fabricator.formats``), and the options of
         ``GenerationOptions`` either as ``options=`` or as flat keywords (``seed=1, dedup=False``;
         flat keywords win over ``options``). An unknown keyword or a wrong type is a ``ConfigError``
         naming it. ``timeout_per_prompt`` is the time one model call may take.
@@ -130,7 +134,7 @@ class DatasetGenerator:
                 raise
             return self._partial()  # Ctrl-C: keep what is done
 
-    async def agenerate(
+    async def agenerate(  # noqa: PLR0913, RUF100 - the paper's signature (generate's)
         self,
         prompt_template: BasePrompt,
         fewshot_dataset: Dataset | None = None,
@@ -149,177 +153,59 @@ class DatasetGenerator:
         options: GenerationOptions | None = None,
         **flat_options: Any,
     ) -> Result:
-        """The async core of ``generate`` (same arguments)."""
+        """The async core of ``generate`` (same arguments): resolve, plan, execute, filter, assemble."""
         opts = options_from(options, flat_options)
-        sampling, limits, spend, kept, where = (
-            opts.sampling,
-            opts.limits,
-            opts.budget,
-            opts.journal,
-            opts.execution,
-        )
+        sampling, where = opts.sampling, opts.execution
         llm = self._backend(dummy_response)
         kind = check_executor(where.engine, where.ray_actors, where.ray_address)
-        dry_run = dummy_response is not None  # canned answers: repeats are fine, any text is kept
-        task = resolve_task(
-            prompt_template,
+        fewshot = (
             fewshot_dataset,
             fewshot_sampling_strategy,
             fewshot_examples_per_class,
             fewshot_sampling_column,
-            unlabeled_dataset,
-            llm=llm,
-            sampling=sampling,
-            output_format=output_format,
-            dry_run=dry_run,
         )
+        canned = dummy_response is not None  # canned answers: repeats are fine, any text is kept
+        task = resolve_task(
+            prompt_template, *fewshot, unlabeled_dataset, llm=llm, sampling=sampling,
+            output_format=output_format, dry_run=canned,
+        )  # fmt: skip
         check_verification(task, sampling)
-        check_count("max_prompt_calls", max_prompt_calls)
-        check_count("num_samples_to_generate", num_samples_to_generate)
-        per_call = task.rows_per_call  # rows one call writes (generation)
-        if per_call > 1 and kind != "local":
-            raise ConfigError(
-                f"rows_per_call={per_call} runs on the local engine only",
-                hint="use engine='local', or rows_per_call=1 on Ray",
-            )
-        wanted = min(
-            max_prompt_calls * per_call,
-            len(task.unlabeled) if task.unlabeled is not None else num_samples_to_generate,
-        )
-
-        journal = None
-        if kept.journal_dir is not None:
-            journal = Journal(
-                kept.journal_dir, signature=signature(task, llm), on_mismatch=kept.on_journal_mismatch
-            )
+        verify = sampling.verify and not canned  # dry runs have no teacher to ask
+        target = target_of(task, sampling, kind, max_prompt_calls, num_samples_to_generate, verify=verify)
+        journal = open_journal(opts.journal, task, llm)
         reporter = ProgressReporter(enabled=where.progress, description=task.mode)
-        engine = Engine(
-            llm,
-            concurrency=limits.max_concurrency,
-            max_retries=limits.max_retries,
-            timeout=timeout_per_prompt,
-            max_retry_wait=limits.max_retry_wait,
-            adaptive=limits.adaptive_concurrency,
-            clock=self.clock,
-            rate_limiter=RateLimiter(limits.requests_per_minute, limits.tokens_per_minute, clock=self.clock),
-            journal=journal,
-            prices=Prices(*spend.prices) if spend.prices else None,
-            budget_tokens=spend.budget_tokens,
-            budget_usd=spend.budget_usd,
-            progress=reporter,
-        )
+        engine = engine_of(llm, opts, timeout_per_prompt, self.clock, journal, reporter)
         budget = CallBudget(max_prompt_calls)
-        report = GenerationReport(mode=task.mode, stats=engine.stats, budget=budget)
-        self.last_run = report
-        rows: dict[int, dict[str, Any]] = {}
-        failures: dict[int, Failure] = {}
-        logger = CallLog(kept.log_path, log_every_n_api_calls)
-        planner = Planner(task, sampling.system_prompt)
+        report = self.last_run = GenerationReport(mode=task.mode, stats=engine.stats, budget=budget)
+        logger = CallLog(opts.journal.log_path, log_every_n_api_calls)
         executor = build_executor(
-            kind,
-            llm=llm,
-            maker=row_maker(task, sampling, self.max_tries),
-            engine=engine,
-            logger=logger,
-            progress=reporter,
-            journal=journal,
-            ray_actors=where.ray_actors,
-            ray_address=where.ray_address,
-            requests_per_minute=limits.requests_per_minute,
-            tokens_per_minute=limits.tokens_per_minute,
-            budget=budget,
+            kind, llm=llm, maker=row_maker(task, sampling, self.max_tries), engine=engine, logger=logger,
+            progress=reporter, journal=journal, budget=budget, ray_actors=where.ray_actors,
+            ray_address=where.ray_address, requests_per_minute=opts.limits.requests_per_minute,
+            tokens_per_minute=opts.limits.tokens_per_minute,
+        )  # fmt: skip
+        filters = filters_for(task, sampling, executor, budget, canned=canned)
+        rounds = Rounds(Planner(task, sampling.system_prompt), executor, filters)
+        self._partial = lambda: finish(
+            rounds.kept(), task, target.wanted, return_unlabeled_dataset, report, sampling
         )
-
-        asked: dict[int, str | None] = {}  # label-conditioned: each item's label
-
-        def keep(item: WorkItem, result: dict[str, Any] | Failure) -> None:
-            asked[item.index] = item.label
-            if isinstance(result, Failure):
-                failures[item.index] = result
-            else:
-                rows[item.index] = result
-
-        copies = CopyFilter(task) if sampling.dedup and not dry_run and task.unlabeled is None else None
-        near = NearDuplicateFilter.of(task, sampling) if not dry_run else None
-        report.near_duplicates = 0 if near is not None else None
-        verifier = None
-        if sampling.verify and not dry_run:  # dry runs have no teacher to ask
-            verifier = Verifier(task, sampling, engine, logger, budget, sampling.system_prompt)
-            report.verification = verifier.counts
-        # each row's first ask, and its verification's or its votes' (every planned row gets all)
-        per_row = 2 if verifier is not None else task.prompts_per_row
-        self._partial = lambda: finish(rows, task, wanted, return_unlabeled_dataset, report, sampling)
+        report_filters(report, filters)
         try:
-            preflight = getattr(llm, "preflight", None)
-            if preflight is not None:
-                await preflight()
+            await preflight(llm)  # the backend's own check, where it declares one: fail before any work
             report.attributes = await propose(task, engine, budget, sampling, logger)  # before the rows
-            reporter.start(wanted)
-            planned, target = 0, planner.reserve(budget, wanted, per_row, first=True)  # first asks
-            if task.unlabeled is not None and target < wanted:
-                log.warning(
-                    "max_prompt_calls (%d) covers %d of %d rows at %d prompts a row (votes); "
-                    "raise it to %d to annotate them all",
-                    max_prompt_calls,
-                    target,
-                    wanted,
-                    per_row,
-                    wanted * per_row,
-                )
-            while planned < target:  # rounds of items made on demand, never the whole plan
-                items = planner.items(planned, min(target, planned + executor.round_items * per_call))
-                indices = [row.index for item in items for row in item.rows]
-                planned += len(indices)
-                await executor.map(items, keep)
-                if copies is not None:
-                    copies.drop(rows, failures, indices)
-                if near is not None:
-                    shown = [i for item in items for i in item.fewshot_ids]
-                    dropped = near.drop(rows, failures, indices, shown)
-                    report.near_duplicates = (report.near_duplicates or 0) + dropped
-                if verifier is not None:
-                    verified = sum(1 for i in indices if i in rows)
-                    for _ in range(len(indices) - verified):  # rows that never reached verification
-                        budget.release()
-                    await verifier.check(rows, failures, indices)
-                if engine.stats.stopped:
-                    break
-                if planned == target and task.unlabeled is None and len(rows) < wanted:
-                    # generation tops up failed rows while calls (and planned rows) are left,
-                    # with the labels the kept rows lack
-                    more = planner.reserve(
-                        budget, min(wanted - len(rows), max_prompt_calls * per_call - planned), per_row
-                    )
-                    by_label = Counter(label for i in rows if (label := asked.get(i)) is not None)
-                    planner.top_up(by_label, wanted, more)
-                    target += more
-                    reporter.start(target)
+            await rounds.run(target, budget, engine.stats, reporter)
         except BudgetExceeded:
             pass
         except (KeyboardInterrupt, asyncio.CancelledError):
             report.interrupted = True
-            log.warning("interrupted after %d rows (kept in the journal, if any)", len(rows))
+            log.warning("interrupted after %d rows (kept in the journal, if any)", len(rounds.kept()))
             raise
         finally:
             reporter.stop()
             logger.close()
-            if journal is not None:
-                journal.close()
-                report.warnings = list(journal.warnings)
-            report.failures = [failures[i] for i in sorted(failures) if i not in rows]
-            report.requested = wanted
-            report.rows = min(len(rows), wanted)
-        if engine.stats.stopped == "budget":
-            log.warning("budget spent: stopped after %d rows", len(rows))
-        if any(f.kind == "CallCapReached" for f in report.failures):
-            log.warning(
-                "max_prompt_calls (%d) reached: %d model calls made, %d of %d rows",
-                max_prompt_calls,
-                budget.used,
-                report.rows,
-                wanted,
-            )
-        return finish(rows, task, wanted, return_unlabeled_dataset, report, sampling)
+            close_report(report, journal, rounds, target.wanted)
+        warn_spent(engine, report, target)
+        return finish(rounds.rows, task, target.wanted, return_unlabeled_dataset, report, sampling)
 
     def _backend(self, dummy_response: str | Callable[[str], str] | None) -> LLM:
         if dummy_response is not None:

@@ -24,6 +24,7 @@ import yaml
 from .card import CARD
 from .errors import ConfigError, FabricatorError
 from .http_limits import TIMEOUT_ENV, HttpLimits, http_limits, one_line
+from .hub_client import limited
 from .output_folder import MARKER
 from .redact import redact_url
 
@@ -153,8 +154,6 @@ def push_output(
     ``timeout``: seconds to wait for each answer of the Hub (default ``FABRICATOR_HTTP_TIMEOUT``,
     else 60); an answer is also capped in size, so a bad endpoint is an error, never a hang.
     """
-    from .hub_client import limited
-
     folder = Path(folder).expanduser()
     _check_folder(folder)
     _check_repo_id(repo_id)
@@ -201,9 +200,9 @@ def _push_mapped(folder: Path, repo_id: str, private: bool, token: str, limits: 
 
 
 def add_push_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``fabricator push OUT_DIR REPO_ID [--private]``."""
+    """``fabricator push RUN_DIR REPO_ID [--private]``."""
     push = commands.add_parser("push", help="upload an output folder to a Hugging Face Hub dataset repo")
-    push.add_argument("output", metavar="OUT_DIR", help="the output folder of a run")
+    push.add_argument("output", metavar="RUN_DIR", help="the output folder of a run")
     push.add_argument(
         "repo_id", metavar="REPO_ID", help="the dataset repo, NAMESPACE/NAME (created if missing)"
     )

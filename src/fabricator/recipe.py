@@ -8,13 +8,15 @@ recipe and its data travel together.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
+    SerializationInfo,
     SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
@@ -23,9 +25,10 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .formats import format_names
+from .llms.registry import backend_names, backend_options
 from .options import (
     GROUPS,
-    MAX_CONCURRENCY,
     MAX_EXAMPLES,
     MAX_PLANNED,
     SYSTEM_PROMPT,
@@ -33,16 +36,9 @@ from .options import (
     GenerationOptions,
     OptionalCount,
     OptionalNumber,
-    check_budget,
     checked_attributes,
     describe,
 )
-
-if TYPE_CHECKING:  # what a recipe's inputs become (imported when they are built)
-    from datasets import Dataset
-
-    from .formats import OutputFormat
-    from .prompts import BasePrompt
 
 
 class DuplicateKey(yaml.constructor.ConstructorError):
@@ -146,13 +142,24 @@ class FewShotConfig(DataConfig):
 
 
 class OutputFormatConfig(_Strict):
-    """A structured answer: ``entities`` (NER into BIO tags) or ``qa`` (extractive QA)."""
+    """A structured answer: ``entities`` (NER into BIO tags), ``qa`` (extractive QA), or any format
+    registered by name (``register_format``, entry points), which gets the other keys given."""
 
-    kind: Literal["entities", "qa"]
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    kind: str
     types: list[str] | None = None
     tokens_column: str = "tokens"
     tags_column: str = "ner_tags"
     context_column: str = "context"
+
+    @field_validator("kind")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        known = format_names()
+        if value not in known:
+            raise ValueError(f"unknown output format {value!r}; use one of {', '.join(known)}")
+        return value
 
     def options(self) -> dict[str, Any]:
         if self.kind == "entities":
@@ -161,27 +168,42 @@ class OutputFormatConfig(_Strict):
                 "tokens_column": self.tokens_column,
                 "tags_column": self.tags_column,
             }
-        return {"context_column": self.context_column}
+        if self.kind == "qa":
+            return {"context_column": self.context_column}
+        given = {key: getattr(self, key) for key in self.model_fields_set - {"kind"}}
+        return {**given, **(self.model_extra or {})}
 
 
-class ModelConfig(_Strict):
-    backend: Literal["embedded", "openai", "fake"] = "embedded"
-    name: str | None = None
-    base_url: str | None = None
-    # the variable holding this server's key; unset: OPENAI_API_KEY, and only for api.openai.com
-    api_key_env: str | None = None
-    model_path: str | None = None
-    parallel: Count = Field(default=4, ge=1, le=MAX_CONCURRENCY)
-    max_concurrency: OptionalCount = Field(default=None, ge=1, le=MAX_CONCURRENCY)
-    supports_prefill: bool = False
-    responses: list[str] | str | None = None
+class ModelConfig(BaseModel):
+    """``model:``: a backend by name (built in, ``register_backend`` or an entry point) and its own
+    options, validated by that backend's options model (an unknown key is an error naming it)."""
 
-    @field_validator("base_url")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    backend: str = "embedded"
+    _options: BaseModel | None = PrivateAttr(default=None)
+
+    @field_validator("backend")
     @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https://")
+    def _known(cls, value: str) -> str:
+        known = backend_names()
+        if value not in known:
+            raise ValueError(f"unknown backend {value!r}; use one of {', '.join(known)} (or register yours)")
         return value
+
+    @model_validator(mode="after")
+    def _backend_options(self) -> ModelConfig:
+        self._options = backend_options(self.backend, self.model_extra or {})
+        return self
+
+    def options(self) -> BaseModel:
+        """The backend's validated options (what its factory receives)."""
+        return self._options or backend_options(self.backend, self.model_extra or {})
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        """Written back as the backend reads it: its name, then every option (defaults included)."""
+        return {"backend": self.backend, **self.options().model_dump(mode=info.mode)}
 
 
 class GenerationConfig(GenerationOptions):
@@ -366,45 +388,3 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     return " ".join(f"{problem}{where}".split())
-
-
-def recipe_inputs(
-    recipe: Recipe,
-) -> tuple[BasePrompt, Dataset | None, Dataset | None, OutputFormat | None]:
-    """The prompt, few-shot and unlabeled data, and output format a run of ``recipe`` uses.
-
-    A run's options are checked here too, before any data is read or file written: a recipe may
-    hold ``budget_usd`` without ``prices`` (it loads), but nothing runs or plans with it.
-    """
-    from .outputs import output_format
-    from .prompts import BasePrompt
-    from .tables import load_table
-
-    check_budget(recipe.generation.budget)
-    p = recipe.prompt
-    prompt = BasePrompt(
-        task_description=p.task_description,
-        generate_data_for_column=p.generate_data_for_column,
-        fewshot_example_columns=p.fewshot_example_columns,
-        label_options=p.label_options,
-        label_descriptions=p.label_descriptions,
-        fewshot_formatting_template=p.fewshot_formatting_template,
-        target_formatting_template=p.target_formatting_template,
-        fewshot_example_separator=p.fewshot_example_separator,
-        inner_fewshot_example_separator=p.inner_fewshot_example_separator,
-        examples_as_turns=p.examples_as_turns,
-    )
-    fewshot = (
-        load_table(recipe.data_path(recipe.fewshot.path), recipe.fewshot.limit) if recipe.fewshot else None
-    )
-    unlabeled = (
-        load_table(recipe.data_path(recipe.unlabeled.path), recipe.unlabeled.limit)
-        if recipe.unlabeled
-        else None
-    )
-    fmt = (
-        output_format(recipe.output_format.kind, **recipe.output_format.options())
-        if recipe.output_format
-        else None
-    )
-    return prompt, fewshot, unlabeled, fmt

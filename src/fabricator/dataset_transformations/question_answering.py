@@ -14,6 +14,7 @@ string, and a model only writes the answer text, so:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from fabricator.dataset_transformations._columns import require_columns
@@ -119,6 +120,54 @@ def preprocess_squad_format(
     )
 
 
+@dataclass(frozen=True)
+class _Locating:
+    """How ``postprocess_squad_format`` finds an answer's start: located, repaired, or trusted."""
+
+    context_column: str
+    locate: bool
+    tolerant: bool
+
+
+def _answer_position(context: str, answer: str, hint: Any, how: _Locating) -> tuple[str, Any] | str:
+    """The answer's text and start in ``context``, or why there is none."""
+    if not how.locate:
+        if not isinstance(hint, int) or isinstance(hint, bool) or hint < 0:
+            return f"answer_start {hint!r} is not a valid offset"
+        return answer, hint
+    if how.tolerant:
+        aligned = align_answer(context, answer, hint)
+    else:
+        start = locate_answer(context, answer, hint)
+        aligned = None if start is None else (answer, start)
+    if aligned is None:
+        return f"answer {answer!r} is not in the context"
+    return aligned
+
+
+def _squad_answer(
+    context: Any, answer: Any, hint: Any, how: _Locating
+) -> tuple[dict[str, list[Any]], str | None]:
+    """One row's SQuAD ``answers`` and its error (``None`` when good)."""
+    empty: dict[str, list[Any]] = {"text": [], "answer_start": []}
+    if answer is None:
+        return empty, None
+    if not isinstance(context, str):
+        return empty, f"{how.context_column!r} is not text: {context!r}"
+    if not isinstance(answer, str) or not answer.strip():
+        return empty, f"the answer is empty or not text: {answer!r}"
+    position = _answer_position(context, answer, hint, how)
+    if isinstance(position, str):
+        return empty, position
+    text, start = position
+    if context[start : start + len(text)] != text:
+        return empty, (
+            f"answer {text!r} is not at answer_start {start} "
+            f"(the context has {context[start : start + len(text)]!r} there)"
+        )
+    return {"text": [text], "answer_start": [start]}, None
+
+
 def postprocess_squad_format(
     dataset: Any,
     add_answer_start: bool = True,
@@ -149,39 +198,13 @@ def postprocess_squad_format(
             hint="use add_answer_start=True to locate the answers in the context",
         )
 
-    def one_row(context: Any, answer: Any, hint: Any) -> tuple[dict[str, list[Any]], str | None]:
-        empty: dict[str, list[Any]] = {"text": [], "answer_start": []}
-        if answer is None:
-            return empty, None
-        if not isinstance(context, str):
-            return empty, f"{context_column!r} is not text: {context!r}"
-        if not isinstance(answer, str) or not answer.strip():
-            return empty, f"the answer is empty or not text: {answer!r}"
-        if add_answer_start:
-            if tolerant:
-                aligned = align_answer(context, answer, hint)
-            else:
-                start = locate_answer(context, answer, hint)
-                aligned = None if start is None else (answer, start)
-            if aligned is None:
-                return empty, f"answer {answer!r} is not in the context"
-            text, start = aligned
-        else:
-            text, start = answer, hint
-            if not isinstance(start, int) or isinstance(start, bool) or start < 0:
-                return empty, f"answer_start {start!r} is not a valid offset"
-        if context[start : start + len(text)] != text:
-            return empty, (
-                f"answer {text!r} is not at answer_start {start} "
-                f"(the context has {context[start : start + len(text)]!r} there)"
-            )
-        return {"text": [text], "answer_start": [start]}, None
+    how = _Locating(context_column, add_answer_start, tolerant)
 
     def convert(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         hints = batch[answer_start_column] if has_start else [None] * len(batch[answer_column])
         answers, errors = [], []
         for context, answer, hint in zip(batch[context_column], batch[answer_column], hints, strict=True):
-            value, error = one_row(context, answer, hint)
+            value, error = _squad_answer(context, answer, hint, how)
             answers.append(value)
             errors.append(error)
         return {answers_column: answers, error_column: errors}

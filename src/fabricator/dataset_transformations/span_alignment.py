@@ -72,47 +72,101 @@ class _Sentence:
         return found
 
 
-def spans_to_bio(
-    tokens: Sequence[str],
-    spans: Iterable[Span | Mapping[str, Any]],
-    *,
-    label_types: Sequence[str] | None = None,
-    expanded_label_mapping: Mapping[str, str] | None = None,
-) -> tuple[list[str], list[str]]:
-    """BIO tags for one sentence from entity spans, and the list of problems found.
+class _Placement:
+    """The tags of one sentence as entities are placed, and the problems found on the way."""
 
-    ``label_types`` restricts the types (unknown ones are errors); ``expanded_label_mapping``
-    (type -> expanded name) lets spans use the expanded names. See the module docstring for the
-    placement rules. When ``errors`` is not empty the tags hold only the spans that could be
-    placed and should not be used as a label.
-    """
-    sentence = _Sentence(tokens)
-    known = EntityTypes(label_types, expanded_label_mapping)
-    tags = ["O"] * len(sentence.tokens)
-    owner: list[int | None] = [None] * len(sentence.tokens)
-    placed: list[tuple[int, int, str]] = []
-    errors: list[str] = []
+    def __init__(self, sentence: _Sentence) -> None:
+        self.sentence = sentence
+        self.tags = ["O"] * len(sentence.tokens)
+        self.owner: list[int | None] = [None] * len(sentence.tokens)
+        self.placed: list[tuple[int, int, str]] = []
+        self.errors: list[str] = []
 
-    def place(first: int, last: int, type_: str) -> None:
-        owner[first : last + 1] = [len(placed)] * (last - first + 1)
-        placed.append((first, last, type_))
-        tags[first] = f"B-{type_}"
+    def place(self, first: int, last: int, type_: str) -> None:
+        self.owner[first : last + 1] = [len(self.placed)] * (last - first + 1)
+        self.placed.append((first, last, type_))
+        self.tags[first] = f"B-{type_}"
         for k in range(first + 1, last + 1):
-            tags[k] = f"I-{type_}"
+            self.tags[k] = f"I-{type_}"
 
-    def relation(first: int, last: int) -> str:
+    def relation(self, first: int, last: int) -> str:
         """'free', 'same:<type>' (an equal entity), 'inside' a longer one, or 'crossing'."""
-        owners = {owner[k] for k in range(first, last + 1)}
+        owners = {self.owner[k] for k in range(first, last + 1)}
         if owners == {None}:
             return "free"
         if len(owners) == 1:
-            p_first, p_last, p_type = placed[owners.pop()]  # type: ignore[index]
+            p_first, p_last, p_type = self.placed[owners.pop()]  # type: ignore[index]
             if (p_first, p_last) == (first, last):
                 return f"same:{p_type}"
             if p_first <= first and last <= p_last:
                 return "inside"
         return "crossing"
 
+    def place_at_offsets(self, span: Span) -> None:
+        """Rule 1: a span with offsets, checked against the sentence and its token boundaries."""
+        sentence = self.sentence
+        if span.start is None or span.end is None:
+            self.errors.append(f"span {span.text!r} has only one of start/end")
+            return
+        if span.text and sentence.text[span.start : span.end] != span.text:
+            self.errors.append(
+                f"span {span.text!r} does not match the sentence at {span.start}:{span.end} "
+                f"({sentence.text[span.start : span.end]!r})"
+            )
+            return
+        first, last = sentence.by_start.get(span.start), sentence.by_end.get(span.end)
+        if first is None or last is None or first > last:
+            self.errors.append(
+                f"span {span.text!r} at {span.start}:{span.end} does not align to token boundaries"
+            )
+            return
+        rel = self.relation(first, last)
+        if rel == "free":
+            self.place(first, last, span.type)
+        elif rel != f"same:{span.type}":  # an exact duplicate is harmless
+            self.errors.append(f"span {span.text!r} at {span.start}:{span.end} overlaps another entity")
+
+    def free_occurrences(self, text: str, types: list[str]) -> tuple[list[tuple[int, int]], list[str]]:
+        """Rules 3 and 4: the free occurrences of ``text``, and why others conflict."""
+        free, conflicts = [], []
+        for first, last in self.sentence.occurrences(text):
+            rel = self.relation(first, last)
+            if rel == "free":
+                free.append((first, last))
+            elif rel == "crossing":
+                conflicts.append("overlaps another entity")
+            elif rel.startswith("same:") and rel[5:] not in types:
+                conflicts.append(f"is already placed as {rel[5:]}")
+        return free, conflicts
+
+    def place_by_text(self, text: str, group: list[Span]) -> None:
+        """Rules 2 to 4: every free occurrence of ``text``, typed by its listings ``group``."""
+        if not self.sentence.occurrences(text):
+            self.errors.append(f"span {text!r} ({group[0].type}) is not in the sentence")
+            return
+        types = list(dict.fromkeys(span.type for span in group))
+        free, conflicts = self.free_occurrences(text, types)
+        if conflicts:
+            self.errors.append(f"span {text!r} ({group[0].type}) {conflicts[0]}")
+            return
+        if len(types) == 1:
+            assignments = [(occ, types[0]) for occ in free]
+        elif len(group) == len(free):
+            assignments = [(occ, span.type) for occ, span in zip(free, group, strict=True)]
+        else:
+            self.errors.append(
+                f"span {text!r} is listed with types {types} but occurs {len(free)} time(s): "
+                "give offsets or one listing per occurrence"
+            )
+            return
+        for (first, last), type_ in assignments:
+            self.place(first, last, type_)
+
+
+def _sort_spans(
+    spans: Iterable[Span | Mapping[str, Any]], known: EntityTypes, errors: list[str]
+) -> tuple[list[Span], dict[str, list[Span]]]:
+    """The spans with offsets, and those without grouped by text; the others become ``errors``."""
     explicit: list[Span] = []
     implicit: dict[str, list[Span]] = {}
     for raw in spans:
@@ -132,56 +186,28 @@ def spans_to_bio(
             errors.append(f"span of type {span.type!r} has empty text")
         else:
             implicit.setdefault(span.text.strip(), []).append(span)
+    return explicit, implicit
 
+
+def spans_to_bio(
+    tokens: Sequence[str],
+    spans: Iterable[Span | Mapping[str, Any]],
+    *,
+    label_types: Sequence[str] | None = None,
+    expanded_label_mapping: Mapping[str, str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """BIO tags for one sentence from entity spans, and the list of problems found.
+
+    ``label_types`` restricts the types (unknown ones are errors); ``expanded_label_mapping``
+    (type -> expanded name) lets spans use the expanded names. See the module docstring for the
+    placement rules. When ``errors`` is not empty the tags hold only the spans that could be
+    placed and should not be used as a label.
+    """
+    placement = _Placement(_Sentence(tokens))
+    known = EntityTypes(label_types, expanded_label_mapping)
+    explicit, implicit = _sort_spans(spans, known, placement.errors)
     for span in explicit:
-        if span.start is None or span.end is None:
-            errors.append(f"span {span.text!r} has only one of start/end")
-            continue
-        if span.text and sentence.text[span.start : span.end] != span.text:
-            errors.append(
-                f"span {span.text!r} does not match the sentence at {span.start}:{span.end} "
-                f"({sentence.text[span.start : span.end]!r})"
-            )
-            continue
-        first, last = sentence.by_start.get(span.start), sentence.by_end.get(span.end)
-        if first is None or last is None or first > last:
-            errors.append(f"span {span.text!r} at {span.start}:{span.end} does not align to token boundaries")
-            continue
-        rel = relation(first, last)
-        if rel == "free":
-            place(first, last, span.type)
-        elif rel != f"same:{span.type}":  # an exact duplicate is harmless
-            errors.append(f"span {span.text!r} at {span.start}:{span.end} overlaps another entity")
-
+        placement.place_at_offsets(span)
     for text in sorted(implicit, key=len, reverse=True):  # stable: ties keep the model's order
-        group = implicit[text]
-        occurrences = sentence.occurrences(text)
-        if not occurrences:
-            errors.append(f"span {text!r} ({group[0].type}) is not in the sentence")
-            continue
-        types = list(dict.fromkeys(span.type for span in group))
-        free, conflicts = [], []
-        for first, last in occurrences:
-            rel = relation(first, last)
-            if rel == "free":
-                free.append((first, last))
-            elif rel == "crossing":
-                conflicts.append("overlaps another entity")
-            elif rel.startswith("same:") and rel[5:] not in types:
-                conflicts.append(f"is already placed as {rel[5:]}")
-        if conflicts:
-            errors.append(f"span {text!r} ({group[0].type}) {conflicts[0]}")
-            continue
-        if len(types) == 1:
-            assignments = [(occ, types[0]) for occ in free]
-        elif len(group) == len(free):
-            assignments = [(occ, span.type) for occ, span in zip(free, group, strict=True)]
-        else:
-            errors.append(
-                f"span {text!r} is listed with types {types} but occurs {len(free)} time(s): "
-                "give offsets or one listing per occurrence"
-            )
-            continue
-        for (first, last), type_ in assignments:
-            place(first, last, type_)
-    return tags, errors
+        placement.place_by_text(text, implicit[text])
+    return placement.tags, placement.errors

@@ -92,6 +92,55 @@ def convert_label_ids_to_texts(
     return converted
 
 
+def _label_names(
+    label_options: Sequence[str], expanded_label_mapping: Mapping[str, str] | None
+) -> tuple[list[str], list[str]]:
+    """The option texts in id order and the ``ClassLabel`` names they stand for, both checked."""
+    if isinstance(label_options, (str, bytes)) or not label_options:
+        raise ConfigError("label_options must be a non-empty list of label texts")
+    options = [str(option) for option in label_options]
+    if len(set(options)) != len(options):
+        raise ConfigError(f"label_options has duplicates: {options}")
+    inverse: dict[str, str] = {}
+    if expanded_label_mapping:
+        inverse = {str(v): str(k) for k, v in expanded_label_mapping.items()}
+    names = [inverse.get(option, option) for option in options]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"label names after the mapping are not unique: {names}")
+    return options, names
+
+
+class _LabelIds:
+    """A label text's id: exact first, then ignoring case and surrounding space when unambiguous."""
+
+    def __init__(self, options: list[str], names: list[str], label_column: str) -> None:
+        self.options = options
+        self.label_column = label_column
+        self.exact = {option: i for i, option in enumerate(options)}
+        # originals are accepted too, so data that was never mapped converts the same way
+        for i, name in enumerate(names):
+            self.exact.setdefault(name, i)
+        self.folded: dict[str, int | None] = {}
+        for text, i in self.exact.items():
+            key = text.strip().casefold()
+            self.folded[key] = i if self.folded.get(key, i) == i else None  # None: ambiguous when folded
+
+    def of(self, value: Any, row: int) -> int:
+        if value is None:
+            return -1
+        if isinstance(value, str):
+            if value in self.exact:
+                return self.exact[value]
+            hit = self.folded.get(value.strip().casefold())
+            if hit is not None:
+                return hit
+        raise ConfigError(
+            f"row {row}: label {value!r} in column {self.label_column!r} is not one of the options "
+            f"{self.options}",
+            hint="fix or drop that row, or add the label to label_options",
+        )
+
+
 def convert_texts_to_label_ids(
     dataset: Any,
     label_column: str,
@@ -107,44 +156,11 @@ def convert_texts_to_label_ids(
     from datasets import ClassLabel
 
     _require_column(dataset, label_column)
-    if isinstance(label_options, (str, bytes)) or not label_options:
-        raise ConfigError("label_options must be a non-empty list of label texts")
-    options = [str(option) for option in label_options]
-    if len(set(options)) != len(options):
-        raise ConfigError(f"label_options has duplicates: {options}")
-
-    inverse: dict[str, str] = {}
-    if expanded_label_mapping:
-        inverse = {str(v): str(k) for k, v in expanded_label_mapping.items()}
-    names = [inverse.get(option, option) for option in options]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"label names after the mapping are not unique: {names}")
-
-    exact = {option: i for i, option in enumerate(options)}
-    # originals are accepted too, so data that was never mapped converts the same way
-    for i, name in enumerate(names):
-        exact.setdefault(name, i)
-    folded: dict[str, int | None] = {}
-    for text, i in exact.items():
-        key = text.strip().casefold()
-        folded[key] = i if folded.get(key, i) == i else None  # None: ambiguous when folded
-
-    def lookup(value: Any, row: int) -> int:
-        if value is None:
-            return -1
-        if isinstance(value, str):
-            if value in exact:
-                return exact[value]
-            hit = folded.get(value.strip().casefold())
-            if hit is not None:
-                return hit
-        raise ConfigError(
-            f"row {row}: label {value!r} in column {label_column!r} is not one of the options {options}",
-            hint="fix or drop that row, or add the label to label_options",
-        )
+    options, names = _label_names(label_options, expanded_label_mapping)
+    ids = _LabelIds(options, names, label_column)
 
     def convert(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
-        return {label_column: [lookup(v, i) for v, i in zip(batch[label_column], indices, strict=True)]}
+        return {label_column: [ids.of(v, i) for v, i in zip(batch[label_column], indices, strict=True)]}
 
     features = dataset.features.copy()
     features[label_column] = ClassLabel(names=names)

@@ -11,6 +11,7 @@ here so the paper's imports keep working.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fabricator.dataset_transformations._columns import require_columns
@@ -177,6 +178,44 @@ def _row_spans(
     return list(value), []
 
 
+def _check_expanded_mapping(expanded_label_mapping: Mapping[str, str] | None) -> None:
+    if isinstance(expanded_label_mapping, Mapping) and keyed_by_ids(expanded_label_mapping):
+        raise ConfigError(
+            "expanded_label_mapping is keyed by label ids here; it maps entity types to names",
+            hint="pass the ids -> tags as id2label= (e.g. id2label={0: 'O', 1: 'B-person', ...})",
+        )
+
+
+@dataclass(frozen=True)
+class _RowTagger:
+    """One row's tags from its spans (BIO strings, or ids with ``tags_out``), or why there are none."""
+
+    token_column: str
+    label_options: Any
+    expanded_label_mapping: Mapping[str, str] | None
+    tags_out: TagSet | None
+
+    def tag(self, tokens: Any, value: Any) -> tuple[list[Any] | None, str | None]:
+        if tokens is None:
+            return None, f"no {self.token_column!r}"
+        if value is None:
+            return None, "no spans (the answer is missing)"
+        try:
+            spans, errors = _row_spans(value, (self.label_options, self.expanded_label_mapping))
+            tags, place_errors = spans_to_bio(
+                tokens,
+                spans,
+                label_types=self.label_options,
+                expanded_label_mapping=self.expanded_label_mapping,
+            )
+        except (ParseError, ConfigError) as exc:
+            return None, exc.message
+        errors += place_errors
+        if errors:
+            return None, "; ".join(errors)
+        return (tags, None) if self.tags_out is None else self.tags_out.encode(tags)
+
+
 def convert_spans_to_token_labels(
     dataset: Any,
     token_column: str,
@@ -212,40 +251,19 @@ def convert_spans_to_token_labels(
     spans_column, label_options, id2label, label_column = _paper_call(
         spans_column, label_options, id2label, label_column
     )
-    if isinstance(expanded_label_mapping, Mapping) and keyed_by_ids(expanded_label_mapping):
-        raise ConfigError(
-            "expanded_label_mapping is keyed by label ids here; it maps entity types to names",
-            hint="pass the ids -> tags as id2label= (e.g. id2label={0: 'O', 1: 'B-person', ...})",
-        )
+    _check_expanded_mapping(expanded_label_mapping)
     require_columns(dataset, token_column, spans_column)
     tags_out: TagSet | None = tag_set(id2label) if id2label is not None else None
     if tags_out is not None and label_options is None:
         label_options = tags_out.types()
-    types = (label_options, expanded_label_mapping)
+    tagger = _RowTagger(token_column, label_options, expanded_label_mapping, tags_out)
     split_tokens = isinstance(dataset.features[token_column], Value)
-
-    def one_row(tokens: Any, value: Any) -> tuple[list[Any] | None, str | None]:
-        if tokens is None:
-            return None, f"no {token_column!r}"
-        if value is None:
-            return None, "no spans (the answer is missing)"
-        try:
-            spans, errors = _row_spans(value, types)
-            tags, place_errors = spans_to_bio(
-                tokens, spans, label_types=label_options, expanded_label_mapping=expanded_label_mapping
-            )
-        except (ParseError, ConfigError) as exc:
-            return None, exc.message
-        errors += place_errors
-        if errors:
-            return None, "; ".join(errors)
-        return (tags, None) if tags_out is None else tags_out.encode(tags)
 
     def convert(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {label_column: [], error_column: []}
         tokens_list = [t.split() if isinstance(t, str) else t for t in batch[token_column]]
         for tokens, value in zip(tokens_list, batch[spans_column], strict=True):
-            tags, error = one_row(tokens, value)
+            tags, error = tagger.tag(tokens, value)
             out[label_column].append(tags)
             out[error_column].append(error)
         if split_tokens:

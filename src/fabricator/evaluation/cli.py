@@ -13,8 +13,12 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
+from fabricator.errors import ConfigError
+from fabricator.evaluation.confidence_plot import plot_risk_coverage
 from fabricator.evaluation.console import add_command, command, write_json
-from fabricator.evaluation.metrics.files import TASKS
+from fabricator.evaluation.diversity import diversity_of_file, format_diversity
+from fabricator.evaluation.metrics import TASKS, evaluate_files, format_report
+from fabricator.safe_files import claim_file, expand_path
 
 __all__ = [
     "add_evaluate_annotations_parser",
@@ -33,7 +37,7 @@ _DESCRIPTION = (
     "ner_tags / answers) unless --task is given. When classification predictions carry a "
     "confidence column (the probability of the chosen label, written by label scoring), the "
     "report adds the expected calibration error and a risk-coverage table: the accuracy of the "
-    "most confident 100%%, 90%%, ... of the rows and the confidence threshold that keeps them."
+    "most confident 100%, 90%, ... of the rows and the confidence threshold that keeps them."
 )
 
 
@@ -74,9 +78,6 @@ def _add_force(parser: argparse.ArgumentParser) -> None:
 
 def _plot_target(plot: str, force: bool) -> Path:
     """The file the plot goes to: checked like every output file, ``.png`` added when no type is named."""
-    from fabricator.errors import ConfigError
-    from fabricator.output_folder import claim_file, expand_path
-
     path = expand_path(plot, "--plot")
     if path.is_dir():  # before a suffix is added: never write DIR.png beside a folder named DIR
         claim_file(path, force=force, what="--plot file")
@@ -91,29 +92,24 @@ def _plot_target(plot: str, force: bool) -> Path:
 
 
 def _json_target(path: str | None, force: bool) -> Path | None:
-    from fabricator.output_folder import claim_file
-
     return None if path is None else claim_file(path, force=force, what="--json file")
 
 
 @command
 def run_evaluate_annotations(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Evaluate, print the report, optionally write ``--json``; 0 on success, 2 on bad input."""
-    from fabricator.errors import ConfigError
-    from fabricator.evaluation.metrics import evaluate_files, format_report
-
-    force = bool(getattr(args, "force", False))
-    plot = _plot_target(args.plot, force) if getattr(args, "plot", None) else None
+    force = args.force
+    plot = _plot_target(args.plot, force) if args.plot else None
     json_out = _json_target(args.json, force)  # both checked before the work: no surprise at the end
     result = evaluate_files(
         args.predictions,
         args.gold,
         args.task,
         label_column=args.label_column,
-        prediction_column=getattr(args, "prediction_column", None),
-        id_column=getattr(args, "id_column", None),
-        split=getattr(args, "split", None),
-        confidence_column=getattr(args, "confidence_column", None),
+        prediction_column=args.prediction_column,
+        id_column=args.id_column,
+        split=args.split,
+        confidence_column=args.confidence_column,
     )
     if plot and not result.get("confidence", {}).get("n"):
         raise ConfigError(
@@ -123,8 +119,6 @@ def run_evaluate_annotations(args: argparse.Namespace, stdout: TextIO, stderr: T
         )
     print(format_report(result), file=stdout)
     if plot:
-        from fabricator.evaluation.confidence_plot import plot_risk_coverage
-
         print(f"plot written to {plot_risk_coverage(result['confidence'], plot)}", file=stdout)
     return write_json(json_out, result, stdout=stdout, stderr=stderr) if json_out else 0
 
@@ -177,9 +171,7 @@ def add_evaluate_diversity_parser(subparsers: Any) -> argparse.ArgumentParser:
 @command
 def run_evaluate_diversity(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Compute, print, optionally write ``--json``; 0 on success, 2 on bad input."""
-    from fabricator.evaluation.diversity import diversity_of_file, format_diversity
-
-    json_out = _json_target(args.json, bool(getattr(args, "force", False)))
+    json_out = _json_target(args.json, args.force)
     result = diversity_of_file(
         args.data,
         gold=args.gold,

@@ -30,15 +30,24 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from fabricator.errors import ConfigError
+from fabricator.errors import ConfigError, FabricatorError
+from fabricator.evaluation.console import text_table
 from fabricator.evaluation.diagnostics import distinct_n, duplicate_rate
+from fabricator.samplers import similar
 from fabricator.samplers.similar import Embedder, unit_rows
+from fabricator.tables import decode_labels, read_records
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "NEAR_COPY",
+    "Sampling",
+    "SamplingOptions",
     "attributes_from_provenance",
     "compare_diversity",
     "count_values",
@@ -119,6 +128,32 @@ def _check_length(name: str, values: Sequence[Any] | None, rows: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How many rows the embedding figures use: at most ``max_pairs_rows`` generated rows and
+    ``max_gold_rows`` gold texts, drawn with ``seed`` beyond that."""
+
+    max_pairs_rows: int = 2000
+    max_gold_rows: int = 10000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_pairs_rows < 2 or self.max_gold_rows < 1:
+            raise ConfigError(
+                f"diversity needs max_pairs_rows >= 2 and max_gold_rows >= 1, got {self.max_pairs_rows} "
+                f"and {self.max_gold_rows}",
+                hint="raise the limits",
+            )
+
+
+class SamplingOptions(TypedDict, total=False):
+    """``Sampling``'s fields as keyword arguments of :func:`diversity`."""
+
+    max_pairs_rows: int
+    max_gold_rows: int
+    seed: int
+
+
 def diversity(
     texts: Sequence[str],
     *,
@@ -127,9 +162,7 @@ def diversity(
     gold_texts: Sequence[str] | None = None,
     embedder: Embedder | None = None,
     embeddings: bool = True,
-    max_pairs_rows: int = 2000,
-    max_gold_rows: int = 10000,
-    seed: int = 0,
+    **sampling: Unpack[SamplingOptions],
 ) -> dict[str, Any]:
     """The diversity report of ``texts`` as a JSON-ready dict (fields: see the module docstring).
 
@@ -137,13 +170,9 @@ def diversity(
     per-class and per-attribute counts. ``embeddings=False`` skips the embedding figures (no
     model loaded). ``embedder`` maps texts to a 2-D array (default: the bundled MiniLM; when
     its packages are missing the embedding figures are ``None`` and ``embedding_note`` says why).
+    ``max_pairs_rows``, ``max_gold_rows`` and ``seed``: :class:`Sampling`.
     """
-    if max_pairs_rows < 2 or max_gold_rows < 1:
-        raise ConfigError(
-            f"diversity needs max_pairs_rows >= 2 and max_gold_rows >= 1, got {max_pairs_rows} and "
-            f"{max_gold_rows}",
-            hint="raise the limits",
-        )
+    limits = Sampling(**sampling)
     texts = [t if isinstance(t, str) else "" for t in texts]
     _check_length("labels", labels, len(texts))
     _check_length("attributes", attributes, len(texts))
@@ -163,41 +192,47 @@ def diversity(
     if not embeddings:
         result["embedding_note"] = "embeddings skipped"
         return result
-    picked = [texts[i] for i in _sample(len(texts), max_pairs_rows, seed)]
+    result.update(_embedding_figures(texts, gold_texts, embedder, limits))
+    return result
+
+
+def _embedding_figures(
+    texts: list[str], gold_texts: Sequence[str] | None, embedder: Embedder | None, limits: Sampling
+) -> dict[str, Any]:
+    """The spread and nearest-gold figures, or the note saying why there are none."""
+    picked = [texts[i] for i in _sample(len(texts), limits.max_pairs_rows, limits.seed)]
     gold = [str(t) for t in gold_texts or []]
-    gold = [gold[i] for i in _sample(len(gold), max_gold_rows, seed)]
+    gold = [gold[i] for i in _sample(len(gold), limits.max_gold_rows, limits.seed)]
     try:
         vectors = _embed(picked, embedder or _default_embedder())
         gold_vectors = _embed(gold, embedder or _default_embedder()) if gold and picked else None
     except (ConfigError, ImportError) as exc:
         if embedder is not None:
             raise
-        hint = getattr(exc, "hint", None)
-        why = getattr(exc, "message", str(exc)) + (f" (fix: {hint})" if hint else "")
-        result["embedding_note"] = f"no embedding figures: {why}"
-        return result
-    result["embedder"] = _embedder_name(embedder)
-    result["embedding_spread"] = _spread(vectors)
-    result["spread_rows"] = len(picked)
-    if result["embedding_spread"] is None:
-        result["embedding_note"] = "embedding spread needs at least two rows"
+        why = str(exc)
+        if isinstance(exc, FabricatorError):
+            why = exc.message + (f" (fix: {exc.hint})" if exc.hint else "")
+        return {"embedding_note": f"no embedding figures: {why}"}
+    found: dict[str, Any] = {
+        "embedder": _embedder_name(embedder),
+        "embedding_spread": _spread(vectors),
+        "spread_rows": len(picked),
+    }
+    if found["embedding_spread"] is None:
+        found["embedding_note"] = "embedding spread needs at least two rows"
     if gold_vectors is not None:
         nearest = (vectors @ gold_vectors.T).max(axis=1)
-        result["nearest_gold"] = min(1.0, float(nearest.mean()))
-        result["near_gold_copies"] = float((nearest >= NEAR_COPY - 1e-6).mean())
-        result["gold_rows"] = len(gold)
-    return result
+        found["nearest_gold"] = min(1.0, float(nearest.mean()))
+        found["near_gold_copies"] = float((nearest >= NEAR_COPY - 1e-6).mean())
+        found["gold_rows"] = len(gold)
+    return found
 
 
 def _default_embedder() -> Embedder:
-    from fabricator.samplers import similar
-
-    return similar.minilm_embedder
+    return similar.minilm_embedder  # looked up per call: tests replace it
 
 
 def _dataset_columns(dataset: Any, text_column: str, label_column: str | None) -> tuple[list[Any], Any]:
-    from fabricator.tables import decode_labels
-
     texts = list(dataset[text_column]) if text_column in dataset.column_names else []
     if label_column is None or label_column not in dataset.column_names:
         return texts, None
@@ -250,8 +285,6 @@ def diversity_of_file(
     ``provenance.jsonl``, one record per data row; for a folder, its own when present). ``options``
     go to :func:`diversity`. The result also names the files read.
     """
-    from fabricator.tables import read_records
-
     path = Path(data)
     if path.is_dir() and (path / "data.jsonl").is_file():
         if provenance is None and (path / "provenance.jsonl").is_file():
@@ -292,8 +325,6 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def format_diversity(result: Mapping[str, Any]) -> str:
     """The plain-text report of :func:`diversity` (``evaluate diversity`` prints it)."""
-    from fabricator.evaluation.console import text_table
-
     rows: list[list[Any]] = [
         ["rows", result["rows"]],
         ["distinct-1", _num(result["distinct_1"])],

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fabricator.errors import ConfigError
+from fabricator.markdown import table
 
 if TYPE_CHECKING:
     from fabricator.evaluation.student import LearningCurve, StudentResult
@@ -133,17 +134,8 @@ def plot_confusion_matrix(result: StudentResult, path: str | Path, *, title: str
 # --- markdown -----------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def _md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = [
-        "| " + " | ".join(_cell(h) for h in header) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
-    ]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines
+    return table(header, rows, numbers=True)  # figures right-aligned
 
 
 def _f(value: float | None, digits: int = 4) -> str:
@@ -200,6 +192,98 @@ def _diversity_rows(comparison: Mapping[str, Any]) -> list[list[str]]:
     ]
 
 
+def _metric_rows(result: StudentResult) -> list[list[Any]]:
+    chance = max(s["support"] for s in result.per_class.values()) / max(result.n_test, 1)
+    rows: list[list[Any]] = [
+        ["accuracy", _f(result.accuracy)],
+        ["macro-F1", _f(result.macro_f1)],
+        ["weighted-F1", _f(result.weighted_f1)],
+        ["majority-class accuracy (test)", _f(chance)],
+        ["training rows", result.n_train],
+    ]
+    kept = result.confidence_filter
+    if kept:
+        rows.append(
+            [
+                f"kept by {kept['column']} >= {kept['min_confidence']:g}",
+                f"{kept['kept']} of {kept['rows']} ({_pct(kept['coverage'])})",
+            ]
+        )
+    if result.untrained_labels:
+        rows.append(["labels not learned (test rows count as wrong)", ", ".join(result.untrained_labels)])
+    return [
+        *rows,
+        ["test rows", result.n_test],
+        ["method", result.method],
+        ["model", result.model],
+        ["seed", result.seed],
+        ["time (s)", ", ".join(f"{k[:-2]} {v:.2f}" for k, v in result.timings.items())],
+    ]
+
+
+def _classes_section(result: StudentResult, confusion_png: str | None) -> list[str]:
+    lines = ["", "## Per class", ""]
+    lines += _md_table(
+        ["label", "training rows", "precision", "recall", "F1", "test support"],
+        result.class_rows(_f),
+    )
+    lines += ["", "## Confusion matrix", ""]
+    if confusion_png:
+        lines += [f"![Confusion matrix]({confusion_png})", ""]
+    cm = result.confusion_matrix
+    lines += _md_table(
+        ["gold \\ predicted", *cm["labels"]],
+        [[label, *row] for label, row in zip(cm["labels"], cm["matrix"], strict=False)],
+    )
+    return lines
+
+
+def _curve_section(curve: LearningCurve, curve_png: str | None) -> list[str]:
+    lines = ["", "## Learning curve", ""]
+    how = (
+        f"the first n rows of a shuffle with seed {curve.seed}"
+        if curve.sampling == "random"
+        else "the first n rows as stored"
+    )
+    lines.append(f"Students trained on {how}, scored on the same {curve.n_test} test rows.")
+    lines.append("")
+    if curve_png and curve.points:
+        lines += [f"![Learning curve]({curve_png})", ""]
+    header = ["training rows"]
+    for s in curve.sources():
+        header += [f"{s}: accuracy", f"{s}: macro-F1"]
+    lines += _md_table(header, curve.score_rows(_f))
+    if curve.skipped:
+        lines.append("")
+        lines += [f"- skipped {s['source']} n={s['n']}: {s['reason']}" for s in curve.skipped]
+    return lines
+
+
+def _diagnostics_section(comparison: Mapping[str, Any]) -> list[str]:
+    lines = ["", "## Diagnostics: generated vs gold", ""]
+    lines.append(
+        "Duplicates: same text after lowercasing and collapsing whitespace. "
+        "Distinct-n: distinct n-grams / all n-grams over the dataset (whitespace "
+        "tokens). Lengths in words."
+    )
+    found = comparison.get("diversity")
+    if found:
+        gen = found["generated"]
+        sample = (
+            f" (a seeded sample of {gen['spread_rows']} rows)" if 0 < gen["spread_rows"] < gen["rows"] else ""
+        )
+        lines[-1] += (
+            " Embedding spread: mean cosine distance between two rows' sentence embeddings"
+            f"{sample}; nearest-gold similarity: mean over generated rows of the cosine "
+            "similarity to the most similar gold text."
+        )
+        notes = sorted({n for d in found.values() if (n := d.get("embedding_note"))})
+        lines += [f"Note: {n.rstrip('.')}." for n in notes]
+    lines.append("")
+    lines += _md_table(["", "generated", "gold"], _diagnostics_rows(comparison))
+    return lines
+
+
 def render_markdown(
     result: StudentResult,
     *,
@@ -222,95 +306,12 @@ def render_markdown(
         lines += _md_table(["input", "path"], [[k, f"`{v}`"] for k, v in sources.items()])
         lines.append("")
     lines += ["## Metrics", ""]
-    chance = max(s["support"] for s in result.per_class.values()) / max(result.n_test, 1)
-    t = result.timings
-    lines += _md_table(
-        ["metric", "value"],
-        [
-            ["accuracy", _f(result.accuracy)],
-            ["macro-F1", _f(result.macro_f1)],
-            ["weighted-F1", _f(result.weighted_f1)],
-            ["majority-class accuracy (test)", _f(chance)],
-            ["training rows", result.n_train],
-            *(
-                [
-                    [
-                        f"kept by {result.confidence_filter['column']} >= "
-                        f"{result.confidence_filter['min_confidence']:g}",
-                        f"{result.confidence_filter['kept']} of {result.confidence_filter['rows']} "
-                        f"({_pct(result.confidence_filter['coverage'])})",
-                    ]
-                ]
-                if result.confidence_filter
-                else []
-            ),
-            *(
-                [["labels not learned (test rows count as wrong)", ", ".join(result.untrained_labels)]]
-                if result.untrained_labels
-                else []
-            ),
-            ["test rows", result.n_test],
-            ["method", result.method],
-            ["model", result.model],
-            ["seed", result.seed],
-            ["time (s)", ", ".join(f"{k[:-2]} {v:.2f}" for k, v in t.items())],
-        ],
-    )
-    lines += ["", "## Per class", ""]
-    lines += _md_table(
-        ["label", "training rows", "precision", "recall", "F1", "test support"],
-        result.class_rows(_f),
-    )
-    lines += ["", "## Confusion matrix", ""]
-    if confusion_png:
-        lines += [f"![Confusion matrix]({confusion_png})", ""]
-    cm = result.confusion_matrix
-    lines += _md_table(
-        ["gold \\ predicted", *cm["labels"]],
-        [[label, *row] for label, row in zip(cm["labels"], cm["matrix"], strict=False)],
-    )
+    lines += _md_table(["metric", "value"], _metric_rows(result))
+    lines += _classes_section(result, confusion_png)
     if curve is not None:
-        lines += ["", "## Learning curve", ""]
-        how = (
-            f"the first n rows of a shuffle with seed {curve.seed}"
-            if curve.sampling == "random"
-            else "the first n rows as stored"
-        )
-        lines.append(f"Students trained on {how}, scored on the same {curve.n_test} test rows.")
-        lines.append("")
-        if curve_png and curve.points:
-            lines += [f"![Learning curve]({curve_png})", ""]
-        header = ["training rows"]
-        for s in curve.sources():
-            header += [f"{s}: accuracy", f"{s}: macro-F1"]
-        lines += _md_table(header, curve.score_rows(_f))
-        if curve.skipped:
-            lines.append("")
-            lines += [f"- skipped {s['source']} n={s['n']}: {s['reason']}" for s in curve.skipped]
+        lines += _curve_section(curve, curve_png)
     if comparison is not None:
-        lines += ["", "## Diagnostics: generated vs gold", ""]
-        lines.append(
-            "Duplicates: same text after lowercasing and collapsing whitespace. "
-            "Distinct-n: distinct n-grams / all n-grams over the dataset (whitespace "
-            "tokens). Lengths in words."
-        )
-        found = comparison.get("diversity")
-        if found:
-            gen = found["generated"]
-            sample = (
-                f" (a seeded sample of {gen['spread_rows']} rows)"
-                if 0 < gen["spread_rows"] < gen["rows"]
-                else ""
-            )
-            lines[-1] += (
-                " Embedding spread: mean cosine distance between two rows' sentence embeddings"
-                f"{sample}; nearest-gold similarity: mean over generated rows of the cosine "
-                "similarity to the most similar gold text."
-            )
-            notes = sorted({n for d in found.values() if (n := d.get("embedding_note"))})
-            lines += [f"Note: {n.rstrip('.')}." for n in notes]
-        lines.append("")
-        lines += _md_table(["", "generated", "gold"], _diagnostics_rows(comparison))
+        lines += _diagnostics_section(comparison)
     return "\n".join(lines) + "\n"
 
 

@@ -14,6 +14,18 @@ from typing import Any, TextIO
 
 from fabricator.errors import ConfigError
 from fabricator.evaluation.console import add_command, command, score, text_table, write_json
+from fabricator.evaluation.diagnostics import compare
+from fabricator.evaluation.diversity import compare_diversity
+from fabricator.evaluation.report import CONFUSION_PNG, LEARNING_CURVE_PNG, REPORT_MD, write_report
+from fabricator.evaluation.student import (
+    LearningCurve,
+    StudentResult,
+    keep_confident,
+    learning_curve,
+    train_student,
+)
+from fabricator.safe_files import claim_file
+from fabricator.tables import load_table
 
 __all__ = ["add_evaluate_student_parser", "diversity_rows", "parse_sizes", "run_evaluate_student"]
 
@@ -118,8 +130,6 @@ def _default_report_dir(train: str) -> Path:
 
 def _our_report(folder: Path) -> bool:
     """Whether ``folder`` holds a report this command wrote (its report files may be replaced)."""
-    from fabricator.evaluation.report import REPORT_MD
-
     try:
         head = (folder / REPORT_MD).read_text(encoding="utf-8", errors="replace")[:2000]
     except OSError:
@@ -131,9 +141,6 @@ def claim_targets(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
     """Check every file the command will write before any training: an existing file the user
     keeps is refused unless ``--force`` (a report this command wrote may be replaced). The
     ``--json`` file and the report's folder (``None``: not asked for)."""
-    from fabricator.evaluation.report import CONFUSION_PNG, LEARNING_CURVE_PNG, REPORT_MD
-    from fabricator.output_folder import claim_file
-
     json_out = claim_file(args.json, force=args.force, what="--json file") if args.json else None
     if args.no_report:
         return json_out, None
@@ -153,9 +160,11 @@ def format_selection(selected: dict[str, Any]) -> str:
     )
 
 
-def format_student(result: Any, curve: Any | None, comparison: dict[str, Any] | None) -> str:
+def format_student(
+    result: StudentResult, curve: LearningCurve | None, comparison: dict[str, Any] | None
+) -> str:
     """The plain-text report printed by the command."""
-    selected = getattr(result, "confidence_filter", None)
+    selected = result.confidence_filter
     lines = [
         f"student: {result.model}",
         *([format_selection(selected)] if selected else []),
@@ -235,18 +244,13 @@ def diversity_rows(comparison: dict[str, Any]) -> list[list[str]]:
 @command
 def run_evaluate_student(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Train, print, write the report and ``--json``; 0 on success, 2 on bad input."""
-    from fabricator.evaluation.diagnostics import compare
-    from fabricator.evaluation.diversity import compare_diversity
-    from fabricator.evaluation.student import keep_confident, learning_curve, train_student
-    from fabricator.tables import load_table
-
     sizes = parse_sizes(args.sizes) if args.gold_train else None
     json_out, out_dir = claim_targets(args)
-    min_confidence = getattr(args, "min_confidence", None)
+    min_confidence = args.min_confidence
     train = load_table(args.train)
     selected = None
     if min_confidence is not None:  # once, so student, curve and diagnostics see the same rows
-        column = getattr(args, "confidence_column", None) or "confidence"
+        column = args.confidence_column or "confidence"
         train, selected = keep_confident(train, min_confidence, column=column)
     test = load_table(args.test)
     gold_train = load_table(args.gold_train) if args.gold_train else None
@@ -268,8 +272,6 @@ def run_evaluate_student(args: argparse.Namespace, stdout: TextIO, stderr: TextI
         sources = {"training data": args.train, "test data (gold)": args.test}
         if args.gold_train:
             sources["gold training data"] = args.gold_train
-        from fabricator.evaluation.report import write_report
-
         try:
             path = write_report(out_dir, result, curve=curve, comparison=comparison, sources=sources)
         except OSError as exc:

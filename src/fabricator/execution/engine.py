@@ -21,35 +21,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ..errors import (
-    BackendError,
-    BackendUnavailable,
-    BudgetExceeded,
-    ConfigError,
-    ConnectionFailed,
-    RateLimitError,
-)
-from ..llms.base import (
-    LLM,
-    LOGPROBS_INVALID,
-    TEXT_REPAIRED,
-    USAGE_MISSING,
-    Completion,
-    Request,
-    Usage,
-    valid_logprobs,
-)
+from ..errors import BackendError, BackendUnavailable, BudgetExceeded, ConnectionFailed, RateLimitError
+from ..llms.base import LLM, USAGE_MISSING, Completion, Request, Usage, valid_logprobs
 from ..llms.tokens import estimate_tokens
 from ..progress import ProgressReporter
 from .adaptive import AdaptiveLimit, Outcome, outcome_of
 from .clock import SYSTEM_CLOCK, Clock
-from .journal import decode_logprobs, encode_logprobs
+from .journal_records import decode_logprobs, encode_logprobs
 from .ratelimit import RateLimiter
+from .settings import EngineSettings
+from .stats import REPAIR_NOTES, Prices, RunStats, estimated_usage
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .settings import EngineOptions
+
+__all__ = ["Engine", "EngineSettings", "JournalLike", "Prices", "RunStats"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -65,160 +57,31 @@ class JournalLike(Protocol):
     def append(self, key: str, record: Mapping[str, Any]) -> None: ...
 
 
-#: the counters of ``RunStats`` that add up across engines (``cost_usd`` too, where priced)
-COUNTERS = (
-    "requests",
-    "succeeded",
-    "cached",
-    "cached_tokens",
-    "retries",
-    "failed_requests",
-    "prompt_tokens",
-    "completion_tokens",
-    "prompt_cache_tokens",
-    "resumed_prompt_tokens",
-    "resumed_completion_tokens",
-    "repaired_text",
-    "invalid_logprobs",
-    "estimated_usage",
-)
-
-#: what each repair note of an answer is counted as, and what the run says the first time
-_NOTES = {
-    TEXT_REPAIRED: (
-        "repaired_text",
-        "an answer held invalid Unicode (a lone surrogate); replaced by U+FFFD",
-    ),
-    LOGPROBS_INVALID: (
-        "invalid_logprobs",
-        "an answer's log-probabilities were invalid (NaN, infinite or > 0); treated as absent",
-    ),
-    USAGE_MISSING: (
-        "estimated_usage",
-        "the server sent no usable token counts with an answer; counted by the plan's estimate",
-    ),
-}
-
-
-@dataclass
-class RunStats:
-    """What a run did and cost; shown live and in the final summary."""
-
-    requests: int = 0
-    succeeded: int = 0
-    cached: int = 0
-    cached_tokens: int = 0  # what the journaled answers cost when they were first made
-    retries: int = 0
-    failed_requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prompt_cache_tokens: int = 0  # prompt tokens the server served from its prompt cache (where it says)
-    #: tokens of the journaled answers this run reused, each answer once: spent on the budget
-    resumed_prompt_tokens: int = 0
-    resumed_completion_tokens: int = 0
-    repaired_text: int = 0  # answers whose invalid Unicode was replaced as they entered
-    invalid_logprobs: int = 0  # answers whose log-probabilities were dropped as invalid
-    estimated_usage: int = 0  # answers without usable token counts, counted by estimate
-    cost_usd: float | None = None
-    started: float = field(default_factory=time.monotonic)
-    finished: float | None = None
-    stopped: str | None = None
-    clock: Clock = field(default=SYSTEM_CLOCK, repr=False, compare=False)  # what started/finished read
-
-    @property
-    def elapsed(self) -> float:
-        return (self.finished if self.finished is not None else self.clock.now()) - self.started
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    @property
-    def resumed_tokens(self) -> int:
-        return self.resumed_prompt_tokens + self.resumed_completion_tokens
-
-    def counters(self) -> dict[str, Any]:
-        """The additive counters (what another engine's share adds to these: ``add``)."""
-        counts: dict[str, Any] = {name: getattr(self, name) for name in COUNTERS}
-        counts["cost_usd"] = self.cost_usd or 0.0
-        return counts
-
-    def add(self, counts: Mapping[str, Any]) -> None:
-        """Add another engine's counters (a Ray actor's block, say) to these."""
-        for name in COUNTERS:
-            setattr(self, name, getattr(self, name) + counts.get(name, 0))
-        if self.cost_usd is not None:
-            self.cost_usd += counts.get("cost_usd", 0.0)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **{name: getattr(self, name) for name in COUNTERS},
-            "cost_usd": self.cost_usd,
-            "elapsed_s": round(self.elapsed, 3),
-            "stopped": self.stopped,
-        }
-
-
-@dataclass(frozen=True)
-class Prices:
-    """US dollars per million prompt and completion tokens."""
-
-    prompt: float
-    completion: float
-
-    def cost(self, usage: Usage) -> float:
-        return (usage.prompt_tokens * self.prompt + usage.completion_tokens * self.completion) / 1e6
-
-
-def estimated_usage(request: Request, completion: Completion) -> Usage:
-    """The tokens of an answer the server gave no counts for, by the plan's estimate: the prompt
-    as ``fabricator plan`` counts it, the answer by its length (at most ``max_tokens``)."""
-    answer = estimate_tokens([{"role": "assistant", "content": completion.text}])
-    return Usage(estimate_tokens(request.messages), min(answer, max(1, request.max_tokens)))
-
-
 class Engine:
     """Runs model calls for many work items concurrently, within limits and budgets."""
 
     def __init__(
         self,
         llm: LLM,
+        settings: EngineSettings | None = None,
         *,
-        concurrency: int | None = None,
-        max_retries: int = 6,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
-        timeout: float | None = None,
         rate_limiter: RateLimiter | None = None,
         journal: JournalLike | None = None,
-        prices: Prices | None = None,
-        budget_tokens: int | None = None,
-        budget_usd: float | None = None,
         progress: ProgressReporter | None = None,
-        max_retry_wait: float | None = 60.0,
         clock: Clock | None = None,
-        adaptive: bool = True,
+        **options: Unpack[EngineOptions],
     ) -> None:
-        if max_retry_wait is not None and not max_retry_wait >= 0:
-            raise ConfigError(
-                f"max_retry_wait must be a number of seconds >= 0, not {max_retry_wait!r}",
-                hint="pass e.g. max_retry_wait=60, or None to wait as long as the server asks",
-            )
+        """``settings`` holds the limits; keyword ``options`` override its fields one by one."""
+        self.settings = replace(settings or EngineSettings(), **options)
         self.llm = llm
         self.clock = clock if clock is not None else SYSTEM_CLOCK
-        self.concurrency = max(1, concurrency or getattr(llm, "max_concurrency", 8))
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.timeout = timeout
-        self.max_retry_wait = max_retry_wait
+        self.concurrency = max(1, self.settings.concurrency or llm.max_concurrency)
         self.limiter = rate_limiter or RateLimiter(clock=self.clock)
         self.journal = journal
-        self.prices = prices
-        self.budget_tokens = budget_tokens
-        self.budget_usd = budget_usd
+        self.prices = self.settings.prices
         self.progress = progress or ProgressReporter(enabled=False)
-        self.stats = RunStats(cost_usd=0.0 if prices else None, started=self.clock.now(), clock=self.clock)
+        cost = 0.0 if self.prices else None
+        self.stats = RunStats(cost_usd=cost, started=self.clock.now(), clock=self.clock)
         self._stop: str | None = None
         self._refusals = 0  # requests failed because the server asked for too long a wait
         self._spent_keys: set[str] = set()  # answers whose tokens the budget counts already
@@ -226,7 +89,7 @@ class Engine:
         #: bounds the calls in flight below ``concurrency`` while the server is overloaded (AIMD)
         self.gate: AdaptiveLimit | None = (
             AdaptiveLimit(self.concurrency, clock=self.clock, on_change=self._level_changed)
-            if adaptive
+            if self.settings.adaptive
             else None
         )
 
@@ -237,8 +100,9 @@ class Engine:
         cached = self.lookup(key)
         if cached is not None:
             return cached
-        if self.timeout and request.timeout is None:
-            request = _with_timeout(request, self.timeout)
+        timeout = self.settings.timeout
+        if timeout and request.timeout is None:
+            request = replace(request, timeout=timeout)
         attempt = 0
         estimate = estimate_tokens(request.messages) + request.max_tokens  # the same on every attempt
         while True:
@@ -251,7 +115,7 @@ class Engine:
                 if exc.fatal or not exc.retryable:
                     self.stats.failed_requests += 1
                     raise
-                if attempt >= self.max_retries:
+                if attempt >= self.settings.max_retries:
                     self.stats.failed_requests += 1
                     if isinstance(exc, ConnectionFailed) and self.stats.succeeded == 0:
                         raise BackendUnavailable(
@@ -259,7 +123,7 @@ class Engine:
                             hint="check that the server is running and base_url is right",
                         ) from exc
                     raise
-                cap = self.max_retry_wait
+                cap = self.settings.max_retry_wait
                 if exc.retry_after is not None and cap is not None and exc.retry_after > cap:
                     self.stats.failed_requests += 1
                     raise self._wait_refused(exc, exc.retry_after, cap) from exc
@@ -281,10 +145,10 @@ class Engine:
         if not completion.notes:
             return completion
         for note in completion.notes:
-            counter, warning = _NOTES.get(note, (None, ""))
+            counter, warning = REPAIR_NOTES.get(note, (None, ""))
             if counter is None:
                 continue
-            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+            self.stats.count(counter)
             if note not in self._said:  # once per run: the summary has the count
                 self._said.add(note)
                 log.warning("%s: %s (counted as %s in the run summary)", self.llm.name, warning, counter)
@@ -382,8 +246,9 @@ class Engine:
     def budget_left(self) -> tuple[int | None, float | None]:
         """Tokens and dollars the budgets still allow (``None``: that budget is not set)."""
         tokens_spent, usd_spent = self.spent()
-        tokens = None if self.budget_tokens is None else max(0, self.budget_tokens - tokens_spent)
-        usd = None if self.budget_usd is None else max(0.0, self.budget_usd - usd_spent)
+        budget_tokens, budget_usd = self.settings.budget_tokens, self.settings.budget_usd
+        tokens = None if budget_tokens is None else max(0, budget_tokens - tokens_spent)
+        usd = None if budget_usd is None else max(0.0, budget_usd - usd_spent)
         return tokens, usd
 
     def check_budget(self) -> None:
@@ -393,19 +258,21 @@ class Engine:
         s = self.stats
         tokens, usd = self.spent()
         earlier = f", {s.resumed_tokens} of them by earlier runs" if s.resumed_tokens else ""
-        if self.budget_tokens is not None and tokens >= self.budget_tokens:
-            self._stop = f"token budget of {self.budget_tokens} spent ({tokens} used{earlier})"
-        elif self.budget_usd is not None and usd >= self.budget_usd:
-            self._stop = f"budget of ${self.budget_usd:.2f} spent (${usd:.4f} used{earlier and ' in all'})"
+        budget_tokens, budget_usd = self.settings.budget_tokens, self.settings.budget_usd
+        if budget_tokens is not None and tokens >= budget_tokens:
+            self._stop = f"token budget of {budget_tokens} spent ({tokens} used{earlier})"
+        elif budget_usd is not None and usd >= budget_usd:
+            self._stop = f"budget of ${budget_usd:.2f} spent (${usd:.4f} used{earlier and ' in all'})"
         if self._stop:
             s.stopped = "budget"
             raise BudgetExceeded(self._stop)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        limits = self.settings
+        backoff = min(limits.backoff_max, limits.backoff_base * 2 ** (attempt - 1))
         delay = backoff * (0.5 + random.random())  # jitter keeps retries from synchronising
-        if self.max_retry_wait is not None:  # our own backoff never outwaits the cap
-            delay = min(delay, self.max_retry_wait)
+        if limits.max_retry_wait is not None:  # our own backoff never outwaits the cap
+            delay = min(delay, limits.max_retry_wait)
         return max(delay, retry_after) if retry_after is not None else delay
 
     def _what(self, exc: BackendError) -> str:
@@ -422,7 +289,7 @@ class Engine:
             delay,
             why,
             attempt,
-            self.max_retries,
+            self.settings.max_retries,
         )
 
     def _wait_refused(self, exc: BackendError, wanted: float, cap: float) -> BackendError:
@@ -487,7 +354,3 @@ class Engine:
             raise
         finally:
             self.stats.finished = self.clock.now()
-
-
-def _with_timeout(request: Request, timeout: float) -> Request:
-    return replace(request, timeout=timeout)

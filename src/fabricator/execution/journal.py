@@ -28,14 +28,14 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..llms.base import TokenChoice
+from .journal_files import append_corrupt, io_error, replace_atomically, try_lock, write_all
+from .journal_records import record_problem
 
 META_FILE = "meta.json"
 _CORRUPT_SUFFIX = ".corrupt"
@@ -55,82 +55,6 @@ def content_key(
         separators=(",", ":"),
     )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
-
-
-def _problem(line: bytes) -> tuple[str | None, Any]:
-    """Why a journal line is not a record (``None`` if it is one), and the parsed record."""
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        return "not UTF-8", None
-    if "\x00" in text:
-        return "contains NUL bytes", None
-    try:
-        record = json.loads(text)
-    except (ValueError, RecursionError):
-        return "not valid JSON", None
-    if not isinstance(record, dict):
-        return f"a JSON {type(record).__name__}, not an object", None
-    if "k" not in record:
-        return 'no key "k"', None
-    if not isinstance(record["k"], str):
-        return '"k" is not a string', None
-    if not isinstance(record.get("text"), str):
-        return '"text" is missing or not a string', None
-    for name in ("finish_reason", "model"):
-        if name in record and not isinstance(record[name], str):
-            return f'"{name}" is not a string', None
-    usage = record.get("usage", [0, 0])
-    if not (isinstance(usage, list) and len(usage) == 2 and all(type(n) is int and n >= 0 for n in usage)):
-        return '"usage" is not a pair of counts', None
-    if record.get("logprobs") is not None and decode_logprobs(record["logprobs"]) is None:
-        return '"logprobs" is not a list of [token, logprob, [[token, logprob], ...]]', None
-    return None, record
-
-
-def encode_logprobs(choices: Sequence[TokenChoice] | None) -> list[Any] | None:
-    """An answer's token log-probabilities as plain JSON lists (``None`` stays ``None``)."""
-    if choices is None:
-        return None
-    return [[c.token, c.logprob, [[t, lp] for t, lp in c.top]] for c in choices]
-
-
-def decode_logprobs(raw: Any) -> tuple[TokenChoice, ...] | None:
-    """The inverse of ``encode_logprobs``; ``None`` for anything else."""
-    if not isinstance(raw, list):
-        return None
-    try:
-        return tuple(
-            TokenChoice(str(token), float(logprob), tuple((str(t), float(lp)) for t, lp in top))
-            for token, logprob, top in raw
-        )
-    except (TypeError, ValueError):
-        return None
-
-
-def _try_lock(fd: int) -> bool:
-    """Whether no other writer holds this file (an actor's claim); always true without ``fcntl``."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
-
-
-def _io_error(path: Path, exc: OSError, what: str) -> ConfigError:
-    if path.is_dir():
-        return ConfigError(
-            f"{path} is a folder, where the journal needs {what}",
-            hint=f"move {path} out of {path.parent}, or pass a new output folder",
-        )
-    return ConfigError(
-        f"cannot use the journal file {path}: {exc.strerror or exc}",
-        hint=f"check that {path.parent} is a writable folder, or pass a new output folder",
-    )
 
 
 class Journal:
@@ -168,7 +92,7 @@ class Journal:
         try:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise _io_error(self.path, exc, "a file") from exc
+            raise io_error(self.path, exc, "a file") from exc
 
     # --- shards -------------------------------------------------------------------------------
 
@@ -192,8 +116,8 @@ class Journal:
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise _io_error(path, exc, "a file") from exc
-            if _try_lock(fd):
+                raise io_error(path, exc, "a file") from exc
+            if try_lock(fd):
                 return f"actor-{i}", fd
             os.close(fd)
             i += 1
@@ -265,7 +189,7 @@ class Journal:
                     json.dumps({"signature": signature}, indent=2, sort_keys=True), encoding="utf-8"
                 )
             except OSError as exc:
-                raise _io_error(meta_path, exc, "the file meta.json") from exc
+                raise io_error(meta_path, exc, "the file meta.json") from exc
 
     def _mismatch(
         self, meta_path: Path, old: dict[str, Any] | None, why: str, signature: dict[str, Any]
@@ -294,9 +218,9 @@ class Journal:
         try:
             fd = os.open(path, os.O_RDWR if mode != "read" else os.O_RDONLY)
         except OSError as exc:
-            raise _io_error(path, exc, "a journal file") from exc
+            raise io_error(path, exc, "a journal file") from exc
         try:
-            if mode == "repair" and not _try_lock(fd):
+            if mode == "repair" and not try_lock(fd):
                 mode = "read"  # a live actor holds this shard: leave it to its owner
             with os.fdopen(os.dup(fd), "rb") as f:
                 data = f.read()
@@ -312,7 +236,7 @@ class Journal:
         for number, line in enumerate(pieces, 1):
             if not line.strip():
                 continue
-            why, record = _problem(line)
+            why, record = record_problem(line)
             if why is not None:
                 bad.append((number, why, line))
                 continue
@@ -320,7 +244,7 @@ class Journal:
             kept.append(line)
         tail_ok = False
         if tail.strip():
-            why, record = _problem(tail)
+            why, record = record_problem(tail)
             if why is None:  # complete but unterminated (a hand edit): keep it, and end it
                 self.records[record.pop("k")] = record
                 kept.append(tail)
@@ -351,8 +275,8 @@ class Journal:
         done, rewritten = "skipped but left in place (its writer may be running)", False
         if rewrite:
             try:
-                _append_corrupt(corrupt, bad)
-                _replace(path, b"".join(line + b"\n" for line in kept))
+                append_corrupt(corrupt, bad)
+                replace_atomically(path, b"".join(line + b"\n" for line in kept))
                 done, rewritten = f"set aside in {corrupt.name}", True
             except OSError as exc:
                 done = f"skipped but left in place (could not set them aside: {exc.strerror or exc})"
@@ -383,7 +307,7 @@ class Journal:
             self.repaired += 1
             if self.repaired == 1:
                 log.warning("journal %s: an answer held invalid Unicode; written with U+FFFD", self.path)
-        _write_all(self._fd, data)
+        write_all(self._fd, data)
         self.records[key] = dict(record)
 
     def __contains__(self, key: str) -> bool:
@@ -404,37 +328,3 @@ class Journal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data`` (``os.write`` may write less, e.g. on a signal or a full pipe)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _append_corrupt(corrupt: Path, bad: list[tuple[int, str, bytes]]) -> None:
-    """Keep the bad lines for a person to look at: where, why, when, and the bytes as text."""
-    when = time.strftime("%Y-%m-%dT%H:%M:%S")
-    with open(corrupt, "a", encoding="utf-8") as f:
-        for n, why, line in bad:
-            raw = line.decode("utf-8", "backslashreplace")
-            row = {"line": n, "error": why, "set_aside_at": when, "raw": raw}
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _replace(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` atomically: a reader sees the old file or the new, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

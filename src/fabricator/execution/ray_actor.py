@@ -16,10 +16,12 @@ from typing import Any
 
 from ..errors import BudgetExceeded
 from ..llms.base import Request
-from ..rows import CallBudget, RowMaker, WorkItem
+from .calls import CallBudget
 from .engine import Engine, Prices
+from .executor import Maker
 from .journal import Journal
 from .ratelimit import RateLimiter
+from .work import WorkItem
 
 #: what one item of a block carries: the item, its source row (annotation) and its call allowance
 Work = tuple[WorkItem, Mapping[str, Any] | None, int | None]
@@ -89,7 +91,7 @@ class GenerationActor:
     its HTTP session when done (Ray may end an idle actor without warning).
     """
 
-    def __init__(self, llm: Any, maker: RowMaker, settings: ActorSettings) -> None:
+    def __init__(self, llm: Any, maker: Maker, settings: ActorSettings) -> None:
         self.maker = maker
         self.settings = settings
         self.loop = asyncio.new_event_loop()
@@ -141,9 +143,7 @@ class GenerationActor:
             try:
                 await engine.map(work, handle, keep)
             finally:  # no HTTP session outlives a block: Ray may end the actor at any time after it
-                close = getattr(engine.llm, "aclose", None)
-                if close is not None:
-                    await close()
+                await engine.llm.aclose()
 
         try:
             self.loop.run_until_complete(run_block())

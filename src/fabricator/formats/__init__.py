@@ -7,25 +7,17 @@ tags) and ``ExtractiveQA`` (SQuAD). Any object with the methods of ``OutputForma
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..errors import ConfigError
 from .base import BaseFormat, OutputFormat
 from .entities import Entities
 from .labels import Labels
 from .qa import ExtractiveQA
+from .registry import format_names, output_format, register_format
 from .text import FreeText, LabelConditioned
 
-#: the formats a recipe may name (``output_format: {kind: ...}``); code passes any ``OutputFormat``
-BY_NAME: dict[str, type[Any]] = {"entities": Entities, "qa": ExtractiveQA}
-
-
-def output_format(kind: str, **options: Any) -> OutputFormat:
-    """An output format by name, as recipes give it."""
-    if kind not in BY_NAME:
-        raise ConfigError(f"unknown output format {kind!r}", hint=f"use one of {sorted(BY_NAME)}")
-    made: OutputFormat = BY_NAME[kind](**options)
-    return made
+# the formats a recipe may name (``output_format: {kind: ...}``) besides installed ones (entry
+# points of ``fabricator.formats``); code passes any ``OutputFormat`` object directly
+register_format("entities", Entities)
+register_format("qa", ExtractiveQA)
 
 
 __all__ = [
@@ -36,5 +28,7 @@ __all__ = [
     "LabelConditioned",
     "Labels",
     "OutputFormat",
+    "format_names",
     "output_format",
+    "register_format",
 ]

@@ -1,41 +1,43 @@
-"""Model backends behind one protocol (``LLM``): fake, OpenAI-compatible HTTP, embedded llama.cpp.
+"""Model backends behind one protocol (``LLM``), each declaring its ``Capabilities``, found by name.
 
-Imports are lazy so that ``import fabricator.llms`` stays cheap and optional backends only load
-when used.
+Built in: ``Fake``, ``OpenAICompatible`` (HTTP), ``LlamaCpp`` (embedded llama.cpp), ``Ensemble`` and
+``RayVLLM``. A recipe names a backend (``model.backend``); add your own with ``register_backend``
+or an entry point of the group ``fabricator.backends`` (``registry``). Optional libraries (xllamacpp,
+Ray, vLLM) load only when a backend that needs them starts.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from .base import LLM, Completion, Request, TokenChoice, Usage
+from .base import LLM, Capabilities, Completion, Request, TokenChoice, Usage
+from .builtin import BUILT_IN, ModelOptions
+from .capabilities import capabilities_of, own_token_counts, preflight
+from .embedded import LlamaCpp
 from .ensemble import Ensemble
 from .fake import Fake
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .embedded import LlamaCpp
-    from .openai import OpenAICompatible
+from .openai import OpenAICompatible
+from .ray_vllm import RayVLLM
+from .registry import Backend, NoOptions, backend_names, build_backend, register_backend
 
 __all__ = [
+    "BUILT_IN",
     "LLM",
+    "Backend",
+    "Capabilities",
     "Completion",
     "Ensemble",
     "Fake",
     "LlamaCpp",
+    "ModelOptions",
+    "NoOptions",
     "OpenAICompatible",
+    "RayVLLM",
     "Request",
     "TokenChoice",
     "Usage",
+    "backend_names",
+    "build_backend",
+    "capabilities_of",
+    "own_token_counts",
+    "preflight",
+    "register_backend",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "OpenAICompatible":
-        from .openai import OpenAICompatible
-
-        return OpenAICompatible
-    if name == "LlamaCpp":
-        from .embedded import LlamaCpp
-
-        return LlamaCpp
-    raise AttributeError(name)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 #: ``Completion.notes``: what the backend repaired in an answer as it entered (the engine counts
 #: them in ``RunStats``): invalid Unicode replaced, log-probabilities dropped, usage not given
@@ -24,6 +24,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _LOGPROB_SLACK = 1e-4
 #: how far above 1 the probabilities of one position's top tokens may add up (rounding of the server)
 _MASS_SLACK = 0.01
+_Self = TypeVar("_Self", bound="AsyncClosing")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Request:
     """One chat completion request.
 
     ``messages`` are OpenAI-style dicts. A trailing ``assistant`` message is a *prefill*: backends
-    that support it continue that text; others drop it (see ``LLM.supports_prefill``).
+    that support it continue that text; others drop it (see ``Capabilities.prefill``).
     ``json_schema`` asks for structured output constrained to that schema where the backend can.
     """
 
@@ -136,14 +137,60 @@ def valid_logprobs(choices: Sequence[TokenChoice]) -> tuple[TokenChoice, ...] | 
     return tuple(checked)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do beyond ``complete``, declared once by the backend (never probed).
+
+    ``logprobs``: answers carry token log-probabilities when asked (label scoring reads them).
+    ``json_schema``: ``Request.json_schema`` constrains the answer. ``token_counting``: it has
+    ``count_tokens`` (its own tokenizer, for plans). ``batch``: it runs a whole round of prompts at
+    once (vLLM on Ray). ``prefill``: a trailing assistant message is continued. ``preflight``: it has
+    ``preflight()``, a cheap check that it can answer at all, run before the first call.
+    """
+
+    logprobs: bool = False
+    json_schema: bool = False
+    token_counting: bool = False
+    batch: bool = False
+    prefill: bool = False
+    preflight: bool = False
+
+
 @runtime_checkable
 class LLM(Protocol):
     """A model backend. ``name`` identifies the model in cache keys and provenance."""
 
     name: str
     max_concurrency: int
-    supports_prefill: bool
+
+    @property
+    def capabilities(self) -> Capabilities: ...
 
     async def complete(self, request: Request) -> Completion: ...
 
     async def aclose(self) -> None: ...
+
+
+class Preflighting(Protocol):
+    """A backend that declares ``Capabilities.preflight``."""
+
+    async def preflight(self) -> None: ...
+
+
+class TokenCounting(Protocol):
+    """A backend that declares ``Capabilities.token_counting``."""
+
+    def count_tokens(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[int]: ...
+
+
+class AsyncClosing:
+    """``async with backend as llm: ...`` closes the backend on the way out (its ``aclose``)."""
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aenter__(self: _Self) -> _Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

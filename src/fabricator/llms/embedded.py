@@ -3,36 +3,31 @@
 No key and no network: ``xllamacpp.Server`` runs llama.cpp's HTTP server inside this process on a
 random loopback port with ``n_parallel`` slots, and every call goes through ``OpenAICompatible``
 to it. The server starts lazily on first use (or ``start()``), once per object, and stops in
-``aclose()``/``close()``, when the object is collected, or at interpreter exit.
-
-xllamacpp has no explicit stop method: the C++ server terminates its loop and joins its threads
-in its destructor, which runs when the last reference to the ``Server`` object goes away. This
-module keeps exactly one reference and drops it to stop.
+``aclose()``/``close()``, when the object is collected, or at interpreter exit (``llama_server``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
-import signal
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from typing import Any
 
 from ..errors import BackendUnavailable, ConfigError
-from .base import Completion, Request
+from .base import Capabilities, Completion, Request
+from .llama_server import ServerHolder, cpu_count, keep_signal_handlers, loopback_base
+from .model_files import MODEL_NAME, default_model_path
+from .openai import OpenAICompatible
 
 logger = logging.getLogger(__name__)
 
@@ -44,69 +39,6 @@ CTX_PER_SLOT = 2048  # default context per parallel slot (prompt + answer)
 # any slot that served the run qualifies; a higher bar would send such requests to the LRU slot,
 # which then computes that prefix again.
 SLOT_PROMPT_SIMILARITY = 0.1
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))  # the CPUs this process may really use
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def _keep_signal_handlers() -> Iterator[None]:
-    """Put the process's SIGINT/SIGTERM dispositions back after the block.
-
-    Some llama.cpp server builds install their own SIGINT/SIGTERM handlers when they start,
-    which would turn Ctrl+C into "stop the model server" instead of ``KeyboardInterrupt``. The
-    raw ``struct sigaction`` is saved and restored through libc (works from any thread); the
-    buffer is treated as opaque and is larger than the struct on every platform.
-    """
-    saved: list[tuple[int, Any]] = []
-    libc: Any = None
-    if sys.platform != "win32":
-        with contextlib.suppress(Exception):
-            libc = ctypes.CDLL(None, use_errno=True)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                buf = ctypes.create_string_buffer(1024)
-                if libc.sigaction(int(sig), None, buf) == 0:
-                    saved.append((int(sig), buf))
-    try:
-        yield
-    finally:
-        for signum, raw in saved:
-            with contextlib.suppress(Exception):
-                libc.sigaction(signum, raw, None)
-
-
-class _ServerHolder:
-    """Owns the one reference to the ``xllamacpp.Server``; ``stop`` drops it (idempotent).
-
-    Kept apart from ``LlamaCpp`` so a ``weakref.finalize`` can stop the server at collection or
-    interpreter exit without keeping the backend object alive.
-    """
-
-    _orphans: ClassVar[list[Any]] = []  # servers inherited through fork(): their threads do not exist here
-
-    def __init__(self) -> None:
-        self.server: Any = None
-        self.pid = 0
-        self.lock = threading.Lock()
-
-    def stop(self) -> None:
-        with self.lock:
-            server, self.server = self.server, None
-        if server is None:
-            return
-        if os.getpid() != self.pid:
-            # A forked child: the server's threads live only in the parent, and the destructor
-            # would wait for them forever. Never run it here.
-            self._orphans.append(server)
-            return
-        t = time.monotonic()
-        del server  # the last reference: the C++ destructor stops the loop and joins its threads
-        logger.debug("embedded llama.cpp server stopped in %.2f s", time.monotonic() - t)
 
 
 class LlamaCpp:
@@ -129,6 +61,10 @@ class LlamaCpp:
     start of its answer, and that echo is removed here.
     """
 
+    #: llama.cpp's server: log-probabilities, JSON schema, its own tokenizer, prefill, a start-up check
+    capabilities = Capabilities(
+        logprobs=True, json_schema=True, token_counting=True, prefill=True, preflight=True
+    )
     supports_prefill = True
     supports_json_schema = True
 
@@ -167,13 +103,11 @@ class LlamaCpp:
             self._model_path: Path | None = path
             self.name = path.stem
         else:
-            from .model_files import MODEL_NAME
-
             self._model_path = None
             self.name = MODEL_NAME
         self.n_parallel = int(n_parallel)
         self.n_ctx = int(n_ctx) if n_ctx is not None else CTX_PER_SLOT * self.n_parallel
-        self.n_threads = int(n_threads) if n_threads is not None else _cpu_count()
+        self.n_threads = int(n_threads) if n_threads is not None else cpu_count()
         self.max_concurrency = int(max_concurrency) if max_concurrency is not None else self.n_parallel
         self.timeout = float(timeout)
         self.warmup = bool(warmup)
@@ -183,8 +117,8 @@ class LlamaCpp:
         # loops in several threads can share the one server at the same time.
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._start_lock = threading.Lock()
-        self._holder = _ServerHolder()
-        self._finalizer = weakref.finalize(self, _ServerHolder.stop, self._holder)
+        self._holder = ServerHolder()
+        self._finalizer = weakref.finalize(self, ServerHolder.stop, self._holder)
 
     def __repr__(self) -> str:
         state = f"running at {self.base_url}" if self.base_url is not None else "stopped"
@@ -197,8 +131,6 @@ class LlamaCpp:
     def model_path(self) -> Path:
         """The GGUF file; for the default model this assembles it on first access."""
         if self._model_path is None:
-            from .model_files import default_model_path
-
             self._model_path = default_model_path()
         return self._model_path
 
@@ -263,7 +195,7 @@ class LlamaCpp:
         )
         t0 = time.monotonic()
         try:
-            with _keep_signal_handlers():
+            with keep_signal_handlers():
                 server = xllamacpp.Server(params)
         except Exception as exc:
             raise BackendUnavailable(
@@ -275,7 +207,7 @@ class LlamaCpp:
         self._holder.server, self._holder.pid = server, os.getpid()
         del server  # the holder keeps the only reference
         try:
-            base = self._check_address(address)
+            base = loopback_base(address)
             if self.warmup:
                 self._warm_up(base)
         except BaseException:
@@ -283,20 +215,6 @@ class LlamaCpp:
             raise
         self.base_url = base + "/v1"
         logger.info("embedded llama.cpp server ready at %s in %.1f s", base, time.monotonic() - t0)
-
-    @staticmethod
-    def _check_address(address: str) -> str:
-        """``http://host:port`` from ``listening_address``; refuses anything but loopback."""
-        raw = address if "://" in address else f"http://{address}"
-        parts = urlsplit(raw)
-        host, port = parts.hostname, parts.port
-        if host not in _LOOPBACK or not port:
-            raise BackendUnavailable(
-                f"the embedded llama.cpp server listens on {address!r}, not on a loopback address",
-                hint="this is a bug or an incompatible xllamacpp version; "
-                "use an OpenAI-compatible server instead",
-            )
-        return f"http://{'[::1]' if host == '::1' else host}:{port}"
 
     def _warm_up(self, base: str) -> None:
         """One tiny request: the first one after loading is much slower than the rest."""
@@ -339,8 +257,6 @@ class LlamaCpp:
             ) from exc
 
     def _new_client(self, loop: asyncio.AbstractEventLoop) -> Any:
-        from .openai import OpenAICompatible
-
         with self._start_lock:
             if self.base_url is None:  # closed by someone else in the meantime
                 raise BackendUnavailable(

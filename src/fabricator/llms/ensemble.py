@@ -17,10 +17,11 @@ import math
 from collections.abc import Sequence
 
 from ..errors import ConfigError
-from .base import LLM, Completion, Request, TokenChoice, Usage
+from .base import LLM, AsyncClosing, Capabilities, Completion, Request, TokenChoice, Usage
+from .capabilities import capabilities_of, preflight
 
 
-class Ensemble:
+class Ensemble(AsyncClosing):
     """Members' label probabilities averaged (see the module docstring); at least two members."""
 
     def __init__(self, members: Sequence[LLM], *, name: str | None = None) -> None:
@@ -32,7 +33,14 @@ class Ensemble:
         self.members = list(members)
         self.name = name or "ensemble(" + "+".join(m.name for m in self.members) + ")"
         self.max_concurrency = min(m.max_concurrency for m in self.members)
-        self.supports_prefill = all(m.supports_prefill for m in self.members)
+        each = [capabilities_of(m) for m in self.members]
+        self.capabilities = Capabilities(
+            logprobs=all(c.logprobs for c in each),
+            json_schema=all(c.json_schema for c in each),
+            prefill=all(c.prefill for c in each),
+            preflight=any(c.preflight for c in each),
+        )
+        self.supports_prefill = self.capabilities.prefill
 
     async def complete(self, request: Request) -> Completion:
         if request.logprobs is None:
@@ -46,6 +54,11 @@ class Ensemble:
         )
         first = answers[0]
         return Completion(first.text, first.finish_reason, usage, self.name, _mean_logprobs(answers))
+
+    async def preflight(self) -> None:
+        """Every member's own check, one after another (each may start a model)."""
+        for member in self.members:
+            await preflight(member)
 
     async def aclose(self) -> None:
         for member in self.members:

@@ -26,7 +26,7 @@ from ..errors import (
     RequestTimeout,
     ServerError,
 )
-from .base import Completion, Request, TokenChoice, Usage
+from .base import AsyncClosing, Capabilities, Completion, Request, TokenChoice, Usage
 
 _NAMED_FAILURES: dict[str, Callable[[], BackendError]] = {
     "429": lambda: RateLimitError("rate limited (scripted)", status=429, retry_after=0.0),
@@ -45,7 +45,7 @@ def prompt_of(request: Request) -> str:
     return "\n".join(m["content"] for m in request.messages if m["role"] == "user")
 
 
-class Fake:
+class Fake(AsyncClosing):
     """Canned or computed answers, scripted failures, optional latency; counts its calls."""
 
     supports_prefill = True
@@ -71,6 +71,17 @@ class Fake:
         self._cycle = itertools.cycle(responses) if isinstance(responses, (list, tuple)) else None
         self.calls = 0
         self.requests: list[Request] = []
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Prefill; log-probabilities unless ``logprobs=False``; token counting where a subclass
+        brings a tokenizer (overrides ``count_tokens``)."""
+        counts = type(self).count_tokens is not Fake.count_tokens
+        return Capabilities(logprobs=self.logprobs, token_counting=counts, prefill=True)
+
+    def count_tokens(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[int]:
+        """None here (plans estimate); a test's subclass may count with a tokenizer of its own."""
+        raise NotImplementedError("the fake backend has no tokenizer")
 
     def _failure(self, n: int) -> BackendError | None:
         failure = self.failures.get(n)
@@ -119,6 +130,3 @@ class Fake:
         self.__dict__.update(state)
         if isinstance(self._responses, (list, tuple)):
             self._cycle = itertools.cycle(self._responses)
-
-    async def aclose(self) -> None:
-        return None

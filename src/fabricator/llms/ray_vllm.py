@@ -20,7 +20,8 @@ import importlib.util
 from typing import Any
 
 from ..errors import ConfigError
-from .base import Completion, Request, Usage
+from ..execution.ray_support import require_ray, start_local_ray
+from .base import AsyncClosing, Capabilities, Completion, Request, Usage
 
 VLLM_INSTALL = "pip install 'fabricator-data[ray-vllm]'"
 
@@ -79,7 +80,7 @@ class VLLMChat:
         )
 
 
-class RayVLLM:
+class RayVLLM(AsyncClosing):
     """A model served *inside* the Ray job by vLLM (GPU clusters).
 
     ``DatasetGenerator(RayVLLM("Qwen/Qwen2.5-7B-Instruct", concurrency=4)).generate(...,
@@ -90,8 +91,9 @@ class RayVLLM:
     (default ``{"num_gpus": 1}``; a ``runtime_env`` goes here too).
     """
 
+    #: a whole round at once through Ray Data (``processor``); no prefill, schema or log-probabilities
+    capabilities = Capabilities(batch=True)
     supports_prefill = False
-    supports_json_schema = False
 
     def __init__(
         self,
@@ -134,8 +136,6 @@ class RayVLLM:
         return Completion(text, finish, Usage(prompt_tokens, completion_tokens), self.name)
 
     def _start_actor(self) -> Any:
-        from ..execution.ray_support import require_ray, start_local_ray
-
         ray = require_ray()
         if not ray.is_initialized():
             start_local_ray()

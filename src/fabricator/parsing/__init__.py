@@ -1,6 +1,6 @@
 """Model answers -> typed values, or a row error: the one home of answer parsing.
 
-Generation (``rows``, ``outputs``) and evaluation (``evaluation.annotation_metrics``) parse with
+Generation (``rows``, ``formats``) and evaluation (``evaluation.metrics``) parse with
 the same functions, so an answer reads the same everywhere:
 
 * ``text``: free-text answers (chatter, refusals, run-ons, cut-off sentences)

@@ -36,6 +36,40 @@ def is_refusal(text: str) -> bool:
     return bool(_REFUSAL.search(text[:300]))
 
 
+def _drop_chatter_line(text: str, raw: str) -> str:
+    """Without a chatter first line ("Sure! Here is a positive review:") before the data."""
+    first, _, rest = text.partition("\n")
+    if not _CHATTER_LINE.match(first):
+        return text
+    if not rest.strip():
+        _, sep, tail = first.partition(":")
+        if not sep or not tail.strip():
+            raise RefusalError("the answer is chatter, not data", raw=raw)
+        rest = tail
+    return rest.strip()
+
+
+def _strip_echoed_prefix(text: str, prefix: str, stop_columns: Sequence[str]) -> str:
+    """Without an echoed answer prefix ("text: ..." / "Review: ...")."""
+    for p in filter(None, {prefix.strip(), *(f"{c}:" for c in stop_columns)}):
+        if text.lower().startswith(p.lower()):
+            text = text[len(p) :].strip()
+    return text
+
+
+def _run_on_start(text: str, stop_columns: Sequence[str]) -> int:
+    """Where the model starts another example (a line "text: ..." / "label: ...") or signs off."""
+    cut = len(text)
+    for column in stop_columns:
+        m = re.search(rf"\n\s*{re.escape(column)}\s*:", text, re.IGNORECASE)
+        if m:
+            cut = min(cut, m.start())
+    m = _TRAILING_CHATTER.search(text)
+    if m:
+        cut = min(cut, m.start())
+    return cut
+
+
 def clean_generated_text(raw: str, *, prefix: str = "", stop_columns: Sequence[str] = ()) -> str:
     """The generated value without echoed prefixes, chatter, quotes or a run-on next example.
 
@@ -46,29 +80,8 @@ def clean_generated_text(raw: str, *, prefix: str = "", stop_columns: Sequence[s
         raise ParseError("empty answer", raw=raw)
     if is_refusal(text):
         raise RefusalError("the model refused or answered about itself", raw=raw)
-    # A chatter first line ("Sure! Here is a positive review:") followed by the data.
-    first, _, rest = text.partition("\n")
-    if _CHATTER_LINE.match(first):
-        if not rest.strip():
-            _, sep, tail = first.partition(":")
-            if not sep or not tail.strip():
-                raise RefusalError("the answer is chatter, not data", raw=raw)
-            rest = tail
-        text = rest.strip()
-    # An echoed answer prefix ("text: ..." / "Review: ...").
-    for p in filter(None, {prefix.strip(), *(f"{c}:" for c in stop_columns)}):
-        if text.lower().startswith(p.lower()):
-            text = text[len(p) :].strip()
-    # Run-on: the model starts another example ("\ntext: ..." / "\nlabel: ...").
-    cut = len(text)
-    for column in stop_columns:
-        m = re.search(rf"\n\s*{re.escape(column)}\s*:", text, re.IGNORECASE)
-        if m:
-            cut = min(cut, m.start())
-    m = _TRAILING_CHATTER.search(text)
-    if m:
-        cut = min(cut, m.start())
-    text = text[:cut].strip()
+    text = _strip_echoed_prefix(_drop_chatter_line(text, raw), prefix, stop_columns)
+    text = text[: _run_on_start(text, stop_columns)].strip()
     if len(text) >= 2 and text[0] in QUOTES and text[-1] in QUOTES:
         text = text[1:-1].strip()
     if not text:

@@ -89,7 +89,7 @@ class BasePrompt:
     DEFAULT_TEXT_COLUMN: ClassVar[list[str]] = [DEFAULT_TEXT_COLUMN]
     DEFAULT_LABEL_COLUMN: ClassVar[list[str]] = [DEFAULT_LABEL_COLUMN]
 
-    def __init__(
+    def __init__(  # noqa: PLR0913, RUF100 - the paper's signature, kept for its users
         self,
         task_description: str,
         generate_data_for_column: str | None = None,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..output_folder import atomic_write, claim_file, expand_path
+from ..safe_files import atomic_write, claim_file, expand_path
 from .run import ReviewRun, load_run
 from .tasks import TEXT, ClassificationTask, argilla_name
 

@@ -25,7 +25,7 @@ def add_review_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "export",
         help="rows as review tasks with the model's labels as pre-annotations, least confident first",
     )
-    export.add_argument("output", metavar="OUT_DIR", help="the output folder of a run")
+    export.add_argument("output", metavar="RUN_DIR", help="the output folder of a run")
     export.add_argument("--to", required=True, choices=["label-studio", "argilla"], help="the review tool")
     _url(export)
     export.add_argument(
@@ -34,20 +34,31 @@ def add_review_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     export.add_argument(
         "--limit", type=int, metavar="N", help="send only the N least confident rows not sent yet"
     )
-    export.add_argument("-o", "--records", metavar="FILE_OR_DIR", help="argilla: where to write the records")
     export.add_argument(
-        "--force", action="store_true", help="argilla: replace an existing records file of -o"
+        "-o",
+        "--output",
+        "--records",
+        dest="records",
+        metavar="OUT",
+        help="argilla: the output folder of the export (settings and records), or a .json file for "
+        "the records alone",
     )
+    export.add_argument("--force", action="store_true", help="argilla: replace an existing file of -o")
     export.set_defaults(handler=_export)
     back = actions.add_parser("import", help="reviewers' labels into a new dataset version (a new folder)")
-    back.add_argument("output", metavar="OUT_DIR", help="the output folder of the run that was exported")
+    back.add_argument("output", metavar="RUN_DIR", help="the output folder of the run that was exported")
     back.add_argument(
         "--from", dest="source", required=True, choices=["label-studio"], help="the review tool"
     )
     _url(back)
     back.add_argument("--project", required=True, type=int, metavar="ID", help="the Label Studio project id")
     back.add_argument(
-        "-o", "--new-version", metavar="NEW_DIR", help="folder of the new version (default: OUT_DIR-reviewed)"
+        "-o",
+        "--output",
+        "--new-version",
+        dest="new_version",
+        metavar="NEW_DIR",
+        help="output folder of the new version (default: RUN_DIR-reviewed)",
     )
     back.set_defaults(handler=_import)
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..evaluation.student import embeddings as student_embeddings
 
 #: texts -> a 2-D array, one unit vector per text
 Embedder = Callable[[Sequence[str]], Any]
@@ -40,14 +41,12 @@ class Similar(str):
 
 def minilm_embedder(texts: Sequence[str]) -> Any:
     """The bundled all-MiniLM-L6-v2 (offline, cached per text); a ConfigError names the extra."""
-    from ..evaluation.student.embeddings import embed_texts
-
-    return embed_texts(list(texts))
+    return student_embeddings.embed_texts(list(texts))  # looked up per call: tests replace it
 
 
 def embedder_of(strategy: str | None) -> Embedder:
     """The embedder a ``"similar"`` strategy asks for (MiniLM unless a ``Similar`` names one)."""
-    own = getattr(strategy, "embedder", None)
+    own = strategy.embedder if isinstance(strategy, Similar) else None
     return own if own is not None else minilm_embedder
 
 

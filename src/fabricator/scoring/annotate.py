@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, ConfigError, ParseError
+from ..execution.calls import CallBudget, CallLogger, EngineLike, counted_call, derive_seed
+from ..execution.work import Failure, FailureKind, WorkItem
 from ..formats.base import score_options
 from ..llms.base import Completion, Request
+from ..llms.capabilities import capabilities_of
 from .label_scores import (
     SCORING_MAX_TOKENS,
     TOP_LOGPROBS,
@@ -28,8 +31,8 @@ from .label_scores import (
 )
 from .matcher import LabelMatcher
 
-if TYPE_CHECKING:
-    from ..rows import CallBudget, CallLogger, EngineLike, Failure, RowMaker, WorkItem
+if TYPE_CHECKING:  # the row driver hands itself in (``fabricator.pipeline.rows``): its type only
+    from ..pipeline.rows import RowMaker
 
 #: votes whose pick differs from the row's are flagged when agreement falls below this
 FLAG_BELOW = 1.0
@@ -52,8 +55,6 @@ class _Asker:
         self.invalid += 1
 
     async def __call__(self, request: Request) -> Completion:
-        from ..rows import counted_call
-
         first, self.first = self.first, False
         index = self.item.index
         completion = await counted_call(
@@ -75,8 +76,6 @@ async def score_row(
     budget: CallBudget,
 ) -> dict[str, Any] | Failure:
     """The row of ``item`` with its scored label and ``confidence``, or a ``Failure``."""
-    from ..rows import Failure, derive_seed
-
     answers = score_options(maker.format)
     assert answers is not None, "score_row is only used for formats with label options"
     matcher = LabelMatcher(answers)
@@ -96,14 +95,14 @@ async def score_row(
             return Failure(
                 item.index,
                 f"{why}: max_prompt_calls ({budget.limit}) reached",
-                "CallCapReached",
+                FailureKind.CALL_CAP_REACHED,
                 ask.last_text,
                 item.source,
             )
     except BackendError as exc:
         if exc.fatal:
             raise
-        return Failure(item.index, exc.message, type(exc).__name__, ask.last_text, item.source)
+        return Failure(item.index, exc.message, FailureKind.of(exc), ask.last_text, item.source)
     finally:
         for _ in range(len(prompts) - started):  # prompts never asked: their calls are free again
             budget.release()
@@ -111,7 +110,7 @@ async def score_row(
         return Failure(
             item.index,
             f"no answer named one of {matcher.labels}",
-            "ParseError",
+            FailureKind.PARSE_ERROR,
             ask.last_text,
             item.source,
         )
@@ -151,8 +150,6 @@ async def _score_prompt(
     vote: int,
 ) -> LabelScores | None:
     """One prompt's label scores: log-probabilities where the backend gives them, else samples."""
-    from ..rows import derive_seed
-
     request = Request(
         messages=messages,
         temperature=0.0,
@@ -162,7 +159,7 @@ async def _score_prompt(
     )
     first: Completion | None = None
     if maker.scoring != "samples":
-        can_prefill = bool(getattr(ask.engine.llm, "supports_prefill", False))
+        can_prefill = capabilities_of(ask.engine.llm).prefill
         invalid = ask.invalid
         scores, first = await score_by_logprobs(
             ask, request, matcher, can_prefill=can_prefill, on_invalid=ask.count_invalid

@@ -1,26 +1,19 @@
 """Test helpers: a fake OpenAI-compatible server (``FakeOpenAIServer``), a virtual clock (``FakeClock``).
 
-Imported lazily so that ``python -m fabricator.testing.fake_server`` runs cleanly.
+The fake Hub (``fabricator.testing.fake_hub``) stays a module of its own. ``FakeOpenAIServer.spawn``
+runs ``fake_server.py`` as a script in a child process, so the server imports nothing of the toolkit.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from .clock import FakeClock
+from .fake_server import FakeOpenAIServer, RawAnswer, ReceivedRequest, ServerBehaviour, SpawnedServer
 
-if TYPE_CHECKING:
-    from fabricator.testing.clock import FakeClock
-    from fabricator.testing.fake_server import FakeOpenAIServer, RawAnswer, ReceivedRequest, SpawnedServer
-
-__all__ = ["FakeClock", "FakeOpenAIServer", "RawAnswer", "ReceivedRequest", "SpawnedServer"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "FakeClock":
-        from fabricator.testing.clock import FakeClock
-
-        return FakeClock
-    if name in __all__:
-        from fabricator.testing import fake_server
-
-        return getattr(fake_server, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = [
+    "FakeClock",
+    "FakeOpenAIServer",
+    "RawAnswer",
+    "ReceivedRequest",
+    "ServerBehaviour",
+    "SpawnedServer",
+]

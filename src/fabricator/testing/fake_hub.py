@@ -184,24 +184,31 @@ class _Handler(BaseHTTPRequestHandler):
         if m and method in ("GET", "HEAD"):
             return self._resolve(m["id"], m["path"], head=method == "HEAD")
         m = _API.match(path)
-        if m:
-            repo = self._repo(m["id"])
-            if repo is None:
-                return None
-            op, rest = m["op"], m["rest"] or ""
-            if method == "GET" and op in (None, "revision"):
-                return self._json(200, self._info(repo))
-            if method == "GET" and op == "tree":
-                _rev, _, sub = rest.partition("/")
-                return self._tree(repo, sub, recursive=query.get("recursive", ["false"])[0] in ("1", "true"))
-            if method == "POST" and op == "paths-info":
-                return self._paths_info(repo, body)
-            if method == "POST" and op == "preupload":
-                return self._preupload(body)
-            if method == "POST" and op == "commit":
-                return self._commit(repo, body)
+        if m and self._repo_api(method, m, query, body):
+            return None
         self.hub.unknown.append((method, path))
         return self._error(404, f"fake hub: no route for {method} {path}")
+
+    def _repo_api(self, method: str, m: re.Match[str], query: dict[str, list[str]], body: bytes) -> bool:
+        """Answer ``/api/datasets/<id>/<op>``; ``False`` when no such route (a 404 follows)."""
+        repo = self._repo(m["id"])
+        if repo is None:
+            return True  # refused already
+        op, rest = m["op"], m["rest"] or ""
+        if method == "GET" and op in (None, "revision"):
+            self._json(200, self._info(repo))
+        elif method == "GET" and op == "tree":
+            _rev, _, sub = rest.partition("/")
+            self._tree(repo, sub, recursive=query.get("recursive", ["false"])[0] in ("1", "true"))
+        elif method == "POST" and op == "paths-info":
+            self._paths_info(repo, body)
+        elif method == "POST" and op == "preupload":
+            self._preupload(body)
+        elif method == "POST" and op == "commit":
+            self._commit(repo, body)
+        else:
+            return False
+        return True
 
     def do_GET(self) -> None:
         self._route("GET")

@@ -60,10 +60,13 @@ import urllib.request
 import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 FAULTS = ("429", "500", "hang", "reset", "malformed", "length")
 
@@ -129,6 +132,27 @@ def _parts(text: str) -> list[dict[str, str]]:
     ]
 
 
+def _cut(text: str, max_tokens: Any, fault: str | None) -> tuple[str, str]:
+    """The answer and its finish reason: cut at ``max_tokens`` words, or halved by ``"length"``."""
+    words = text.split()
+    if fault == "length":
+        return " ".join(words[: max(1, len(words) // 2)]), "length"
+    if isinstance(max_tokens, int) and 0 < max_tokens < len(words):
+        return " ".join(words[:max_tokens]), "length"
+    return text, "stop"
+
+
+def _reset(request: web.Request) -> None:
+    """Drop the connection with a TCP RST, answering nothing."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # linger 0: close() sends RST instead of FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    raise asyncio.CancelledError  # nothing more to send on this connection
+
+
 @dataclass
 class ReceivedRequest:
     """One chat request as the server saw it."""
@@ -153,63 +177,82 @@ class _Counters:
     faults: Counter = field(default_factory=Counter)
 
 
+@dataclass(frozen=True)
+class ServerBehaviour:
+    """How the fake server answers: speed, capacity, key, scripted faults, log-probabilities, usage."""
+
+    latency: float = 0.0
+    capacity: int | None = None  # concurrent requests admitted, then 429
+    responder: Responder | None = None  # ``None``: ``default_responder``
+    api_key: str | None = None
+    faults: FaultScript = None
+    retry_after: float | str = 0.05
+    hang_seconds: float = 3600.0
+    model: str = "fake-model"
+    record: bool = True  # keep every chat request received in ``requests``
+    hold_until: int | None = None
+    hold_timeout: float = 10.0  # a safety valve only: the gate normally opens first
+    #: asked for ``logprobs``: the likely tokens at the first answer position (or at each), as
+    #: probabilities; ``None``: certain of each word of the answer
+    token_probs: TokenProbs | None = None
+    #: ``False``: never send ``logprobs``, even when asked (Ollama, many TGI/vLLM set-ups)
+    serve_logprobs: bool = True
+    #: asked for ``logprobs``: ``{token: log-probability}`` at the first answer position, sent
+    #: exactly as given (NaN, Infinity, 1000: what a buggy server sends); wins over ``token_probs``
+    raw_logprobs: RawLogprobs | None = None
+    #: ``usage(prompt_tokens, completion_tokens)`` -> the ``usage`` object sent (``None``: leave it
+    #: out, as servers without usage do; negative or odd counts as a buggy server sends them)
+    usage: Callable[[int, int], Any] | None = None
+    #: send ``message.content`` as a list of content parts (a reasoning part, then the answer
+    #: split in two text parts), as some APIs do for reasoning models
+    content_parts: bool = False
+
+
+class BehaviourOptions(TypedDict, total=False):
+    """``ServerBehaviour``'s fields as keyword arguments of ``FakeOpenAIServer``."""
+
+    latency: float
+    capacity: int | None
+    responder: Responder | None
+    api_key: str | None
+    faults: FaultScript
+    retry_after: float | str
+    hang_seconds: float
+    model: str
+    record: bool
+    hold_until: int | None
+    hold_timeout: float
+    token_probs: TokenProbs | None
+    serve_logprobs: bool
+    raw_logprobs: RawLogprobs | None
+    usage: Callable[[int, int], Any] | None
+    content_parts: bool
+
+
 class FakeOpenAIServer:
-    """An aiohttp.web server on 127.0.0.1 speaking a small subset of the OpenAI API."""
+    """An aiohttp.web server on 127.0.0.1 speaking a small subset of the OpenAI API.
+
+    ``behaviour`` says how it answers; keyword ``options`` override its fields one by one
+    (``FakeOpenAIServer(latency=0.01, faults=["429"])``).
+    """
 
     def __init__(
         self,
+        behaviour: ServerBehaviour | None = None,
         *,
-        latency: float = 0.0,
-        capacity: int | None = None,
-        responder: Responder | None = None,
-        api_key: str | None = None,
-        faults: FaultScript = None,
-        retry_after: float | str = 0.05,
-        hang_seconds: float = 3600.0,
-        model: str = "fake-model",
         host: str = "127.0.0.1",
         port: int = 0,
-        record: bool = True,
-        hold_until: int | None = None,
-        hold_timeout: float = 10.0,
-        token_probs: TokenProbs | None = None,
-        serve_logprobs: bool = True,
-        raw_logprobs: RawLogprobs | None = None,
-        usage: Callable[[int, int], Any] | None = None,
-        content_parts: bool = False,
+        **options: Unpack[BehaviourOptions],
     ) -> None:
-        self.latency = float(latency)
-        #: asked for ``logprobs``: the likely tokens at the first answer position (or at each), as
-        #: probabilities; ``None``: certain of each word of the answer
-        self.token_probs = token_probs
-        #: ``False``: never send ``logprobs``, even when asked (Ollama, many TGI/vLLM set-ups)
-        self.serve_logprobs = serve_logprobs
-        #: asked for ``logprobs``: ``{token: log-probability}`` at the first answer position, sent
-        #: exactly as given (NaN, Infinity, 1000: what a buggy server sends); wins over ``token_probs``
-        self.raw_logprobs = raw_logprobs
-        #: ``usage(prompt_tokens, completion_tokens)`` -> the ``usage`` object sent (``None``: leave it
-        #: out, as servers without usage do; negative or odd counts as a buggy server sends them)
-        self.usage = usage
-        #: send ``message.content`` as a list of content parts (a reasoning part, then the answer
-        #: split in two text parts), as some APIs do for reasoning models
-        self.content_parts = content_parts
-        self.capacity = capacity
-        self.responder: Responder = responder or default_responder
-        self.api_key = api_key
-        self.faults = faults
-        self.retry_after = retry_after
-        self.hang_seconds = float(hang_seconds)
-        self.model = model
+        self.behaviour = b = replace(behaviour or ServerBehaviour(), **options)
+        self.responder: Responder = b.responder or default_responder
         self.host = host
         self.port = port
-        self.record = record
-        self.hold_until = hold_until
-        self.hold_timeout = float(hold_timeout)  # a safety valve only: the gate normally opens first
         #: every chat request received (when ``record``), in arrival order
         self.requests: list[ReceivedRequest] = []
         self._gate: asyncio.Event | None = None
         self._transports: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-        self._auth = f"Bearer {api_key}" if api_key is not None else None
+        self._auth = f"Bearer {b.api_key}" if b.api_key is not None else None
         self._counters = _Counters()
         self._lock = threading.Lock()
         self._runner: web.AppRunner | None = None
@@ -269,7 +312,7 @@ class FakeOpenAIServer:
 
     # async use, inside a running loop: ``async with FakeOpenAIServer() as srv``
     async def astart(self) -> FakeOpenAIServer:
-        self._gate = asyncio.Event() if self.hold_until is not None else None
+        self._gate = asyncio.Event() if self.behaviour.hold_until is not None else None
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
@@ -386,7 +429,7 @@ class FakeOpenAIServer:
     # --- handlers -------------------------------------------------------------------------------
 
     def _fault_for(self, n: int) -> str | None:
-        script = self.faults
+        script = self.behaviour.faults
         if script is None:
             return None
         if callable(script):
@@ -440,135 +483,145 @@ class FakeOpenAIServer:
         if gate is None or gate.is_set():
             return
         try:
-            await asyncio.wait_for(gate.wait(), self.hold_timeout)
+            await asyncio.wait_for(gate.wait(), self.behaviour.hold_timeout)
         except asyncio.TimeoutError:  # never reached: answer anyway, the counts tell the test
             gate.set()
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        counters, lock = self._counters, self._lock
-        with lock:
-            n = counters.received
-            counters.received += 1
-        if self._gate is not None and self.hold_until is not None and n + 1 >= self.hold_until:
-            self._gate.set()
-        connection = self._connection_number(request)
+        n, connection = self._arrive(request)
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
         fault = self._fault_for(n)
-        raw = await request.read()
         try:
-            body = json.loads(raw)
+            body = json.loads(await request.read())
             messages = body["messages"]
         except (ValueError, KeyError, TypeError):
             return self._error(400, "request body must be JSON with 'messages'")
-        if self.record:
+        if self.behaviour.record:
             self.requests.append(ReceivedRequest(n, body, dict(request.headers), fault, connection))
-        retry_after = {"Retry-After": str(self.retry_after)}
-        with lock:
-            if self.capacity is not None and counters.in_flight >= self.capacity:
-                counters.rejected_capacity += 1
-                over = True
-            else:
-                over = False
-                counters.in_flight += 1
-                if counters.in_flight > counters.max_in_flight:
-                    counters.max_in_flight = counters.in_flight
-                if fault:
-                    counters.faults[fault] += 1
-        if over:
-            return self._error(429, "server at capacity, retry later", retry_after)
+        if not self._enter(fault):
+            return self._error(429, "server at capacity, retry later", self._retry_after())
         try:
             await self._hold()
-            if fault == "429":
-                return self._error(429, "Rate limit reached for requests", retry_after)
-            if fault == "500":
-                return self._error(500, "The server had an error while processing your request.")
-            if fault and fault.isdigit():
-                status = int(fault)
-                return self._error(status, f"scripted error {status}", retry_after if status == 503 else None)
-            if fault == "reset":
-                transport = request.transport
-                if transport is not None:
-                    sock = transport.get_extra_info("socket")
-                    if sock is not None:  # linger 0: close() sends RST instead of FIN
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    transport.abort()
-                raise asyncio.CancelledError  # nothing more to send on this connection
-            if fault == "hang":
-                await asyncio.sleep(self.hang_seconds)
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            if fault == "malformed":
-                return web.Response(
-                    status=200, text="<html>this is not json", content_type="application/json"
-                )
-            reply = self.responder(messages, body)
-            if isinstance(reply, RawAnswer):
-                raw_body = reply.body if isinstance(reply.body, str) else _dumps(reply.body)
-                exact = web.Response(
-                    status=reply.status,
-                    body=raw_body.encode(),
-                    content_type="application/json",
-                    headers=reply.headers,
-                )
-                if reply.status < 300:
-                    with lock:
-                        counters.completed += 1
-                return exact
-            text = reply
-            finish = "stop"
-            max_tokens = body.get("max_tokens")
-            words = text.split()
-            if fault == "length":
-                words = words[: max(1, len(words) // 2)]
-                text, finish = " ".join(words), "length"
-            elif isinstance(max_tokens, int) and 0 < max_tokens < len(words):
-                words = words[:max_tokens]
-                text, finish = " ".join(words), "length"
-            prompt_tokens = sum(_count_words(m.get("content")) for m in messages if isinstance(m, dict))
-            choice: dict[str, Any] = {
-                "index": 0,
-                "message": {"role": "assistant", "content": _parts(text) if self.content_parts else text},
-                "finish_reason": finish,
-            }
-            if body.get("logprobs") and self.serve_logprobs:
-                choice["logprobs"] = {"content": self._logprobs(messages, body, text)}
-            answer = {
-                "id": f"chatcmpl-fake-{n}",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body.get("model") or self.model,
-                "choices": [choice],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": len(words),
-                    "total_tokens": prompt_tokens + len(words),
-                },
-            }
-            if self.usage is not None:
-                shown = self.usage(prompt_tokens, len(words))
-                if shown is None:
-                    del answer["usage"]
-                else:
-                    answer["usage"] = shown
-            response = web.Response(body=_dumps(answer), content_type="application/json")
-            with lock:
-                counters.completed += 1
+            failed = await self._scripted_fault(fault, request)
+            if failed is not None:
+                return failed
+            response, done = self._answer(n, messages, body, fault)
+            if done:
+                with self._lock:
+                    self._counters.completed += 1
             return response
         finally:
-            with lock:
-                counters.in_flight -= 1
+            with self._lock:
+                self._counters.in_flight -= 1
+
+    def _arrive(self, request: web.Request) -> tuple[int, int]:
+        """Number the request (opening the ``hold_until`` gate at its count) and its connection."""
+        with self._lock:
+            n = self._counters.received
+            self._counters.received += 1
+        hold_until = self.behaviour.hold_until
+        if self._gate is not None and hold_until is not None and n + 1 >= hold_until:
+            self._gate.set()
+        return n, self._connection_number(request)
+
+    def _enter(self, fault: str | None) -> bool:
+        """Admit one request in flight (``False``: over capacity, counted as rejected)."""
+        capacity = self.behaviour.capacity
+        with self._lock:
+            counters = self._counters
+            if capacity is not None and counters.in_flight >= capacity:
+                counters.rejected_capacity += 1
+                return False
+            counters.in_flight += 1
+            counters.max_in_flight = max(counters.max_in_flight, counters.in_flight)
+            if fault:
+                counters.faults[fault] += 1
+            return True
+
+    def _retry_after(self) -> dict[str, str]:
+        return {"Retry-After": str(self.behaviour.retry_after)}
+
+    async def _scripted_fault(self, fault: str | None, request: web.Request) -> web.Response | None:
+        """The scripted fault's answer (``None``: answer normally), after the latency it adds."""
+        if fault == "429":
+            return self._error(429, "Rate limit reached for requests", self._retry_after())
+        if fault == "500":
+            return self._error(500, "The server had an error while processing your request.")
+        if fault and fault.isdigit():
+            status = int(fault)
+            return self._error(
+                status, f"scripted error {status}", self._retry_after() if status == 503 else None
+            )
+        if fault == "reset":
+            _reset(request)
+        if fault == "hang":
+            await asyncio.sleep(self.behaviour.hang_seconds)
+        if self.behaviour.latency:
+            await asyncio.sleep(self.behaviour.latency)
+        if fault == "malformed":
+            return web.Response(status=200, text="<html>this is not json", content_type="application/json")
+        return None
+
+    def _answer(self, n: int, messages: list, body: dict, fault: str | None) -> tuple[web.Response, bool]:
+        """The responder's answer as a chat completion, and whether it counts as completed."""
+        reply = self.responder(messages, body)
+        if isinstance(reply, RawAnswer):
+            raw_body = reply.body if isinstance(reply.body, str) else _dumps(reply.body)
+            exact = web.Response(
+                status=reply.status,
+                body=raw_body.encode(),
+                content_type="application/json",
+                headers=reply.headers,
+            )
+            return exact, reply.status < 300
+        text, finish = _cut(reply, body.get("max_tokens"), fault)
+        answer = self._completion(n, messages, body, text, finish)
+        return web.Response(body=_dumps(answer), content_type="application/json"), True
+
+    def _completion(self, n: int, messages: list, body: dict, text: str, finish: str) -> dict[str, Any]:
+        """The ``chat.completion`` object for ``text``, with log-probabilities and usage as set up."""
+        b = self.behaviour
+        words = len(text.split())
+        prompt_tokens = sum(_count_words(m.get("content")) for m in messages if isinstance(m, dict))
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": _parts(text) if b.content_parts else text},
+            "finish_reason": finish,
+        }
+        if body.get("logprobs") and b.serve_logprobs:
+            choice["logprobs"] = {"content": self._logprobs(messages, body, text)}
+        answer = {
+            "id": f"chatcmpl-fake-{n}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model") or b.model,
+            "choices": [choice],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": words,
+                "total_tokens": prompt_tokens + words,
+            },
+        }
+        if b.usage is not None:
+            shown = b.usage(prompt_tokens, words)
+            if shown is None:
+                del answer["usage"]
+            else:
+                answer["usage"] = shown
+        return answer
 
     def _logprobs(self, messages: list, body: dict, text: str) -> list[dict[str, Any]]:
         """``logprobs.content`` as OpenAI and llama.cpp's server send it (top ``top_logprobs`` kept)."""
         top_n = int(body.get("top_logprobs") or 0)
-        if self.raw_logprobs is not None:
-            return _raw_content(self.raw_logprobs(messages, body), top_n)
-        if self.token_probs is None:
+        b = self.behaviour
+        if b.raw_logprobs is not None:
+            return _raw_content(b.raw_logprobs(messages, body), top_n)
+        if b.token_probs is None:
             positions: list[Mapping[str, float]] = [{w: 1.0} for w in re.findall(r"\s*\S+", text)]
         else:
-            given = self.token_probs(messages, body)
+            given = b.token_probs(messages, body)
             positions = [given] if isinstance(given, Mapping) else list(given)
         content = []
         for probs in positions:
@@ -591,7 +644,7 @@ class FakeOpenAIServer:
             return denied
         body = {
             "object": "list",
-            "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "fabricator"}],
+            "data": [{"id": self.behaviour.model, "object": "model", "created": 0, "owned_by": "fabricator"}],
         }
         return web.Response(body=_dumps(body), content_type="application/json")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from fabricator.evaluation.metrics.values import (
     ner_values,
     qa_values,
 )
+from fabricator.tables import read_records as read_table_records
 
 __all__ = ["CONFIDENCE_COLUMN", "TASKS", "confidence_summary", "evaluate_files", "infer_task", "read_records"]
 
@@ -43,8 +45,6 @@ def read_records(path: str | Path, split: str | None = None) -> list[dict[str, A
     accept and refuse the same files. ``ClassLabel`` ids become names; ``split`` picks one split
     of a saved ``DatasetDict``.
     """
-    from fabricator.tables import read_records as read_table_records
-
     return read_table_records(path, split)
 
 
@@ -123,26 +123,8 @@ def evaluate_files(
         )
     exclude = {column, pred_column, conf_column, "error", "spans", *_ANSWER_COLUMNS}
     aligned, info = align(predictions, gold, id_column, exclude)
-
-    metrics: dict[str, Any]
-    confidence: dict[str, Any] | None = None
-    if task == "qa":
-        answers, refs = qa_values(gold, aligned, column, pred_column)
-        metrics = qa_metrics(answers, refs)
-    else:
-        predicted = columns(predictions)
-        if predictions and pred_column not in predicted and not (task == "ner" and "spans" in predicted):
-            raise ConfigError(
-                f"the predictions have no column {pred_column!r} (columns: {predicted})",
-                hint="pass prediction_column= (--prediction-column)",
-            )
-        if task == "classification":
-            metrics = classification_metrics(*classification_values(gold, aligned, column, pred_column))
-            if conf_column in predicted:
-                correct, values = confidence_values(gold, aligned, column, pred_column, conf_column)
-                confidence = confidence_summary(correct, values, column=conf_column, n_rows=len(gold))
-        else:
-            metrics = ner_metrics(*ner_values(gold, aligned, column, pred_column))
+    pair = _Aligned(task, gold, predictions, aligned)
+    metrics, confidence = pair.score(column, pred_column, conf_column)
 
     return {
         "task": task,
@@ -156,6 +138,41 @@ def evaluate_files(
         "metrics": metrics,
         **({"confidence": confidence} if confidence is not None else {}),
     }
+
+
+@dataclass(frozen=True)
+class _Aligned:
+    """The gold rows and, for each, the prediction row aligned with it (``None``: missing)."""
+
+    task: str
+    gold: list[dict[str, Any]]
+    predictions: list[dict[str, Any]]
+    aligned: Any
+
+    def score(
+        self, column: str, pred_column: str, conf_column: str
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The task's metrics, and the confidence summary where classification predictions have one."""
+        gold, aligned = self.gold, self.aligned
+        if self.task == "qa":
+            return qa_metrics(*qa_values(gold, aligned, column, pred_column)), None
+        predicted = columns(self.predictions)
+        if (
+            self.predictions
+            and pred_column not in predicted
+            and not (self.task == "ner" and "spans" in predicted)
+        ):
+            raise ConfigError(
+                f"the predictions have no column {pred_column!r} (columns: {predicted})",
+                hint="pass prediction_column= (--prediction-column)",
+            )
+        if self.task != "classification":
+            return ner_metrics(*ner_values(gold, aligned, column, pred_column)), None
+        metrics = classification_metrics(*classification_values(gold, aligned, column, pred_column))
+        if conf_column not in predicted:
+            return metrics, None
+        correct, values = confidence_values(gold, aligned, column, pred_column, conf_column)
+        return metrics, confidence_summary(correct, values, column=conf_column, n_rows=len(gold))
 
 
 def confidence_summary(

@@ -14,7 +14,7 @@ CPU.
 Labels may be ``ClassLabel`` ids or plain values (strings, ints); both datasets are mapped to label
 *names* before anything is compared, so a generated dataset with ``ClassLabel`` ids can be scored
 on a gold file with string labels. Scores are computed with
-:func:`fabricator.evaluation.annotation_metrics.classification_metrics`.
+:func:`fabricator.evaluation.metrics.classification_metrics`.
 
 Bad input is a :class:`~fabricator.errors.ConfigError` raised before any training: a missing
 text or label column (the message lists the columns the dataset has), unlabeled rows, test labels

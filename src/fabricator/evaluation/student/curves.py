@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from fabricator.errors import ConfigError
 
 from .checks import LabelMismatchError, TooFewRowsError, check_classes, prepare_labeled
-from .options import resolve
+from .options import StudentOptions, resolve
 from .results import LearningCurve, LearningCurvePoint
 from .selection import CONFIDENCE_COLUMN, keep_confident
 from .training import fit_and_score
@@ -17,9 +18,7 @@ from .training import fit_and_score
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .options import StudentOptions
-
-__all__ = ["DEFAULT_SIZES", "learning_curve"]
+__all__ = ["DEFAULT_SIZES", "CurveData", "CurveOptions", "learning_curve"]
 
 DEFAULT_SIZES = (50, 100, 200, 500)
 
@@ -34,20 +33,54 @@ def _parse_sizes(sizes: Iterable[int]) -> list[int]:
     return out
 
 
+@dataclass(frozen=True)
+class CurveData:
+    """Which columns of the data ``learning_curve`` reads, the task's labels, and the confidence
+    filter of the generated rows (as in :func:`train_student`)."""
+
+    text_column: str = "text"
+    label_column: str = "label"
+    labels: Sequence[str] | None = None
+    min_confidence: float | None = None
+    confidence_column: str = CONFIDENCE_COLUMN
+
+
+class CurveOptions(StudentOptions, total=False):
+    """The keywords of ``learning_curve``: ``CurveData``'s fields and the training keywords."""
+
+    text_column: str
+    label_column: str
+    labels: Sequence[str] | None
+    min_confidence: float | None
+    confidence_column: str
+
+
+_DATA_FIELDS = frozenset(f.name for f in fields(CurveData))
+
+
+def _prepare(
+    sources: list[tuple[str, Any, str]], test_labels: list[str], data: CurveData
+) -> list[tuple[str, list[str], list[str], Any]]:
+    """Each source's texts, labels and label order; the whole of each must be usable."""
+    prepared = []
+    for source, dataset, role in sources:
+        texts, labels_of, order = prepare_labeled(
+            dataset, text_column=data.text_column, label_column=data.label_column, role=role
+        )
+        check_classes(labels_of, test_labels, order, data.labels)
+        prepared.append((source, texts, labels_of, order))
+    return prepared
+
+
 def learning_curve(
     train: Any,
     test: Any,
     sizes: Iterable[int] = DEFAULT_SIZES,
     gold_train: Any | None = None,
     *,
-    text_column: str = "text",
-    label_column: str = "label",
     seed: int = 0,
     sampling: str = "random",
-    labels: Sequence[str] | None = None,
-    min_confidence: float | None = None,
-    confidence_column: str = CONFIDENCE_COLUMN,
-    **options: Unpack[StudentOptions],
+    **options: Unpack[CurveOptions],
 ) -> LearningCurve:
     """Students trained on ``n`` rows of the generated data (and of ``gold_train``) per size.
 
@@ -55,30 +88,25 @@ def learning_curve(
     samples are nested and repeatable); ``"first"`` takes the first ``n`` rows as stored. Sizes
     larger than a dataset, and samples with a single class or a class with fewer than 2 rows,
     are recorded in ``skipped`` instead of failing the curve; every other bad input raises
-    :class:`ConfigError` before training. ``labels`` and the training keywords (``method``,
-    ``C``, ...: :class:`StudentOptions`) work as in :func:`train_student`; so does
-    ``min_confidence``, which filters the generated data (never ``gold_train``) before sampling.
+    :class:`ConfigError` before training. ``text_column``, ``label_column``, ``labels`` and the
+    training keywords (``method``, ``C``, ...: :class:`StudentOptions`) work as in
+    :func:`train_student`; so does ``min_confidence``, which filters the generated data (never
+    ``gold_train``) before sampling.
     """
     if sampling not in ("random", "first"):
         raise ConfigError(f"unknown sampling {sampling!r}", hint="use 'random' or 'first'")
-    settings = resolve("learning_curve", options)
+    data = CurveData(**{k: v for k, v in options.items() if k in _DATA_FIELDS})  # type: ignore[arg-type]
+    settings = resolve("learning_curve", {k: v for k, v in options.items() if k not in _DATA_FIELDS})
     size_list = _parse_sizes(sizes)
-    if min_confidence is not None:
-        train, _ = keep_confident(train, min_confidence, column=confidence_column)
+    if data.min_confidence is not None:
+        train, _ = keep_confident(train, data.min_confidence, column=data.confidence_column)
     test_texts, test_labels, _ = prepare_labeled(
-        test, text_column=text_column, label_column=label_column, role="test"
+        test, text_column=data.text_column, label_column=data.label_column, role="test"
     )
     sources = [("generated", train, "training")]
     if gold_train is not None:
         sources.append(("gold", gold_train, "gold training"))
-    prepared = []
-    for source, dataset, role in sources:
-        texts, labels_of, order = prepare_labeled(
-            dataset, text_column=text_column, label_column=label_column, role=role
-        )
-        check_classes(labels_of, test_labels, order, labels)  # the whole data set must be usable
-        prepared.append((source, texts, labels_of, order))
-
+    prepared = _prepare(sources, test_labels, data)
     curve = LearningCurve(
         points=[],
         sizes=size_list,
@@ -105,7 +133,7 @@ def learning_curve(
                     order,
                     seed=seed,
                     settings=settings,
-                    labels=labels,
+                    labels=data.labels,
                 )
             except (TooFewRowsError, LabelMismatchError) as exc:  # this sample, not the data
                 curve.skipped.append({"source": source, "n": n, "reason": exc.message})

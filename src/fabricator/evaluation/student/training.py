@@ -7,6 +7,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from fabricator.evaluation.metrics.labels import classification_metrics
+
 from .checks import check_classes, prepare_labeled
 from .classifier import fit_embeddings
 from .finetune import fit_finetune
@@ -34,8 +36,6 @@ def fit_and_score(
     labels: Sequence[str] | None = None,
 ) -> StudentResult:
     """Check the classes, train the student on checked rows and score its test predictions."""
-    from fabricator.evaluation.annotation_metrics import classification_metrics
-
     start = time.perf_counter()
     classes = check_classes(train_labels, test_labels, order, labels)
     scored = list(labels) if labels is not None else classes

@@ -18,20 +18,22 @@ asked for (``scoring.settle``, as in annotation).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import ConfigError
-from .formats import Labels
-from .formats.base import conditioning
-from .prompts import BasePrompt
-from .rows import CallBudget, CallLogger, Failure, RowMaker, WorkItem
-from .scoring.settle import settle
-
-if TYPE_CHECKING:
-    from .execution.engine import Engine
-    from .options import SamplingOptions
-    from .planning import Task
+from ...errors import ConfigError
+from ...execution.calls import CallBudget
+from ...execution.executor import Executor
+from ...execution.work import Failure, FailureKind, RowValues, WorkItem
+from ...formats import Labels
+from ...formats.base import conditioning
+from ...options import SamplingOptions
+from ...prompts import BasePrompt
+from ...scoring.settle import settle
+from ..rows import RowMaker
+from ..task import Task
+from . import Kept, Round
 
 #: the annotator's question; ``{}`` is filled with the label options
 VERIFY_TASK = "Which label fits this text best? The labels are: {}."
@@ -112,12 +114,10 @@ class Verifier:
         self,
         task: Task,
         sampling: SamplingOptions,
-        engine: Engine,
-        logger: CallLogger,
+        executor: Executor,
         budget: CallBudget,
-        system_prompt: str | None = None,
     ) -> None:
-        self.ask = VerifyPrompt(task, sampling, system_prompt)
+        self.ask = VerifyPrompt(task, sampling, sampling.system_prompt)
         self.label_column, self.text_column = self.ask.label_column, self.ask.text_column
         self.min_confidence = sampling.verify_min_confidence
         self.maker = RowMaker(
@@ -129,8 +129,7 @@ class Verifier:
             scoring="auto" if sampling.label_scoring == "off" else sampling.label_scoring,
             label_samples=sampling.label_samples,
         )
-        self.engine = engine
-        self.logger = logger
+        self.executor = executor
         self.budget = budget
         self.counts = VerificationCounts()
         self.calibrated = sampling.calibration == "batch"
@@ -140,29 +139,36 @@ class Verifier:
         self._asked: dict[str, int] = {}
         self._seen = 0
 
-    async def check(
-        self, rows: dict[int, dict[str, Any]], failures: dict[int, Failure], indices: list[int]
-    ) -> None:
-        """Verify rows ``indices`` (those still in ``rows``); failed ones move to ``failures``."""
-        todo = sorted(i for i in indices if i in rows)
-        verdicts: dict[int, dict[str, Any] | Failure] = {}
+    async def apply(self, batch: Round) -> Kept:
+        """Verify the round's rows, through the run's executor (local or Ray) like every call."""
+        for _ in range(len(batch.indices) - len(batch.rows)):  # rows that never reached verification
+            self.budget.release()
+        todo = sorted(batch.rows)
+        verdicts: dict[int, RowValues | Failure] = {}
 
-        async def handle(item: WorkItem) -> dict[str, Any] | Failure:
-            source = {self.text_column: rows[item.index][self.text_column]}
-            return await self.maker.make(self.engine, item, self.logger, source=source, budget=self.budget)
-
-        def keep(item: WorkItem, result: dict[str, Any] | Failure) -> None:
+        def keep(item: WorkItem, result: RowValues | Failure) -> None:
             verdicts[item.index] = result
 
-        await self.engine.map([self.ask.item(i, str(rows[i][self.text_column])) for i in todo], handle, keep)
+        items = [self.ask.item(i, str(batch.rows[i][self.text_column])) for i in todo]
+        await self.executor.map(items, keep, maker=self.maker)
         if self.calibrated:
-            self._calibrate([(i, v) for i, v in sorted(verdicts.items()) if not isinstance(v, Failure)], rows)
+            self._calibrate(
+                [(i, v) for i, v in sorted(verdicts.items()) if not isinstance(v, Failure)], batch.rows
+            )
+        kept = Kept({})
         for index in todo:  # in row order: the outcome does not depend on which call finished first
             verdict = verdicts.get(index)
-            if verdict is not None:
-                self._settle(index, verdict, rows, failures)
+            if verdict is None:
+                kept.rows[index] = batch.rows[index]
+                continue
+            outcome = self._settle(index, verdict, batch.rows[index])
+            if isinstance(outcome, Failure):
+                kept.failures[index] = outcome
+            else:
+                kept.rows[index] = outcome
+        return kept
 
-    def _calibrate(self, verdicts: list[tuple[int, dict[str, Any]]], rows: dict[int, dict[str, Any]]) -> None:
+    def _calibrate(self, verdicts: list[tuple[int, RowValues]], rows: Mapping[int, RowValues]) -> None:
         """Each verdict's label and confidence re-read (``scoring.settle``) with the verifier's
         prior divided out: the mean distribution, and the asked labels' frequencies, of every row
         checked so far; the raw scores stay in ``label_scores``, beside ``calibrated_scores``."""
@@ -184,53 +190,50 @@ class Verifier:
             target={label: self._asked.get(label, 0) / self._seen for label in self._mass},
         )
 
-    def _settle(
-        self,
-        index: int,
-        verdict: dict[str, Any] | Failure,
-        rows: dict[int, dict[str, Any]],
-        failures: dict[int, Failure],
-    ) -> None:
-        row = rows[index]
+    def _settle(self, index: int, verdict: RowValues | Failure, row: RowValues) -> RowValues | Failure:
+        """The row, with its verdict in its provenance; or the failure it becomes."""
         asked = str(row[self.label_column])
         text = str(row[self.text_column])
         if isinstance(verdict, Failure):
             self.counts.unverified += 1
-            del rows[index]
-            failures[index] = Failure(index, f"not verified: {verdict.error}", verdict.kind, text)
-            return
+            return Failure(index, f"not verified: {verdict.error}", verdict.kind, text)
         self.counts.checked += 1
         found, confidence = str(verdict[self.label_column]), float(verdict["confidence"])
         tally = self.counts.by_label.setdefault(asked, {})
         tally[found] = tally.get(found, 0) + 1
-        scores = verdict["__provenance"].get("label_scores", {})
         if found != asked:
             self.counts.mismatched += 1
             why = f"asked for {asked!r}, the teacher reads it as {found!r} (confidence {confidence:.3f})"
-            failures[index] = Failure(index, why, "LabelMismatch", text)
-            del rows[index]
-        elif self.min_confidence is not None and confidence < self.min_confidence:
+            return Failure(index, why, FailureKind.LABEL_MISMATCH, text)
+        if self.min_confidence is not None and confidence < self.min_confidence:
             self.counts.unsure += 1
             why = (
                 f"{asked!r} verified with confidence {confidence:.3f} "
                 f"< verify_min_confidence {self.min_confidence}"
             )
-            failures[index] = Failure(index, why, "Unverified", text)
-            del rows[index]
-        else:
-            self.counts.kept += 1
-            provenance = row.setdefault("__provenance", {})
-            provenance["verified"] = {
-                "label": found,
-                "confidence": round(confidence, 6),
-                "label_scores": scores,
-            }
-            invalid = verdict["__provenance"].get("invalid_logprobs")
-            if invalid:  # the verdict came from the teacher's answers: counted in the summary
-                provenance["invalid_logprobs"] = provenance.get("invalid_logprobs", 0) + invalid
-            calibrated = verdict["__provenance"].get("calibrated_scores")
-            if calibrated is not None:  # the teacher's reading with its own prior divided out
-                provenance["verified"]["calibrated_scores"] = calibrated
+            return Failure(index, why, FailureKind.UNVERIFIED, text)
+        self.counts.kept += 1
+        return {**row, "__provenance": verified(row.get("__provenance", {}), verdict, found, confidence)}
 
 
-__all__ = ["VERIFY_TASK", "VerificationCounts", "Verifier", "VerifyPrompt", "check_verification"]
+def verified(provenance: dict[str, Any], verdict: RowValues, found: str, confidence: float) -> dict[str, Any]:
+    """A new provenance: the row's, with the verdict (and the invalid log-probability sets it met)."""
+    theirs = verdict["__provenance"]
+    out = {
+        **provenance,
+        "verified": {
+            "label": found,
+            "confidence": round(confidence, 6),
+            "label_scores": theirs.get("label_scores", {}),
+        },
+    }
+    invalid = theirs.get("invalid_logprobs")
+    if invalid:  # the verdict came from the teacher's answers: counted in the summary
+        out["invalid_logprobs"] = provenance.get("invalid_logprobs", 0) + invalid
+    calibrated = theirs.get("calibrated_scores")
+    if calibrated is not None:  # the teacher's reading with its own prior divided out
+        out["verified"]["calibrated_scores"] = calibrated
+    return out
+
+
+__all__ = ["VERIFY_TASK", "VerificationCounts", "Verifier", "VerifyPrompt", "check_verification", "verified"]

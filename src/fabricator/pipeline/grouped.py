@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import BackendError, ParseError
-from .prompts import BasePrompt
-from .rows import CallBudget, CallLogger, EngineLike, Failure, WorkItem, counted_call
+from ..errors import BackendError, ParseError
+from ..execution.calls import CallBudget, CallLogger, EngineLike, counted_call
+from ..execution.work import Failure, FailureKind, WorkItem
+from ..prompts import BasePrompt
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the driver hands itself in: its type only
     from .rows import RowMaker
 
 #: the assistant prefill of a grouped prompt: the model goes on with its first answer
@@ -99,10 +100,12 @@ async def make_group(
     except BackendError as exc:
         if exc.fatal:
             raise
-        return [Failure(m.index, exc.message, type(exc).__name__) for m in members]
+        return [Failure(m.index, exc.message, FailureKind.of(exc)) for m in members]
     if completion is None:
         return [
-            Failure(m.index, f"not asked: max_prompt_calls ({budget.limit}) reached", "CallCapReached")
+            Failure(
+                m.index, f"not asked: max_prompt_calls ({budget.limit}) reached", FailureKind.CALL_CAP_REACHED
+            )
             for m in members
         ]
     logger.write(item, request, completion.text)
@@ -114,13 +117,13 @@ async def make_group(
     for position, (member, answer) in enumerate(zip(members, answers, strict=True)):
         if answer is None:
             error = f"answer {position + 1} of {len(members)} is missing from the call's answer"
-            out.append(Failure(member.index, error, "ParseError", raw))
+            out.append(Failure(member.index, error, FailureKind.PARSE_ERROR, raw))
             continue
         cut_short = completion.finish_reason == "length" and position == last
         try:
             row = maker.parse(member, answer, None, truncated=cut_short)
         except ParseError as exc:
-            out.append(Failure(member.index, str(exc), type(exc).__name__, raw))
+            out.append(Failure(member.index, str(exc), FailureKind.of(exc), raw))
             continue
         provenance = maker.provenance(engine, member, request, 0)
         provenance["call"] = {"first_row": item.index, "rows": len(members), "position": position}

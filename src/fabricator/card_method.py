@@ -1,0 +1,120 @@
+"""The card's "How it was made": workflow, model, sampling, labels and examples, one line each."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .llms.builtin import ModelOptions
+
+if TYPE_CHECKING:
+    from .recipe import Recipe
+
+__all__ = ["how_it_was_made", "label_picking", "sampling", "verification"]
+
+_WORKFLOWS = {
+    "unlabeled": "unlabeled generation: the model wrote new texts from the task description",
+    "label-conditioned": "label-conditioned generation: the model wrote one text for a given label per row",
+    "annotation": "annotation: the model labeled the rows of the unlabeled input",
+}
+
+
+def _public_url(url: str) -> str:
+    """A URL without user, password, query or fragment: what a card may show of an endpoint."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str) -> list[str]:
+    mode = str(summary.get("mode", ""))
+    m, s = recipe.model, recipe.generation.sampling
+    model = f"`{model_name}` (backend `{m.backend}`"
+    o = m.options()  # the built-in backends' keys; another backend's are its own
+    if isinstance(o, ModelOptions) and m.backend == "openai" and o.base_url:
+        model += f", endpoint `{_public_url(o.base_url)}`"
+        model += f", key from the variable named `{o.api_key_env}`" if o.api_key_env else ""
+    if isinstance(o, ModelOptions) and m.backend == "embedded":
+        model += f", model file `{o.model_path}`" if o.model_path else ", the model shipped with Fabricator"
+    lines = [
+        "## How it was made",
+        "",
+        f"- Workflow: {_WORKFLOWS.get(mode, mode or 'unknown')}.",
+        f"- Model: {model}).",
+        f"- Sampling: {sampling(s)}.",
+    ]
+    if recipe.prompt.label_options:
+        lines.append("- Label options: " + ", ".join(f"`{o}`" for o in recipe.prompt.label_options) + ".")
+    if recipe.output_format:
+        lines.append(f"- Output format: `{recipe.output_format.kind}`.")
+    if "calibration_changed" in summary or (mode == "annotation" and recipe.prompt.label_options):
+        lines.append(f"- Labels: {label_picking(s)}.")
+    if s.verify:
+        lines.append(f"- Label verification: {verification(s, summary.get('verification'))}.")
+    if recipe.fewshot:
+        f = recipe.fewshot
+        n = f.examples_per_class
+        how = {
+            None: f"{n} drawn at random per prompt" if n is not None else "drawn at random",
+            "uniform": f"strategy `uniform`: one label per prompt, {n} examples of it",
+            "stratified": f"strategy `stratified`: {n} examples of every class in each prompt",
+            "similar": "strategy `similar`: the examples nearest to each row, "
+            + (f"{n} of each class" if n else f"{recipe.generation.sampling.fewshot_examples} in all"),
+        }[f.sampling_strategy]
+        by = f", classes from column `{f.sampling_column}`" if f.sampling_column else ""
+        limit = f" (first {f.limit} rows)" if f.limit else ""
+        lines.append(f"- Few-shot examples: `{f.path}`{limit}, {how}{by}.")
+    else:
+        lines.append("- Few-shot examples: none.")
+    if recipe.unlabeled:
+        limit = f" (first {recipe.unlabeled.limit} rows)" if recipe.unlabeled.limit else ""
+        lines.append(f"- Unlabeled input: `{recipe.unlabeled.path}`{limit}.")
+    return lines
+
+
+def sampling(s: Any) -> str:
+    """How answers were drawn, in one line (with how many rows one call wrote, if several)."""
+    per_call = getattr(s, "rows_per_call", 1)
+    if per_call > 1:
+        how = (
+            f"seed {s.seed}, temperature {s.temperature}, {per_call} rows a call (one label and one "
+            f"draw of examples each), at most {s.max_tokens} tokens per row"
+        )
+    else:
+        how = f"seed {s.seed}, temperature {s.temperature}, at most {s.max_tokens} tokens per answer"
+    return f"{how}; duplicates and copies of few-shot examples {'dropped' if s.dedup else 'kept'}"
+
+
+def verification(s: Any, counts: Mapping[str, Any] | None) -> str:
+    """How generated rows were checked against the label they were written for, in one line."""
+    how = "each row annotated back by the same model, kept only if it reads as the label asked for"
+    if s.verify_min_confidence is not None:
+        how += f" with confidence {s.verify_min_confidence} or more"
+    if s.calibration == "batch":
+        how += " (the annotator's own label prior divided out)"
+    if counts:
+        how += f"; {counts.get('kept', 0)} of {counts.get('checked', 0)} checked rows kept"
+    return how
+
+
+def label_picking(s: Any) -> str:
+    """How an annotation picked its labels (docs/annotation.md), in one line."""
+    if s.label_scoring == "off":
+        return "the answer text parsed into one of the options (label scoring off)"
+    how = {
+        "auto": "scored from the model's token probabilities (sampled answers voting where a backend "
+        "gives none); `confidence` is the probability of the chosen label",
+        "logprobs": "scored from the model's token probabilities; `confidence` is the label's probability",
+        "samples": f"{s.label_samples} sampled answers voting; `confidence` is the winning label's share",
+    }[s.label_scoring]
+    if s.calibration == "batch":
+        how += "; calibrated by dividing out the run's mean label distribution"
+    if s.votes > 1:
+        how += f"; {s.votes} prompts with different few-shot examples vote per row"
+    if s.task_rephrasings:
+        how += f"; {len(s.task_rephrasings)} other wording(s) of the task vote too"
+    if s.min_confidence is not None:
+        how += f"; rows below confidence {s.min_confidence} left out (in failures.jsonl)"
+    return how

@@ -1,0 +1,33 @@
+"""The filter stages a run's options ask for, in the order they run."""
+
+from __future__ import annotations
+
+from ...execution.calls import CallBudget
+from ...execution.executor import Executor
+from ...options import SamplingOptions
+from ..task import Task
+from . import Filter
+from .copies import CopyFilter
+from .near import NearDuplicateFilter
+from .verification import Verifier
+
+
+def filters_for(
+    task: Task, sampling: SamplingOptions, executor: Executor, budget: CallBudget, *, canned: bool
+) -> list[Filter]:
+    """Copies, near duplicates, then verification (the dearest, on the fewest rows). A run on
+    ``canned`` answers (``dummy_response``) filters nothing: repeats are fine, no teacher to ask."""
+    if canned:
+        return []
+    stages: list[Filter] = []
+    if sampling.dedup and task.unlabeled is None:
+        stages.append(CopyFilter(task))
+    near = NearDuplicateFilter.of(task, sampling)
+    if near is not None:
+        stages.append(near)
+    if sampling.verify:
+        stages.append(Verifier(task, sampling, executor, budget))
+    return stages
+
+
+__all__ = ["filters_for"]

@@ -1,0 +1,370 @@
+"""Resolving the arguments of ``generate`` into a checked ``Task`` (before any model call).
+
+The paper's arguments and the options pick the task's output format, its few-shot pool (indexed
+once), how labels are scored and whether answers are structured; every mistake is a
+``ConfigError`` with a hint, raised here rather than mid-run.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from datasets import Dataset
+
+from ..attributes import resolve_attributes
+from ..errors import ConfigError
+from ..formats import Entities, FreeText, LabelConditioned, Labels, OutputFormat
+from ..formats.base import conditioning, reasks, score_options
+from ..llms.base import LLM
+from ..llms.capabilities import capabilities_of
+from ..llms.fake import Fake
+from ..options import MAX_PLANNED, SamplingOptions
+from ..prompts import BasePrompt
+from ..samplers import SAMPLING_STRATEGIES, STRATEGY_HINT, FewShotPool, SimilarIndex, embedder_of
+from .task import Task
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+
+def check_count(name: str, value: Any) -> None:
+    """A row or call count: a whole number from 1 to ``MAX_PLANNED``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+    if int(value) > MAX_PLANNED:
+        raise ConfigError(
+            f"{name}={int(value):,} is more than one run may plan ({MAX_PLANNED:,})",
+            hint=f"split the run into several of at most {MAX_PLANNED:,} rows each "
+            "(different seeds, or one journal_dir to reuse answers)",
+        )
+
+
+class ResolveOptions(TypedDict, total=False):
+    """What ``resolve_task`` takes besides the paper's arguments."""
+
+    llm: LLM | None
+    sampling: SamplingOptions | None
+    output_format: OutputFormat | None
+    dry_run: bool
+
+
+def resolve_task(
+    prompt: BasePrompt,
+    fewshot: Dataset | None = None,
+    strategy: str | None = None,
+    per_class: int | None = None,
+    sampling_column: str | None = None,
+    unlabeled: Dataset | None = None,
+    **how: Unpack[ResolveOptions],
+) -> Task:
+    """The task of ``generate``'s arguments (the paper's first five, in its order), checked.
+
+    ``how``: the backend (``llm``), the ``sampling`` options, an ``output_format``; ``dry_run``
+    (a ``dummy_response``): label answers that are no label are kept as text.
+    """
+    sampling = how.get("sampling") or SamplingOptions()
+    llm: LLM = how.get("llm") or Fake()
+    output_format, dry_run = how.get("output_format"), how.get("dry_run", False)
+    if not isinstance(prompt, BasePrompt):
+        raise ConfigError("prompt_template must be a fabricator.prompts.BasePrompt")
+    if strategy not in SAMPLING_STRATEGIES:
+        raise ConfigError(f"unknown fewshot_sampling_strategy {strategy!r}", hint=STRATEGY_HINT)
+    per_class = _fewshot_count(strategy, per_class, sampling.fewshot_examples)
+    if strategy is not None and fewshot is None:
+        raise ConfigError(f"fewshot_sampling_strategy={strategy!r} needs a fewshot_dataset")
+    if output_format is not None:
+        unlabeled, fewshot = _prepared(output_format, unlabeled, fewshot)
+    mode = (
+        "annotation"
+        if unlabeled is not None
+        else ("label-conditioned" if prompt.label_options else "unlabeled")
+    )
+    if unlabeled is not None:
+        _check_unlabeled(prompt, unlabeled)
+    attributes = resolve_attributes(sampling.attributes, prompt, mode)
+    label_column = sampling_column or (
+        prompt.target_column if mode == "annotation" and prompt.label_options else "label"
+    )
+    fmt = output_format or _format_of(prompt, mode, label_column, sampling.label_synonyms, dry_run)
+    _check_selection(strategy, mode, fmt, sampling.fewshot_reuse)
+    text_columns = _similarity_columns(prompt, output_format) if strategy == "similar" else []
+    selection = Selection(strategy, per_class, label_column, text_columns)
+    pool, similar = (
+        _pool_of(prompt, fewshot, selection, fmt, sampling) if fewshot is not None else (None, None)
+    )
+    can_structure = _can_structure(llm, sampling)
+    needed = prompt.input_columns + fmt.needed_columns() + text_columns
+    rows = unlabeled.select_columns(list(dict.fromkeys(needed))).to_list() if unlabeled is not None else None
+    rephrasings = tuple(prompt.rephrased(text) for text in sampling.task_rephrasings or ())
+    scoring = _checked_scoring(fmt, mode, sampling, dry_run, has_pool=pool is not None)
+    structured = (
+        scoring is None
+        and reasks(fmt)
+        and fmt.json_schema() is not None
+        and (can_structure if sampling.structured_output is None else sampling.structured_output)
+    )
+    return Task(
+        prompt,
+        mode,
+        fmt,
+        pool,
+        strategy,
+        per_class,
+        unlabeled,
+        rows,
+        sampling.seed,
+        structured,
+        capabilities_of(llm).prefill and not structured,
+        scoring,
+        similar=similar,
+        examples=sampling.fewshot_examples if strategy == "similar" else None,
+        reuse=sampling.fewshot_reuse,
+        votes=sampling.votes,
+        rephrasings=rephrasings,
+        attributes=attributes,
+        rows_per_call=_rows_per_call(sampling.rows_per_call, mode, fmt, prompt),
+    )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How few-shot examples are picked: the strategy, its count, the label and text columns."""
+
+    strategy: str | None
+    per_class: int | None
+    label_column: str
+    text_columns: list[str]
+
+
+def _prepared(
+    output_format: OutputFormat, unlabeled: Dataset | None, fewshot: Dataset | None
+) -> tuple[Dataset, Dataset | None]:
+    """The datasets with the columns a structured format's prompt shows (``prepare``)."""
+    if not isinstance(output_format, OutputFormat):
+        raise ConfigError(
+            f"output_format must be an OutputFormat, not {type(output_format).__name__}",
+            hint="use fabricator.formats.Entities(...) or ExtractiveQA(...)",
+        )
+    if unlabeled is None:
+        raise ConfigError("an output_format (entities, qa) annotates data: give unlabeled_dataset")
+    return output_format.prepare(unlabeled), output_format.prepare(fewshot) if fewshot is not None else None
+
+
+def _pool_of(
+    prompt: BasePrompt, fewshot: Dataset, selection: Selection, fmt: OutputFormat, sampling: SamplingOptions
+) -> tuple[FewShotPool, SimilarIndex | None]:
+    """The few-shot pool, indexed once (by label where draws need it), checked against the draws;
+    with "similar", its embedding index (the pool embedded once, before any model call)."""
+    if len(fewshot) == 0:
+        raise ConfigError("the few-shot dataset is empty", hint="give examples or pass None")
+    strategy, per_class, label_column = selection.strategy, selection.per_class, selection.label_column
+    by_label = (strategy is not None and (strategy != "similar" or bool(per_class))) or (
+        conditioning(fmt) is not None and label_column in fewshot.column_names
+    )
+    columns = prompt.relevant_columns_for_fewshot_examples or [prompt.target_column]
+    pool = FewShotPool(
+        fewshot,
+        columns=[*columns, *selection.text_columns],
+        label_column=label_column if by_label else None,
+        label_options=prompt.label_options,
+    )
+    examples = sampling.fewshot_examples
+    pool.check(strategy, per_class, prompt.label_options or sorted(pool.by_label), examples)
+    if strategy != "similar":
+        return pool, None
+    balance = pool.label_column if per_class else None
+    return pool, SimilarIndex(pool.rows, selection.text_columns, embedder_of(strategy), balance)
+
+
+def _checked_scoring(
+    fmt: OutputFormat,
+    mode: str,
+    sampling: SamplingOptions,
+    dry_run: bool,
+    *,
+    has_pool: bool,
+) -> str | None:
+    """How labels are scored (``label_scoring``), with the options that need scoring checked."""
+    scoring = label_scoring(fmt, mode, sampling.label_scoring, dry_run)
+    rephrasings = len(sampling.task_rephrasings or ())
+    if rephrasings and scoring is None:
+        raise ConfigError(
+            f"task_rephrasings ({rephrasings}) vote on a row's label, so they need scored label annotation",
+            hint="annotate an unlabeled_dataset into label_options with label_scoring on, "
+            "or drop task_rephrasings",
+        )
+    _check_scored_options(sampling, label_scoring(fmt, mode, sampling.label_scoring, dry_run=False), mode)
+    if sampling.votes > 1 and (scoring is None or not has_pool):
+        raise ConfigError(
+            f"votes={sampling.votes} needs scored label annotation with few-shot examples "
+            "(each vote is a prompt with other examples)",
+            hint="give a fewshot_dataset and keep label_scoring on, or set votes=1",
+        )
+    return scoring
+
+
+def _can_structure(llm: LLM, sampling: SamplingOptions) -> bool:
+    """Whether the backend takes a JSON schema; asking for one it cannot take is an error."""
+    can_structure = capabilities_of(llm).json_schema
+    if sampling.structured_output and not can_structure:
+        raise ConfigError(
+            f"backend {llm.name!r} does not support structured (JSON schema) output",
+            hint="use structured_output=None (auto) or False",
+        )
+    return can_structure
+
+
+def _fewshot_count(strategy: str | None, per_class: int | None, examples: int | None) -> int | None:
+    """``fewshot_examples_per_class`` once ``fewshot_examples`` (a total per prompt) is checked
+    against it: "similar" takes one of the two, a random draw (no strategy) either."""
+    if strategy == "similar":
+        if examples is None and not per_class:
+            raise ConfigError(
+                "fewshot_sampling_strategy='similar' needs a number of examples",
+                hint="set fewshot_examples=k (the k nearest) or fewshot_examples_per_class=k "
+                "(the k nearest of each class)",
+            )
+        if examples is not None and per_class:
+            raise ConfigError(
+                "give fewshot_examples (the k nearest) or fewshot_examples_per_class "
+                "(the k nearest of each class), not both",
+                hint="drop one of the two",
+            )
+        return per_class
+    if examples is None:
+        return per_class
+    if strategy is None:
+        if per_class and per_class != examples:
+            raise ConfigError(
+                f"fewshot_examples={examples} and fewshot_examples_per_class={per_class} disagree",
+                hint="without a sampling strategy both count the examples per prompt: give one",
+            )
+        return examples
+    raise ConfigError(
+        f"fewshot_examples counts the examples of a 'similar' or random draw, not of {strategy!r}",
+        hint=f"use fewshot_examples_per_class with {strategy!r}",
+    )
+
+
+def _check_selection(strategy: str | None, mode: str, fmt: OutputFormat, reuse: int) -> None:
+    """Strategy "similar" needs rows to be similar to; a shared draw needs rows that can share one."""
+    if strategy == "similar" and mode != "annotation":
+        raise ConfigError(
+            "fewshot_sampling_strategy='similar' picks the examples nearest to each row being "
+            f"annotated, and {mode} generation has no rows",
+            hint="give unlabeled_dataset to annotate, or use 'uniform' / 'stratified' to generate",
+        )
+    if reuse > 1 and strategy == "similar":
+        raise ConfigError(
+            "fewshot_reuse shares one draw of examples across rows; 'similar' picks them per row",
+            hint="leave fewshot_reuse at 1 with 'similar'",
+        )
+    if reuse > 1 and strategy == "uniform" and conditioning(fmt) is not None:
+        raise ConfigError(
+            "fewshot_reuse cannot share a 'uniform' draw: each row is conditioned on its own label",
+            hint="use 'stratified', or fewshot_reuse=1",
+        )
+
+
+def _rows_per_call(rows: int, mode: str, fmt: OutputFormat, prompt: BasePrompt) -> int:
+    """``rows_per_call`` above 1 lists several rows' tasks in one prompt: generation of free text
+    only (an annotated row has its own input; a structured answer has its own schema), with the
+    examples inline (a grouped prompt shows them once, after the tasks)."""
+    if rows > 1 and prompt.examples_as_turns:
+        raise ConfigError(
+            f"rows_per_call={rows} shows the examples once, inline; it cannot show them as turns",
+            hint="use rows_per_call=1 with examples_as_turns, or examples_as_turns=False",
+        )
+    if rows > 1 and (mode == "annotation" or not isinstance(fmt, (FreeText, LabelConditioned))):
+        raise ConfigError(
+            f"rows_per_call={rows} writes several generated texts in one answer; it does not apply "
+            f"to {mode if mode == 'annotation' else type(fmt).__name__}",
+            hint="leave rows_per_call at 1 for annotation and structured output formats",
+        )
+    return rows
+
+
+def _similarity_columns(prompt: BasePrompt, output_format: OutputFormat | None) -> list[str]:
+    """The columns whose text "similar" compares: the NER text, else the prompt's input columns."""
+    if isinstance(output_format, Entities):
+        return [output_format.text_column]
+    if not prompt.input_columns:
+        raise ConfigError(
+            "fewshot_sampling_strategy='similar' compares the input columns, and the prompt has none",
+            hint="name them in fewshot_example_columns, e.g. fewshot_example_columns='text'",
+        )
+    return prompt.input_columns
+
+
+def label_scoring(fmt: OutputFormat, mode: str, wanted: str, dry_run: bool) -> str | None:
+    """How an annotation picks its labels: scored (``wanted``) when the format has label options.
+
+    Dry runs (canned answers) and other formats parse the answer text as before (``None``).
+    """
+    if wanted == "off" or dry_run or mode != "annotation" or score_options(fmt) is None:
+        return None
+    return wanted
+
+
+def _check_scored_options(sampling: SamplingOptions, scoring: str | None, mode: str) -> None:
+    """``min_confidence`` and annotation's ``calibration`` read scored labels: refused where the
+    run scores none, instead of being silently ignored (verification's are checked with it)."""
+    asked = [
+        name
+        for name, on in (
+            ("min_confidence", sampling.min_confidence is not None),
+            ("calibration", sampling.calibration != "off" and mode == "annotation"),
+        )
+        if on
+    ]
+    if asked and scoring is None:
+        raise ConfigError(
+            f"{' and '.join(asked)} work{'' if len(asked) > 1 else 's'} on scored labels, and this "
+            f"run scores none ({mode}, label_scoring={sampling.label_scoring!r})",
+            hint="annotate an unlabeled_dataset into label_options with label_scoring on; "
+            "for generated rows use verify=True with verify_min_confidence",
+        )
+
+
+def _check_unlabeled(prompt: BasePrompt, unlabeled: Dataset) -> None:
+    if len(unlabeled) == 0:
+        raise ConfigError("the unlabeled dataset is empty", hint="give at least one row to annotate")
+    if not prompt.input_columns:
+        raise ConfigError(
+            "annotation needs fewshot_example_columns: the input columns the model reads",
+            hint="e.g. BasePrompt(..., fewshot_example_columns='text')",
+        )
+    missing = [c for c in prompt.input_columns if c not in unlabeled.column_names]
+    if missing:
+        raise ConfigError(
+            f"the unlabeled dataset lacks column(s) {missing}; it has {unlabeled.column_names}",
+            hint="rename its columns or change fewshot_example_columns",
+        )
+
+
+def _format_of(
+    prompt: BasePrompt, mode: str, label_column: str, synonyms: Mapping[str, str] | None, dry_run: bool
+) -> OutputFormat:
+    """The format the paper's arguments mean when no ``output_format`` is given.
+
+    Label options and annotation into the label column: the model writes a label. Label options
+    otherwise (generation, or NLI-style annotation of another column): the model writes text for
+    one label per row. No label options: free text.
+    """
+    target = prompt.target_column
+    if prompt.label_options and mode == "annotation" and target == label_column:
+        return Labels(target, prompt.label_options, synonyms=synonyms, keep_other_text=dry_run)
+    text = FreeText(
+        target,
+        answer_prefix=prompt.answer_prefix(),
+        stop_columns=(*(prompt.relevant_columns_for_fewshot_examples or []), target, label_column),
+    )
+    if prompt.label_options:
+        return LabelConditioned(text, label_column, prompt.label_options)
+    return text
+
+
+__all__ = ["MAX_PLANNED", "check_count", "label_scoring", "resolve_task"]

@@ -1,0 +1,114 @@
+"""The parts of one run that are not stages: its journal, its engine, and what the report says."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from ..errors import ConfigError
+from ..execution.clock import Clock
+from ..execution.engine import Engine
+from ..execution.journal import Journal
+from ..execution.ratelimit import RateLimiter
+from ..execution.settings import EngineSettings
+from ..execution.stats import Prices
+from ..execution.work import FailureKind
+from ..llms.base import LLM
+from ..options import GenerationOptions, JournalOptions, SamplingOptions
+from ..progress import ProgressReporter
+from ..report import GenerationReport
+from .filters import Filter
+from .filters.near import NearDuplicateFilter
+from .filters.verification import Verifier
+from .resolve import check_count
+from .rounds import Rounds, Target
+from .task import Task, signature
+
+log = logging.getLogger("fabricator")
+
+
+def target_of(
+    task: Task, sampling: SamplingOptions, kind: str, calls: int, samples: int, *, verify: bool
+) -> Target:
+    """The rows a run aims at and the calls each sets aside (its first ask, its check or votes)."""
+    check_count("max_prompt_calls", calls)
+    check_count("num_samples_to_generate", samples)
+    per_call = task.rows_per_call  # rows one call writes (generation)
+    if per_call > 1 and kind != "local":
+        raise ConfigError(
+            f"rows_per_call={per_call} runs on the local engine only",
+            hint="use engine='local', or rows_per_call=1 on Ray",
+        )
+    generation = task.unlabeled is None
+    wanted = min(calls * per_call, len(task.unlabeled) if task.unlabeled is not None else samples)
+    per_row = 2 if verify else task.prompts_per_row
+    return Target(wanted, calls, per_row, per_call, generation)
+
+
+def open_journal(options: JournalOptions, task: Task, llm: LLM) -> Journal | None:
+    if options.journal_dir is None:
+        return None
+    return Journal(
+        options.journal_dir, signature=signature(task, llm), on_mismatch=options.on_journal_mismatch
+    )
+
+
+def engine_of(
+    llm: LLM,
+    options: GenerationOptions,
+    timeout: float | None,
+    clock: Clock | None,
+    journal: Journal | None,
+    progress: ProgressReporter,
+) -> Engine:
+    """The run's engine: its limits and budget from the options, its journal and progress."""
+    limits, spend = options.limits, options.budget
+    settings = EngineSettings(
+        concurrency=limits.max_concurrency,
+        max_retries=limits.max_retries,
+        timeout=timeout,
+        max_retry_wait=limits.max_retry_wait,
+        adaptive=limits.adaptive_concurrency,
+        prices=Prices(*spend.prices) if spend.prices else None,
+        budget_tokens=spend.budget_tokens,
+        budget_usd=spend.budget_usd,
+    )
+    limiter = RateLimiter(limits.requests_per_minute, limits.tokens_per_minute, clock=clock)
+    return Engine(llm, settings, rate_limiter=limiter, journal=journal, progress=progress, clock=clock)
+
+
+def report_filters(report: GenerationReport, filters: Sequence[Filter]) -> None:
+    """What the filters did so far, in the report (near duplicates dropped, verification counts)."""
+    for stage in filters:
+        if isinstance(stage, NearDuplicateFilter):
+            report.near_duplicates = stage.dropped
+        elif isinstance(stage, Verifier):
+            report.verification = stage.counts
+
+
+def close_report(report: GenerationReport, journal: Journal | None, rounds: Rounds, wanted: int) -> None:
+    """The run's end, however it ended: the journal closed, failures and counts in the report."""
+    if journal is not None:
+        journal.close()
+        report.warnings = list(journal.warnings)
+    report_filters(report, rounds.filters)
+    kept = rounds.kept()  # an interrupted round's rows too
+    report.failures = [rounds.failures[i] for i in sorted(rounds.failures) if i not in kept]
+    report.requested = wanted
+    report.rows = min(len(kept), wanted)
+
+
+def warn_spent(engine: Engine, report: GenerationReport, target: Target) -> None:
+    if engine.stats.stopped == "budget":
+        log.warning("budget spent: stopped after %d rows", report.rows)
+    if any(f.kind == FailureKind.CALL_CAP_REACHED for f in report.failures):
+        log.warning(
+            "max_prompt_calls (%d) reached: %d model calls made, %d of %d rows",
+            target.calls,
+            report.budget.used,
+            report.rows,
+            target.wanted,
+        )
+
+
+__all__ = ["close_report", "engine_of", "open_journal", "report_filters", "target_of", "warn_spent"]
