@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fabricator.app.evaluate import add_evaluate_annotations_parser
 from fabricator.errors import ConfigError
 from fabricator.evaluation.annotation_metrics import (
     classification_metrics,
@@ -23,7 +24,6 @@ from fabricator.evaluation.annotation_metrics import (
     qa_metrics,
     token_f1,
 )
-from fabricator.evaluation.cli import add_evaluate_annotations_parser
 
 seqeval_metrics = pytest.importorskip("seqeval.metrics")
 sk_metrics = pytest.importorskip("sklearn.metrics")
@@ -384,7 +384,7 @@ def test_cli_prints_report_and_writes_json(tmp_path):
 
 
 def test_main_cli_runs_evaluate_annotations(tmp_path, capsys):
-    from fabricator.cli import main
+    from fabricator.app.cli import main
 
     gold = write_jsonl(tmp_path / "gold.jsonl", [{"label": "a"}, {"label": "b"}])
     preds = write_jsonl(tmp_path / "pred.jsonl", [{"label": "a"}, {"label": "a"}])

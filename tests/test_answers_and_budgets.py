@@ -25,7 +25,7 @@ import pytest
 from conftest import movie_recipe, write_fewshot, write_recipe
 
 from fabricator import errors
-from fabricator.cli import main
+from fabricator.app.cli import main
 from fabricator.execution.journal import Journal
 from fabricator.llms.base import Request
 from fabricator.llms.openai import OpenAICompatible
@@ -214,7 +214,7 @@ def test_answers_without_usable_usage_are_counted_by_estimate_and_stop_at_the_bu
 
 def run_cli(recipe: str, out: Path, *flags: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    cmd = [sys.executable, "-m", "fabricator.cli", "generate", recipe, "-o", str(out), "--quiet", *flags]
+    cmd = [sys.executable, "-m", "fabricator.app.cli", "generate", recipe, "-o", str(out), "--quiet", *flags]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

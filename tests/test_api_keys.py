@@ -7,7 +7,7 @@ of every request it receives.
 import pytest
 from conftest import FEWSHOT, movie_recipe, write_fewshot, write_recipe
 
-from fabricator.cli import main
+from fabricator.app.cli import main
 from fabricator.llms import OpenAICompatible
 from fabricator.testing.fake_server import FakeOpenAIServer
 

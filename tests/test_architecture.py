@@ -99,6 +99,69 @@ def test_no_import_circles():
     assert cycles(top_level_imports()) == []
 
 
+#: the layers, highest first: a module may import its own layer or lower ones, never a higher one.
+#: A module belongs to the layer of the longest prefix naming it; every module must have one.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("app", ("fabricator.app",)),
+    ("public face", ("fabricator", "fabricator.generator", "fabricator.testing")),
+    ("pipeline", ("fabricator.pipeline", "fabricator.report")),
+    (
+        "stages",
+        (
+            "fabricator.execution",
+            "fabricator.formats",
+            "fabricator.samplers",
+            "fabricator.prompts",
+            "fabricator.scoring",
+            "fabricator.evaluation",
+            "fabricator.options",
+            "fabricator.attributes",
+            "fabricator.near_duplicates",
+        ),
+    ),
+    ("models and parsing", ("fabricator.llms", "fabricator.parsing", "fabricator.dataset_transformations")),
+    (
+        "neutral utilities",
+        (
+            "fabricator.plugins",
+            "fabricator.tables",
+            "fabricator.redact",
+            "fabricator.markdown",
+            "fabricator.progress",
+            "fabricator._sync",
+        ),
+    ),
+    ("errors", ("fabricator.errors",)),
+]
+
+
+def layer_of(name: str) -> int | None:
+    """The rank of ``name``'s layer (0 is the lowest), or ``None`` when no layer names it."""
+    best: tuple[int, int] | None = None  # (prefix length, rank)
+    for rank, (_, prefixes) in enumerate(reversed(LAYERS)):
+        for prefix in prefixes:
+            if (name == prefix or name.startswith(prefix + ".")) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), rank)
+    return None if best is None else best[1]
+
+
+def test_every_module_has_a_layer():
+    assert [name for name in MODULES if layer_of(name) is None] == []
+
+
+def test_imports_point_down_the_layers():
+    """app → pipeline → stages → models and parsing → utilities → errors: the library never imports
+    the app, and a lower layer never reaches up."""
+    names = [layer for layer, _ in reversed(LAYERS)]
+    upward = []
+    for name, targets in top_level_imports().items():
+        for target in targets:
+            low, high = layer_of(name), layer_of(target)
+            if low is not None and high is not None and high > low:
+                upward.append(f"{name} ({names[low]}) imports {target} ({names[high]})")
+    assert sorted(upward) == []
+
+
 def test_no_function_local_imports_of_the_project():
     """Local imports hide circles; only optional third-party dependencies may load late."""
     local = []

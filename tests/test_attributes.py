@@ -11,9 +11,9 @@ import yaml
 from conftest import write_recipe
 
 from fabricator import BasePrompt, DatasetGenerator, GenerationOptions, plan_prompts
+from fabricator.app.recipe import load_recipe
 from fabricator.errors import ConfigError, ParseError
 from fabricator.llms import Fake
-from fabricator.recipe import load_recipe
 
 LABELS = ["positive", "negative"]
 TOPICS = ["food", "travel", "music"]

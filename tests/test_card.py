@@ -1,6 +1,6 @@
 """The dataset card every run writes: a Hub card whose figures are metadata.json's, with no secret.
 
-Each example recipe runs through ``fabricator.cli.main`` on the fake backend; the card is read back
+Each example recipe runs through ``fabricator.app.cli.main`` on the fake backend; the card is read back
 with ``huggingface_hub``'s own ``DatasetCard`` and the data with ``datasets.load_dataset`` on the
 folder, as the Hub and its users would read them (``card.validate`` needs the network: instead the
 metadata is checked against the values the Hub allows, shipped with ``datasets``).
@@ -19,9 +19,9 @@ from datasets import Dataset, Features, Value, load_dataset
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard
 
-from fabricator.card import features_to_yaml, render_card, size_category
-from fabricator.cli import main
-from fabricator.recipe import Recipe
+from fabricator.app.card import features_to_yaml, render_card, size_category
+from fabricator.app.cli import main
+from fabricator.app.recipe import Recipe
 from fabricator.tables import load_table
 from fabricator.testing.fake_server import FakeOpenAIServer
 
@@ -250,7 +250,7 @@ def test_a_folder_where_the_card_goes_is_refused_before_the_run(tmp_path, capsys
 
 
 def test_the_card_says_how_the_votes_were_cast():
-    from fabricator.card_method import label_picking as _label_picking
+    from fabricator.app.card_method import label_picking as _label_picking
     from fabricator.options import SamplingOptions
 
     alone = _label_picking(SamplingOptions())
@@ -261,7 +261,7 @@ def test_the_card_says_how_the_votes_were_cast():
 
 
 def test_the_card_says_how_generated_rows_were_verified():
-    from fabricator.card_method import verification as _verification
+    from fabricator.app.card_method import verification as _verification
     from fabricator.options import SamplingOptions
 
     plain = _verification(SamplingOptions(verify=True), {"checked": 12, "kept": 10})
@@ -275,7 +275,7 @@ def test_the_card_says_how_generated_rows_were_verified():
 
 
 def test_the_card_says_how_many_rows_a_call_wrote():
-    from fabricator.card_method import sampling as _sampling
+    from fabricator.app.card_method import sampling as _sampling
     from fabricator.options import SamplingOptions
 
     one = _sampling(SamplingOptions(seed=3))

@@ -6,7 +6,7 @@ import pytest
 from conftest import movie_recipe, write_fewshot
 from conftest import write_recipe as write
 
-from fabricator.cli import main
+from fabricator.app.cli import main
 from fabricator.tables import load_table
 
 RECIPE = movie_recipe(
@@ -79,7 +79,7 @@ def test_openai_backend_key_never_printed(recipe_dir, capsys, monkeypatch):
 
 
 def test_summary_says_whether_failed_answers_were_replaced():
-    from fabricator.cli import describe_failures
+    from fabricator.app.cli import describe_failures
 
     assert describe_failures({"failures": 0, "rows": 24, "requested": 24}) == "0"
     assert describe_failures({"failures": 5, "rows": 24, "requested": 24}).startswith("5 (all replaced")

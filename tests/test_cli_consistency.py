@@ -6,7 +6,7 @@ import pytest
 from conftest import movie_recipe, write_fewshot
 from conftest import write_recipe as write
 
-from fabricator.cli import build_parser, main
+from fabricator.app.cli import build_parser, main
 
 RECIPE = movie_recipe(
     model={"backend": "fake", "responses": ["A moving film.", "Flat and dull."]},

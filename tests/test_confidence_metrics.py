@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from datasets import Dataset
 
-from fabricator.cli import main
+from fabricator.app.cli import main
 from fabricator.errors import ConfigError
 from fabricator.evaluation.metrics import evaluate_files, format_report
 from fabricator.evaluation.metrics.confidence import expected_calibration_error, risk_coverage

@@ -157,7 +157,7 @@ def test_diversity_of_an_output_folder(tmp_path: Path) -> None:
 
 
 def test_cli_evaluate_diversity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fabricator.cli import build_parser, main
+    from fabricator.app.cli import build_parser, main
 
     monkeypatch.setattr(similar, "minilm_embedder", letters)
     run = _run_folder(tmp_path)
@@ -193,7 +193,7 @@ def test_cli_evaluate_diversity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_evaluate_student_reports_diversity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fabricator.cli import build_parser
+    from fabricator.app.cli import build_parser
 
     monkeypatch.setattr(embeddings_module, "embed_texts", lambda texts, **_: letters(texts))
     reviews = Path(__file__).resolve().parent / "data" / "student"

@@ -8,10 +8,10 @@ from conftest import write_recipe
 from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator, GenerationOptions, plan_prompts
+from fabricator.app.recipe import load_recipe
+from fabricator.app.recipe_inputs import recipe_inputs
 from fabricator.errors import ConfigError
 from fabricator.llms import Fake
-from fabricator.recipe import load_recipe
-from fabricator.recipe_inputs import recipe_inputs
 
 LABELS = ["positive", "negative"]
 POOL = Dataset.from_list(

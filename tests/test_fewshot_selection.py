@@ -10,6 +10,8 @@ import pytest
 from datasets import Dataset
 
 from fabricator import DatasetGenerator
+from fabricator.app.recipe import load_recipe
+from fabricator.app.recipe_inputs import recipe_inputs
 from fabricator.errors import ConfigError
 from fabricator.formats import Entities
 from fabricator.llms.fake import Fake
@@ -17,8 +19,6 @@ from fabricator.options import GenerationOptions
 from fabricator.pipeline.plan import Planner, plan_prompts
 from fabricator.pipeline.resolve import resolve_task
 from fabricator.prompts import BasePrompt
-from fabricator.recipe import load_recipe
-from fabricator.recipe_inputs import recipe_inputs
 from fabricator.samplers import Similar
 from tests.conftest import write_recipe
 
@@ -284,7 +284,7 @@ def test_recipe_keys_for_similar_examples_reuse_and_label_descriptions(tmp_path)
 @pytest.mark.slow  # loading the bundled MiniLM takes ~20 s on 2 CPU cores
 def test_a_recipe_run_with_similar_examples_uses_the_bundled_minilm(tmp_path):
     pytest.importorskip("sentence_transformers")
-    from fabricator.runner import run_recipe
+    from fabricator.app.runner import run_recipe
 
     path = _recipe(tmp_path, {"sampling_strategy": "similar", "examples": 2})
     llm = Fake("animal")

@@ -17,12 +17,12 @@ from conftest import movie_recipe, write_fewshot, write_recipe
 from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
-from fabricator.costing import estimate_tokens
+from fabricator.app.costing import estimate_tokens
+from fabricator.app.recipe import load_recipe
+from fabricator.app.runner import plan_recipe, run_recipe
 from fabricator.errors import ConfigError
 from fabricator.llms.fake import Fake
 from fabricator.pipeline.grouped import split_answer
-from fabricator.recipe import load_recipe
-from fabricator.runner import plan_recipe, run_recipe
 
 PROMPT = BasePrompt(
     task_description="Write a {} review about {aspect}.",

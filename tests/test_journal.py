@@ -7,7 +7,7 @@ import yaml
 from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
-from fabricator.cli import main
+from fabricator.app.cli import main
 from fabricator.errors import ConfigError
 from fabricator.execution.journal import Journal, content_key
 from fabricator.llms import Fake
@@ -315,7 +315,7 @@ def cli_recipe(tmp_path):
 
 def test_cli_user_sees_the_lines_set_aside(tmp_path):
     recipe, out = cli_recipe(tmp_path), tmp_path / "out"
-    command = [sys.executable, "-m", "fabricator.cli", "generate", str(recipe), "-o", str(out), "--quiet"]
+    command = [sys.executable, "-m", "fabricator.app.cli", "generate", str(recipe), "-o", str(out), "--quiet"]
     assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0
     replace_line(out / "journal" / "journal-main.jsonl", 3, b"garbage")
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)

@@ -2,7 +2,7 @@
 
 A recipe generates 60 label-conditioned rows through the openai backend against a fake server in
 this process (a thread), which answers deterministically from the request (messages and seed) and
-records every chat request. ``python -m fabricator.cli generate`` runs as a subprocess; once its
+records every chat request. ``python -m fabricator.app.cli generate`` runs as a subprocess; once its
 journal holds some but not all lines (and its next requests are on the wire: see ``Gate``) it gets
 SIGKILL, and the same command is run again to the end. The server must have seen each work item
 once, plus exactly the requests that were in flight at the kill (sent, but never journaled), and
@@ -110,7 +110,7 @@ def recipe(tmp_path: Path, server: FakeOpenAIServer) -> Path:
 
 
 def cli(recipe: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "fabricator.cli", "generate", str(recipe), "-o", str(out), "--quiet"]
+    return [sys.executable, "-m", "fabricator.app.cli", "generate", str(recipe), "-o", str(out), "--quiet"]
 
 
 def env() -> dict[str, str]:

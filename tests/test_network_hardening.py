@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fabricator.cli import main
+from fabricator.app.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TOKEN = "hf_hardening_secret_7d2e"
@@ -189,7 +189,7 @@ def push(out: Path, hub_url: str, tmp_path: Path, *args: str) -> subprocess.Comp
     # online for the loopback Hub, whatever earlier tests set (TRANSFORMERS_OFFLINE also means offline)
     env.update(HF_HUB_DISABLE_TELEMETRY="1", FABRICATOR_HTTP_MAX_MB="1", HF_HUB_OFFLINE="0")
     return subprocess.run(
-        [sys.executable, "-m", "fabricator.cli", "push", str(out), "user/data", "--timeout", "1", *args],
+        [sys.executable, "-m", "fabricator.app.cli", "push", str(out), "user/data", "--timeout", "1", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -226,7 +226,7 @@ def test_push_timeout_can_come_from_the_environment(sentiment_out, tmp_path):
     with BadServer(always(answer_nothing)) as hub:
         env["HF_ENDPOINT"] = hub.url
         pushed = subprocess.run(
-            [sys.executable, "-m", "fabricator.cli", "push", str(sentiment_out), "user/data"],
+            [sys.executable, "-m", "fabricator.app.cli", "push", str(sentiment_out), "user/data"],
             env=env,
             capture_output=True,
             text=True,
@@ -307,7 +307,7 @@ def test_review_import_from_a_bad_server_is_one_error_line(run, ls_env, capsys, 
 
 
 def test_review_import_of_an_annotation_of_a_strange_shape_is_one_error_line(run, ls_env, capsys, tmp_path):
-    from fabricator.review import load_run
+    from fabricator.app.review import load_run
 
     task = {"id": 9, "data": {"fabricator_row": 0, "fabricator_run": load_run(run).run_id}}
     task["annotations"] = [{"id": 1, "result": [{"from_name": "label", "value": "positive"}]}]

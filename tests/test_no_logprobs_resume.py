@@ -140,7 +140,7 @@ def env() -> dict[str, str]:
 
 
 def cli(recipe: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "fabricator.cli", "generate", str(recipe), "-o", str(out), "--quiet"]
+    return [sys.executable, "-m", "fabricator.app.cli", "generate", str(recipe), "-o", str(out), "--quiet"]
 
 
 def run(recipe: Path, out: Path) -> subprocess.CompletedProcess:

@@ -12,10 +12,10 @@ from datasets import Dataset, Value
 
 import fabricator
 from fabricator import BasePrompt, ConfigError, DatasetGenerator, GenerationOptions, plan_prompts
-from fabricator.cli import main
+from fabricator.app.cli import main
+from fabricator.app.recipe import load_recipe
 from fabricator.errors import ParseError, RateLimitError
 from fabricator.llms import Fake
-from fabricator.recipe import load_recipe
 from fabricator.testing import FakeClock
 
 REVIEW = BasePrompt("Write one short movie review.")

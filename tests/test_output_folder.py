@@ -1,6 +1,6 @@
 """The output folder as a user meets it: never written over, never shared, paths as typed.
 
-Each run goes through ``fabricator.cli.main``; a refused run is proved to send no request by
+Each run goes through ``fabricator.app.cli.main``; a refused run is proved to send no request by
 pointing its recipe at a fake OpenAI-compatible server and counting what that server received.
 """
 
@@ -15,7 +15,7 @@ import pytest
 from conftest import movie_recipe, write_fewshot
 from conftest import write_recipe as write_any_recipe
 
-from fabricator.cli import main
+from fabricator.app.cli import main
 from fabricator.testing.fake_server import FakeOpenAIServer
 
 RECIPE = movie_recipe(
@@ -134,8 +134,8 @@ HOLDER = textwrap.dedent("""
     import asyncio, sys
     from pathlib import Path
     from fabricator.llms.fake import Fake
-    from fabricator.recipe import load_recipe
-    from fabricator.runner import run_recipe
+    from fabricator.app.recipe import load_recipe
+    from fabricator.app.runner import run_recipe
 
     recipe, out, go = sys.argv[1:4]
 

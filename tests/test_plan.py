@@ -14,13 +14,13 @@ import pytest
 import yaml
 from conftest import movie_recipe, write_fewshot, write_recipe
 
-from fabricator import costing
-from fabricator.cli import main
-from fabricator.costing import estimate_tokens
+from fabricator.app import costing
+from fabricator.app.cli import main
+from fabricator.app.costing import estimate_tokens
+from fabricator.app.recipe import load_recipe
+from fabricator.app.runner import plan_recipe, run_recipe
 from fabricator.errors import ConfigError
 from fabricator.llms.fake import Fake
-from fabricator.recipe import load_recipe
-from fabricator.runner import plan_recipe, run_recipe
 from fabricator.testing import FakeOpenAIServer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

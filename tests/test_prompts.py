@@ -4,7 +4,7 @@ import pytest
 import yaml
 from datasets import Dataset
 
-from fabricator.cli import main
+from fabricator.app.cli import main
 from fabricator.errors import ConfigError
 from fabricator.llms import Fake
 from fabricator.prompts import BasePrompt

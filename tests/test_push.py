@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fabricator.cli import main
+from fabricator.app.cli import main
+from fabricator.app.push import push_output
 from fabricator.errors import ConfigError
-from fabricator.push import push_output
 from fabricator.tables import load_table
 from fabricator.testing.fake_hub import FakeHub
 
@@ -31,7 +31,7 @@ import json, sys, datasets
 d = datasets.load_dataset(sys.argv[1], split="train")
 print(json.dumps({"rows": d.to_list(), "features": d.features.to_dict()}))
 """
-CLI = "import sys; from fabricator.cli import main; sys.exit(main(sys.argv[1:]))"
+CLI = "import sys; from fabricator.app.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def sentiment_recipe(tmp_path, output=None):

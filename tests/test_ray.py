@@ -23,7 +23,7 @@ ray = pytest.importorskip("ray")
 from conftest import annotate, conditioned  # noqa: E402
 
 from fabricator import BasePrompt, DatasetGenerator  # noqa: E402
-from fabricator.cli import main  # noqa: E402
+from fabricator.app.cli import main  # noqa: E402
 from fabricator.errors import AuthenticationError  # noqa: E402
 from fabricator.execution import build_executor  # noqa: E402
 from fabricator.execution.engine import Engine  # noqa: E402

@@ -13,12 +13,12 @@ import pytest
 import yaml
 
 from fabricator import BasePrompt, DatasetGenerator
-from fabricator.cli import main
+from fabricator.app.cli import main
+from fabricator.app.recipe import load_recipe
 from fabricator.errors import ConfigError
 from fabricator.llms import Fake
 from fabricator.llms.base import Request
 from fabricator.llms.openai import OpenAICompatible
-from fabricator.recipe import load_recipe
 from fabricator.testing import FakeOpenAIServer
 
 PROMPT = BasePrompt(task_description="Write a short movie review.", generate_data_for_column="text")

@@ -17,9 +17,9 @@ import yaml
 from conftest import movie_recipe, write_fewshot
 
 from fabricator import ConfigError, DatasetGenerator
+from fabricator.app.recipe import load_recipe
 from fabricator.llms import Fake
 from fabricator.prompts import BasePrompt
-from fabricator.recipe import load_recipe
 from fabricator.testing import FakeOpenAIServer
 
 #: the recipe the cases start from: four movie reviews from the fake backend, ten calls at most
@@ -30,7 +30,7 @@ def fabricator(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``fabricator ARGS`` run in ``folder`` as a second process (no key, unbuffered)."""
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"} | {"PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "fabricator.cli", *args],
+        [sys.executable, "-m", "fabricator.app.cli", *args],
         cwd=folder,
         env=env,
         capture_output=True,

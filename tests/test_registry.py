@@ -16,7 +16,7 @@ from conftest import write_recipe as write
 from datasets import Dataset, Value
 from pydantic import BaseModel, ConfigDict
 
-from fabricator.cli import main
+from fabricator.app.cli import main
 from fabricator.errors import ConfigError, ParseError
 from fabricator.formats import format_names, output_format, register_format
 from fabricator.llms import (

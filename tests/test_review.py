@@ -27,10 +27,10 @@ import pytest
 import yaml
 from datasets import load_from_disk
 
-from fabricator.cli import main
-from fabricator.output_folder import OutputFolder
-from fabricator.review import argilla_records, argilla_settings, load_run
-from fabricator.review.spans import bio_to_spans, joined_text, spans_to_bio
+from fabricator.app.cli import main
+from fabricator.app.output_folder import OutputFolder
+from fabricator.app.review import argilla_records, argilla_settings, load_run
+from fabricator.app.review.spans import bio_to_spans, joined_text, spans_to_bio
 from fabricator.tables import read_records, write_jsonl
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -19,10 +19,10 @@ import pytest
 import yaml
 from conftest import movie_recipe, write_fewshot, write_recipe
 
-from fabricator.card import PROJECT, project_version
-from fabricator.cli import main
+from fabricator.app.card import PROJECT, project_version
+from fabricator.app.cli import main
+from fabricator.app.output_folder import LOCK, MARKER, claim_file
 from fabricator.errors import ConfigError
-from fabricator.output_folder import LOCK, MARKER, claim_file
 from fabricator.redact import redact_text, redact_url
 
 PASSWORD = "s3cretPW"
@@ -36,7 +36,7 @@ def cli(
 ) -> subprocess.CompletedProcess:
     """``fabricator ARGS`` in a child process (its own umask and environment, like a user's shell)."""
     return subprocess.run(
-        [sys.executable, "-m", "fabricator.cli", *args],
+        [sys.executable, "-m", "fabricator.app.cli", *args],
         cwd=cwd,
         env=env,
         umask=umask,
@@ -275,12 +275,12 @@ def test_an_unknown_home_folder_for_the_output_is_one_line_exit_2(tmp_path: Path
 def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import fabricator.runner
+    import fabricator.app.runner
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError(f"a bug near http://alice:{PASSWORD}@host/v1")
 
-    monkeypatch.setattr(fabricator.runner, "run_recipe", broken)
+    monkeypatch.setattr(fabricator.app.runner, "run_recipe", broken)
     path = recipe(tmp_path)
     assert main(["generate", path, "--quiet"]) == 1
     err = capsys.readouterr().err

@@ -321,7 +321,7 @@ def test_report_writes_pngs_and_markdown(
 
 
 def test_cli_student(reviews_train: Dataset, reviews_test: Dataset, tmp_path: Path) -> None:
-    from fabricator.cli import build_parser
+    from fabricator.app.cli import build_parser
 
     data = tmp_path / "run"
     data.mkdir()
@@ -378,7 +378,7 @@ def test_cli_student(reviews_train: Dataset, reviews_test: Dataset, tmp_path: Pa
 
 
 def test_cli_main_bad_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from fabricator.cli import main
+    from fabricator.app.cli import main
 
     write_jsonl(GOOD, tmp_path / "d.jsonl")
     rc = main(
@@ -413,7 +413,7 @@ def test_finetune_runs_and_repeats() -> None:
 def test_cli_labels_lets_a_class_be_missing(
     reviews_train: Dataset, reviews_test: Dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fabricator.cli import main
+    from fabricator.app.cli import main
 
     write_jsonl(reviews_train.select(range(30)), tmp_path / "data.jsonl")
     gold = concatenate_datasets([reviews_test.select(range(20)), _data(["So-so."], ["neutral"])])

@@ -8,7 +8,7 @@ import yaml
 from conftest import movie_recipe
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
-from fabricator.cli import main
+from fabricator.app.cli import main
 from fabricator.errors import ConfigError
 from fabricator.evaluation.annotation_metrics import evaluate_files
 from fabricator.llms import Fake

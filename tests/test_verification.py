@@ -279,7 +279,7 @@ def test_a_recipe_run_saves_the_attribute_values_and_the_diversity_figures(tmp_p
     from conftest import movie_recipe, write_fewshot
     from conftest import write_recipe as write
 
-    from fabricator.cli import main
+    from fabricator.app.cli import main
 
     write_fewshot(tmp_path)
     recipe = movie_recipe(
@@ -300,8 +300,8 @@ def test_the_plan_counts_a_label_check_for_every_row(tmp_path):
     from conftest import movie_recipe, write_fewshot
     from conftest import write_recipe as write
 
-    from fabricator.recipe import load_recipe
-    from fabricator.runner import plan_recipe
+    from fabricator.app.recipe import load_recipe
+    from fabricator.app.runner import plan_recipe
 
     write_fewshot(tmp_path)
     generation = {"num_samples_to_generate": 8, "max_prompt_calls": 10, "max_tokens": 20}

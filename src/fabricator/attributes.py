@@ -18,7 +18,6 @@ other name: value``, so they still change the prompt.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import random
 import re
@@ -26,12 +25,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, ParseError
-from .execution.call_log import CallLog
-from .execution.calls import CallBudget, EngineLike, counted_call
+from .errors import ConfigError
 from .llms.base import Request
 
 if TYPE_CHECKING:  # the options and the task hold attributes: their types only
+    from .formats.kinds import TaskKind
     from .options import SamplingOptions
     from .pipeline.task import Task
     from .prompts import BasePrompt
@@ -163,9 +161,9 @@ class Attribute:
 
 
 def resolve_attributes(
-    spec: Mapping[str, Any] | None, prompt: BasePrompt, mode: str
+    spec: Mapping[str, Any] | None, prompt: BasePrompt, kind: TaskKind
 ) -> list[Attribute] | None:
-    """The attributes of a task, checked against its mode, labels and task description."""
+    """The attributes of a task, checked against its kind, labels and task description."""
     fields = prompt.attribute_fields
     names = list(spec or {})
     unknown = [f for f in fields if f not in names]
@@ -178,7 +176,7 @@ def resolve_attributes(
         )
     if not spec:
         return None
-    if mode == "annotation":
+    if not kind.generates:
         raise ConfigError(
             "attributes vary the rows a model generates; an annotation labels the rows it is given",
             hint="drop attributes, or leave out unlabeled_dataset to generate",
@@ -285,28 +283,6 @@ def proposals(task: Task, sampling: SamplingOptions) -> list[Proposal]:
     ]
 
 
-async def propose(
-    task: Task,
-    engine: EngineLike,
-    budget: CallBudget,
-    sampling: SamplingOptions,
-    log: CallLog | None = None,
-) -> dict[str, Any] | None:
-    """Ask the model for the values of each ``{"propose": N}`` attribute (once per label when per
-    label), before any row: through ``engine`` (journaled: a resume asks nothing again) and counted
-    in ``budget``, and written to ``log``. Returns every attribute's values (``plain_values``),
-    ``None`` without attributes.
-    """
-    if not task.attributes:
-        return None
-    jobs = proposals(task, sampling)
-    # each call takes its budget before its first await: the order of the calls is the jobs' order
-    found = await asyncio.gather(*(_ask(job, engine, budget, log) for job in jobs))
-    for job, values in zip(jobs, found, strict=True):
-        job.attribute.choices[job.label] = Choice(values)
-    return plain_values(task.attributes)
-
-
 def proposal_text(prompt: BasePrompt, name: str, count: int, label: str | None) -> str:
     """What the model is asked for the values of attribute ``name`` (for rows of ``label``)."""
     placeholders = {f: f"<{f}>" for f in prompt.attribute_fields}
@@ -329,30 +305,6 @@ def _proposal_request(
         max_tokens=max(sampling.max_tokens, 32 * count),
         seed=int.from_bytes(digest, "big") & 0x7FFFFFFF,
     )
-
-
-async def _ask(job: Proposal, engine: EngineLike, budget: CallBudget, log: CallLog | None) -> tuple[str, ...]:
-    attribute, label = job.attribute, job.label
-    completion = await counted_call(engine, job.request, budget, first=False)
-    if completion is None:
-        raise ConfigError(
-            f"max_prompt_calls ({budget.limit}) leaves no call to propose the values of "
-            f"attribute {attribute.name!r}",
-            hint="raise max_prompt_calls (each proposal is one call), or give the values as a list",
-        )
-    if log is not None:
-        log.write_proposal(attribute.name, label, job.request, completion.text)
-    count = attribute.propose
-    values = parse_values(completion.text)[:count]
-    if len(values) < 2:
-        where = f" for label {label!r}" if label is not None else ""
-        raise ParseError(
-            f"the model proposed {len(values)} value(s) of attribute {attribute.name!r}{where}, "
-            f"not the {count} asked for",
-            raw=completion.text,
-            hint=f"give attribute {attribute.name!r} as a list of values, or use another model",
-        )
-    return tuple(values)
 
 
 _BULLET = re.compile(r"^\s*(?:[-*•·]+|\(?\d{1,3}[.):]|\(?[a-zA-Z][.)])\s+")
@@ -391,6 +343,5 @@ __all__ = [
     "plain_values",
     "proposal_text",
     "proposals",
-    "propose",
     "resolve_attributes",
 ]

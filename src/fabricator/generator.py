@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from datasets import Dataset
 
 from ._sync import run_sync
-from .attributes import propose
 from .errors import BudgetExceeded, ConfigError
 from .execution.call_log import CallLog
 from .execution.calls import CallBudget
@@ -35,17 +35,27 @@ from .llms.fake import Fake
 from .options import GenerationOptions, options_from
 from .pipeline.assemble import finish
 from .pipeline.filters.chosen import filters_for
-from .pipeline.filters.verification import check_verification
-from .pipeline.plan import Planner
+from .pipeline.prepare import RunPlan, plan_of
+from .pipeline.proposals import propose
 from .pipeline.resolve import resolve_task
 from .pipeline.rounds import Rounds
-from .pipeline.setup import close_report, engine_of, open_journal, report_filters, target_of, warn_spent
+from .pipeline.setup import check_engine, close_report, engine_of, open_journal, report_filters, warn_spent
 from .pipeline.task import row_maker
 from .progress import ProgressReporter
 from .prompts import BasePrompt
 from .report import GenerationReport
 
 log = logging.getLogger("fabricator")
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    """The paper's arguments of ``generate`` that shape a run's calls and result, not its plan."""
+
+    timeout: float | None  # timeout_per_prompt
+    log_every: int  # log_every_n_api_calls
+    with_unlabeled: bool  # return_unlabeled_dataset
+
 
 Result: TypeAlias = "Dataset | tuple[Dataset, Dataset]"
 
@@ -81,6 +91,7 @@ class DatasetGenerator:
         *,
         output_format: OutputFormat | None = None,
         options: GenerationOptions | None = None,
+        planned: RunPlan | None = None,
         **flat_options: Any,
     ) -> Result:
         """Generate (or annotate) a dataset; see the module docstring for the three workflows.
@@ -126,6 +137,7 @@ class DatasetGenerator:
                     dummy_response,
                     output_format=output_format,
                     options=options,
+                    planned=planned,
                     **flat_options,
                 )
             )
@@ -151,48 +163,96 @@ class DatasetGenerator:
         *,
         output_format: OutputFormat | None = None,
         options: GenerationOptions | None = None,
+        planned: RunPlan | None = None,
         **flat_options: Any,
     ) -> Result:
-        """The async core of ``generate`` (same arguments): resolve, plan, execute, filter, assemble."""
+        """The async core of ``generate`` (same arguments): plan, then run the plan.
+
+        ``planned``: the run already planned from these same arguments (``plan``), as the recipe
+        runner does to check it against a budget first; it is then not resolved again.
+        """
         opts = options_from(options, flat_options)
-        sampling, where = opts.sampling, opts.execution
         llm = self._backend(dummy_response)
-        kind = check_executor(where.engine, where.ray_actors, where.ray_address)
-        fewshot = (
+        where = opts.execution
+        executor_kind = check_executor(where.engine, where.ray_actors, where.ray_address)
+        if planned is None:
+            few = (
+                fewshot_dataset,
+                fewshot_sampling_strategy,
+                fewshot_examples_per_class,
+                fewshot_sampling_column,
+            )
+            task = resolve_task(
+                prompt_template, *few, unlabeled_dataset, llm=llm, sampling=opts.sampling,
+                output_format=output_format, canned=dummy_response is not None,
+            )  # fmt: skip
+            planned = plan_of(task, max_prompt_calls, num_samples_to_generate)
+        check_engine(planned.task, executor_kind)
+        call = CallSettings(timeout_per_prompt, log_every_n_api_calls, return_unlabeled_dataset)
+        return await self._run(planned, llm, opts, executor_kind, call)
+
+    def plan(  # noqa: PLR0913, RUF100 - the paper's arguments of generate, in its order
+        self,
+        prompt_template: BasePrompt,
+        fewshot_dataset: Dataset | None = None,
+        fewshot_sampling_strategy: str | None = None,
+        fewshot_examples_per_class: int | None = None,
+        fewshot_sampling_column: str | None = None,
+        unlabeled_dataset: Dataset | None = None,
+        max_prompt_calls: int = 10,
+        num_samples_to_generate: int = 10,
+        *,
+        output_format: OutputFormat | None = None,
+        options: GenerationOptions | None = None,
+        **flat_options: Any,
+    ) -> RunPlan:
+        """The run ``generate`` would make with these arguments, resolved and checked, before any
+        model call: what ``fabricator plan`` counts and ``generate(..., planned=...)`` runs."""
+        opts = options_from(options, flat_options)
+        few = (
             fewshot_dataset,
             fewshot_sampling_strategy,
             fewshot_examples_per_class,
             fewshot_sampling_column,
         )
-        canned = dummy_response is not None  # canned answers: repeats are fine, any text is kept
+        llm = self._backend(None)
         task = resolve_task(
-            prompt_template, *fewshot, unlabeled_dataset, llm=llm, sampling=sampling,
-            output_format=output_format, dry_run=canned,
-        )  # fmt: skip
-        check_verification(task, sampling)
-        verify = sampling.verify and not canned  # dry runs have no teacher to ask
-        target = target_of(task, sampling, kind, max_prompt_calls, num_samples_to_generate, verify=verify)
+            prompt_template,
+            *few,
+            unlabeled_dataset,
+            llm=llm,
+            sampling=opts.sampling,
+            output_format=output_format,
+        )
+        return plan_of(task, max_prompt_calls, num_samples_to_generate)
+
+    async def _run(
+        self, planned: RunPlan, llm: LLM, opts: GenerationOptions, executor_kind: str, call: CallSettings
+    ) -> Result:
+        """Execute, filter and assemble a planned run; the report is ``self.last_run``."""
+        task, target = planned.task, planned.target
+        sampling, where = task.sampling, opts.execution
         journal = open_journal(opts.journal, task, llm)
-        reporter = ProgressReporter(enabled=where.progress, description=task.mode)
-        engine = engine_of(llm, opts, timeout_per_prompt, self.clock, journal, reporter)
-        budget = CallBudget(max_prompt_calls)
-        report = self.last_run = GenerationReport(mode=task.mode, stats=engine.stats, budget=budget)
-        logger = CallLog(opts.journal.log_path, log_every_n_api_calls)
+        reporter = ProgressReporter(enabled=where.progress, description=task.kind.name)
+        engine = engine_of(llm, opts, call.timeout, self.clock, journal, reporter)
+        budget = CallBudget(target.calls)
+        report = self.last_run = GenerationReport(task.kind, stats=engine.stats, budget=budget)
+        logger = CallLog(opts.journal.log_path, call.log_every)
         executor = build_executor(
-            kind, llm=llm, maker=row_maker(task, sampling, self.max_tries), engine=engine, logger=logger,
-            progress=reporter, journal=journal, budget=budget, ray_actors=where.ray_actors,
+            executor_kind, llm=llm, maker=row_maker(task, max_tries=self.max_tries), engine=engine,
+            logger=logger, progress=reporter, journal=journal, budget=budget, ray_actors=where.ray_actors,
             ray_address=where.ray_address, requests_per_minute=opts.limits.requests_per_minute,
             tokens_per_minute=opts.limits.tokens_per_minute,
         )  # fmt: skip
-        filters = filters_for(task, sampling, executor, budget, canned=canned)
-        rounds = Rounds(Planner(task, sampling.system_prompt), executor, filters)
+        filters = filters_for(task, sampling, executor, budget)
+        rounds = Rounds(planned.planner(), executor, filters)
         self._partial = lambda: finish(
-            rounds.kept(), task, target.wanted, return_unlabeled_dataset, report, sampling
+            rounds.kept(), task, target.wanted, call.with_unlabeled, report, sampling
         )
         report_filters(report, filters)
         try:
             await preflight(llm)  # the backend's own check, where it declares one: fail before any work
-            report.attributes = await propose(task, engine, budget, sampling, logger)  # before the rows
+            report.attributes = await propose(task, executor, budget, sampling, logger)  # before the rows
             await rounds.run(target, budget, engine.stats, reporter)
         except BudgetExceeded:
             pass
@@ -205,7 +265,7 @@ class DatasetGenerator:
             logger.close()
             close_report(report, journal, rounds, target.wanted)
         warn_spent(engine, report, target)
-        return finish(rounds.rows, task, target.wanted, return_unlabeled_dataset, report, sampling)
+        return finish(rounds.rows, task, target.wanted, call.with_unlabeled, report, sampling)
 
     def _backend(self, dummy_response: str | Callable[[str], str] | None) -> LLM:
         if dummy_response is not None:

@@ -166,6 +166,17 @@ class SamplingOptions(_Group):
     # generation: rows written by one call (fabricator.grouped); the prompt and its examples are
     # paid once for them all, and the model sees its other answers, so they differ more
     rows_per_call: Count = Field(default=1, ge=1, le=MAX_ROWS_PER_CALL)
+    # filter stages by name, after the built-in ones (fabricator.pipeline.filters.registry): each
+    # ``{name: ..., ...}``, its other keys that filter's options
+    filters: list[dict[str, Any]] | None = None
+
+    @field_validator("filters")
+    @classmethod
+    def _named_filters(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for spec in value or ():
+            if not isinstance(spec.get("name"), str) or not spec["name"].strip():
+                raise ValueError("each filter is a mapping with a 'name' (and that filter's options)")
+        return value
 
     @field_validator("attributes", mode="before")
     @classmethod

@@ -7,9 +7,10 @@ no list in this project is edited to add one. Entry points load only when their 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import ConfigError
 
@@ -69,4 +70,30 @@ class Registry(Generic[T]):
             ) from exc
 
 
-__all__ = ["Registry"]
+def factories(what: str, usage: str) -> Callable[[object, str], Callable[..., Any]]:
+    """A registry's ``accept`` for factories: what an entry point loads must be callable
+    (``usage`` says what it should point at)."""
+
+    def accept(loaded: object, name: str) -> Callable[..., Any]:
+        if not callable(loaded):
+            raise ConfigError(
+                f"the entry point of {what} {name!r} is a {type(loaded).__name__}, not a factory",
+                hint=f"point it at {usage}",
+            )
+        return loaded
+
+    return accept
+
+
+def checked_call(factory: Callable[..., T], what: str, hint: str, *args: Any, **options: Any) -> T:
+    """``factory(*args, **options)``, a key it does not take a ``ConfigError`` naming ``what`` first."""
+    try:
+        inspect.signature(factory).bind(*args, **options)
+    except TypeError as exc:
+        raise ConfigError(f"{what}: {exc}", hint=hint) from None
+    except ValueError:  # no signature to check (a builtin): the call says what is wrong
+        pass
+    return factory(*args, **options)
+
+
+__all__ = ["Registry", "checked_call", "factories"]

@@ -10,6 +10,7 @@ from datasets import Dataset
 from .execution.calls import CallBudget
 from .execution.stats import RunStats
 from .execution.work import Failure
+from .formats.kinds import TaskKind
 from .pipeline.filters.verification import VerificationCounts
 
 
@@ -17,7 +18,7 @@ from .pipeline.filters.verification import VerificationCounts
 class GenerationReport:
     """What the last ``generate`` call made, failed and spent."""
 
-    mode: str
+    kind: TaskKind  # what the run did: generation, label-conditioned generation or annotation
     requested: int = 0
     rows: int = 0
     failures: list[Failure] = field(default_factory=list)
@@ -58,7 +59,7 @@ class GenerationReport:
         if self.verification is not None:
             scored["verification"] = self.verification.as_dict()
         return {
-            "mode": self.mode,
+            "mode": self.kind.name,
             "requested": self.requested,
             "rows": self.rows,
             "failures": len(self.failures),

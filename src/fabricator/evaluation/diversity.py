@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from fabricator.errors import ConfigError, FabricatorError
-from fabricator.evaluation.console import text_table
 from fabricator.evaluation.diagnostics import distinct_n, duplicate_rate
+from fabricator.evaluation.plain_text import text_table
 from fabricator.samplers import similar
 from fabricator.samplers.similar import Embedder, unit_rows
 from fabricator.tables import decode_labels, read_records

@@ -1,15 +1,17 @@
 """Counting model calls: the run's ``CallBudget`` (``max_prompt_calls``) and ``counted_call``, the one
-way every stage (rows, verification, proposals, on any executor) sends a request and pays for it."""
+way every stage (rows, verification, proposals, on any executor) sends a request and pays for it.
+``ItemCalls`` is one work item's calls as the row driver makes them: counted, journaled, logged."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import BudgetExceeded
-from ..llms.base import Request
+from ..llms.base import Completion, Request
 from .journal import content_key
-from .work import WorkItem
+from .work import Failure, FailureKind, Result, WorkItem
 
 
 class CallLogger(Protocol):
@@ -82,6 +84,29 @@ class CallBudget:
         """A counted call that was never sent (the token or dollar budget stopped it first)."""
         self.used = max(0, self.used - 1)
 
+    def charge(self, *, first: bool, journaled: bool) -> bool:
+        """Count one call about to be asked; False when none is left. An answer in the journal
+        costs nothing (a ``first`` ask frees its reservation instead)."""
+        if not journaled:
+            return self.take(first=first)
+        if first:
+            self.release()
+        self.journaled += 1
+        return True
+
+    def lend(self, first_asks: int) -> int:
+        """A round's calls handed out at once (Ray blocks): its items' reserved ``first_asks`` and
+        every spare call, counted as used until ``repay`` says what was made; how many."""
+        spare = self.spare
+        self.reserved = max(0, self.reserved - first_asks)
+        lent = 0 if spare is None else first_asks + spare
+        self.used += lent
+        return lent
+
+    def repay(self, lent: int, made: int) -> None:
+        """The loan of ``lend`` settled: ``made`` calls were really made."""
+        self.used += made - lent
+
 
 def mirrored_spare(budget: CallBudget) -> int | None:
     """The spare calls as the run that wrote the journal saw them at this point (``None``: no cap).
@@ -119,17 +144,11 @@ async def counted_call(
     run made and no others.
     """
     journal = engine.journal
-    key = (
-        content_key(engine.llm.name, request.params(), request.messages, sample=sample)
-        if journal is not None
-        else ""
-    )
+    key = journal_key(engine.llm.name, request, sample) if journal is not None else ""
     free = journal is not None and journal.get(key) is not None
-    if free:
-        if first:
-            budget.release()
-        budget.journaled += 1
-    elif (mirror and not first and not _mirror_allows(budget)) or not budget.take(first=first):
+    if not free and mirror and not first and not _mirror_allows(budget):
+        return None
+    if not budget.charge(first=first, journaled=free):
         return None
     try:
         return await engine.call(request, key)
@@ -139,10 +158,64 @@ async def counted_call(
         raise
 
 
+def journal_key(model: str, request: Request, sample: int) -> str:
+    """The journal's key of ``request`` to ``model`` for row ``sample`` (rows keep their own answers)."""
+    return content_key(model, request.params(), request.messages, sample=sample)
+
+
+class NoCallLeft(Exception):
+    """No model call is left (``max_prompt_calls``): the row driver makes it a ``CallCapReached``."""
+
+
+@dataclass
+class ItemCalls:
+    """One work item's model calls, as the row driver makes them: each through ``counted_call``
+    (journal, budget), written to the call log; the last answer and why it was not used are kept
+    for the failure the item may become."""
+
+    engine: EngineLike
+    item: WorkItem
+    logger: CallLogger
+    budget: CallBudget
+    last_text: str | None = None
+    error: str | None = None  # why the last answer was not a row (a cap failure says so)
+
+    async def ask(self, request: Request, *, first: bool) -> Completion:
+        """One answer; ``first``: the first ask of a prompt (it uses the call reserved for it)."""
+        completion = await counted_call(
+            self.engine, request, self.budget, first=first, sample=self.item.index, mirror=True
+        )
+        if completion is None:
+            raise NoCallLeft
+        self.last_text = completion.text
+        self.logger.write(self.item, request, completion.text)
+        return completion
+
+    def failures(self, error: str, kind: FailureKind) -> list[Result]:
+        """Every row of the item failed with ``error`` (the last answer kept as raw output)."""
+        return [Failure(row.index, error, kind, self.last_text, row.source) for row in self.item.rows]
+
+    def out_of_calls(self) -> list[Result]:
+        why = f"{self.error}; not asked again" if self.error is not None else "not asked"
+        return self.failures(
+            f"{why}: max_prompt_calls ({self.budget.limit}) reached", FailureKind.CALL_CAP_REACHED
+        )
+
+
 def derive_seed(seed: int, index: int, attempt: int) -> int:
     """The sampling seed of one attempt at one row (stable across runs and machines)."""
     digest = hashlib.blake2b(f"{seed}:{index}:{attempt}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
-__all__ = ["CallBudget", "CallLogger", "EngineLike", "counted_call", "derive_seed", "mirrored_spare"]
+__all__ = [
+    "CallBudget",
+    "CallLogger",
+    "EngineLike",
+    "ItemCalls",
+    "NoCallLeft",
+    "counted_call",
+    "derive_seed",
+    "journal_key",
+    "mirrored_spare",
+]

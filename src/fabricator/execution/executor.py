@@ -15,10 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from .calls import CallBudget, CallLogger, EngineLike
 from .engine import Engine
-from .work import Failure, RowValues, WorkItem
+from .work import Result, WorkItem
 
-#: what ``keep`` receives for each item
-Result = RowValues | Failure
 Keep = Callable[[WorkItem, Result], None]
 
 #: work items made and handed to an executor at a time (memory is bounded by this, not the plan)

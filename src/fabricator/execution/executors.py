@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..errors import ConfigError
 from ..llms.base import LLM
+from ..llms.ray_support import require_ray
 from ..progress import ProgressReporter
 from .calls import CallBudget, CallLogger
 from .engine import Engine
 from .executor import LocalExecutor
 from .journal import Journal
 from .ray_executor import RayExecutor, RaySettings
-from .ray_support import require_ray
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

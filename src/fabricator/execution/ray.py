@@ -25,20 +25,18 @@ GPU clusters: ``RayVLLM`` (``fabricator.llms.ray_vllm``, extra ``ray-vllm``) run
 Data's vLLM engine processor (``ray.data.llm``, Ray >= 2.53) instead of calling an HTTP endpoint;
 see docs/scaling.md.
 
-Where the code lives: ``ray_executor`` (the driver: rounds, merging, the vLLM path), ``ray_actor``
+Where the code lives: ``ray_executor`` (the driver: rounds, merging), ``ray_actor``
 (the actors and what travels to and from them), ``ray_drain`` (Ray Data read from asyncio),
-``ray_support`` (``require_ray``, ``start_local_ray``). This module is their public face.
+``ray_batch`` (the vLLM batch path), and ``fabricator.llms.ray_support`` (``require_ray``,
+``start_local_ray``). This module is their public face.
 """
 
 from __future__ import annotations
 
+from ..llms.ray_support import RAY_INSTALL, require_ray, start_local_ray
 from ..llms.ray_vllm import VLLM_INSTALL, RayVLLM
 from .ray_actor import ActorSettings, BlockResult, GenerationActor, call_allowances, split_limit
 from .ray_executor import RayExecutor
-from .ray_support import RAY_INSTALL, require_ray, start_local_ray
-
-#: the executor's earlier name, kept for code written against it
-RayRunner = RayExecutor
 
 __all__ = [
     "RAY_INSTALL",
@@ -47,7 +45,6 @@ __all__ = [
     "BlockResult",
     "GenerationActor",
     "RayExecutor",
-    "RayRunner",
     "RayVLLM",
     "call_allowances",
     "require_ray",

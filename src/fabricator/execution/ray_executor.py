@@ -4,8 +4,8 @@ The round's items become a Ray Dataset cut into a few blocks per actor; ``map_ba
 the blocks to a fixed pool of ``GenerationActor``s (``fabricator.execution.ray_actor``), each
 running our engine with its share of the limits. Blocks come back with their rows or failures,
 their prompts and answers (for the call log) and their counters, merged into the driver engine's
-``RunStats``. A ``RayVLLM`` backend goes through Ray Data's vLLM processor instead, with the
-driver engine keeping the journal and the accounting (``Engine.lookup``/``record``/``account``).
+``RunStats``. A backend that declares ``batch`` (``RayVLLM``) goes through its Ray Data processor
+instead (``fabricator.execution.ray_batch``), the driver engine keeping the journal and accounts.
 See ``fabricator.execution.ray`` for the limits, the call cap and the journal shards.
 """
 
@@ -19,19 +19,19 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from ..errors import BudgetExceeded, ConfigError, ParseError
-from ..llms.base import Completion, Request, Usage
-from ..llms.ray_vllm import RayVLLM
+from ..errors import BudgetExceeded, ConfigError
+from ..llms.capabilities import capabilities_of
+from ..llms.ray_support import require_ray, start_local_ray
 from .calls import CallBudget, CallLogger
 from .engine import Engine
 from .executor import RAY_ROUND_ITEMS
-from .journal import Journal, content_key
+from .journal import Journal
 from .ray_actor import ActorSettings, BlockResult, GenerationActor, call_allowances, split_limit
+from .ray_batch import BatchBackend, VLLMBatch
 from .ray_drain import iter_rows
-from .ray_support import require_ray, start_local_ray
-from .work import Failure, FailureKind, WorkItem
+from .work import WorkItem
 
 log = logging.getLogger("fabricator")
 
@@ -95,7 +95,9 @@ class RayExecutor:
         self.budget = budget if budget is not None else CallBudget()
         #: the last round's timing (wall clock): submitted, first block started, last block done
         self.timeline: dict[str, float] = {}
-        if not isinstance(llm, RayVLLM):
+        #: a backend that runs a whole round at once (vLLM on Ray) is not sent to actors
+        self.batch = capabilities_of(llm).batch
+        if not self.batch:
             try:
                 self.ray.cloudpickle.dumps(llm)
             except Exception as exc:
@@ -163,8 +165,8 @@ class RayExecutor:
             return  # spent before this round: the stats say "budget"
         self._connect()
         try:
-            if isinstance(self.llm, RayVLLM):
-                await self._map_vllm(self.llm, maker, items, keep)
+            if self.batch:
+                await self._map_batch(maker, items, keep)
             else:
                 await self._map_actors(maker, items, keep)
         finally:
@@ -184,9 +186,7 @@ class RayExecutor:
         # the round's calls: the items' reserved first asks and every spare call, lent to the blocks
         budget, spare = self.budget, self.budget.spare
         first_asks = [item.first_asks for item in items]
-        budget.reserved = max(0, budget.reserved - sum(first_asks))
-        lent = 0 if spare is None else sum(first_asks) + spare
-        budget.used += lent
+        lent = budget.lend(sum(first_asks))
         records = [
             {
                 "i": item.index,
@@ -223,7 +223,7 @@ class RayExecutor:
                     timeline["last_block"] = max(timeline["last_block"], block.finished)
                     self._merge(block, by_index, keep)
         finally:
-            budget.used += made - lent  # the loan, settled: what the blocks really made
+            budget.repay(lent, made)  # the loan, settled: what the blocks really made
         log.info(
             "ray: %d items on %d actors; actors started in %.1f s, blocks ran %.2f s",
             len(items),
@@ -253,57 +253,11 @@ class RayExecutor:
         if self.progress is not None:
             self.progress.advance()
 
-    # --- the vLLM path (GPU clusters; extra ``ray-vllm``) -------------------------------------
-
-    async def _map_vllm(self, llm: RayVLLM, maker: Any, items: Sequence[WorkItem], keep: Keep) -> None:
-        """One pass through Ray Data's vLLM engine processor; the driver engine keeps the journal.
-
-        No re-ask here: an answer that does not parse is a failure, as after the last attempt.
-        """
-        engine = self.engine
-        todo: list[dict[str, Any]] = []
-        #: each item sent to the model: the item, its request and its journal key
-        pending: dict[int, tuple[WorkItem, Request, str]] = {}
-        for item in items:
-            request = maker.request(item, item.messages, 0)
-            key = content_key(llm.name, request.params(), request.messages, sample=item.index)
-            cached = engine.lookup(key)
-            if cached is not None:
-                self._keep_answer(maker, item, request, cached.text, keep)
-                continue
-            pending[item.index] = (item, request, key)
-            todo.append(llm.record(item.index, request))
-        self.budget.reserved = max(0, self.budget.reserved - len(items))
-        self.budget.used += len(todo)  # one call per item not journaled: each had its first ask set aside
-        if not todo:
-            return
-        processor = llm.processor()
-
-        def dataset() -> Any:
-            return processor(self._dataset(todo, max(1, min(len(todo), llm.blocks))))
-
-        async with aclosing(iter_rows(self.ray, dataset)) as rows:
-            async for row in rows:
-                item, request, key = pending[int(row["i"])]
-                completion = Completion(
-                    str(row.get("generated_text") or ""),
-                    "stop",
-                    Usage(int(row.get("num_input_tokens") or 0), int(row.get("num_generated_tokens") or 0)),
-                    llm.name,
-                )
-                self.stats.requests += 1
-                engine.account(completion)
-                engine.record(key, completion)
-                self._keep_answer(maker, item, request, completion.text, keep)
-
-    def _keep_answer(self, maker: Any, item: WorkItem, request: Request, text: str, keep: Keep) -> None:
-        if self.logger is not None:
-            self.logger.write(item, request, text)
-        try:
-            result: Any = maker.parse(item, text)
-        except ParseError as exc:
-            result = Failure(item.index, str(exc), FailureKind.of(exc), text, item.source)
-        self._keep(item, result, keep)
+    async def _map_batch(self, maker: Any, items: Sequence[WorkItem], keep: Keep) -> None:
+        """The round through the backend's own batch processor (GPU clusters; extra ``ray-vllm``)."""
+        llm = cast(BatchBackend, self.llm)
+        batch = VLLMBatch(self.ray, llm, self.engine, self.budget, self.logger, self._dataset)
+        await batch.map(maker, items, lambda item, result: self._keep(item, result, keep))
 
 
 __all__ = ["BLOCKS_PER_ACTOR", "RayExecutor"]

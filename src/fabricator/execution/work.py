@@ -1,13 +1,11 @@
-"""What travels between the plan and the executors: a ``WorkItem`` in, a row or a ``Failure`` out."""
+"""What travels between the plan and the executors: a ``WorkItem`` in, a ``Row`` or a ``Failure`` out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
-
-#: a made row: the format's columns, plus ``__provenance`` (and ``__source`` for an annotation)
-RowValues = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -40,6 +38,45 @@ class WorkItem:
         return 1 + len(self.votes)
 
 
+@dataclass(eq=False)
+class Row:
+    """A made row: the format's typed columns, where it came from, and (annotation) its input row.
+
+    ``provenance`` goes to the report and the output folder; ``source`` is the index of the input
+    row an annotation labelled. A row compares equal to another row, or to the one dict it was
+    before rows were typed (``as_dict``), so code that reads rows as dicts keeps working.
+    """
+
+    values: dict[str, Any]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    source: int | None = None
+
+    def __getitem__(self, column: str) -> Any:
+        return self.values[column]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as one dict: its values, ``__source`` (annotation) and ``__provenance`` (if any)."""
+        out = dict(self.values)
+        if self.source is not None:
+            out["__source"] = self.source
+        if self.provenance:
+            out["__provenance"] = self.provenance
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Row):
+            return (self.values, self.provenance, self.source) == (
+                other.values,
+                other.provenance,
+                other.source,
+            )
+        if isinstance(other, Mapping):
+            return self.as_dict() == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: settling a run edits its rows
+
+
 class FailureKind(str, Enum):
     """Why a row was not made. A ``str`` enum: compares equal to its name and writes as it in JSON."""
 
@@ -65,6 +102,7 @@ class FailureKind(str, Enum):
     LABEL_MISMATCH = "LabelMismatch"
     UNVERIFIED = "Unverified"
     LOW_CONFIDENCE = "LowConfidence"
+    FILTERED = "Filtered"  # dropped by a filter registered by name, for reasons of its own (its error)
 
     def __str__(self) -> str:
         return self.value
@@ -105,4 +143,7 @@ class Failure:
         }
 
 
-__all__ = ["Failure", "FailureKind", "RowValues", "WorkItem"]
+#: what a work item's row becomes
+Result = Row | Failure
+
+__all__ = ["Failure", "FailureKind", "Result", "Row", "WorkItem"]

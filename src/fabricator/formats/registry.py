@@ -10,28 +10,18 @@ other ``output_format`` keys (a class or a function of keyword options)::
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConfigError
-from ..plugins import Registry
+from ..plugins import Registry, checked_call, factories
 from .base import OutputFormat
 
 GROUP = "fabricator.formats"
 FormatFactory = Callable[..., OutputFormat]
 
 
-def _accept(loaded: object, name: str) -> FormatFactory:
-    if not callable(loaded):
-        raise ConfigError(
-            f"the entry point of output format {name!r} is a {type(loaded).__name__}, not a factory",
-            hint="point it at a format class or a function that returns the format",
-        )
-    return loaded
-
-
-FORMATS: Registry[FormatFactory] = Registry("output format", GROUP, _accept, "register_format")
+_ACCEPT = factories("output format", "a format class or a function that returns the format")
+FORMATS: Registry[FormatFactory] = Registry("output format", GROUP, _ACCEPT, "register_format")
 
 
 def register_format(name: str, factory: FormatFactory) -> None:
@@ -46,15 +36,9 @@ def format_names() -> list[str]:
 
 def output_format(kind: str, **options: Any) -> OutputFormat:
     """The output format ``kind`` made with ``options`` (a key it does not take is a ``ConfigError``)."""
-    factory = FORMATS.get(kind)
-    try:
-        inspect.signature(factory).bind(**options)
-    except TypeError as exc:
-        raise ConfigError(f"output format {kind!r}: {exc}", hint="check the output_format keys") from None
-    except ValueError:  # no signature to check (a builtin): the call says what is wrong
-        pass
-    made: OutputFormat = factory(**options)
-    return made
+    return checked_call(
+        FORMATS.get(kind), f"output format {kind!r}", "check the output_format keys", **options
+    )
 
 
 __all__ = ["FORMATS", "GROUP", "FormatFactory", "format_names", "output_format", "register_format"]

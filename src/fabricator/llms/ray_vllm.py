@@ -20,8 +20,8 @@ import importlib.util
 from typing import Any
 
 from ..errors import ConfigError
-from ..execution.ray_support import require_ray, start_local_ray
 from .base import AsyncClosing, Capabilities, Completion, Request, Usage
+from .ray_support import require_ray, start_local_ray
 
 VLLM_INSTALL = "pip install 'fabricator-data[ray-vllm]'"
 

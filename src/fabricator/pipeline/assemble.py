@@ -13,17 +13,17 @@ from typing import Any
 
 from datasets import ClassLabel, Dataset, Features, Value
 
-from ..execution.work import Failure, FailureKind
+from ..execution.work import Failure, FailureKind, Row
 from ..options import SamplingOptions
 from ..report import GenerationReport
-from ..scoring.settle import settle
+from ..scoring.settle import label_column, settle
 from .task import Task
 
 log = logging.getLogger("fabricator")
 
 
 def finish(
-    rows: dict[int, dict[str, Any]],
+    rows: dict[int, Row],
     task: Task,
     wanted: int,
     with_original: bool,
@@ -39,18 +39,16 @@ def finish(
     if task.scoring is not None and sampling is not None:
         ordered = _settle(ordered, task, report, sampling)
     dataset = to_dataset(ordered, task)
-    report.provenance = [r.get("__provenance", {}) for r in ordered]
+    report.provenance = [r.provenance for r in ordered]
     if not with_original:
         return dataset
     if task.unlabeled is None:
         return dataset, Dataset.from_dict({})
-    return dataset, task.unlabeled.select([r["__source"] for r in ordered])
+    return dataset, task.unlabeled.select([r.source for r in ordered])
 
 
-def _settle(
-    ordered: list[dict[str, Any]], task: Task, report: GenerationReport, sampling: SamplingOptions
-) -> list[dict[str, Any]]:
-    column = getattr(task.format, "column", task.prompt.target_column)
+def _settle(ordered: list[Row], task: Task, report: GenerationReport, sampling: SamplingOptions) -> list[Row]:
+    column = label_column(task.format)
     settled = settle(
         ordered,
         column,
@@ -65,7 +63,7 @@ def _settle(
         report.unsure = len(settled.unsure)
         known = {f.index for f in report.failures}
         for row, confidence in settled.unsure:
-            index = row["__provenance"].get("row", -1)
+            index = row.provenance.get("row", -1)
             if index not in known:
                 report.failures.append(
                     Failure(
@@ -73,7 +71,7 @@ def _settle(
                         f"confidence {confidence:.3f} is below min_confidence {sampling.min_confidence}",
                         FailureKind.LOW_CONFIDENCE,
                         str(row[column]),
-                        row.get("__source"),
+                        row.source,
                     )
                 )
         report.failures.sort(key=lambda f: f.index)
@@ -84,9 +82,9 @@ def _settle(
 def _pool_frequencies(task: Task) -> dict[str, float] | None:
     """The labels' shares in the labelled few-shot pool (calibration's target), if there is one."""
     pool, labels = task.pool, task.prompt.label_options or []
-    column = getattr(task.format, "column", task.prompt.target_column)
     if pool is None or not labels:
         return None
+    column = label_column(task.format)
     counts = Counter(str(row.get(column)) for row in pool.rows)
     if not set(counts) <= set(labels):  # not labelled with the options (or not labelled at all)
         return None
@@ -94,7 +92,7 @@ def _pool_frequencies(task: Task) -> dict[str, float] | None:
     return {label: (counts[label] + 1) / total for label in labels}
 
 
-def to_dataset(rows: list[dict[str, Any]], task: Task) -> Dataset:
+def to_dataset(rows: list[Row], task: Task) -> Dataset:
     """The rows with their features: the input columns' own, then the format's."""
     features: dict[str, Any] = {}
     if task.unlabeled is not None:
@@ -110,7 +108,7 @@ def to_dataset(rows: list[dict[str, Any]], task: Task) -> Dataset:
     return Dataset.from_dict(columns, features=Features(features))
 
 
-def _all_labels(rows: list[dict[str, Any]], column: str, names: Sequence[str]) -> bool:
+def _all_labels(rows: list[Row], column: str, names: Sequence[str]) -> bool:
     """Whether every value is a label; else (a dry run's dummy text) the column is text."""
     known = set(names)
     if all(not isinstance(r[column], str) or r[column] in known for r in rows):

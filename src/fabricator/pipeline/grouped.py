@@ -15,13 +15,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError, ParseError
-from ..execution.calls import CallBudget, CallLogger, EngineLike, counted_call
-from ..execution.work import Failure, FailureKind, WorkItem
+from ..errors import ParseError
+from ..execution.calls import ItemCalls
+from ..execution.work import Failure, FailureKind, Result
 from ..prompts import BasePrompt
 
 if TYPE_CHECKING:  # the driver hands itself in: its type only
     from .rows import RowMaker
+
 
 #: the assistant prefill of a grouped prompt: the model goes on with its first answer
 GROUP_PREFILL = "1."
@@ -86,50 +87,36 @@ def split_answer(text: str, count: int) -> list[str | None]:
     return [" ".join(parts[n]).strip() or None if n in parts else None for n in range(1, count + 1)]
 
 
-async def make_group(
-    maker: RowMaker, engine: EngineLike, item: WorkItem, logger: CallLogger, budget: CallBudget
-) -> list[dict[str, Any] | Failure]:
-    """The rows of a grouped item (``item.members``), one result per member, from one call.
+class GroupedRows:
+    """The row strategy of a grouped item (``item.members``): one call, one result per member.
 
     A member whose answer is missing or not valid text fails alone (the run tops it up); the
     call's answer is kept as each failure's raw output. Not asked again: its rows are replaced."""
-    members = item.members
-    request = replace(maker.request(item, item.messages, 0), max_tokens=maker.max_tokens * len(members))
-    try:
-        completion = await counted_call(engine, request, budget, first=True, sample=item.index)
-    except BackendError as exc:
-        if exc.fatal:
-            raise
-        return [Failure(m.index, exc.message, FailureKind.of(exc)) for m in members]
-    if completion is None:
-        return [
-            Failure(
-                m.index, f"not asked: max_prompt_calls ({budget.limit}) reached", FailureKind.CALL_CAP_REACHED
-            )
-            for m in members
-        ]
-    logger.write(item, request, completion.text)
-    prefilled = item.messages[-1]["role"] == "assistant"
-    raw = (GROUP_PREFILL if prefilled else "") + completion.text
-    answers = split_answer(raw, len(members))
-    last = max((j for j, a in enumerate(answers) if a is not None), default=-1)
-    out: list[dict[str, Any] | Failure] = []
-    for position, (member, answer) in enumerate(zip(members, answers, strict=True)):
-        if answer is None:
-            error = f"answer {position + 1} of {len(members)} is missing from the call's answer"
-            out.append(Failure(member.index, error, FailureKind.PARSE_ERROR, raw))
-            continue
-        cut_short = completion.finish_reason == "length" and position == last
-        try:
-            row = maker.parse(member, answer, None, truncated=cut_short)
-        except ParseError as exc:
-            out.append(Failure(member.index, str(exc), FailureKind.of(exc), raw))
-            continue
-        provenance = maker.provenance(engine, member, request, 0)
-        provenance["call"] = {"first_row": item.index, "rows": len(members), "position": position}
-        row["__provenance"] = provenance
-        out.append(row)
-    return out
+
+    async def rows(self, maker: RowMaker, calls: ItemCalls, source: Mapping[str, Any] | None) -> list[Result]:
+        item, members = calls.item, calls.item.members
+        request = replace(maker.request(item, item.messages, 0), max_tokens=maker.max_tokens * len(members))
+        completion = await calls.ask(request, first=True)
+        prefilled = item.messages[-1]["role"] == "assistant"
+        raw = (GROUP_PREFILL if prefilled else "") + completion.text
+        answers = split_answer(raw, len(members))
+        last = max((j for j, a in enumerate(answers) if a is not None), default=-1)
+        out: list[Result] = []
+        for position, (member, answer) in enumerate(zip(members, answers, strict=True)):
+            if answer is None:
+                error = f"answer {position + 1} of {len(members)} is missing from the call's answer"
+                out.append(Failure(member.index, error, FailureKind.PARSE_ERROR, raw))
+                continue
+            cut_short = completion.finish_reason == "length" and position == last
+            try:
+                row = maker.parse(member, answer, None, truncated=cut_short)
+            except ParseError as exc:
+                out.append(Failure(member.index, str(exc), FailureKind.of(exc), raw))
+                continue
+            row.provenance = maker.provenance(calls.engine, member, request, 0)
+            row.provenance["call"] = {"first_row": item.index, "rows": len(members), "position": position}
+            out.append(row)
+        return out
 
 
-__all__ = ["GROUP_PREFILL", "group_messages", "group_prompt_text", "make_group", "split_answer"]
+__all__ = ["GROUP_PREFILL", "GroupedRows", "group_messages", "group_prompt_text", "split_answer"]

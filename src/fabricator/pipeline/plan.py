@@ -49,14 +49,15 @@ class Planner:
             self.system += f" {json_instructions(fmt)}"
         conditioned = conditioning(fmt)
         self.labels = conditioned[1] if conditioned is not None else None
-        self.rng = random.Random(task.seed)
+        self.options = task.sampling
+        self.rng = random.Random(self.options.seed)
         self.made = 0  # index of the next item of the seeded sequence
         self._block: list[str] = []
         self._wanted: list[str] = []  # top-up labels (``top_up``), asked before the sequence goes on
         self._nearest: dict[int, list[int]] = {}  # "similar": this round's rows -> pool indices
         self._shared: FewShotSample | None = None  # fewshot_reuse: the draw of the current block
         #: attribute values: their own seeded sequences, so the one above is as without them
-        self.dealer = AttributeDealer(task.attributes, task.seed) if task.attributes else None
+        self.dealer = AttributeDealer(task.attributes, self.options.seed) if task.attributes else None
 
     def items(self, start: int, stop: int) -> list[WorkItem]:
         """Items ``start`` to ``stop - 1`` (``start`` not before the end of the last round)."""
@@ -65,9 +66,9 @@ class Planner:
         out: list[WorkItem] = []
         self._find_nearest(max(start, self.made), stop)
         while self.made < stop:
-            if self.task.rows_per_call > 1:  # a group never spans start (nor stop)
+            if self.options.rows_per_call > 1:  # a group never spans start (nor stop)
                 end = start if self.made < start else stop
-                item = self._group(self.made, min(self.task.rows_per_call, end - self.made))
+                item = self._group(self.made, min(self.options.rows_per_call, end - self.made))
             else:
                 item = self._item(self.made)
             if self.made >= start:
@@ -82,7 +83,7 @@ class Planner:
             return
         indices = range(start, min(stop, len(task.unlabeled_rows)))
         texts = [task.similar.text_of(task.unlabeled_rows[i]) for i in indices]
-        k = task.per_class or task.examples or 1
+        k = task.per_class or self.options.fewshot_examples or 1
         self._nearest = dict(zip(indices, task.similar.nearest(texts, k, bool(task.per_class)), strict=True))
 
     def _sample(self, pool: FewShotPool, index: int, label: str | None) -> FewShotSample:
@@ -92,7 +93,7 @@ class Planner:
         if task.similar is not None:
             picked = self._nearest.pop(index, [])  # none: an item skipped over, never sent
             return FewShotSample(None, [pool.rows[i] for i in picked], [pool.row_ids[i] for i in picked])
-        if self._shared is None or index % task.reuse == 0:
+        if self._shared is None or index % self.options.fewshot_reuse == 0:
             self._shared = pool.draw(self.rng, task.strategy, task.per_class, label)
         return self._shared
 
@@ -101,7 +102,7 @@ class Planner:
         them. A grouped plan's call writes ``rows_per_call`` rows of one label, so its calls are
         counted per label; for its ``first`` rows it deals the labels in even shares of those rows
         (``top_up`` deals later rows by what the kept rows lack)."""
-        per_call = self.task.rows_per_call
+        per_call = self.options.rows_per_call
         labels = (len(self.labels or ()) or 1) if per_call > 1 else 1
         granted = budget.reserve(rows, calls_per_row, per_call, labels)
         if first and per_call > 1:
@@ -151,7 +152,7 @@ class Planner:
         row = task.unlabeled_rows[index] if task.unlabeled_rows is not None else None
         values = self.dealer.deal(label) if self.dealer is not None else ()
         text, messages = self._chat(prompt, labels, examples, row, dict(values) or None)
-        votes = self._votes(index, labels, examples, ids, row) if task.votes > 1 or task.rephrasings else ()
+        votes = self._votes(index, labels, examples, ids, row) if task.prompts_per_row > 1 else ()
         source = index if row is not None else None
         return WorkItem(index, tuple(messages), text, label, source, ids, votes, values)
 
@@ -191,9 +192,10 @@ class Planner:
         prefix too) and vote; the main sequence is unchanged."""
         task, prompt = self.task, self.task.prompt
         out = []
-        for vote in range(1, task.votes):
+        seed, reuse = self.options.seed, self.options.fewshot_reuse
+        for vote in range(1, self.options.votes):
             assert task.pool is not None
-            rng = random.Random(f"{task.seed}:{index // task.reuse}:{vote}")  # shared like the main draw
+            rng = random.Random(f"{seed}:{index // reuse}:{vote}")  # shared like the main draw
             if task.similar is not None:
                 order = list(range(len(examples)))
                 rng.shuffle(order)

@@ -18,6 +18,7 @@ from ..attributes import resolve_attributes
 from ..errors import ConfigError
 from ..formats import Entities, FreeText, LabelConditioned, Labels, OutputFormat
 from ..formats.base import conditioning, reasks, score_options
+from ..formats.kinds import TaskKind, kind_of
 from ..llms.base import LLM
 from ..llms.capabilities import capabilities_of
 from ..llms.fake import Fake
@@ -48,7 +49,7 @@ class ResolveOptions(TypedDict, total=False):
     llm: LLM | None
     sampling: SamplingOptions | None
     output_format: OutputFormat | None
-    dry_run: bool
+    canned: bool  # the backend's answers are canned (``dummy_response``): a dry run
 
 
 def resolve_task(
@@ -62,12 +63,12 @@ def resolve_task(
 ) -> Task:
     """The task of ``generate``'s arguments (the paper's first five, in its order), checked.
 
-    ``how``: the backend (``llm``), the ``sampling`` options, an ``output_format``; ``dry_run``
-    (a ``dummy_response``): label answers that are no label are kept as text.
+    ``how``: the backend (``llm``), the ``sampling`` options, an ``output_format``; ``canned``
+    (a ``dummy_response``): the kind of a dry run, decided here once (``TaskKind.canned``).
     """
     sampling = how.get("sampling") or SamplingOptions()
     llm: LLM = how.get("llm") or Fake()
-    output_format, dry_run = how.get("output_format"), how.get("dry_run", False)
+    output_format = how.get("output_format")
     if not isinstance(prompt, BasePrompt):
         raise ConfigError("prompt_template must be a fabricator.prompts.BasePrompt")
     if strategy not in SAMPLING_STRATEGIES:
@@ -77,19 +78,17 @@ def resolve_task(
         raise ConfigError(f"fewshot_sampling_strategy={strategy!r} needs a fewshot_dataset")
     if output_format is not None:
         unlabeled, fewshot = _prepared(output_format, unlabeled, fewshot)
-    mode = (
-        "annotation"
-        if unlabeled is not None
-        else ("label-conditioned" if prompt.label_options else "unlabeled")
+    kind = kind_of(
+        annotates=unlabeled is not None, labeled=bool(prompt.label_options), canned=how.get("canned", False)
     )
     if unlabeled is not None:
         _check_unlabeled(prompt, unlabeled)
-    attributes = resolve_attributes(sampling.attributes, prompt, mode)
+    attributes = resolve_attributes(sampling.attributes, prompt, kind)
     label_column = sampling_column or (
-        prompt.target_column if mode == "annotation" and prompt.label_options else "label"
+        prompt.target_column if not kind.generates and prompt.label_options else "label"
     )
-    fmt = output_format or _format_of(prompt, mode, label_column, sampling.label_synonyms, dry_run)
-    _check_selection(strategy, mode, fmt, sampling.fewshot_reuse)
+    fmt = output_format or _format_of(prompt, kind, label_column, sampling.label_synonyms)
+    _check_selection(strategy, kind, fmt, sampling.fewshot_reuse)
     text_columns = _similarity_columns(prompt, output_format) if strategy == "similar" else []
     selection = Selection(strategy, per_class, label_column, text_columns)
     pool, similar = (
@@ -99,33 +98,30 @@ def resolve_task(
     needed = prompt.input_columns + fmt.needed_columns() + text_columns
     rows = unlabeled.select_columns(list(dict.fromkeys(needed))).to_list() if unlabeled is not None else None
     rephrasings = tuple(prompt.rephrased(text) for text in sampling.task_rephrasings or ())
-    scoring = _checked_scoring(fmt, mode, sampling, dry_run, has_pool=pool is not None)
+    scoring = _checked_scoring(fmt, kind, sampling, has_pool=pool is not None)
     structured = (
         scoring is None
         and reasks(fmt)
         and fmt.json_schema() is not None
         and (can_structure if sampling.structured_output is None else sampling.structured_output)
     )
+    _check_rows_per_call(sampling.rows_per_call, kind, fmt, prompt)
     return Task(
         prompt,
-        mode,
+        kind,
         fmt,
         pool,
         strategy,
         per_class,
         unlabeled,
         rows,
-        sampling.seed,
         structured,
         capabilities_of(llm).prefill and not structured,
+        sampling,
         scoring,
         similar=similar,
-        examples=sampling.fewshot_examples if strategy == "similar" else None,
-        reuse=sampling.fewshot_reuse,
-        votes=sampling.votes,
         rephrasings=rephrasings,
         attributes=attributes,
-        rows_per_call=_rows_per_call(sampling.rows_per_call, mode, fmt, prompt),
     )
 
 
@@ -180,15 +176,11 @@ def _pool_of(
 
 
 def _checked_scoring(
-    fmt: OutputFormat,
-    mode: str,
-    sampling: SamplingOptions,
-    dry_run: bool,
-    *,
-    has_pool: bool,
+    fmt: OutputFormat, kind: TaskKind, sampling: SamplingOptions, *, has_pool: bool
 ) -> str | None:
-    """How labels are scored (``label_scoring``), with the options that need scoring checked."""
-    scoring = label_scoring(fmt, mode, sampling.label_scoring, dry_run)
+    """How labels are scored (``label_scoring``), with the options that need scoring checked
+    (as for the same run on a real backend: a dry run checks them too)."""
+    scoring = label_scoring(fmt, kind, sampling.label_scoring)
     rephrasings = len(sampling.task_rephrasings or ())
     if rephrasings and scoring is None:
         raise ConfigError(
@@ -196,7 +188,7 @@ def _checked_scoring(
             hint="annotate an unlabeled_dataset into label_options with label_scoring on, "
             "or drop task_rephrasings",
         )
-    _check_scored_options(sampling, label_scoring(fmt, mode, sampling.label_scoring, dry_run=False), mode)
+    _check_scored_options(sampling, _scoring_asked(fmt, kind, sampling.label_scoring), kind)
     if sampling.votes > 1 and (scoring is None or not has_pool):
         raise ConfigError(
             f"votes={sampling.votes} needs scored label annotation with few-shot examples "
@@ -249,12 +241,12 @@ def _fewshot_count(strategy: str | None, per_class: int | None, examples: int | 
     )
 
 
-def _check_selection(strategy: str | None, mode: str, fmt: OutputFormat, reuse: int) -> None:
+def _check_selection(strategy: str | None, kind: TaskKind, fmt: OutputFormat, reuse: int) -> None:
     """Strategy "similar" needs rows to be similar to; a shared draw needs rows that can share one."""
-    if strategy == "similar" and mode != "annotation":
+    if strategy == "similar" and kind.generates:
         raise ConfigError(
             "fewshot_sampling_strategy='similar' picks the examples nearest to each row being "
-            f"annotated, and {mode} generation has no rows",
+            f"annotated, and {kind.name} generation has no rows",
             hint="give unlabeled_dataset to annotate, or use 'uniform' / 'stratified' to generate",
         )
     if reuse > 1 and strategy == "similar":
@@ -269,7 +261,7 @@ def _check_selection(strategy: str | None, mode: str, fmt: OutputFormat, reuse: 
         )
 
 
-def _rows_per_call(rows: int, mode: str, fmt: OutputFormat, prompt: BasePrompt) -> int:
+def _check_rows_per_call(rows: int, kind: TaskKind, fmt: OutputFormat, prompt: BasePrompt) -> None:
     """``rows_per_call`` above 1 lists several rows' tasks in one prompt: generation of free text
     only (an annotated row has its own input; a structured answer has its own schema), with the
     examples inline (a grouped prompt shows them once, after the tasks)."""
@@ -278,13 +270,12 @@ def _rows_per_call(rows: int, mode: str, fmt: OutputFormat, prompt: BasePrompt) 
             f"rows_per_call={rows} shows the examples once, inline; it cannot show them as turns",
             hint="use rows_per_call=1 with examples_as_turns, or examples_as_turns=False",
         )
-    if rows > 1 and (mode == "annotation" or not isinstance(fmt, (FreeText, LabelConditioned))):
+    if rows > 1 and (not kind.generates or not isinstance(fmt, (FreeText, LabelConditioned))):
         raise ConfigError(
             f"rows_per_call={rows} writes several generated texts in one answer; it does not apply "
-            f"to {mode if mode == 'annotation' else type(fmt).__name__}",
+            f"to {type(fmt).__name__ if kind.generates else kind.name}",
             hint="leave rows_per_call at 1 for annotation and structured output formats",
         )
-    return rows
 
 
 def _similarity_columns(prompt: BasePrompt, output_format: OutputFormat | None) -> list[str]:
@@ -299,31 +290,36 @@ def _similarity_columns(prompt: BasePrompt, output_format: OutputFormat | None) 
     return prompt.input_columns
 
 
-def label_scoring(fmt: OutputFormat, mode: str, wanted: str, dry_run: bool) -> str | None:
+def label_scoring(fmt: OutputFormat, kind: TaskKind, wanted: str) -> str | None:
     """How an annotation picks its labels: scored (``wanted``) when the format has label options.
 
     Dry runs (canned answers) and other formats parse the answer text as before (``None``).
     """
-    if wanted == "off" or dry_run or mode != "annotation" or score_options(fmt) is None:
+    return None if kind.canned else _scoring_asked(fmt, kind, wanted)
+
+
+def _scoring_asked(fmt: OutputFormat, kind: TaskKind, wanted: str) -> str | None:
+    """The scoring the options ask for, as on a real backend (what the scored options are checked by)."""
+    if wanted == "off" or kind.generates or score_options(fmt) is None:
         return None
     return wanted
 
 
-def _check_scored_options(sampling: SamplingOptions, scoring: str | None, mode: str) -> None:
+def _check_scored_options(sampling: SamplingOptions, scoring: str | None, kind: TaskKind) -> None:
     """``min_confidence`` and annotation's ``calibration`` read scored labels: refused where the
     run scores none, instead of being silently ignored (verification's are checked with it)."""
     asked = [
         name
         for name, on in (
             ("min_confidence", sampling.min_confidence is not None),
-            ("calibration", sampling.calibration != "off" and mode == "annotation"),
+            ("calibration", sampling.calibration != "off" and not kind.generates),
         )
         if on
     ]
     if asked and scoring is None:
         raise ConfigError(
             f"{' and '.join(asked)} work{'' if len(asked) > 1 else 's'} on scored labels, and this "
-            f"run scores none ({mode}, label_scoring={sampling.label_scoring!r})",
+            f"run scores none ({kind.name}, label_scoring={sampling.label_scoring!r})",
             hint="annotate an unlabeled_dataset into label_options with label_scoring on; "
             "for generated rows use verify=True with verify_min_confidence",
         )
@@ -346,7 +342,7 @@ def _check_unlabeled(prompt: BasePrompt, unlabeled: Dataset) -> None:
 
 
 def _format_of(
-    prompt: BasePrompt, mode: str, label_column: str, synonyms: Mapping[str, str] | None, dry_run: bool
+    prompt: BasePrompt, kind: TaskKind, label_column: str, synonyms: Mapping[str, str] | None
 ) -> OutputFormat:
     """The format the paper's arguments mean when no ``output_format`` is given.
 
@@ -355,8 +351,8 @@ def _format_of(
     one label per row. No label options: free text.
     """
     target = prompt.target_column
-    if prompt.label_options and mode == "annotation" and target == label_column:
-        return Labels(target, prompt.label_options, synonyms=synonyms, keep_other_text=dry_run)
+    if prompt.label_options and not kind.generates and target == label_column:
+        return Labels(target, prompt.label_options, synonyms=synonyms, keep_other_text=kind.canned)
     text = FreeText(
         target,
         answer_prefix=prompt.answer_prefix(),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..execution.calls import CallBudget
 from ..execution.executor import Executor, Result
 from ..execution.stats import RunStats
-from ..execution.work import Failure, RowValues, WorkItem
+from ..execution.work import Failure, Row, WorkItem
 from ..progress import ProgressReporter
 from .filters import Filter, Round
 from .plan import Planner
@@ -40,12 +40,12 @@ class Rounds:
         self.planner = planner
         self.executor = executor
         self.filters = filters
-        self.rows: dict[int, RowValues] = {}
+        self.rows: dict[int, Row] = {}
         self.failures: dict[int, Failure] = {}
-        self.made: dict[int, RowValues] = {}  # the current round's rows, not yet filtered
+        self.made: dict[int, Row] = {}  # the current round's rows, not yet filtered
         self.asked: dict[int, str | None] = {}  # label-conditioned: each item's label
 
-    def kept(self) -> dict[int, RowValues]:
+    def kept(self) -> dict[int, Row]:
         """Every row made so far (an interrupted round's unfiltered ones too)."""
         return {**self.rows, **self.made}
 

@@ -1,10 +1,15 @@
-"""Making rows from work items: one driver (``RowMaker``) whose strategy the task picks.
+"""Making rows from work items: one driver (``RowMaker``), and the strategy the task picks.
 
-Strategies: ask, parse and re-ask once with the error (``RowMaker.make``); label scoring
-(``fabricator.scoring.annotate``); several rows from one call (``fabricator.pipeline.grouped``).
+The driver owns what every row shares: asking (each call counted against the run's
+``CallBudget``, journaled and logged: ``ItemCalls``), the failures of a spent budget or a failed
+call, the parse into a typed ``Row`` and its provenance. A ``Strategy`` says what to ask and how
+the answers are read: parse and re-ask once with the error (``ParseAndReask``, here); label
+scoring (``fabricator.scoring.annotate.LabelScoring``); several rows from one call
+(``fabricator.pipeline.grouped.GroupedRows``). The vLLM batch path of the Ray executor asks a
+whole round at once and reads each answer with the driver's ``request`` and ``parse``.
 ``RowMaker`` holds everything that turning a ``WorkItem`` into a row needs and nothing else (no
 datasets, no few-shot pool, no open files), so it pickles small and behaves the same wherever it
-runs: locally or in a Ray actor. Every call is counted against the run's ``CallBudget``.
+runs: locally or in a Ray actor.
 """
 
 from __future__ import annotations
@@ -12,18 +17,54 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import BackendError, ParseError
-from ..execution.calls import CallBudget, CallLogger, EngineLike, counted_call, derive_seed
-from ..execution.work import Failure, FailureKind, WorkItem
+from ..execution.calls import CallBudget, CallLogger, EngineLike, ItemCalls, NoCallLeft, derive_seed
+from ..execution.work import FailureKind, Result, Row, WorkItem
 from ..formats.base import OutputFormat, conditioning, parse_answer, reask_message, reasks
 from ..llms.base import Request
-from ..scoring.annotate import score_row
-from .grouped import make_group
+from ..scoring.annotate import LabelScoring
+from .grouped import GroupedRows
 
 #: the input rows an annotation parses against: by position, or by row index (verification)
 SourceRows = Sequence[Mapping[str, Any]] | Mapping[int, Mapping[str, Any]]
+
+
+class Strategy(Protocol):
+    """How one item's answers become its rows; the driver asks (``calls.ask``) and counts."""
+
+    async def rows(
+        self, maker: RowMaker, calls: ItemCalls, source: Mapping[str, Any] | None
+    ) -> list[Result]: ...
+
+
+class ParseAndReask:
+    """Ask, parse; a wrong structured answer is asked again once with the error (``max_tries``)."""
+
+    async def rows(self, maker: RowMaker, calls: ItemCalls, source: Mapping[str, Any] | None) -> list[Result]:
+        item = calls.item
+        messages: Sequence[dict[str, str]] = item.messages
+        error: ParseError | None = None
+        for attempt in range(maker.max_tries):
+            request = maker.request(item, messages, attempt)
+            completion = await calls.ask(request, first=attempt == 0)
+            try:
+                row = maker.parse(
+                    item, completion.text, source, truncated=completion.finish_reason == "length"
+                )
+            except ParseError as exc:
+                error, calls.error = exc, str(exc)
+                if reasks(maker.format) and attempt == 0:  # re-ask once, saying what was wrong
+                    messages = [m for m in item.messages if m["role"] != "assistant"] + [
+                        {"role": "assistant", "content": completion.text},
+                        {"role": "user", "content": reask_message(maker.format, exc)},
+                    ]
+                continue
+            row.provenance = maker.provenance(calls.engine, item, request, attempt)
+            return [row]
+        assert error is not None
+        return calls.failures(str(error), FailureKind.of(error))
 
 
 @dataclass(frozen=True)
@@ -66,6 +107,11 @@ class RowMaker:
             json_schema=self.json_schema,
         )
 
+    def strategy(self, item: WorkItem) -> Strategy:
+        if item.members:  # one call, several rows (rows_per_call)
+            return GroupedRows()
+        return LabelScoring() if self.scoring is not None else ParseAndReask()
+
     async def make(
         self,
         engine: EngineLike,
@@ -73,63 +119,32 @@ class RowMaker:
         logger: CallLogger,
         source: Mapping[str, Any] | None = None,
         budget: CallBudget | None = None,
-    ) -> dict[str, Any] | Failure:
-        """Ask for ``item`` (re-asking once, with the error, when a structured reply is wrong).
+    ) -> Result:
+        """The row of ``item`` (re-asked once, with the error, when a structured reply is wrong).
 
         Every call the model is sent is taken from ``budget`` first; when none is left the row is a
         ``Failure`` of kind ``CallCapReached`` (with the last answer and its error, if any).
         """
-        if source is None:
-            source = self.source_row(item)
-        if budget is None:
-            budget = CallBudget()
-        if self.scoring is not None:  # the label-scoring strategy
-            return await score_row(self, engine, item, logger, source, budget)
-        messages: Sequence[dict[str, str]] = item.messages
-        raw: str | None = None
-        error: Exception | None = None
-        for attempt in range(self.max_tries):
-            request = self.request(item, messages, attempt)
-            try:
-                completion = await counted_call(
-                    engine, request, budget, first=attempt == 0, sample=item.index, mirror=True
-                )
-            except BackendError as exc:
-                if exc.fatal:
-                    raise
-                return Failure(item.index, exc.message, FailureKind.of(exc), raw, item.source)
-            if completion is None:
-                why = f"{error}; not asked again" if error is not None else "not asked"
-                return Failure(
-                    item.index,
-                    f"{why}: max_prompt_calls ({budget.limit}) reached",
-                    FailureKind.CALL_CAP_REACHED,
-                    raw,
-                    item.source,
-                )
-            raw = completion.text
-            logger.write(item, request, completion.text)
-            try:
-                row = self.parse(
-                    item, completion.text, source, truncated=completion.finish_reason == "length"
-                )
-                row["__provenance"] = self.provenance(engine, item, request, attempt)
-                return row
-            except ParseError as exc:
-                error = exc
-                if reasks(self.format) and attempt == 0:  # re-ask once, saying what was wrong
-                    messages = [m for m in item.messages if m["role"] != "assistant"] + [
-                        {"role": "assistant", "content": completion.text},
-                        {"role": "user", "content": reask_message(self.format, exc)},
-                    ]
-        assert error is not None
-        return Failure(item.index, str(error), FailureKind.of(error), raw, item.source)
+        calls = ItemCalls(engine, item, logger, budget if budget is not None else CallBudget())
+        return (await self.drive(calls, source if source is not None else self.source_row(item)))[0]
 
     async def make_group(
         self, engine: EngineLike, item: WorkItem, logger: CallLogger, budget: CallBudget
-    ) -> list[dict[str, Any] | Failure]:
+    ) -> list[Result]:
         """The rows of a grouped item (``rows_per_call``): one call, one result per member."""
-        return await make_group(self, engine, item, logger, budget)
+        return await self.drive(ItemCalls(engine, item, logger, budget), None)
+
+    async def drive(self, calls: ItemCalls, source: Mapping[str, Any] | None) -> list[Result]:
+        """One result per row of ``calls.item`` (``item.rows``), by the strategy its task picks;
+        a spent call cap or a failed call fails every row of the item."""
+        try:
+            return await self.strategy(calls.item).rows(self, calls, source)
+        except NoCallLeft:
+            return calls.out_of_calls()
+        except BackendError as exc:
+            if exc.fatal:
+                raise
+            return calls.failures(exc.message, FailureKind.of(exc))
 
     def provenance(
         self, engine: EngineLike, item: WorkItem, request: Request, attempt: int
@@ -153,7 +168,7 @@ class RowMaker:
 
     def parse(
         self, item: WorkItem, text: str, source: Mapping[str, Any] | None = None, *, truncated: bool = False
-    ) -> dict[str, Any]:
+    ) -> Row:
         """The row of one answer; ``ParseError`` when the answer is not valid data.
 
         The format parses (an answer cut off at ``max_tokens``, ``truncated``, may be parsed more
@@ -167,9 +182,9 @@ class RowMaker:
             context[conditioned[0]] = item.label
         values = parse_answer(self.format, text, context, truncated=truncated)
         if item.source is None:
-            return values
+            return Row(values)
         assert source is not None
-        return {**{c: source[c] for c in self.input_columns}, **values, "__source": item.source}
+        return Row({**{c: source[c] for c in self.input_columns}, **values}, source=item.source)
 
 
-__all__ = ["RowMaker", "SourceRows"]
+__all__ = ["ParseAndReask", "RowMaker", "SourceRows", "Strategy"]

@@ -14,7 +14,7 @@ from ..execution.settings import EngineSettings
 from ..execution.stats import Prices
 from ..execution.work import FailureKind
 from ..llms.base import LLM
-from ..options import GenerationOptions, JournalOptions, SamplingOptions
+from ..options import GenerationOptions, JournalOptions
 from ..progress import ProgressReporter
 from ..report import GenerationReport
 from .filters import Filter
@@ -27,22 +27,24 @@ from .task import Task, signature
 log = logging.getLogger("fabricator")
 
 
-def target_of(
-    task: Task, sampling: SamplingOptions, kind: str, calls: int, samples: int, *, verify: bool
-) -> Target:
+def target_of(task: Task, calls: int, samples: int) -> Target:
     """The rows a run aims at and the calls each sets aside (its first ask, its check or votes)."""
     check_count("max_prompt_calls", calls)
     check_count("num_samples_to_generate", samples)
-    per_call = task.rows_per_call  # rows one call writes (generation)
-    if per_call > 1 and kind != "local":
+    per_call = task.sampling.rows_per_call  # rows one call writes (generation)
+    wanted = min(calls * per_call, len(task.unlabeled) if task.unlabeled is not None else samples)
+    per_row = 2 if task.verified else task.prompts_per_row
+    return Target(wanted, calls, per_row, per_call, task.kind.generates)
+
+
+def check_engine(task: Task, engine: str) -> None:
+    """Grouped rows (``rows_per_call``) are split by the local executor only."""
+    per_call = task.sampling.rows_per_call
+    if per_call > 1 and engine != "local":
         raise ConfigError(
             f"rows_per_call={per_call} runs on the local engine only",
             hint="use engine='local', or rows_per_call=1 on Ray",
         )
-    generation = task.unlabeled is None
-    wanted = min(calls * per_call, len(task.unlabeled) if task.unlabeled is not None else samples)
-    per_row = 2 if verify else task.prompts_per_row
-    return Target(wanted, calls, per_row, per_call, generation)
 
 
 def open_journal(options: JournalOptions, task: Task, llm: LLM) -> Journal | None:
@@ -111,4 +113,12 @@ def warn_spent(engine: Engine, report: GenerationReport, target: Target) -> None
         )
 
 
-__all__ = ["close_report", "engine_of", "open_journal", "report_filters", "target_of", "warn_spent"]
+__all__ = [
+    "check_engine",
+    "close_report",
+    "engine_of",
+    "open_journal",
+    "report_filters",
+    "target_of",
+    "warn_spent",
+]

@@ -1,22 +1,23 @@
-"""One annotated row by label scoring: its prompts scored, votes combined, calls counted.
+"""Label scoring, a strategy of the row driver: a row's prompts scored, votes combined.
 
-``RowMaker.make`` hands a row here when its task scores labels (``Task.scoring``). Every request
-goes through the engine (journal, retries, budgets) and is counted against the run's
-``CallBudget`` exactly as a generated answer is: the first request of each of the row's prompts
-(its own and its votes) uses a call reserved for it, so every planned row gets all its votes
-whatever the order rows finish in; branches and samples take spare calls, and a row that needs
-one when none is left fails as ``CallCapReached``.
+The driver (``fabricator.pipeline.rows.RowMaker``) picks ``LabelScoring`` when its task scores
+labels (``Task.scoring``). Every request goes through the driver's ``ItemCalls`` (engine,
+journal, retries, budgets) and is counted against the run's ``CallBudget`` exactly as a generated
+answer is: the first request of each of the row's prompts (its own and its votes) uses a call
+reserved for it, so every planned row gets all its votes whatever the order rows finish in;
+branches and samples take spare calls, and a row that needs one when none is left fails as
+``CallCapReached``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError, ConfigError, ParseError
-from ..execution.calls import CallBudget, CallLogger, EngineLike, counted_call, derive_seed
-from ..execution.work import Failure, FailureKind, WorkItem
+from ..errors import ConfigError, ParseError
+from ..execution.calls import ItemCalls, NoCallLeft, derive_seed
+from ..execution.work import FailureKind, Result, Row, WorkItem
 from ..formats.base import score_options
 from ..llms.base import Completion, Request
 from ..llms.capabilities import capabilities_of
@@ -24,12 +25,12 @@ from .label_scores import (
     SCORING_MAX_TOKENS,
     TOP_LOGPROBS,
     LabelScores,
-    NoCallLeft,
     combine,
     score_by_logprobs,
     score_by_samples,
 )
 from .matcher import LabelMatcher
+from .settle import label_column
 
 if TYPE_CHECKING:  # the row driver hands itself in (``fabricator.pipeline.rows``): its type only
     from ..pipeline.rows import RowMaker
@@ -40,15 +41,11 @@ FLAG_BELOW = 1.0
 
 @dataclass
 class _Asker:
-    """Sends one row's requests through the engine, counting each against the budget."""
+    """One row's scoring requests through the driver's ``ItemCalls``: the first request of each
+    prompt uses the call reserved for it, the others (branches, samples) take spare calls."""
 
-    maker: RowMaker
-    engine: EngineLike
-    item: WorkItem
-    logger: CallLogger
-    budget: CallBudget
+    calls: ItemCalls
     first: bool = True  # the next request is a prompt's first: it uses a reserved call
-    last_text: str | None = None
     invalid: int = 0  # answers whose log-probabilities were invalid (not scored: ``valid_logprobs``)
 
     def count_invalid(self) -> None:
@@ -56,77 +53,66 @@ class _Asker:
 
     async def __call__(self, request: Request) -> Completion:
         first, self.first = self.first, False
-        index = self.item.index
-        completion = await counted_call(
-            self.engine, request, self.budget, first=first, sample=index, mirror=True
-        )
-        if completion is None:
-            raise NoCallLeft
-        self.last_text = completion.text
-        self.logger.write(self.item, request, completion.text)
-        return completion
+        return await self.calls.ask(request, first=first)
 
 
-async def score_row(
-    maker: RowMaker,
-    engine: EngineLike,
-    item: WorkItem,
-    logger: CallLogger,
-    source: Mapping[str, Any] | None,
-    budget: CallBudget,
-) -> dict[str, Any] | Failure:
-    """The row of ``item`` with its scored label and ``confidence``, or a ``Failure``."""
-    answers = score_options(maker.format)
-    assert answers is not None, "score_row is only used for formats with label options"
-    matcher = LabelMatcher(answers)
-    ask = _Asker(maker, engine, item, logger, budget)
-    prompts = [(item.messages, item.fewshot_ids), *item.votes]
-    scored: list[LabelScores] = []
-    started = 0
-    try:
-        for vote, (messages, _) in enumerate(prompts):
-            ask.first, started = True, vote + 1
-            result = await _score_prompt(maker, ask, item, source, tuple(messages), matcher, vote)
-            if result is not None:
-                scored.append(result)
-    except NoCallLeft:
+class LabelScoring:
+    """The row strategy of label scoring: the row's prompts (its own and its votes) scored, the
+    votes combined; the row keeps its label, ``confidence`` and the scores in its provenance."""
+
+    async def rows(self, maker: RowMaker, calls: ItemCalls, source: Mapping[str, Any] | None) -> list[Result]:
+        item = calls.item
+        answers = score_options(maker.format)
+        assert answers is not None, "label scoring is only used for formats with label options"
+        matcher = LabelMatcher(answers)
+        ask = _Asker(calls)
+        prompts = [(item.messages, item.fewshot_ids), *item.votes]
+        scored: list[LabelScores] = []
+        started = 0
+        try:
+            for vote, (messages, _) in enumerate(prompts):
+                ask.first, started = True, vote + 1
+                result = await _score_prompt(maker, ask, item, source, tuple(messages), matcher, vote)
+                if result is not None:
+                    scored.append(result)
+        except NoCallLeft:
+            if not scored:  # else: the row is scored from the prompts it got
+                calls.error = "no answer named a label" if calls.last_text is not None else None
+                raise
+        finally:
+            for _ in range(len(prompts) - started):  # prompts never asked: their calls are free again
+                calls.budget.release()
         if not scored:
-            why = "no answer named a label; not asked again" if ask.last_text is not None else "not asked"
-            return Failure(
-                item.index,
-                f"{why}: max_prompt_calls ({budget.limit}) reached",
-                FailureKind.CALL_CAP_REACHED,
-                ask.last_text,
-                item.source,
-            )
-    except BackendError as exc:
-        if exc.fatal:
-            raise
-        return Failure(item.index, exc.message, FailureKind.of(exc), ask.last_text, item.source)
-    finally:
-        for _ in range(len(prompts) - started):  # prompts never asked: their calls are free again
-            budget.release()
-    if not scored:
-        return Failure(
-            item.index,
-            f"no answer named one of {matcher.labels}",
-            FailureKind.PARSE_ERROR,
-            ask.last_text,
-            item.source,
-        )
-    combined, agreement = combine(scored, matcher.labels)
+            return calls.failures(f"no answer named one of {matcher.labels}", FailureKind.PARSE_ERROR)
+        return [
+            _scored_row(maker, calls, source, combine(scored, matcher.labels), scored, prompts, ask.invalid)
+        ]
+
+
+def _scored_row(
+    maker: RowMaker,
+    calls: ItemCalls,
+    source: Mapping[str, Any] | None,
+    combined_votes: tuple[LabelScores, float],
+    scored: list[LabelScores],
+    prompts: Sequence[tuple[Sequence[dict[str, str]], Sequence[int]]],
+    invalid: int,
+) -> Row:
+    """The row of the combined scores: its label, ``confidence``, and the scores in its provenance."""
+    item = calls.item
+    combined, agreement = combined_votes
     row = maker.parse(item, combined.label, source)
-    row["confidence"] = combined.confidence
+    row.values["confidence"] = combined.confidence
     request = Request(messages=item.messages, seed=derive_seed(maker.seed, item.index, 0))
-    provenance = maker.provenance(engine, item, request, 0)
+    provenance = maker.provenance(calls.engine, item, request, 0)
     provenance.update(
         label_scores={label: round(p, 6) for label, p in combined.scores.items()},
         scoring=combined.method,
         coverage=round(combined.coverage, 6),
         calls=combined.calls,
     )
-    if ask.invalid:  # sets not scored: the row was scored from its answers instead
-        provenance["invalid_logprobs"] = ask.invalid
+    if invalid:  # sets not scored: the row was scored from its answers instead
+        provenance["invalid_logprobs"] = invalid
     if len(prompts) > 1:
         provenance.update(
             votes=len(scored),
@@ -136,7 +122,7 @@ async def score_row(
             vote_scores=[{label: round(p, 6) for label, p in s.scores.items()} for s in scored],
             vote_fewshot_ids=[list(ids) for _, ids in prompts],
         )
-    row["__provenance"] = provenance
+    row.provenance = provenance
     return row
 
 
@@ -159,7 +145,7 @@ async def _score_prompt(
     )
     first: Completion | None = None
     if maker.scoring != "samples":
-        can_prefill = capabilities_of(ask.engine.llm).prefill
+        can_prefill = capabilities_of(ask.calls.engine.llm).prefill
         invalid = ask.invalid
         scores, first = await score_by_logprobs(
             ask, request, matcher, can_prefill=can_prefill, on_invalid=ask.count_invalid
@@ -169,13 +155,12 @@ async def _score_prompt(
         if maker.scoring == "logprobs" and (first.logprobs is None or ask.invalid > invalid):
             what = "no" if first.logprobs is None else "invalid (not finite, above 0 or not a distribution)"
             raise ConfigError(
-                f"backend {ask.engine.llm.name!r} returned {what} log-probabilities",
+                f"backend {ask.calls.engine.llm.name!r} returned {what} log-probabilities",
                 hint="use label_scoring='auto' (votes of sampled answers where there are none) or 'samples'",
             )
 
     def parse(text: str) -> str:
-        values = maker.parse(item, text, source)
-        label = values.get(getattr(maker.format, "column", ""), text)
+        label = maker.parse(item, text, source).values.get(label_column(maker.format), text)
         if label not in matcher.labels:
             raise ParseError(f"{label!r} is not a label")
         return str(label)
@@ -195,4 +180,4 @@ async def _score_prompt(
     )
 
 
-__all__ = ["score_row"]
+__all__ = ["LabelScoring"]

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ..errors import ParseError
+from ..execution.calls import NoCallLeft
 from ..llms.base import Completion, Request, TokenChoice
 from ..llms.base import valid_logprobs as checked_logprobs
 from .matcher import LabelMatcher
@@ -28,10 +29,6 @@ TOP_LOGPROBS = 20
 SCORING_MAX_TOKENS = 8
 
 Ask = Callable[[Request], Awaitable[Completion]]
-
-
-class NoCallLeft(Exception):
-    """Raised by an ``Ask`` when the run may make no more model calls; scoring uses what it has."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +214,6 @@ __all__ = [
     "SCORING_MAX_TOKENS",
     "TOP_LOGPROBS",
     "LabelScores",
-    "NoCallLeft",
     "combine",
     "distribution",
     "score_by_logprobs",

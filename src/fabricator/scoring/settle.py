@@ -9,22 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..execution.work import Row
+from ..formats.base import OutputFormat
 from .calibration import calibrate
+
+
+def label_column(fmt: OutputFormat) -> str:
+    """The column a scored format writes its label to (its one column)."""
+    return next(iter(fmt.features()))
 
 
 @dataclass
 class Settled:
     """The rows kept, and the indices and confidences of those below ``min_confidence``."""
 
-    rows: list[dict[str, Any]]
-    unsure: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    rows: list[Row]
+    unsure: list[tuple[Row, float]] = field(default_factory=list)
     changed: int = 0  # labels calibration changed
 
 
 def settle(
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Row],
     column: str,
     labels: Sequence[str],
     *,
@@ -36,21 +42,21 @@ def settle(
     """Calibrated labels and confidences (``calibration="batch"``, towards ``target`` label
     frequencies if given; the prior divided out is the rows' own mean unless ``prior`` is given),
     then the ``min_confidence`` filter."""
-    scored = [r for r in rows if r.get("__provenance", {}).get("label_scores")]
+    scored = [r for r in rows if r.provenance.get("label_scores")]
     changed = 0
     if calibration == "batch" and scored:
-        raw = [r["__provenance"]["label_scores"] for r in scored]
+        raw = [r.provenance["label_scores"] for r in scored]
         for row, scores in zip(scored, calibrate(raw, labels, prior=prior, target=target), strict=True):
             label = max(labels, key=lambda name: scores[name])
             changed += label != row[column]
-            row[column] = label
-            row["confidence"] = scores[label]
-            row["__provenance"]["calibrated_scores"] = {k: round(v, 6) for k, v in scores.items()}
+            row.values[column] = label
+            row.values["confidence"] = scores[label]
+            row.provenance["calibrated_scores"] = {k: round(v, 6) for k, v in scores.items()}
     if min_confidence is None:
         return Settled(list(rows), changed=changed)
     kept, unsure = [], []
     for row in rows:
-        confidence = row.get("confidence")
+        confidence = row.values.get("confidence")
         if confidence is not None and confidence < min_confidence:
             unsure.append((row, float(confidence)))
         else:
@@ -58,4 +64,4 @@ def settle(
     return Settled(kept, unsure, changed)
 
 
-__all__ = ["Settled", "settle"]
+__all__ = ["Settled", "label_column", "settle"]

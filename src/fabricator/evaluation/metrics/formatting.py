@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fabricator.evaluation.console import score, text_table
+from fabricator.evaluation.plain_text import score, text_table
 
 __all__ = ["format_report"]
 

@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from ...execution.work import Failure, RowValues
+from ...execution.work import Failure, Row
 
 
 @dataclass(frozen=True)
 class Round:
     """One round's new rows, in row order, and what its prompts showed."""
 
-    rows: Mapping[int, RowValues]  # the rows made (and kept by the filters before this one)
+    rows: Mapping[int, Row]  # the rows made (and kept by the filters before this one)
     indices: Sequence[int]  # every row planned in the round, made or failed
     shown: Sequence[int] = ()  # the few-shot example ids its prompts showed
 
@@ -32,7 +32,7 @@ class Round:
 class Kept:
     """What a filter returns: the rows it keeps, and the failures of those it drops."""
 
-    rows: dict[int, RowValues]
+    rows: dict[int, Row]
     failures: dict[int, Failure] = field(default_factory=dict)
 
 

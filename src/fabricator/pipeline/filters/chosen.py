@@ -9,24 +9,27 @@ from ..task import Task
 from . import Filter
 from .copies import CopyFilter
 from .near import NearDuplicateFilter
+from .registry import FilterContext, named_filters
 from .verification import Verifier
 
 
 def filters_for(
-    task: Task, sampling: SamplingOptions, executor: Executor, budget: CallBudget, *, canned: bool
+    task: Task, sampling: SamplingOptions, executor: Executor, budget: CallBudget
 ) -> list[Filter]:
-    """Copies, near duplicates, then verification (the dearest, on the fewest rows). A run on
-    ``canned`` answers (``dummy_response``) filters nothing: repeats are fine, no teacher to ask."""
-    if canned:
+    """Copies, near duplicates, verification (the dearest, on the fewest rows), then the filters
+    the ``filters`` option names (``registry``). A run on canned answers (``dummy_response``)
+    filters nothing: repeats are fine, no teacher to ask."""
+    if task.kind.canned:
         return []
     stages: list[Filter] = []
-    if sampling.dedup and task.unlabeled is None:
+    if sampling.dedup and task.kind.generates:
         stages.append(CopyFilter(task))
     near = NearDuplicateFilter.of(task, sampling)
     if near is not None:
         stages.append(near)
     if sampling.verify:
         stages.append(Verifier(task, sampling, executor, budget))
+    stages += named_filters(sampling.filters or (), FilterContext(task, sampling, executor, budget))
     return stages
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ...errors import ConfigError
-from ...execution.work import Failure, FailureKind, RowValues
+from ...execution.work import Failure, FailureKind, Row
 from ...near_duplicates import NearDuplicates
 from ...options import SamplingOptions
 from ..task import Task
@@ -32,7 +32,7 @@ class NearDuplicateFilter:
         """The filter the options ask for (``None``: neither threshold is set)."""
         if sampling.dedup_minhash is None and sampling.dedup_embedding is None:
             return None
-        if task.unlabeled is not None:
+        if not task.kind.generates:
             raise ConfigError(
                 "dedup_minhash and dedup_embedding drop generated rows, and an annotation keeps "
                 "every input row",
@@ -53,7 +53,7 @@ class NearDuplicateFilter:
     async def apply(self, batch: Round) -> Kept:
         return self.split(batch.rows, batch.shown)
 
-    def split(self, rows: Mapping[int, RowValues], shown: Sequence[int] = ()) -> Kept:
+    def split(self, rows: Mapping[int, Row], shown: Sequence[int] = ()) -> Kept:
         """``rows`` (one round's) kept and dropped; their prompts showed the few-shot examples
         ``shown`` (row ids: indexed first, so a near copy of one is dropped too; only shown ones,
         so a large pool costs nothing unseen)."""
@@ -76,7 +76,7 @@ class NearDuplicateFilter:
 
     def drop(
         self,
-        rows: dict[int, RowValues],
+        rows: dict[int, Row],
         failures: dict[int, Failure],
         indices: list[int],
         shown: Sequence[int] = (),

@@ -19,13 +19,13 @@ asked for (``scoring.settle``, as in annotation).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...errors import ConfigError
 from ...execution.calls import CallBudget
 from ...execution.executor import Executor
-from ...execution.work import Failure, FailureKind, RowValues, WorkItem
+from ...execution.work import Failure, FailureKind, Result, Row, WorkItem
 from ...formats import Labels
 from ...formats.base import conditioning
 from ...options import SamplingOptions
@@ -68,13 +68,13 @@ def check_verification(task: Task, sampling: SamplingOptions) -> None:
             "verify_min_confidence is the confidence verification asks of a row, and verify is off",
             hint="set verify=True as well, or drop verify_min_confidence",
         )
-    if sampling.verify and (task.mode != "label-conditioned" or conditioning(task.format) is None):
+    if sampling.verify and (not task.kind.conditioned or conditioning(task.format) is None):
         raise ConfigError(
-            f"verify=True checks the label each generated row was asked for, and {task.mode} "
+            f"verify=True checks the label each generated row was asked for, and {task.kind.name} "
             "generation asks for none",
             hint="give label_options to generate label-conditioned rows, or set verify=False",
         )
-    if sampling.calibration != "off" and task.unlabeled is None and not sampling.verify:
+    if sampling.calibration != "off" and task.kind.generates and not sampling.verify:
         raise ConfigError(
             f"calibration={sampling.calibration!r} calibrates scored labels, and generation without "
             "verify scores none",
@@ -125,7 +125,7 @@ class Verifier:
             input_columns=(self.text_column,),
             temperature=0.7,  # the samples fallback's answers; log-probability scoring is greedy
             max_tokens=16,
-            seed=task.seed,
+            seed=sampling.seed,
             scoring="auto" if sampling.label_scoring == "off" else sampling.label_scoring,
             label_samples=sampling.label_samples,
         )
@@ -144,9 +144,9 @@ class Verifier:
         for _ in range(len(batch.indices) - len(batch.rows)):  # rows that never reached verification
             self.budget.release()
         todo = sorted(batch.rows)
-        verdicts: dict[int, RowValues | Failure] = {}
+        verdicts: dict[int, Result] = {}
 
-        def keep(item: WorkItem, result: RowValues | Failure) -> None:
+        def keep(item: WorkItem, result: Result) -> None:
             verdicts[item.index] = result
 
         items = [self.ask.item(i, str(batch.rows[i][self.text_column])) for i in todo]
@@ -168,15 +168,15 @@ class Verifier:
                 kept.rows[index] = outcome
         return kept
 
-    def _calibrate(self, verdicts: list[tuple[int, RowValues]], rows: Mapping[int, RowValues]) -> None:
+    def _calibrate(self, verdicts: list[tuple[int, Row]], rows: Mapping[int, Row]) -> None:
         """Each verdict's label and confidence re-read (``scoring.settle``) with the verifier's
         prior divided out: the mean distribution, and the asked labels' frequencies, of every row
         checked so far; the raw scores stay in ``label_scores``, beside ``calibrated_scores``."""
-        scored = [(i, v) for i, v in verdicts if v["__provenance"].get("label_scores")]
+        scored = [(i, v) for i, v in verdicts if v.provenance.get("label_scores")]
         for index, verdict in scored:
             self._seen += 1
             for label in self._mass:
-                self._mass[label] += verdict["__provenance"]["label_scores"].get(label, 0.0)
+                self._mass[label] += verdict.provenance["label_scores"].get(label, 0.0)
             asked = str(rows[index][self.label_column])
             self._asked[asked] = self._asked.get(asked, 0) + 1
         if not scored:
@@ -190,7 +190,7 @@ class Verifier:
             target={label: self._asked.get(label, 0) / self._seen for label in self._mass},
         )
 
-    def _settle(self, index: int, verdict: RowValues | Failure, row: RowValues) -> RowValues | Failure:
+    def _settle(self, index: int, verdict: Result, row: Row) -> Result:
         """The row, with its verdict in its provenance; or the failure it becomes."""
         asked = str(row[self.label_column])
         text = str(row[self.text_column])
@@ -213,12 +213,12 @@ class Verifier:
             )
             return Failure(index, why, FailureKind.UNVERIFIED, text)
         self.counts.kept += 1
-        return {**row, "__provenance": verified(row.get("__provenance", {}), verdict, found, confidence)}
+        return replace(row, provenance=verified(row.provenance, verdict, found, confidence))
 
 
-def verified(provenance: dict[str, Any], verdict: RowValues, found: str, confidence: float) -> dict[str, Any]:
+def verified(provenance: dict[str, Any], verdict: Row, found: str, confidence: float) -> dict[str, Any]:
     """A new provenance: the row's, with the verdict (and the invalid log-probability sets it met)."""
-    theirs = verdict["__provenance"]
+    theirs = verdict.provenance
     out = {
         **provenance,
         "verified": {

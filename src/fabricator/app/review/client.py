@@ -5,7 +5,7 @@ default kind since Label Studio 1.22) is a refresh token: it is exchanged at
 ``/api/token/refresh`` for a short-lived access token sent as ``Bearer``, refreshed again on a
 401. Anything else is a legacy token, sent as ``Token``. The token never appears in a message.
 
-Every request has connect and read timeouts and a capped answer (``fabricator.http_limits``); an
+Every request has connect and read timeouts and a capped answer (``fabricator.app.http_limits``); an
 answer that is not JSON, a redirect, or JSON of the wrong shape is a one-line ``LabelStudioError``.
 """
 
@@ -19,9 +19,9 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import ConfigError, FabricatorError
+from ...errors import ConfigError, FabricatorError
+from ...redact import redact_url
 from ..http_limits import TIMEOUT_ENV, HttpLimits, http_limits, one_line
-from ..redact import redact_url
 
 __all__ = ["TOKEN_ENV", "LabelStudioClient", "LabelStudioError", "label_studio_token", "project_id"]
 

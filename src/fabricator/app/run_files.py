@@ -15,14 +15,14 @@ from typing import Any
 import yaml
 from datasets import ClassLabel
 
+from ..evaluation.diversity import attributes_from_provenance, diversity
+from ..llms.base import LLM
+from ..redact import redact_data
+from ..report import GenerationReport
+from ..tables import decode_labels, write_jsonl, write_records
 from .card import CARD, render_card, shared_recipe
-from .evaluation.diversity import attributes_from_provenance, diversity
-from .llms.base import LLM
 from .output_folder import OutputFolder
 from .recipe import Recipe
-from .redact import redact_data
-from .report import GenerationReport
-from .tables import decode_labels, write_jsonl, write_records
 
 __all__ = ["write_outputs"]
 
@@ -79,7 +79,7 @@ def write_outputs(
 
 def _diversity(dataset: Any, report: GenerationReport, text_column: str) -> dict[str, Any]:
     """Generated text's diversity (no embeddings: `fabricator evaluate diversity` adds them)."""
-    if report.mode == "annotation" or text_column not in dataset.column_names or len(dataset) == 0:
+    if not report.kind.generates or text_column not in dataset.column_names or len(dataset) == 0:
         return {}
     classes = [c for c, f in dataset.features.items() if isinstance(f, ClassLabel)]
     labels = [str(v) for v in decode_labels(dataset, classes[0])] if classes else None

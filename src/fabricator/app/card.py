@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ..execution.work import Failure, FailureKind
+from ..markdown import fence, table
+from ..redact import redact_data, redact_url
 from .card_header import card_header, features_to_yaml, size_category, task_categories
 from .card_method import how_it_was_made
-from .execution.work import Failure, FailureKind
-from .markdown import fence, table
-from .redact import redact_data, redact_url
 
 if TYPE_CHECKING:
     from datasets import Dataset

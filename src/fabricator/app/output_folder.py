@@ -24,8 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from ..errors import ConfigError
 from .card import CARD, is_card
-from .errors import ConfigError
 from .safe_files import atomic_write, claim_file, expand_path, temp_folder
 
 try:  # POSIX; elsewhere runs are not locked
@@ -57,7 +57,7 @@ OUTPUT_NAMES = (
     "recipe.yaml",
     "metadata.json",
     "log.jsonl",
-    CARD,  # README.md, the dataset card (fabricator.card): written over only when it is ours
+    CARD,  # README.md, the dataset card (fabricator.app.card): written over only when it is ours
     "journal",
 )
 _FOLDERS = ("dataset", "journal")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from ..safe_files import atomic_write, claim_file, expand_path
 from .run import ReviewRun, load_run
 from .tasks import TEXT, ClassificationTask, argilla_name

@@ -12,10 +12,12 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
+from fabricator.app.commands import add_command, command, write_json
+from fabricator.app.safe_files import claim_file
 from fabricator.errors import ConfigError
-from fabricator.evaluation.console import add_command, command, score, text_table, write_json
 from fabricator.evaluation.diagnostics import compare
 from fabricator.evaluation.diversity import compare_diversity
+from fabricator.evaluation.plain_text import score, text_table
 from fabricator.evaluation.report import CONFUSION_PNG, LEARNING_CURVE_PNG, REPORT_MD, write_report
 from fabricator.evaluation.student import (
     LearningCurve,
@@ -24,7 +26,6 @@ from fabricator.evaluation.student import (
     learning_curve,
     train_student,
 )
-from fabricator.safe_files import claim_file
 from fabricator.tables import load_table
 
 __all__ = ["add_evaluate_student_parser", "diversity_rows", "parse_sizes", "run_evaluate_student"]

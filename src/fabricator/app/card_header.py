@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..formats.kinds import kind_named
+
 if TYPE_CHECKING:
     from datasets import Dataset, Features
 
@@ -43,7 +45,8 @@ def task_categories(recipe: Recipe, mode: str) -> tuple[list[str], list[str]]:
         return ["token-classification"], ["named-entity-recognition"]
     if kind == "qa":
         return ["question-answering"], ["extractive-qa"]
-    if recipe.prompt.label_options and mode in ("annotation", "label-conditioned"):
+    task = kind_named(mode)  # a row's label is the model's (annotation) or was asked for
+    if recipe.prompt.label_options and task is not None and (task.conditioned or not task.generates):
         return ["text-classification"], []
     return ["text-generation"], []
 
@@ -106,7 +109,8 @@ def card_header(
     if ids:
         meta["task_ids"] = ids
     meta["annotations_creators"] = ["machine-generated" if labeled else "no-annotation"]
-    if mode != "annotation":  # annotated texts are the user's: how they were written is not known here
+    task = kind_named(mode)  # annotated texts are the user's: how they were written is not known here
+    if task is None or task.generates:
         meta["language_creators"] = ["machine-generated"]
     meta["size_categories"] = [size_category(rows)]
     meta["tags"] = ["synthetic", "fabricator"]

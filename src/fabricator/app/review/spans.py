@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..parsing.tags import tags_to_chunks, token_offsets
+from ...parsing.tags import tags_to_chunks, token_offsets
 
 __all__ = ["Span", "bio_to_spans", "joined_text", "spans_to_bio", "token_offsets"]
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import yaml
 
+from ..errors import ConfigError, FabricatorError
+from ..redact import redact_url
 from .card import CARD
-from .errors import ConfigError, FabricatorError
 from .http_limits import TIMEOUT_ENV, HttpLimits, http_limits, one_line
 from .hub_client import limited
 from .output_folder import MARKER
-from .redact import redact_url
 
 __all__ = ["PUSHED_FILES", "PushError", "add_push_parser", "hub_token", "push_output"]
 

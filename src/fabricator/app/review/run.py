@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
+from ...errors import ConfigError
+from ...tables import decoded_rows, load_table, read_records
 from ..http_limits import one_line
 from ..output_folder import MARKER, expand_path
-from ..tables import decoded_rows, load_table, read_records
 from .tasks import ClassificationTask, EntityTask, detect_task
 
 __all__ = ["CONFIDENCE", "ReviewRun", "load_run"]

@@ -9,59 +9,42 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .attributes import Proposal, proposals
+from ..errors import ConfigError
+from ..generator import DatasetGenerator
+from ..llms.base import LLM
+from ..options import SYSTEM_PROMPT, SamplingOptions, check_budget
+from ..pipeline.filters.verification import VerifyPrompt
+from ..pipeline.plan import Planner
+from ..pipeline.prepare import RunPlan, calls_for_rows
+from ..pipeline.task import MAX_TRIES, Task
+from ..scoring.label_scores import SCORING_MAX_TOKENS
 from .costing import Plan, PromptTally, count_prompts, over_budget
-from .errors import ConfigError
-from .execution.calls import CallBudget
-from .llms.base import LLM
-from .options import SYSTEM_PROMPT, SamplingOptions, check_budget
-from .pipeline.filters.verification import VerifyPrompt
-from .pipeline.plan import Planner
-from .pipeline.resolve import resolve_task
-from .pipeline.setup import target_of
-from .pipeline.task import Task
 from .previous_run import Previous, previous_run
 from .recipe import Recipe
 from .recipe_inputs import RecipeInputs
-from .scoring.label_scores import SCORING_MAX_TOKENS
 
-__all__ = ["MAX_TRIES", "plan_run", "refuse_over_budget"]
+__all__ = ["plan_run", "planned_run", "refuse_over_budget"]
 
 #: planned prompts made per round (the plan is never kept whole, as in the run)
 ROUND = 1_000
-#: the calls one row may take when its answers are wrong (``DatasetGenerator``'s ``max_tries``)
-MAX_TRIES = 3
 
 
-def _resolve(llm: LLM, recipe: Recipe, inputs: RecipeInputs) -> tuple[Task, SamplingOptions]:
-    """The task as the run resolves it, with the run's sampling options."""
-    g = recipe.generation
-    sampling = g.sampling.model_copy(update={"system_prompt": g.sampling.system_prompt or SYSTEM_PROMPT})
-    few = recipe.fewshot
-    task = resolve_task(
+def planned_run(llm: LLM, recipe: Recipe, inputs: RecipeInputs) -> RunPlan:
+    """The run of ``recipe`` planned as the generator plans it (no model call): what the budget
+    check and ``fabricator plan`` count, and what ``run_recipe`` then hands to the generator."""
+    g, few = recipe.generation, recipe.fewshot
+    return DatasetGenerator(llm).plan(
         inputs.prompt,
         inputs.fewshot,
         few.sampling_strategy if few else None,
         few.examples_per_class if few else None,
         few.sampling_column if few else None,
         inputs.unlabeled,
-        llm=llm,
-        sampling=sampling,
+        g.max_prompt_calls,
+        g.num_samples_to_generate,
         output_format=inputs.fmt,
+        options=g.replace(system_prompt=g.sampling.system_prompt or SYSTEM_PROMPT),
     )
-    return task, sampling
-
-
-def _spare_calls(max_prompt_calls: int, asks: list[Proposal], checking: bool) -> int:
-    """The calls left for the rows after the attribute proposals (made first, from the same cap)."""
-    spare = max_prompt_calls - len(asks)
-    if spare < (2 if checking else 1):
-        raise ConfigError(
-            f"max_prompt_calls ({max_prompt_calls}) leaves no call for the rows after the "
-            f"{len(asks)} attribute proposal(s)",
-            hint="raise max_prompt_calls (each proposal is one call), or give the values as lists",
-        )
-    return spare
 
 
 def _walk(llm: LLM, planner: Planner, rows: int) -> tuple[int, PromptTally, PromptTally]:
@@ -97,19 +80,17 @@ def _previous(llm: LLM, output: Path | None) -> tuple[Previous | None, str]:
     return previous, why
 
 
-def plan_run(llm: LLM, recipe: Recipe, inputs: RecipeInputs, output: Path | None = None) -> Plan:
-    """The plan of ``recipe`` with its inputs already built (as ``run_recipe`` builds them)."""
+def plan_run(
+    llm: LLM, recipe: Recipe, inputs: RecipeInputs, output: Path | None = None, planned: RunPlan | None = None
+) -> Plan:
+    """The plan of ``recipe`` with its inputs already built (as ``run_recipe`` builds them), or of
+    the run it has ``planned`` already."""
     g = recipe.generation
     check_budget(g.budget)  # as the run does, before anything is counted
-    task, sampling = _resolve(llm, recipe, inputs)
-    checking = sampling.verify and task.unlabeled is None  # each row: its first ask and a label check
-    # the run's own target: the rows it aims at and the calls each sets aside (ask, check or votes)
-    calls, samples = g.max_prompt_calls, g.num_samples_to_generate
-    target = target_of(task, sampling, "local", calls, samples, verify=checking)
-    asks = proposals(task, sampling)
-    spare = _spare_calls(calls, asks, checking)
-    planner = Planner(task, sampling.system_prompt)  # a fresh one: the run's seeded sequence
-    rows = planner.reserve(CallBudget(spare), target.wanted, target.per_row, first=True)
+    planned = planned or planned_run(llm, recipe, inputs)
+    task, target, asks = planned.task, planned.target, planned.asks
+    sampling, calls, checking = task.sampling, target.calls, task.verified  # checking: each row's label
+    planner, rows = planned.first_rows(calls_for_rows(planned))
     others = task.prompts_per_row - 1  # a scored row's other prompts (votes)
     # annotation: a row at most MAX_TRIES calls besides its votes; generation: top-ups use the rest
     max_calls = calls if target.generation else min(calls, rows * (MAX_TRIES + others))
@@ -119,7 +100,7 @@ def plan_run(llm: LLM, recipe: Recipe, inputs: RecipeInputs, output: Path | None
     scored = task.scoring in ("auto", "logprobs")  # one greedy step of at most SCORING_MAX_TOKENS
     return Plan(
         model=llm.name,
-        mode=task.mode,
+        mode=task.kind.name,
         rows=rows,
         max_calls=max_calls,
         prompt_tokens=tokens,
@@ -136,17 +117,20 @@ def plan_run(llm: LLM, recipe: Recipe, inputs: RecipeInputs, output: Path | None
         proposals=len(asks),
         proposal_prompt_tokens=count_prompts(llm, (a.request.messages for a in asks))[0] if asks else 0,
         proposal_completion_bound=sum(a.request.max_tokens for a in asks),
-        rows_per_call=task.rows_per_call,
-        calls_for_rows=first_asks if task.rows_per_call > 1 else 0,
+        rows_per_call=sampling.rows_per_call,
+        calls_for_rows=first_asks if sampling.rows_per_call > 1 else 0,
     )
 
 
-def refuse_over_budget(llm: LLM, recipe: Recipe, inputs: RecipeInputs, output: Path | None) -> None:
-    """``ConfigError`` when a budget is set and the plan does not fit it (no completion call made)."""
+def refuse_over_budget(
+    llm: LLM, recipe: Recipe, inputs: RecipeInputs, output: Path | None, planned: RunPlan | None = None
+) -> None:
+    """``ConfigError`` when a budget is set and the plan does not fit it (no completion call made);
+    ``planned``: the run's own plan, counted instead of planned again."""
     budget = recipe.generation.budget
     if budget.budget_tokens is None and budget.budget_usd is None:
         return
-    why = over_budget(plan_run(llm, recipe, inputs, output), budget)
+    why = over_budget(plan_run(llm, recipe, inputs, output, planned), budget)
     if why is not None:
         raise ConfigError(
             why,

@@ -1,4 +1,4 @@
-"""Console glue shared by the ``fabricator evaluate`` commands: tables, scores, JSON, exit codes.
+"""Console glue shared by the ``fabricator evaluate`` commands: JSON files and exit codes.
 
 One home so that ``evaluate annotations`` and ``evaluate student`` print alike, write their
 ``--json`` file the same way and turn bad input into a message and exit status 2.
@@ -10,17 +10,17 @@ import argparse
 import functools
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from fabricator.errors import FabricatorError
 
-__all__ = ["Command", "add_command", "command", "score", "text_table", "write_json"]
+__all__ = ["Command", "add_command", "command", "write_json"]
 
 
 class Command(Protocol):
-    """A command handler as ``fabricator.cli.main`` calls it; the streams default to sys's."""
+    """A command handler as ``fabricator.app.cli.main`` calls it; the streams default to sys's."""
 
     def __call__(
         self, args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None
@@ -48,30 +48,11 @@ def add_command(
 ) -> argparse.ArgumentParser:
     """Register sub-command ``name`` running ``handler``; returns its parser for the arguments.
 
-    ``handler`` is what ``fabricator.cli.main`` calls; ``func`` (the same) is the usual argparse idiom.
+    ``handler`` is what ``fabricator.app.cli.main`` calls; ``func`` (the same) is the usual argparse idiom.
     """
     parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help, description=description)
     parser.set_defaults(handler=handler, func=handler)
     return parser
-
-
-def text_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """Lines of a plain-text table: first column left-aligned, the others right-aligned."""
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = []
-    for n, row in enumerate(cells):
-        first = row[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=False)]
-        lines.append("  " + "  ".join([first, *rest]))
-        if n == 0:
-            lines.append("  " + "  ".join("-" * w for w in widths))
-    return lines
-
-
-def score(value: float | None) -> str:
-    """A score with four decimals; ``-`` where there is none."""
-    return "-" if value is None else f"{value:.4f}"
 
 
 def write_json(path: str | Path, data: Any, *, stdout: TextIO, stderr: TextIO) -> int:

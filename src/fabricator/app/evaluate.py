@@ -13,12 +13,12 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
+from fabricator.app.commands import add_command, command, write_json
+from fabricator.app.safe_files import claim_file, expand_path
 from fabricator.errors import ConfigError
 from fabricator.evaluation.confidence_plot import plot_risk_coverage
-from fabricator.evaluation.console import add_command, command, write_json
 from fabricator.evaluation.diversity import diversity_of_file, format_diversity
 from fabricator.evaluation.metrics import TASKS, evaluate_files, format_report
-from fabricator.safe_files import claim_file, expand_path
 
 __all__ = [
     "add_evaluate_annotations_parser",

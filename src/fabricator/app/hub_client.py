@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx2
 
-from .errors import FabricatorError
+from ..errors import FabricatorError
+from ..redact import redact_url
 from .http_limits import HttpLimits
-from .redact import redact_url
 
 __all__ = ["HubAnswerError", "limited"]
 

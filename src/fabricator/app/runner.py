@@ -3,8 +3,8 @@
 The output folder holds the dataset (``dataset/`` from ``save_to_disk`` and ``data.jsonl``), the
 failures, a JSONL log of every prompt and response, the journal (so a re-run resumes), a copy of
 the recipe, ``metadata.json`` (versions, counts, timings, tokens) and the dataset card
-``README.md`` (``fabricator.run_files``). It must be new, empty or made by Fabricator
-(``fabricator.output_folder``), and is locked for the run; ``log.jsonl`` starts afresh on every
+``README.md`` (``fabricator.app.run_files``). It must be new, empty or made by Fabricator
+(``fabricator.app.output_folder``), and is locked for the run; ``log.jsonl`` starts afresh on every
 run, so it holds what that run did (journaled answers included, once).
 """
 
@@ -19,19 +19,20 @@ from pathlib import Path
 
 from datasets import Dataset, disable_progress_bars
 
-from ._sync import run_sync
+from .._sync import run_sync
+from ..generator import DatasetGenerator
+from ..llms.base import LLM
+from ..llms.registry import build_backend
+from ..options import SYSTEM_PROMPT, GenerationOptions
+from ..pipeline.prepare import RunPlan
+from ..report import GenerationReport
 from .costing import Plan
-from .generator import DatasetGenerator
-from .llms.base import LLM
-from .llms.registry import build_backend
-from .options import SYSTEM_PROMPT, GenerationOptions
 from .output_folder import OutputFolder, expand_path
+from .plan import plan_run, planned_run, refuse_over_budget
 from .push import hub_token, push_output
 from .recipe import ModelConfig, Recipe, user_path
 from .recipe_inputs import RecipeInputs, recipe_inputs
-from .report import GenerationReport
 from .run_files import write_outputs
-from .run_plan import plan_run, refuse_over_budget
 
 disable_progress_bars()
 log = logging.getLogger(__name__)
@@ -112,9 +113,13 @@ def _options(recipe: Recipe, folder: OutputFolder, progress: bool, choices: RunC
 
 
 def _generate(
-    generator: DatasetGenerator, recipe: Recipe, inputs: RecipeInputs, options: GenerationOptions
+    generator: DatasetGenerator,
+    recipe: Recipe,
+    inputs: RecipeInputs,
+    options: GenerationOptions,
+    planned: RunPlan,
 ) -> tuple[Dataset, GenerationReport]:
-    """The paper's ``generate`` with the recipe's arguments."""
+    """The paper's ``generate`` with the recipe's arguments, and their plan already made."""
     g, few = recipe.generation, recipe.fewshot
     result = generator.generate(
         prompt_template=inputs.prompt,
@@ -128,6 +133,7 @@ def _generate(
         timeout_per_prompt=g.timeout_per_prompt,
         output_format=inputs.fmt,
         options=options,
+        planned=planned,
     )
     assert not isinstance(result, tuple) and generator.last_run is not None
     return result, generator.last_run
@@ -155,19 +161,20 @@ def run_recipe(
 ) -> RunResult:
     """Generate what ``recipe`` asks for and write it under ``output`` (default: the recipe's).
 
-    The output folder is checked and locked before any model call (``fabricator.output_folder``).
+    The output folder is checked and locked before any model call (``fabricator.app.output_folder``).
     """
     choices = choices or RunChoices()
     folder = _folder(recipe, output)
     inputs = recipe_inputs(recipe)
     with _backend(recipe, llm) as model:
+        planned = planned_run(model, recipe, inputs)  # made once: the budget check and the run share it
         if not choices.spend_budget:  # the CLI's default: refuse a plan over budget before any call
-            refuse_over_budget(model, recipe, inputs, folder.path)
+            refuse_over_budget(model, recipe, inputs, folder.path, planned)
         with folder:
             generator = DatasetGenerator(model)
             started = time.time()
             options = _options(recipe, folder, progress, choices)
-            result, report = _generate(generator, recipe, inputs, options)
+            result, report = _generate(generator, recipe, inputs, options, planned)
             write_outputs(folder, result, report, recipe, model, started, inputs.prompt.target_column)
     skipped = None if report.interrupted else _push(folder.path, recipe, len(result), choices.push_anyway)
     return RunResult(folder.path, report, len(result), push_skipped=skipped)

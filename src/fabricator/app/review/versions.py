@@ -17,9 +17,9 @@ from typing import Any
 
 from datasets import Dataset, disable_progress_bars
 
-from ..errors import ConfigError
+from ...errors import ConfigError
+from ...tables import write_jsonl, write_records
 from ..output_folder import claim_output
-from ..tables import write_jsonl, write_records
 from .run import ReviewRun
 
 __all__ = ["Review", "Written", "default_version_folder", "version_folder", "write_reviewed"]

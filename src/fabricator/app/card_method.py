@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .llms.builtin import ModelOptions
+from ..formats.kinds import kind_named
+from ..llms.builtin import ModelOptions
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -30,6 +31,8 @@ def _public_url(url: str) -> str:
 
 def how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str) -> list[str]:
     mode = str(summary.get("mode", ""))
+    kind = kind_named(mode)
+    annotated = kind is not None and not kind.generates
     m, s = recipe.model, recipe.generation.sampling
     model = f"`{model_name}` (backend `{m.backend}`"
     o = m.options()  # the built-in backends' keys; another backend's are its own
@@ -49,7 +52,7 @@ def how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str)
         lines.append("- Label options: " + ", ".join(f"`{o}`" for o in recipe.prompt.label_options) + ".")
     if recipe.output_format:
         lines.append(f"- Output format: `{recipe.output_format.kind}`.")
-    if "calibration_changed" in summary or (mode == "annotation" and recipe.prompt.label_options):
+    if "calibration_changed" in summary or (annotated and recipe.prompt.label_options):
         lines.append(f"- Labels: {label_picking(s)}.")
     if s.verify:
         lines.append(f"- Label verification: {verification(s, summary.get('verification'))}.")

@@ -24,10 +24,10 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError
-from .formats import format_names
-from .llms.registry import backend_names, backend_options
-from .options import (
+from ..errors import ConfigError
+from ..formats import format_names
+from ..llms.registry import backend_names, backend_options
+from ..options import (
     GROUPS,
     MAX_EXAMPLES,
     MAX_PLANNED,
@@ -39,6 +39,7 @@ from .options import (
     checked_attributes,
     describe,
 )
+from ..pipeline.filters.registry import filter_names
 
 
 class DuplicateKey(yaml.constructor.ConstructorError):
@@ -103,6 +104,13 @@ def _expandable(value: str) -> str:
     return value
 
 
+def one_of(name: str, known: list[str], what: str) -> str:
+    """``name`` if it is one of the ``known`` names of a registry, else a ``ValueError`` listing them."""
+    if name not in known:
+        raise ValueError(f"unknown {what} {name!r}; use one of {', '.join(known)} (or register yours)")
+    return name
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -156,10 +164,7 @@ class OutputFormatConfig(_Strict):
     @field_validator("kind")
     @classmethod
     def _known(cls, value: str) -> str:
-        known = format_names()
-        if value not in known:
-            raise ValueError(f"unknown output format {value!r}; use one of {', '.join(known)}")
-        return value
+        return one_of(value, format_names(), "output format")
 
     def options(self) -> dict[str, Any]:
         if self.kind == "entities":
@@ -186,10 +191,7 @@ class ModelConfig(BaseModel):
     @field_validator("backend")
     @classmethod
     def _known(cls, value: str) -> str:
-        known = backend_names()
-        if value not in known:
-            raise ValueError(f"unknown backend {value!r}; use one of {', '.join(known)} (or register yours)")
-        return value
+        return one_of(value, backend_names(), "backend")
 
     @model_validator(mode="after")
     def _backend_options(self) -> ModelConfig:
@@ -226,6 +228,14 @@ class GenerationConfig(GenerationOptions):
     max_prompt_calls: Count = Field(default=10, ge=1, le=MAX_PLANNED)
     num_samples_to_generate: Count = Field(default=10, ge=1, le=MAX_PLANNED)
     timeout_per_prompt: OptionalNumber = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _known_filters(self) -> GenerationConfig:
+        """A filter named by the recipe is known before any model call (or listed with the rest)."""
+        known = filter_names()
+        for spec in self.sampling.filters or ():
+            one_of(spec["name"], known, "filter")
+        return self
 
     @model_serializer(mode="wrap")
     def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from xml.sax.saxutils import quoteattr
 
-from ..errors import ConfigError
-from ..tables import label_names
+from ...errors import ConfigError
+from ...tables import label_names
 from .spans import Span, bio_to_spans, joined_text, spans_to_bio
 
 __all__ = ["ClassificationTask", "EntityTask", "ReviewTask", "detect_task"]

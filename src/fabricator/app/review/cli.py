@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from ..http_limits import TIMEOUT_ENV, http_limits
 from .argilla import export_argilla
 from .label_studio import export_label_studio, import_label_studio

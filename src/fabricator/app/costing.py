@@ -1,9 +1,10 @@
 """What a recipe will cost before it runs: calls, tokens, dollars and time (``fabricator plan``).
 
-The plan makes the very prompts the run will send (``planning.resolve_task`` and ``Planner``, with
-the recipe's output format) and counts their tokens with the backend's own tokenizer where it has
-one (a ``count_tokens(conversations)`` method: the embedded model's, through its llama.cpp server,
-which loads the model but completes nothing); other backends get an estimate, labelled as such.
+The plan makes the very prompts the run will send (``fabricator.app.plan`` walks the run's own
+``RunPlan``, with the recipe's output format) and counts their tokens with the backend's own
+tokenizer where it has one (a ``count_tokens(conversations)`` method: the embedded model's,
+through its llama.cpp server, which loads the model but completes nothing);
+other backends get an estimate, labelled as such.
 Completion tokens are bounded by ``max_tokens``; a previous run in the output folder
 (``metadata.json``) gives the typical answer length and the time per call. ``generate`` from the
 command line refuses a recipe whose plan is over its ``budget_tokens``/``budget_usd``
@@ -16,13 +17,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .execution.engine import Prices
-from .llms.base import LLM, TokenCounting, Usage
-from .llms.capabilities import capabilities_of
-from .llms.tokens import CHARS_PER_TOKEN, Conversation, estimate_tokens
-from .options import BudgetOptions
+from ..execution.engine import Prices
+from ..llms.base import LLM, TokenCounting, Usage
+from ..llms.capabilities import capabilities_of
+from ..llms.tokens import CHARS_PER_TOKEN, Conversation, estimate_tokens
+from ..options import BudgetOptions
+from ..scoring.label_scores import SCORING_MAX_TOKENS
 from .previous_run import Previous
-from .scoring.label_scores import SCORING_MAX_TOKENS
 
 #: prompts counted one by one with a backend's tokenizer; beyond this the rest is extrapolated
 EXACT_COUNT_LIMIT = 2_000

@@ -22,14 +22,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..errors import FabricatorError
+from ..redact import redact_text
 from . import runner
 from .costing import over_budget
-from .errors import FabricatorError
-from .evaluation.cli import add_evaluate_annotations_parser, add_evaluate_diversity_parser
-from .evaluation.student_cli import add_evaluate_student_parser
+from .evaluate import add_evaluate_annotations_parser, add_evaluate_diversity_parser
+from .evaluate_student import add_evaluate_student_parser
 from .push import add_push_parser
 from .recipe import load_recipe
-from .redact import redact_text
 from .review import add_review_parser
 from .runner import RunChoices, RunResult, plan_recipe
 from .safe_files import claim_file

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._sync import run_sync
-from ..errors import ConfigError, FabricatorError
+from ..._sync import run_sync
+from ...errors import ConfigError, FabricatorError
+from ...redact import redact_url
 from ..http_limits import HttpLimits, one_line
-from ..redact import redact_url
 from .client import LabelStudioClient, LabelStudioError, label_studio_token, project_id
 from .run import ReviewRun, load_run
 from .versions import Review, version_folder, write_reviewed

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from datasets import Dataset
 
-from .formats import OutputFormat, output_format
-from .options import check_budget
-from .prompts import BasePrompt
-from .tables import load_table
+from ..formats import OutputFormat, output_format
+from ..options import check_budget
+from ..prompts import BasePrompt
+from ..tables import load_table
 
 if TYPE_CHECKING:
     from .recipe import Recipe

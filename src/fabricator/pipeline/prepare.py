@@ -1,0 +1,61 @@
+"""A run made ready before any model call: its task resolved and checked, and what it aims at.
+
+``RunPlan`` is the one object the run walks and ``fabricator plan`` counts: the recipe runner
+resolves it once, checks it against the budget, and hands the same object to the generator, so
+neither the task (a "similar" pool is embedded here) nor the plan is made twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..attributes import Proposal, proposals
+from ..errors import ConfigError
+from ..execution.calls import CallBudget
+from .filters.verification import check_verification
+from .plan import Planner
+from .rounds import Target
+from .setup import target_of
+from .task import Task
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A resolved task, the rows and calls it aims at, and the attribute proposals made first."""
+
+    task: Task
+    target: Target
+    asks: tuple[Proposal, ...]  # the attribute values still to be asked of the model, in order
+
+    def planner(self) -> Planner:
+        """A fresh planner of the task: the run's seeded sequence from its start."""
+        return Planner(self.task, self.task.sampling.system_prompt)
+
+    def first_rows(self, calls: int) -> tuple[Planner, int]:
+        """A fresh planner and how many rows the run's first asks cover with ``calls`` calls (each
+        row with its label check or votes), as the run reserves them before its first round."""
+        planner = self.planner()
+        target = self.target
+        return planner, planner.reserve(CallBudget(calls), target.wanted, target.per_row, first=True)
+
+
+def plan_of(task: Task, calls: int, samples: int) -> RunPlan:
+    """The plan of a resolved ``task`` with ``max_prompt_calls`` and ``num_samples_to_generate``."""
+    check_verification(task, task.sampling)
+    return RunPlan(task, target_of(task, calls, samples), tuple(proposals(task, task.sampling)))
+
+
+def calls_for_rows(plan: RunPlan) -> int:
+    """The calls left for the rows after the attribute proposals (made first, from the same cap);
+    ``ConfigError`` when that is not even one row's first ask (and its label check)."""
+    calls, asks = plan.target.calls, len(plan.asks)
+    spare = calls - asks
+    if spare < (2 if plan.task.verified else 1):
+        raise ConfigError(
+            f"max_prompt_calls ({calls}) leaves no call for the rows after the {asks} attribute proposal(s)",
+            hint="raise max_prompt_calls (each proposal is one call), or give the values as lists",
+        )
+    return spare
+
+
+__all__ = ["RunPlan", "calls_for_rows", "plan_of"]
