@@ -71,7 +71,7 @@ class ParseAndReask:
 class RowMaker:
     """Turns a work item into a row (or a ``Failure``) through an engine; picklable.
 
-    Built by ``fabricator.planning.row_maker`` from the resolved task. What the answer must be
+    Built by ``fabricator.pipeline.task.row_maker`` from the resolved task. What the answer must be
     and how it is parsed and re-asked is the task's ``OutputFormat`` (``format``), never a flag
     here. ``unlabeled_rows`` are the input rows an annotation parses against (only the columns it
     reads); a copy without them (``without_rows``) is what travels to Ray actors, each item then
