@@ -3,7 +3,7 @@
 A filter never edits the rows it is given nor another stage's state: it returns ``Kept``, and the
 generator hands the kept rows of one filter to the next (``Round.then``). Dropped rows become
 failures, which the next round replaces while calls are left. To add a filter, write a class with
-``async def apply(self, batch: Round) -> Kept`` and add it to ``filters_for``'s list.
+``async def apply(self, batch: Round) -> Kept`` and register it by name (``filters.registry``).
 """
 
 from __future__ import annotations
