@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..formats.kinds import kind_named
 from ..llms.builtin import ModelOptions
+from ..options import SamplingOptions
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -77,9 +78,9 @@ def how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str)
     return lines
 
 
-def sampling(s: Any) -> str:
+def sampling(s: SamplingOptions) -> str:
     """How answers were drawn, in one line (with how many rows one call wrote, if several)."""
-    per_call = getattr(s, "rows_per_call", 1)
+    per_call = s.rows_per_call
     if per_call > 1:
         how = (
             f"seed {s.seed}, temperature {s.temperature}, {per_call} rows a call (one label and one "

@@ -2,12 +2,14 @@
 
 Built in: ``FreeText`` (unlabeled generation, free-text annotation), ``Labels`` (label annotation),
 ``LabelConditioned`` (generation conditioned on one label per row), ``Entities`` (NER into BIO
-tags) and ``ExtractiveQA`` (SQuAD). Any object with the methods of ``OutputFormat`` is a format too.
+tags) and ``ExtractiveQA`` (SQuAD). Any object with the methods of ``OutputFormat`` is a format too;
+inheriting ``BaseFormat`` lets it declare the optional members of ``FullFormat`` (re-asks, label
+conditioning, label scoring, cut-short answers).
 """
 
 from __future__ import annotations
 
-from .base import BaseFormat, OutputFormat
+from .base import BaseFormat, FullFormat, OutputFormat
 from .entities import Entities
 from .labels import Labels
 from .qa import ExtractiveQA
@@ -25,6 +27,7 @@ __all__ = [
     "Entities",
     "ExtractiveQA",
     "FreeText",
+    "FullFormat",
     "LabelConditioned",
     "Labels",
     "OutputFormat",

@@ -16,7 +16,6 @@ from datasets import Dataset
 from ..attributes import AttributeDealer
 from ..execution.calls import CallBudget
 from ..execution.work import WorkItem
-from ..formats.base import conditioning, json_instructions, reasks
 from ..llms.base import LLM
 from ..options import SYSTEM_PROMPT, GenerationOptions
 from ..prompts import BasePrompt
@@ -43,11 +42,11 @@ class Planner:
         self.task = task
         self.system = system_prompt
         fmt = task.format
-        if reasks(fmt) and system_prompt:
+        if fmt.reask and system_prompt:
             self.system = f"{system_prompt} {fmt.instructions()}"
-        if task.structured and self.system and json_instructions(fmt):
-            self.system += f" {json_instructions(fmt)}"
-        conditioned = conditioning(fmt)
+        if task.structured and self.system and fmt.json_instructions():
+            self.system += f" {fmt.json_instructions()}"
+        conditioned = fmt.conditioning()
         self.labels = conditioned[1] if conditioned is not None else None
         self.options = task.sampling
         self.rng = random.Random(self.options.seed)

@@ -17,7 +17,7 @@ from datasets import Dataset
 from ..attributes import resolve_attributes
 from ..errors import ConfigError
 from ..formats import Entities, FreeText, LabelConditioned, Labels, OutputFormat
-from ..formats.base import conditioning, reasks, score_options
+from ..formats.base import FullFormat, full_format
 from ..formats.kinds import TaskKind, kind_of
 from ..llms.base import LLM
 from ..llms.capabilities import capabilities_of
@@ -87,7 +87,7 @@ def resolve_task(
     label_column = sampling_column or (
         prompt.target_column if not kind.generates and prompt.label_options else "label"
     )
-    fmt = output_format or _format_of(prompt, kind, label_column, sampling.label_synonyms)
+    fmt = full_format(output_format or _format_of(prompt, kind, label_column, sampling.label_synonyms))
     _check_selection(strategy, kind, fmt, sampling.fewshot_reuse)
     text_columns = _similarity_columns(prompt, output_format) if strategy == "similar" else []
     selection = Selection(strategy, per_class, label_column, text_columns)
@@ -101,7 +101,7 @@ def resolve_task(
     scoring = _checked_scoring(fmt, kind, sampling, has_pool=pool is not None)
     structured = (
         scoring is None
-        and reasks(fmt)
+        and fmt.reask
         and fmt.json_schema() is not None
         and (can_structure if sampling.structured_output is None else sampling.structured_output)
     )
@@ -150,7 +150,7 @@ def _prepared(
 
 
 def _pool_of(
-    prompt: BasePrompt, fewshot: Dataset, selection: Selection, fmt: OutputFormat, sampling: SamplingOptions
+    prompt: BasePrompt, fewshot: Dataset, selection: Selection, fmt: FullFormat, sampling: SamplingOptions
 ) -> tuple[FewShotPool, SimilarIndex | None]:
     """The few-shot pool, indexed once (by label where draws need it), checked against the draws;
     with "similar", its embedding index (the pool embedded once, before any model call)."""
@@ -158,7 +158,7 @@ def _pool_of(
         raise ConfigError("the few-shot dataset is empty", hint="give examples or pass None")
     strategy, per_class, label_column = selection.strategy, selection.per_class, selection.label_column
     by_label = (strategy is not None and (strategy != "similar" or bool(per_class))) or (
-        conditioning(fmt) is not None and label_column in fewshot.column_names
+        fmt.conditioning() is not None and label_column in fewshot.column_names
     )
     columns = prompt.relevant_columns_for_fewshot_examples or [prompt.target_column]
     pool = FewShotPool(
@@ -176,7 +176,7 @@ def _pool_of(
 
 
 def _checked_scoring(
-    fmt: OutputFormat, kind: TaskKind, sampling: SamplingOptions, *, has_pool: bool
+    fmt: FullFormat, kind: TaskKind, sampling: SamplingOptions, *, has_pool: bool
 ) -> str | None:
     """How labels are scored (``label_scoring``), with the options that need scoring checked
     (as for the same run on a real backend: a dry run checks them too)."""
@@ -241,7 +241,7 @@ def _fewshot_count(strategy: str | None, per_class: int | None, examples: int | 
     )
 
 
-def _check_selection(strategy: str | None, kind: TaskKind, fmt: OutputFormat, reuse: int) -> None:
+def _check_selection(strategy: str | None, kind: TaskKind, fmt: FullFormat, reuse: int) -> None:
     """Strategy "similar" needs rows to be similar to; a shared draw needs rows that can share one."""
     if strategy == "similar" and kind.generates:
         raise ConfigError(
@@ -254,7 +254,7 @@ def _check_selection(strategy: str | None, kind: TaskKind, fmt: OutputFormat, re
             "fewshot_reuse shares one draw of examples across rows; 'similar' picks them per row",
             hint="leave fewshot_reuse at 1 with 'similar'",
         )
-    if reuse > 1 and strategy == "uniform" and conditioning(fmt) is not None:
+    if reuse > 1 and strategy == "uniform" and fmt.conditioning() is not None:
         raise ConfigError(
             "fewshot_reuse cannot share a 'uniform' draw: each row is conditioned on its own label",
             hint="use 'stratified', or fewshot_reuse=1",
@@ -290,7 +290,7 @@ def _similarity_columns(prompt: BasePrompt, output_format: OutputFormat | None) 
     return prompt.input_columns
 
 
-def label_scoring(fmt: OutputFormat, kind: TaskKind, wanted: str) -> str | None:
+def label_scoring(fmt: FullFormat, kind: TaskKind, wanted: str) -> str | None:
     """How an annotation picks its labels: scored (``wanted``) when the format has label options.
 
     Dry runs (canned answers) and other formats parse the answer text as before (``None``).
@@ -298,9 +298,9 @@ def label_scoring(fmt: OutputFormat, kind: TaskKind, wanted: str) -> str | None:
     return None if kind.canned else _scoring_asked(fmt, kind, wanted)
 
 
-def _scoring_asked(fmt: OutputFormat, kind: TaskKind, wanted: str) -> str | None:
+def _scoring_asked(fmt: FullFormat, kind: TaskKind, wanted: str) -> str | None:
     """The scoring the options ask for, as on a real backend (what the scored options are checked by)."""
-    if wanted == "off" or kind.generates or score_options(fmt) is None:
+    if wanted == "off" or kind.generates or fmt.score_options() is None:
         return None
     return wanted
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from ..errors import BackendError, ParseError
 from ..execution.calls import CallBudget, CallLogger, EngineLike, ItemCalls, NoCallLeft, derive_seed
 from ..execution.work import FailureKind, Result, Row, WorkItem
-from ..formats.base import OutputFormat, conditioning, parse_answer, reask_message, reasks
+from ..formats.base import FullFormat
 from ..llms.base import Request
 from ..scoring.annotate import LabelScoring
 from .grouped import GroupedRows
@@ -55,10 +55,10 @@ class ParseAndReask:
                 )
             except ParseError as exc:
                 error, calls.error = exc, str(exc)
-                if reasks(maker.format) and attempt == 0:  # re-ask once, saying what was wrong
+                if maker.format.reask and attempt == 0:  # re-ask once, saying what was wrong
                     messages = [m for m in item.messages if m["role"] != "assistant"] + [
                         {"role": "assistant", "content": completion.text},
-                        {"role": "user", "content": reask_message(maker.format, exc)},
+                        {"role": "user", "content": maker.format.reask_message(exc)},
                     ]
                 continue
             row.provenance = maker.provenance(calls.engine, item, request, attempt)
@@ -78,7 +78,7 @@ class RowMaker:
     carrying its own source row.
     """
 
-    format: OutputFormat
+    format: FullFormat
     input_columns: tuple[str, ...] = ()
     json_schema: dict[str, Any] | None = None  # sent with every request when structured output is on
     unlabeled_rows: SourceRows | None = None
@@ -177,10 +177,11 @@ class RowMaker:
         if source is None:
             source = self.source_row(item)
         context: dict[str, Any] = dict(source) if source is not None else {}
-        conditioned = conditioning(self.format)
+        conditioned = self.format.conditioning()
         if conditioned is not None:
             context[conditioned[0]] = item.label
-        values = parse_answer(self.format, text, context, truncated=truncated)
+        parse = self.format.parse_cut_short if truncated else self.format.parse
+        values = parse(text, context)
         if item.source is None:
             return Row(values)
         assert source is not None

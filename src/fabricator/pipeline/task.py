@@ -13,7 +13,7 @@ from typing import Any
 from datasets import Dataset
 
 from ..attributes import Attribute
-from ..formats import OutputFormat
+from ..formats.base import FullFormat
 from ..formats.kinds import TaskKind
 from ..llms.base import LLM
 from ..options import SamplingOptions
@@ -32,7 +32,7 @@ class Task:
 
     prompt: BasePrompt
     kind: TaskKind  # generation, label-conditioned generation or annotation (``formats.kinds``)
-    format: OutputFormat
+    format: FullFormat
     pool: FewShotPool | None
     strategy: str | None
     per_class: int | None

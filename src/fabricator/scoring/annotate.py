@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, ParseError
 from ..execution.calls import ItemCalls, NoCallLeft, derive_seed
 from ..execution.work import FailureKind, Result, Row, WorkItem
-from ..formats.base import score_options
 from ..llms.base import Completion, Request
 from ..llms.capabilities import capabilities_of
 from .label_scores import (
@@ -62,7 +61,7 @@ class LabelScoring:
 
     async def rows(self, maker: RowMaker, calls: ItemCalls, source: Mapping[str, Any] | None) -> list[Result]:
         item = calls.item
-        answers = score_options(maker.format)
+        answers = maker.format.score_options()
         assert answers is not None, "label scoring is only used for formats with label options"
         matcher = LabelMatcher(answers)
         ask = _Asker(calls)

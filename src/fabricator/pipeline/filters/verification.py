@@ -27,7 +27,6 @@ from ...execution.calls import CallBudget
 from ...execution.executor import Executor
 from ...execution.work import Failure, FailureKind, Result, Row, WorkItem
 from ...formats import Labels
-from ...formats.base import conditioning
 from ...options import SamplingOptions
 from ...prompts import BasePrompt
 from ...scoring.settle import settle
@@ -68,7 +67,7 @@ def check_verification(task: Task, sampling: SamplingOptions) -> None:
             "verify_min_confidence is the confidence verification asks of a row, and verify is off",
             hint="set verify=True as well, or drop verify_min_confidence",
         )
-    if sampling.verify and (not task.kind.conditioned or conditioning(task.format) is None):
+    if sampling.verify and (not task.kind.conditioned or task.format.conditioning() is None):
         raise ConfigError(
             f"verify=True checks the label each generated row was asked for, and {task.kind.name} "
             "generation asks for none",
@@ -86,7 +85,7 @@ class VerifyPrompt:
     """The annotation prompt a generated row is checked with (also what ``fabricator plan`` counts)."""
 
     def __init__(self, task: Task, sampling: SamplingOptions, system_prompt: str | None = None) -> None:
-        conditioned = conditioning(task.format)
+        conditioned = task.format.conditioning()
         assert conditioned is not None, "check_verification admits label-conditioned tasks only"
         self.label_column, self.labels = conditioned
         self.text_column = task.prompt.target_column
