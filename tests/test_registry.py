@@ -194,7 +194,9 @@ def test_backends_declare_capabilities_and_close_as_context_managers() -> None:
     assert capabilities_of(Fake()).logprobs and not capabilities_of(Fake(logprobs=False)).logprobs
     with FakeOpenAIServer() as server:
         llm = OpenAICompatible("m", base_url=server.base_url, supports_prefill=True)
-        assert llm.capabilities == Capabilities(logprobs=True, json_schema=True, prefill=True, preflight=True)
+        assert llm.capabilities == Capabilities(
+            logprobs=True, json_schema=True, prefill=True, preflight=True, batch_api=True
+        )
 
         async def ask() -> str:
             async with llm as model:

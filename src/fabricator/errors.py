@@ -84,6 +84,11 @@ class PromptTooLong(BackendError):
     """HTTP 400 because the prompt exceeds the model's context: this row fails, the run goes on."""
 
 
+class RequestRefused(BackendError):
+    """A batch API did not run one request (no credit, an invalid request, a failed batch): this
+    row fails, kept with the provider's message; the run goes on."""
+
+
 class BackendUnavailable(BackendError):
     """The server cannot be reached at all (nothing listens there): stop the run at once."""
 

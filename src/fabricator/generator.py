@@ -24,11 +24,12 @@ from datasets import Dataset
 
 from ._sync import run_sync
 from .errors import BudgetExceeded, ConfigError
+from .execution.batch_executor import batch_settings
 from .execution.call_log import CallLog
 from .execution.calls import CallBudget
 from .execution.clock import Clock
 from .execution.executors import build_executor, check_executor
-from .formats import OutputFormat
+from .formats.schema import FormatSpec
 from .llms.base import LLM
 from .llms.capabilities import preflight
 from .llms.fake import Fake
@@ -89,7 +90,7 @@ class DatasetGenerator:
         log_every_n_api_calls: int = 25,
         dummy_response: str | Callable[[str], str] | None = None,
         *,
-        output_format: OutputFormat | None = None,
+        output_format: FormatSpec | None = None,
         options: GenerationOptions | None = None,
         planned: RunPlan | None = None,
         **flat_options: Any,
@@ -97,7 +98,8 @@ class DatasetGenerator:
         """Generate (or annotate) a dataset; see the module docstring for the three workflows.
 
         The paper's arguments come first and keep their meaning. Ours are keyword-only: an
-        ``output_format`` for structured tasks (``fabricator.formats``), and the options of
+        ``output_format`` for structured tasks (``fabricator.formats``; a Pydantic model class or a
+        JSON Schema dict gives rows in that schema: docs/schemas.md), and the options of
         ``GenerationOptions`` either as ``options=`` or as flat keywords (``seed=1, dedup=False``;
         flat keywords win over ``options``). An unknown keyword or a wrong type is a ``ConfigError``
         naming it. ``timeout_per_prompt`` is the time one model call may take.
@@ -161,7 +163,7 @@ class DatasetGenerator:
         log_every_n_api_calls: int = 25,
         dummy_response: str | Callable[[str], str] | None = None,
         *,
-        output_format: OutputFormat | None = None,
+        output_format: FormatSpec | None = None,
         options: GenerationOptions | None = None,
         planned: RunPlan | None = None,
         **flat_options: Any,
@@ -202,7 +204,7 @@ class DatasetGenerator:
         max_prompt_calls: int = 10,
         num_samples_to_generate: int = 10,
         *,
-        output_format: OutputFormat | None = None,
+        output_format: FormatSpec | None = None,
         options: GenerationOptions | None = None,
         **flat_options: Any,
     ) -> RunPlan:
@@ -242,7 +244,7 @@ class DatasetGenerator:
             executor_kind, llm=llm, maker=row_maker(task, max_tries=self.max_tries), engine=engine,
             logger=logger, progress=reporter, journal=journal, budget=budget, ray_actors=where.ray_actors,
             ray_address=where.ray_address, requests_per_minute=opts.limits.requests_per_minute,
-            tokens_per_minute=opts.limits.tokens_per_minute,
+            tokens_per_minute=opts.limits.tokens_per_minute, batch=batch_settings(where),
         )  # fmt: skip
         filters = filters_for(task, sampling, executor, budget)
         rounds = Rounds(planned.planner(), executor, filters)

@@ -36,7 +36,7 @@ SYSTEM_PROMPT = (
     "answer with the requested value only: no preamble, no explanation, no quotes, no notes."
 )
 
-ENGINES = ("local", "ray")
+ENGINES = ("local", "ray", "batch")
 #: the most rows one call may be asked to write (a longer list drifts from its tasks)
 MAX_ROWS_PER_CALL = 20
 # Upper bounds of the counts (issue 26): a typo of a few zeros is an error naming the bound, not a
@@ -203,6 +203,7 @@ class BudgetOptions(_Group):
     budget_tokens: OptionalCount = Field(default=None, ge=1, le=MAX_BUDGET_TOKENS)
     budget_usd: OptionalNumber = Field(default=None, gt=0)
     prices: tuple[Price, Price] | None = None  # USD per million prompt and completion tokens
+    batch_prices: tuple[Price, Price] | None = None  # the same through the batch API (engine="batch")
 
 
 class JournalOptions(_Group):
@@ -216,16 +217,20 @@ class JournalOptions(_Group):
 class ExecutionOptions(_Group):
     """Where the calls run and what is shown while they do."""
 
-    engine: str = "local"  # "ray": on a Ray cluster (docs/scaling.md)
+    engine: str = "local"  # "ray": on a Ray cluster (docs/scaling.md); "batch": docs/batch.md
     ray_actors: OptionalCount = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     ray_address: str | None = None
+    batch_max_requests: Count = Field(default=50_000, ge=1)  # the provider's cap per batch
+    batch_max_bytes: Count = Field(default=200 * 1024 * 1024, ge=1024)  # its cap on a batch file
+    batch_poll_seconds: Number = Field(default=30.0, ge=0)  # between two looks at a running batch
+    batch_cancel_on_interrupt: bool = False  # Ctrl-C cancels submitted batches (paid work) too
     progress: bool = False
 
     @field_validator("engine")
     @classmethod
     def _known_engine(cls, value: str) -> str:
         if value not in ENGINES:
-            raise ValueError(f"unknown engine {value!r}: use 'local' (default) or 'ray'")
+            raise ValueError(f"unknown engine {value!r}: use 'local' (default), 'ray' or 'batch'")
         return value
 
 

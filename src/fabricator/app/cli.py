@@ -247,10 +247,10 @@ def _add_generate_parser(commands: Any) -> None:
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.add_argument(
         "--engine",
-        choices=["local", "ray"],
+        choices=["local", "ray", "batch"],
         default=None,
         help="where the model calls run (default: the recipe's, else local); "
-        "ray needs pip install 'fabricator-data[ray]'",
+        "ray needs pip install 'fabricator-data[ray]'; batch: the provider's batch API (docs/batch.md)",
     )
     gen.add_argument(
         "--ray-actors",

@@ -1,4 +1,5 @@
-"""Picking a run's executor by name: ``"local"`` (this process) or ``"ray"`` (a Ray cluster)."""
+"""Picking a run's executor by name: ``"local"`` (this process), ``"ray"`` (a Ray cluster) or
+``"batch"`` (the provider's batch API, ``batch_executor``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from ..errors import ConfigError
 from ..llms.base import LLM
 from ..llms.ray_support import require_ray
 from ..progress import ProgressReporter
+from .batch_executor import BatchExecutor
+from .batch_queue import BatchSettings
 from .calls import CallBudget, CallLogger
 from .engine import Engine
 from .executor import LocalExecutor
@@ -17,7 +20,7 @@ from .ray_executor import RayExecutor, RaySettings
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-KINDS = ("local", "ray")
+KINDS = ("local", "ray", "batch")
 
 
 class RayOptions(TypedDict, total=False):
@@ -28,13 +31,14 @@ class RayOptions(TypedDict, total=False):
     requests_per_minute: float | None
     tokens_per_minute: float | None
     log_calls: bool | None
+    batch: BatchSettings | None  # engine="batch" only
 
 
 def check_executor(kind: str, ray_actors: int | None, ray_address: str | None) -> str:
     """``"local"`` or ``"ray"``, checked before any work is done (Ray installed, options apply)."""
     if kind not in KINDS:
-        raise ConfigError(f"unknown engine {kind!r}", hint="use engine='local' (default) or 'ray'")
-    if kind == "local":
+        raise ConfigError(f"unknown engine {kind!r}", hint="use engine='local' (default), 'ray' or 'batch'")
+    if kind in ("local", "batch"):
         if ray_actors is not None or ray_address is not None:
             raise ConfigError(
                 "ray_actors and ray_address only apply to engine='ray'",
@@ -61,7 +65,7 @@ def build_executor(
     journal: Journal | None,
     budget: CallBudget | None = None,
     **ray: Unpack[RayOptions],
-) -> LocalExecutor | RayExecutor:
+) -> LocalExecutor | RayExecutor | BatchExecutor:
     """The executor of ``kind`` (see ``check_executor``) for one run.
 
     ``budget`` is the run's ``CallBudget`` (``max_prompt_calls``; ``None``: counted, not capped).
@@ -71,6 +75,8 @@ def build_executor(
     kind = check_executor(kind, ray.get("ray_actors"), ray.get("ray_address"))
     if kind == "local":
         return LocalExecutor(maker, engine, logger, budget)
+    if kind == "batch":
+        return BatchExecutor(maker, engine, logger, budget, ray.get("batch"), journal)
     settings = RaySettings(
         actors=ray.get("ray_actors"),
         address=ray.get("ray_address"),

@@ -115,13 +115,19 @@ class RunStats:
 
 @dataclass(frozen=True)
 class Prices:
-    """US dollars per million prompt and completion tokens."""
+    """US dollars per million prompt and completion tokens; ``batch``: the same pair through the
+    provider's batch API (``engine="batch"``), where it is known."""
 
     prompt: float
     completion: float
+    batch: tuple[float, float] | None = None
 
     def cost(self, usage: Usage) -> float:
         return (usage.prompt_tokens * self.prompt + usage.completion_tokens * self.completion) / 1e6
+
+    def at_batch(self) -> Prices:
+        """The prices a batch run pays (the online ones where no batch pair is known)."""
+        return self if self.batch is None else Prices(*self.batch, batch=self.batch)
 
 
 def estimated_usage(request: Request, completion: Completion) -> Usage:

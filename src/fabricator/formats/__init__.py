@@ -2,7 +2,8 @@
 
 Built in: ``FreeText`` (unlabeled generation, free-text annotation), ``Labels`` (label annotation),
 ``LabelConditioned`` (generation conditioned on one label per row), ``Entities`` (NER into BIO
-tags) and ``ExtractiveQA`` (SQuAD). Any object with the methods of ``OutputFormat`` is a format too;
+tags), ``ExtractiveQA`` (SQuAD) and ``SchemaFormat`` (rows in the user's own schema: a Pydantic
+model or a JSON Schema). Any object with the methods of ``OutputFormat`` is a format too;
 inheriting ``BaseFormat`` lets it declare the optional members of ``FullFormat`` (re-asks, label
 conditioning, label scoring, cut-short answers).
 """
@@ -14,12 +15,14 @@ from .entities import Entities
 from .labels import Labels
 from .qa import ExtractiveQA
 from .registry import format_names, output_format, register_format
+from .schema import SchemaFormat, schema_format
 from .text import FreeText, LabelConditioned
 
 # the formats a recipe may name (``output_format: {kind: ...}``) besides installed ones (entry
 # points of ``fabricator.formats``); code passes any ``OutputFormat`` object directly
 register_format("entities", Entities)
 register_format("qa", ExtractiveQA)
+register_format("schema", schema_format)
 
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "LabelConditioned",
     "Labels",
     "OutputFormat",
+    "SchemaFormat",
     "format_names",
     "output_format",
     "register_format",

@@ -146,6 +146,8 @@ class Capabilities:
     ``count_tokens`` (its own tokenizer, for plans). ``batch``: it runs a whole round of prompts at
     once (vLLM on Ray). ``prefill``: a trailing assistant message is continued. ``preflight``: it has
     ``preflight()``, a cheap check that it can answer at all, run before the first call.
+    ``batch_api``: it has ``batches()``, the provider's batch API (files + batches, half price:
+    ``engine="batch"``, ``fabricator.llms.batch_api``).
     """
 
     logprobs: bool = False
@@ -154,6 +156,8 @@ class Capabilities:
     batch: bool = False
     prefill: bool = False
     preflight: bool = False
+    #: not compared: a backend's capabilities equal those it had before batch APIs were declared
+    batch_api: bool = False
 
 
 @runtime_checkable

@@ -29,6 +29,7 @@ from .http_errors import parse_retry_after, url_secrets
 from .http_session import LoopSession, env_proxy
 from .keys import is_openai, resolve_key
 from .openai_answers import completion_of, content_text, json_type
+from .openai_batch import OpenAIBatches
 from .openai_errors import (
     TRANSPORT_ERRORS,
     UNREAD,
@@ -117,7 +118,7 @@ class OpenAICompatible(AsyncClosing):
         self.max_response_bytes = int(settings.max_response_bytes)
         self.supports_prefill = bool(settings.supports_prefill)
         self.capabilities = Capabilities(
-            logprobs=True, json_schema=True, prefill=self.supports_prefill, preflight=True
+            logprobs=True, json_schema=True, prefill=self.supports_prefill, preflight=True, batch_api=True
         )
         self.supports_json_schema = self.capabilities.json_schema
         key, key_source = resolve_key(self.shown_url, api_key, settings.api_key_env)
@@ -168,6 +169,10 @@ class OpenAICompatible(AsyncClosing):
 
     async def aclose(self) -> None:
         await self._sessions.aclose()
+
+    def batches(self) -> OpenAIBatches:
+        """This server's batch API (``Capabilities.batch_api``): the same bodies, half the price."""
+        return OpenAIBatches(self.base_url, self._sessions, self.endpoint, self._body, self._proxy)
 
     # --- calls ----------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..formats import Entities, FreeText, LabelConditioned, Labels, OutputFormat
 from ..formats.base import FullFormat, full_format
 from ..formats.kinds import TaskKind, kind_of
+from ..formats.schema import FormatSpec, as_format
 from ..llms.base import LLM
 from ..llms.capabilities import capabilities_of
 from ..llms.fake import Fake
@@ -48,7 +49,7 @@ class ResolveOptions(TypedDict, total=False):
 
     llm: LLM | None
     sampling: SamplingOptions | None
-    output_format: OutputFormat | None
+    output_format: FormatSpec | None  # a format, or a Pydantic model / JSON Schema (``SchemaFormat``)
     canned: bool  # the backend's answers are canned (``dummy_response``): a dry run
 
 
@@ -68,7 +69,7 @@ def resolve_task(
     """
     sampling = how.get("sampling") or SamplingOptions()
     llm: LLM = how.get("llm") or Fake()
-    output_format = how.get("output_format")
+    output_format = as_format(how.get("output_format"))
     if not isinstance(prompt, BasePrompt):
         raise ConfigError("prompt_template must be a fabricator.prompts.BasePrompt")
     if strategy not in SAMPLING_STRATEGIES:
@@ -78,8 +79,11 @@ def resolve_task(
         raise ConfigError(f"fewshot_sampling_strategy={strategy!r} needs a fewshot_dataset")
     if output_format is not None:
         unlabeled, fewshot = _prepared(output_format, unlabeled, fewshot)
+    conditioned = output_format is not None and full_format(output_format).conditioning() is not None
     kind = kind_of(
-        annotates=unlabeled is not None, labeled=bool(prompt.label_options), canned=how.get("canned", False)
+        annotates=unlabeled is not None,
+        labeled=bool(prompt.label_options) or conditioned,
+        canned=how.get("canned", False),
     )
     if unlabeled is not None:
         _check_unlabeled(prompt, unlabeled)
@@ -89,6 +93,8 @@ def resolve_task(
     )
     fmt = full_format(output_format or _format_of(prompt, kind, label_column, sampling.label_synonyms))
     _check_selection(strategy, kind, fmt, sampling.fewshot_reuse)
+    if conditioned:
+        _check_conditioning(prompt, kind, fmt)
     text_columns = _similarity_columns(prompt, output_format) if strategy == "similar" else []
     selection = Selection(strategy, per_class, label_column, text_columns)
     pool, similar = (
@@ -137,16 +143,19 @@ class Selection:
 
 def _prepared(
     output_format: OutputFormat, unlabeled: Dataset | None, fewshot: Dataset | None
-) -> tuple[Dataset, Dataset | None]:
-    """The datasets with the columns a structured format's prompt shows (``prepare``)."""
+) -> tuple[Dataset | None, Dataset | None]:
+    """The datasets with the columns a structured format's prompt shows (``prepare``); a format
+    that reads no input columns (a schema) may generate rows too."""
     if not isinstance(output_format, OutputFormat):
         raise ConfigError(
             f"output_format must be an OutputFormat, not {type(output_format).__name__}",
             hint="use fabricator.formats.Entities(...) or ExtractiveQA(...)",
         )
-    if unlabeled is None:
+    if unlabeled is None and output_format.needed_columns():
         raise ConfigError("an output_format (entities, qa) annotates data: give unlabeled_dataset")
-    return output_format.prepare(unlabeled), output_format.prepare(fewshot) if fewshot is not None else None
+    if unlabeled is not None:
+        unlabeled = output_format.prepare(unlabeled)
+    return unlabeled, output_format.prepare(fewshot) if fewshot is not None else None
 
 
 def _pool_of(
@@ -258,6 +267,25 @@ def _check_selection(strategy: str | None, kind: TaskKind, fmt: FullFormat, reus
         raise ConfigError(
             "fewshot_reuse cannot share a 'uniform' draw: each row is conditioned on its own label",
             hint="use 'stratified', or fewshot_reuse=1",
+        )
+
+
+def _check_conditioning(prompt: BasePrompt, kind: TaskKind, fmt: FullFormat) -> None:
+    """A format that conditions each generated row on one label (a schema's ``condition_on``)
+    shows it in the task description's ``{}``; label options, if given, are the same labels."""
+    column, labels = fmt.conditioning() or ("", [])
+    if not kind.generates:
+        raise ConfigError(
+            f"{fmt!r} conditions generated rows on {column!r}, and this run annotates",
+            hint="drop condition_on to annotate, or drop unlabeled_dataset to generate",
+        )
+    if prompt.label_options and set(prompt.label_options) != set(labels):
+        raise ConfigError(f"label_options {prompt.label_options} are not the values of {column!r}: {labels}")
+    if prompt.task_text("\x00") == prompt.task_text("\x01"):
+        raise ConfigError(
+            f"each row is asked for one {column} ({', '.join(labels)}) in the task description's "
+            "'{}', and it has none",
+            hint="write it like 'Write a {} question about history.'",
         )
 
 

@@ -71,7 +71,7 @@ def engine_of(
         timeout=timeout,
         max_retry_wait=limits.max_retry_wait,
         adaptive=limits.adaptive_concurrency,
-        prices=Prices(*spend.prices) if spend.prices else None,
+        prices=Prices(*spend.prices, batch=spend.batch_prices) if spend.prices else None,
         budget_tokens=spend.budget_tokens,
         budget_usd=spend.budget_usd,
     )

@@ -7,9 +7,11 @@ runs ``fake_server.py`` as a script in a child process, so the server imports no
 from __future__ import annotations
 
 from .clock import FakeClock
+from .fake_batch_server import FakeBatchServer
 from .fake_server import FakeOpenAIServer, RawAnswer, ReceivedRequest, ServerBehaviour, SpawnedServer
 
 __all__ = [
+    "FakeBatchServer",
     "FakeClock",
     "FakeOpenAIServer",
     "RawAnswer",

@@ -317,6 +317,7 @@ class FakeOpenAIServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/_stats", self._stats)
+        self._more_routes(app)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.2)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, backlog=1024, reuse_address=True)
@@ -324,6 +325,9 @@ class FakeOpenAIServer:
         self.port = runner.addresses[0][1]
         self._runner = runner
         return self
+
+    def _more_routes(self, app: web.Application) -> None:
+        """Routes a server built on this one adds (``FakeBatchServer``: files and batches)."""
 
     async def astop(self) -> None:
         if self._runner is not None:

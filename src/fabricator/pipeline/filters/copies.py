@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from ...execution.work import Failure, FailureKind
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ...execution.work import Failure, FailureKind, Row
 from ...parsing import normalize_text
 from ..task import Task
 from . import Kept, Round
+
+
+def row_text(row: Row | Mapping[str, Any], column: str) -> str:
+    """What a filter compares of a row: its text column, or all its fields as JSON where it has
+    none (a row in the user's schema)."""
+    values = row.values if isinstance(row, Row) else row
+    if column in values:
+        return str(values[column])
+    return json.dumps(dict(values), sort_keys=True, ensure_ascii=False)
 
 
 class CopyFilter:
@@ -28,7 +41,7 @@ class CopyFilter:
         kept = Kept({})
         for index in sorted(batch.rows):
             row = batch.rows[index]
-            text = row[self.column]
+            text = row_text(row, self.column)
             key = normalize_text(str(text))
             if key in self.examples:
                 kind, what = FailureKind.COPIED_EXAMPLE, "copies a few-shot example"
@@ -42,4 +55,4 @@ class CopyFilter:
         return kept
 
 
-__all__ = ["CopyFilter"]
+__all__ = ["CopyFilter", "row_text"]

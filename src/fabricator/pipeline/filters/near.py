@@ -10,6 +10,7 @@ from ...near_duplicates import NearDuplicates
 from ...options import SamplingOptions
 from ..task import Task
 from . import Kept, Round
+from .copies import row_text
 
 
 class NearDuplicateFilter:
@@ -61,10 +62,10 @@ class NearDuplicateFilter:
         if new:
             self.detector.add_references([(i, self.examples[i]) for i in new])
             self.indexed.update(new)
-        found = self.detector.check([(i, str(rows[i][self.column])) for i in sorted(rows)])
+        found = self.detector.check([(i, row_text(rows[i], self.column)) for i in sorted(rows)])
         kept = Kept({i: rows[i] for i in sorted(rows)})
         for dup in found:
-            text = kept.rows.pop(dup.index)[self.column]
+            text = row_text(kept.rows.pop(dup.index), self.column)
             if dup.reference is None:
                 kept.failures[dup.index] = Failure(
                     dup.index, dup.reason(), FailureKind.NEAR_DUPLICATE, text, duplicate_of=dup.duplicate_of
