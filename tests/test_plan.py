@@ -349,3 +349,15 @@ def test_plan_with_votes_and_nearest_examples_embeds_each_row_once(tmp_path, mon
     assert plan.vote_prompt_tokens > 0
     row_batches = [b for b in batches if b and b[0].startswith("Review")]
     assert sorted(t for b in row_batches for t in b) == REVIEW_TEXTS  # each row embedded once
+
+
+def test_plan_says_the_cost_online_vs_batch(tmp_path, server, capsys):
+    path = openai_recipe(tmp_path, server, prices=[2.0, 8.0], batch_prices=[1.0, 4.0])
+    assert main(["plan", path, "--json", str(tmp_path / "plan.json")]) == 0
+    figures = json.loads((tmp_path / "plan.json").read_text())
+    assert figures["cost_usd_batch"] == pytest.approx(figures["cost_usd"] / 2)
+    assert f"vs batch ${figures['cost_usd_batch']:.4f} expected" in capsys.readouterr().out
+    plan = plan_recipe(load_recipe(path))
+    assert plan.cost_batch_expected == pytest.approx(figures["cost_usd_batch"])
+    online_only = plan_recipe(load_recipe(openai_recipe(tmp_path, server, prices=[2.0, 8.0])))
+    assert online_only.cost_batch_expected is None and "vs batch" not in dict(online_only.lines())["cost"]

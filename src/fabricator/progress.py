@@ -32,6 +32,7 @@ class ProgressReporter:
         self._console = console
         self._rerouted: list[tuple[logging.StreamHandler[Any], TextIO]] = []
         self._level = ""  # "in flight 12/64" while adaptive concurrency holds the run below its ceiling
+        self._batches = ""  # engine="batch": "batch-1 in_progress 40/100" for each batch watched
 
     def start(self, total: int) -> None:
         if not self.enabled:
@@ -48,13 +49,14 @@ class ProgressReporter:
                 TimeRemainingColumn(),
                 TextColumn("{task.fields[usage]}"),
                 TextColumn("{task.fields[level]}"),
+                TextColumn("{task.fields[batches]}"),
                 console=self._console or Console(stderr=True),
                 transient=False,
             )
             self._progress.start()
             self._reroute_logging()
             self._task = self._progress.add_task(
-                self.description, total=total, rate="", usage="", level=self._level
+                self.description, total=total, rate="", usage="", level=self._level, batches=self._batches
             )
         else:
             self._progress.update(self._task, total=total)
@@ -75,6 +77,12 @@ class ProgressReporter:
         self._level = f"in flight {level}/{ceiling}" if level < ceiling else ""
         if self._progress is not None:
             self._progress.update(self._task, level=self._level)
+
+    def batches(self, text: str) -> None:
+        """Show the batches being watched and their counts (``engine="batch"``: rows come per batch)."""
+        self._batches = text
+        if self._progress is not None:
+            self._progress.update(self._task, batches=text)
 
     def stop(self) -> None:
         if self._progress is not None:

@@ -33,6 +33,7 @@ from .recipe import load_recipe
 from .review import add_review_parser
 from .runner import RunChoices, RunResult, plan_recipe
 from .safe_files import claim_file
+from .status import add_status_parser
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -216,6 +217,8 @@ examples (one per command):
                          fabricator generate examples/sentiment/recipe.yaml -o runs/first
   plan                 calls, tokens, cost and time of a recipe, without running it
                          fabricator plan examples/sentiment/recipe.yaml -o runs/first
+  status               the batches a run (engine: batch) submitted, and what a rerun does
+                         fabricator status runs/first
   evaluate annotations score annotations against gold labels
                          fabricator evaluate annotations --predictions runs/first/data.jsonl --gold gold.jsonl
   evaluate student     train a small classifier on the data, score it on gold data
@@ -322,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_student_parser(evaluate_commands)
     add_push_parser(commands)
     add_review_parser(commands)
+    add_status_parser(commands)
     return parser
 
 

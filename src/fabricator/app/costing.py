@@ -44,6 +44,8 @@ class Plan:
     exact: bool  # counted with the backend's own tokenizer (else an estimate)
     max_tokens: int
     prices: tuple[float, float] | None = None
+    #: the same pair through the provider's batch API: the plan then says online vs batch
+    batch_prices: tuple[float, float] | None = None
     previous: Previous | None = None  # of the same model
     no_previous: str = "no previous run"  # why ``previous`` is None
     #: ``verify``: one label check per row, its prompt holding the row's text (typical length)
@@ -144,14 +146,23 @@ class Plan:
             + self.proposal_tokens
         )
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+    def cost(self, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float | None:
         if self.prices is None:
             return None
-        return Prices(*self.prices).cost(Usage(prompt_tokens, completion_tokens))  # the run's formula
+        prices = Prices(*self.prices, batch=self.batch_prices)
+        return (prices.at_batch() if batch else prices).cost(Usage(prompt_tokens, completion_tokens))
 
     @property
     def cost_expected(self) -> float | None:
-        return self.cost(
+        return self.cost(*self._expected_tokens())
+
+    @property
+    def cost_batch_expected(self) -> float | None:
+        """The expected cost through the batch API (``engine: batch``); ``None`` without batch prices."""
+        return self.cost(*self._expected_tokens(), batch=True) if self.batch_prices else None
+
+    def _expected_tokens(self) -> tuple[int, int]:
+        return (
             self.prompt_tokens
             + self.check_prompt_tokens
             + self.vote_prompt_tokens
@@ -199,6 +210,7 @@ class Plan:
             "tokens_at_most": self.tokens_at_most,
             "cost_usd": self.cost_expected,
             "cost_usd_at_most": self.cost_at_most,
+            "cost_usd_batch": self.cost_batch_expected,
             "seconds": self.seconds,
         }
 
@@ -212,6 +224,9 @@ class Plan:
                 f"${self.cost_expected:.4f} expected, at most ${self.cost_at_most:.4f} "
                 f"(${prices[0]:g} / ${prices[1]:g} per million prompt / completion tokens)"
             )
+        batch = self.cost_batch_expected
+        if batch is not None and self.cost_expected is not None:
+            cost += f"; online ${self.cost_expected:.4f} vs batch ${batch:.4f} expected (engine: batch)"
         typical = self.completion_typical
         completion = f"at most {self.completion_bound:,} ({self.rows:,} x max_tokens {self.max_tokens})"
         if typical is not None and self.previous is not None:

@@ -108,6 +108,7 @@ def plan_run(
         exact=exact,
         max_tokens=min(sampling.max_tokens, SCORING_MAX_TOKENS) if scored else sampling.max_tokens,
         prices=g.budget.prices,
+        batch_prices=g.budget.batch_prices,
         previous=previous,
         no_previous=why,
         checks=rows if checking else 0,

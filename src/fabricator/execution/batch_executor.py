@@ -5,8 +5,8 @@ engine whose ``call`` answers from the journal or waits in the ``BatchQueue`` fo
 parsing, re-asks, label scoring, filters and replacement rows are the online code; a re-ask or a
 replacement row simply waits for the next batch. Answers are journaled like online answers, and the
 batches a run submits are written down first (``batch_store``): a killed run resumes by polling
-them, never paying for a request twice. Ctrl-C leaves submitted batches running (they are paid
-for) unless ``batch_cancel_on_interrupt`` is set, and says how to collect them.
+them, never paying for a request twice. Ctrl-C asks at a terminal before cancelling submitted
+batches (paid work; ``batch_interrupt``), else leaves them running and says how to collect them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..llms.base import LLM, Completion, Request
 from ..llms.batch_api import Answer, BatchAPI, BatchSubmitting
 from ..llms.capabilities import capabilities_of
 from ..options import ExecutionOptions
+from .batch_interrupt import should_cancel
 from .batch_queue import BatchQueue, BatchSettings
 from .batch_store import BatchStore
 from .calls import CallBudget, CallLogger
@@ -66,7 +67,7 @@ class BatchEngine:
         self.engine = engine
         self.llm = engine.llm
         self.journal = engine.journal
-        self.queue = BatchQueue(*queue, engine.clock, self.answered)
+        self.queue = BatchQueue(*queue, engine.clock, self.answered, engine.progress.batches)
 
     async def call(self, request: Request, key: str) -> Completion:
         engine = self.engine
@@ -160,13 +161,14 @@ class BatchExecutor:
         running = [s.batch for s in self.store.running() if s.batch is not None]
         if not running:
             return
-        if self.settings.cancel_on_interrupt:
+        if should_cancel(running, self.settings.cancel_on_interrupt):
             cancelled = await queue.cancel_running()
-            log.warning("cancelled batch(es) %s (batch_cancel_on_interrupt)", ", ".join(cancelled))
+            log.warning("cancelled batch(es) %s", ", ".join(cancelled))
             return
         log.warning(
-            "left %d submitted batch(es) running (%s): run again with the same journal to collect "
-            "their answers without paying twice, or set batch_cancel_on_interrupt to cancel them",
+            "left %d submitted batch(es) running (%s): run again with the same journal (fabricator "
+            "generate, same output folder; fabricator status RUN_DIR shows them) to collect their "
+            "answers without paying twice, or set batch_cancel_on_interrupt to cancel them",
             len(running),
             ", ".join(running),
         )

@@ -49,16 +49,25 @@ class Waiting:
 
 
 OnAnswer = Callable[[str, Request | None, Answer], Answer]
+#: shows the watched batches' status and counts (the progress bar), e.g. "batch-0 in_progress 3/8"
+OnStatus = Callable[[str], None]
 
 
 class BatchQueue:
     """Gathers a round's requests and sends them as batches when every row waits (see module)."""
 
     def __init__(
-        self, api: BatchAPI, store: BatchStore, settings: BatchSettings, clock: Clock, on_answer: OnAnswer
+        self,
+        api: BatchAPI,
+        store: BatchStore,
+        settings: BatchSettings,
+        clock: Clock,
+        on_answer: OnAnswer,
+        on_status: OnStatus | None = None,
     ) -> None:
         self.api, self.store, self.settings, self.clock = api, store, settings, clock
         self.on_answer = on_answer
+        self.on_status = on_status
         self.active = 0  # rows of the round not finished
         self.waiting: dict[str, Waiting] = {}
         self.sending: asyncio.Task[None] | None = None
@@ -87,8 +96,12 @@ class BatchQueue:
                 await self.cycle()
         except BaseException as exc:  # a fatal error (a rejected key): every waiting row gets it
             for waiting in self.waiting.values():
-                if not waiting.answer.done():
+                if waiting.answer.done():
+                    continue
+                if isinstance(exc, Exception):
                     waiting.answer.set_exception(exc)
+                else:  # cancelled (Ctrl-C): no row waits any more, nothing to report
+                    waiting.answer.cancel()
             self.waiting.clear()
             if not isinstance(exc, Exception):
                 raise
@@ -152,8 +165,15 @@ class BatchQueue:
                     continue
                 info = await self.api.retrieve(batch)
                 if batch not in infos or infos[batch].status != info.status:
-                    log.info("batch %s: %s (%d of %d done)", batch, info.status, info.completed, info.total)
+                    log.info(
+                        "batch %s: %s (%d of %d done, %d failed)",
+                        batch, info.status, info.completed, info.total, info.failed,
+                    )  # fmt: skip
                 infos[batch] = info
+            if self.on_status is not None:
+                self.on_status(
+                    ", ".join(f"{i.id} {i.status} {i.completed}/{i.total}" for i in infos.values())
+                )
             if all(info.final for info in infos.values()):
                 return [infos[str(s.batch)] for s in files]
             await self.clock.sleep(self.settings.poll_seconds)
