@@ -159,3 +159,31 @@ def test_kill_9_while_polling_then_rerun_pays_nothing_twice(tmp_path: Path) -> N
     assert server.batch_sizes == [8]  # the rerun polled the first run's batch, created none
     assert set(server.billed.values()) == {1}
     assert report.stats.requests == 8
+
+
+#: the child dies (as SIGKILL would) right after the provider created its batch, before the id is written
+DIES_AFTER_CREATE = (
+    """
+import os
+from fabricator.execution.batch_store import BatchStore
+BatchStore.created = lambda self, submitted, batch: os._exit(9)
+"""
+    + CHILD
+)
+
+
+@pytest.mark.timeout(120)
+def test_killed_between_create_and_writing_the_id_rerun_adopts_the_batch(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    with FakeBatchServer(responder=responder) as server:
+        server.hold.set()  # the batch is still running when the rerun looks for it
+        died = subprocess.run([sys.executable, "-c", DIES_AFTER_CREATE, server.base_url, str(journal)])
+        assert died.returncode == 9
+        assert server.batch_sizes == [8]  # created at the provider, its id never written down
+        assert '"created"' not in (journal / "batches.jsonl").read_text()
+        server.hold.clear()
+        dataset, report = run(server, tmp_path, journal_dir=journal, engine="batch")
+    assert len(dataset) == 8
+    assert server.batch_sizes == [8]  # the rerun found the first run's batch in the list, created none
+    assert set(server.billed.values()) == {1}
+    assert report.stats.requests == 8

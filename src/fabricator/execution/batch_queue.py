@@ -119,9 +119,7 @@ class BatchQueue:
         for chunk in self.chunks(new):
             submitted = await self.submit(chunk)
             files[id(submitted)] = submitted
-        for submitted in files.values():
-            if submitted.batch is None:  # uploaded by a killed run, never created
-                await self.create(submitted)
+        await self.adopt_or_create([s for s in files.values() if s.batch is None])
         infos = await self.watch(list(files.values()))
         for submitted, info in zip(files.values(), infos, strict=True):
             await self.collect(submitted, info)
@@ -147,6 +145,28 @@ class BatchQueue:
         submitted = self.store.uploaded(file, [waiting.key for waiting, _ in chunk])
         await self.create(submitted)
         return submitted
+
+    async def adopt_or_create(self, orphans: list[Submitted]) -> None:
+        """Batch files a killed run uploaded but has no batch id for: find their batch, else create it.
+
+        The run may have died between the provider creating the batch and the id being written
+        down; creating it again would pay for its requests twice, so the provider's list is asked first.
+        """
+        if not orphans:
+            return
+        found: dict[str, BatchInfo] = {}
+        for listed in await self.api.list_batches():  # newest first: the newest batch of a file wins
+            if listed.input_file is not None:
+                found.setdefault(listed.input_file, listed)
+        for submitted in orphans:
+            adopted = found.get(submitted.file)
+            if adopted is None:
+                await self.create(submitted)
+            else:
+                self.store.created(submitted, adopted.id)
+                log.info(
+                    "batch %s of file %s found at the provider, not created again", adopted.id, submitted.file
+                )
 
     async def create(self, submitted: Submitted) -> None:
         info = await self.api.create(submitted.file)

@@ -3,8 +3,9 @@
 Submitted work is written down before the provider starts on it: the uploaded file and the journal
 keys of its requests as soon as it is uploaded, the batch id as soon as it exists, and ``done``
 once its answers are in the journal. A killed run's next start polls the batches it left running
-(or creates the batch of a file it had uploaded) instead of paying for their requests again. Each
-line is written with one ``write`` and flushed (a torn last line is skipped on reading).
+(for a file uploaded without a batch id, the provider's batch of that file, created only when
+there is none) instead of paying for their requests again. Each line is written with one
+``write`` and flushed (a torn last line is skipped on reading).
 """
 
 from __future__ import annotations

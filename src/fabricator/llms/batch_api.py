@@ -33,6 +33,8 @@ class BatchInfo:
     completed: int = 0
     failed: int = 0
     total: int = 0
+    #: the uploaded file the batch runs (how a resumed run finds a batch it never wrote down)
+    input_file: str | None = None
 
     @property
     def final(self) -> bool:
@@ -59,6 +61,10 @@ class BatchAPI(Protocol):
     async def retrieve(self, batch_id: str) -> BatchInfo: ...
 
     async def cancel(self, batch_id: str) -> BatchInfo: ...
+
+    async def list_batches(self) -> list[BatchInfo]:
+        """Every batch of the account (a resumed run looks for one it created but never wrote down)."""
+        ...
 
     async def answers(self, file_id: str) -> dict[str, Answer]:
         """The answers in an output or error file, by ``custom_id``."""

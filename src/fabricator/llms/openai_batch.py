@@ -26,6 +26,8 @@ CHAT_PATH = "/v1/chat/completions"
 #: seconds for one files or batches call (an output file of a big batch takes a while to read)
 _CALL_TIMEOUT = 600.0
 _ERROR_BODY_BYTES = 64 * 1024
+#: batches per page of ``GET /v1/batches`` (the most OpenAI gives)
+_PAGE = 100
 #: error codes of requests a batch never ran (it expired or was cancelled first): asked again
 UNFINISHED = frozenset({"batch_expired", "batch_cancelled"})
 
@@ -73,6 +75,18 @@ class OpenAIBatches:
 
     async def cancel(self, batch_id: str) -> BatchInfo:
         return info_of(await self._call("POST", f"/batches/{batch_id}/cancel"))
+
+    async def list_batches(self) -> list[BatchInfo]:
+        """Every batch, page by page (``GET /v1/batches?limit=100&after=...`` while ``has_more``)."""
+        infos: list[BatchInfo] = []
+        after = ""
+        while True:
+            page = await self._call("GET", f"/batches?limit={_PAGE}" + (f"&after={after}" if after else ""))
+            data = page.get("data") or []
+            infos += [info_of(batch) for batch in data]
+            if not page.get("has_more") or not data:
+                return infos
+            after = str(page.get("last_id") or data[-1]["id"])
 
     async def answers(self, file_id: str) -> dict[str, Answer]:
         raw = await self._call("GET", f"/files/{file_id}/content", text=True)
@@ -162,6 +176,7 @@ def info_of(data: Any) -> BatchInfo:
         completed=int(counts.get("completed") or 0),
         failed=int(counts.get("failed") or 0),
         total=int(counts.get("total") or 0),
+        input_file=data.get("input_file_id"),
     )
 
 

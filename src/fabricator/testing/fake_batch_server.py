@@ -1,8 +1,9 @@
 """A fake OpenAI Batch API (files + batches) on the fake chat server, for tests (loopback only).
 
 ``FakeBatchServer`` answers ``/v1/chat/completions`` as ``FakeOpenAIServer`` does and adds
-``POST /v1/files``, ``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}``
-and ``POST /v1/batches/{id}/cancel``. A batch is ``in_progress`` for ``polls`` looks (forever while
+``POST /v1/files``, ``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches``
+(newest first, in ``limit``/``after`` pages), ``GET /v1/batches/{id}`` and
+``POST /v1/batches/{id}/cancel``. A batch is ``in_progress`` for ``polls`` looks (forever while
 ``hold`` is set), then final: ``completed``, or as ``outcomes`` scripts it by batch number
 (``"expired"``: only the first ``expire_after`` requests ran; ``"failed"``: none ran). A batch over
 ``max_batch_requests`` fails as the provider's would. ``request_error(custom_id, body)`` returning a
@@ -53,6 +54,7 @@ class FakeBatchServer(FakeOpenAIServer):
         app.router.add_post("/v1/files", self._upload)
         app.router.add_get("/v1/files/{id}/content", self._content)
         app.router.add_post("/v1/batches", self._create)
+        app.router.add_get("/v1/batches", self._list)
         app.router.add_get("/v1/batches/{id}", self._retrieve)
         app.router.add_post("/v1/batches/{id}/cancel", self._cancel)
 
@@ -83,12 +85,23 @@ class FakeBatchServer(FakeOpenAIServer):
         number = len(self.batches)
         batch: dict[str, Any] = {
             "id": f"batch-{number}", "object": "batch", "status": "in_progress", "looks": 0,
-            "number": number, "lines": lines,
+            "number": number, "lines": lines, "input_file_id": body["input_file_id"],
             "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
         }  # fmt: skip
         self.batches[batch["id"]] = batch
         self.batch_sizes.append(len(lines))
         return _json(_shown(batch))
+
+    async def _list(self, request: web.Request) -> web.Response:
+        """The batches newest first, ``limit`` a page, after the batch ``after`` (as OpenAI pages)."""
+        newest = list(reversed(self.batches.values()))
+        ids = [batch["id"] for batch in newest]
+        after = request.query.get("after")
+        start = ids.index(after) + 1 if after in ids else 0
+        page = newest[start : start + int(request.query.get("limit", "20"))]
+        more = start + len(page) < len(newest)
+        last = page[-1]["id"] if page else None
+        return _json({"object": "list", "data": [_shown(b) for b in page], "has_more": more, "last_id": last})
 
     async def _retrieve(self, request: web.Request) -> web.Response:
         batch = self.batches.get(request.match_info["id"])
