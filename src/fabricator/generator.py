@@ -178,17 +178,12 @@ class DatasetGenerator:
         where = opts.execution
         executor_kind = check_executor(where.engine, where.ray_actors, where.ray_address)
         if planned is None:
-            few = (
-                fewshot_dataset,
-                fewshot_sampling_strategy,
-                fewshot_examples_per_class,
-                fewshot_sampling_column,
-            )
-            task = resolve_task(
-                prompt_template, *few, unlabeled_dataset, llm=llm, sampling=opts.sampling,
-                output_format=output_format, canned=dummy_response is not None,
+            few = (fewshot_dataset, fewshot_sampling_strategy, fewshot_examples_per_class)
+            planned = self.plan(
+                prompt_template, *few, fewshot_sampling_column, unlabeled_dataset, max_prompt_calls,
+                num_samples_to_generate, output_format=output_format, options=opts,
+                dummy_response=dummy_response,
             )  # fmt: skip
-            planned = plan_of(task, max_prompt_calls, num_samples_to_generate)
         check_engine(planned.task, executor_kind)
         call = CallSettings(timeout_per_prompt, log_every_n_api_calls, return_unlabeled_dataset)
         return await self._run(planned, llm, opts, executor_kind, call)
@@ -206,26 +201,19 @@ class DatasetGenerator:
         *,
         output_format: FormatSpec | None = None,
         options: GenerationOptions | None = None,
+        dummy_response: str | Callable[[str], str] | None = None,
         **flat_options: Any,
     ) -> RunPlan:
         """The run ``generate`` would make with these arguments, resolved and checked, before any
-        model call: what ``fabricator plan`` counts and ``generate(..., planned=...)`` runs."""
+        model call: what ``fabricator plan`` counts and ``generate(..., planned=...)`` runs (the
+        one place a run is resolved and planned)."""
         opts = options_from(options, flat_options)
-        few = (
-            fewshot_dataset,
-            fewshot_sampling_strategy,
-            fewshot_examples_per_class,
-            fewshot_sampling_column,
-        )
-        llm = self._backend(None)
+        few = (fewshot_dataset, fewshot_sampling_strategy, fewshot_examples_per_class)
+        llm = self._backend(dummy_response)
         task = resolve_task(
-            prompt_template,
-            *few,
-            unlabeled_dataset,
-            llm=llm,
-            sampling=opts.sampling,
-            output_format=output_format,
-        )
+            prompt_template, *few, fewshot_sampling_column, unlabeled_dataset, llm=llm,
+            sampling=opts.sampling, output_format=output_format, canned=dummy_response is not None,
+        )  # fmt: skip
         return plan_of(task, max_prompt_calls, num_samples_to_generate)
 
     async def _run(
