@@ -116,6 +116,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "fabricator.evaluation",
             "fabricator.options",
             "fabricator.attributes",
+            "fabricator.judge_criteria",
             "fabricator.near_duplicates",
         ),
     ),

@@ -26,7 +26,7 @@ def conll_rows():
     )
 
 
-def test_ner_annotation_gives_bio_tags_and_rejects_invented_spans():
+def test_ner_annotation_gives_bio_tags_and_drops_invented_spans():
     answers = {
         "Peter Blackburn lives": (
             '[{"text": "Peter Blackburn", "type": "PER"}, {"text": "New York", "type": "LOC"}]'
@@ -55,13 +55,14 @@ def test_ner_annotation_gives_bio_tags_and_rejects_invented_spans():
         max_prompt_calls=2,
         output_format=fmt,
     )
-    assert len(ds) == 1
+    assert len(ds) == 2 and not g.last_run.failures  # one bad span never fails a sentence (issue 28)
     names = ds.features["ner_tags"].feature.names
-    assert [names[t] for t in ds[0]["ner_tags"]] == gold[1]["ner_tags"]  # both New Yorks, B- then I-
-    failure = g.last_run.failures[0]
-    assert failure.source == 0 and "Brussels" in failure.error
-    sent = g.last_run  # the few-shot example showed the JSON the model should write
-    assert sent.summary()["rows"] == 1
+    assert [names[t] for t in ds[1]["ner_tags"]] == gold[1]["ner_tags"]  # both New Yorks, B- then I-
+    kept = [names[t] for t in ds[0]["ner_tags"]]
+    assert kept[0] == "B-ORG" and set(kept[1:]) == {"O"}  # EU kept, the invented Brussels dropped
+    dropped = g.last_run.provenance[0]["dropped_spans"]
+    assert len(dropped) == 1 and "Brussels" in dropped[0]
+    assert g.last_run.summary()["dropped_spans"] == 1 and g.last_run.summary()["calls"] == 2  # no re-ask
 
 
 def test_ner_fewshot_prompt_shows_entity_json():

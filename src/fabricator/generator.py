@@ -36,12 +36,21 @@ from .llms.fake import Fake
 from .options import GenerationOptions, options_from
 from .pipeline.assemble import finish
 from .pipeline.filters.chosen import filters_for
-from .pipeline.prepare import RunPlan, plan_of
+from .pipeline.prepare import RunPlan, plan_of, with_tuning
 from .pipeline.proposals import propose
 from .pipeline.resolve import resolve_task
 from .pipeline.rounds import Rounds
-from .pipeline.setup import check_engine, close_report, engine_of, open_journal, report_filters, warn_spent
+from .pipeline.setup import (
+    check_engine,
+    close_report,
+    engine_of,
+    judge_executor,
+    open_journal,
+    report_filters,
+    warn_spent,
+)
 from .pipeline.task import row_maker
+from .pipeline.tune.run import Annotate, SubResult, SubRun, choose, plain, sub_result
 from .progress import ProgressReporter
 from .prompts import BasePrompt
 from .report import GenerationReport
@@ -56,6 +65,7 @@ class CallSettings:
     timeout: float | None  # timeout_per_prompt
     log_every: int  # log_every_n_api_calls
     with_unlabeled: bool  # return_unlabeled_dataset
+    judge_llm: LLM | None = None  # a separate judge backend (``judge``); None: the run's own
 
 
 Result: TypeAlias = "Dataset | tuple[Dataset, Dataset]"
@@ -93,6 +103,7 @@ class DatasetGenerator:
         output_format: FormatSpec | None = None,
         options: GenerationOptions | None = None,
         planned: RunPlan | None = None,
+        judge_llm: LLM | None = None,
         **flat_options: Any,
     ) -> Result:
         """Generate (or annotate) a dataset; see the module docstring for the three workflows.
@@ -102,7 +113,8 @@ class DatasetGenerator:
         JSON Schema dict gives rows in that schema: docs/schemas.md), and the options of
         ``GenerationOptions`` either as ``options=`` or as flat keywords (``seed=1, dedup=False``;
         flat keywords win over ``options``). An unknown keyword or a wrong type is a ``ConfigError``
-        naming it. ``timeout_per_prompt`` is the time one model call may take.
+        naming it. ``timeout_per_prompt`` is the time one model call may take. ``judge=`` (criteria,
+        docs/judge.md) scores every row; ``judge_llm`` is a separate backend for it.
 
         What bounds what: ``max_prompt_calls`` caps the *model calls* of this call of ``generate``:
         first asks, re-asks after a wrong answer and the first asks of rows that replace failed
@@ -140,6 +152,7 @@ class DatasetGenerator:
                     output_format=output_format,
                     options=options,
                     planned=planned,
+                    judge_llm=judge_llm,
                     **flat_options,
                 )
             )
@@ -166,6 +179,7 @@ class DatasetGenerator:
         output_format: FormatSpec | None = None,
         options: GenerationOptions | None = None,
         planned: RunPlan | None = None,
+        judge_llm: LLM | None = None,
         **flat_options: Any,
     ) -> Result:
         """The async core of ``generate`` (same arguments): plan, then run the plan.
@@ -184,8 +198,22 @@ class DatasetGenerator:
                 num_samples_to_generate, output_format=output_format, options=opts,
                 dummy_response=dummy_response,
             )  # fmt: skip
+        if planned.tuning is not None and planned.tuning.skipped:
+            log.info("not tuned: %s", planned.tuning.skipped)
+        if planned.tuning is not None and planned.tuning.candidates:  # settings chosen on the pool first
+            choice = await choose(planned.tuning, self._annotator(llm, opts, timeout_per_prompt))
+            log.warning("%s", choice.sentence())
+            c = choice.candidate
+            planned = self.plan(
+                prompt_template if c.describe else plain(prompt_template),
+                None if c.zero_shot else fewshot_dataset,
+                c.strategy, c.per_class, fewshot_sampling_column, unlabeled_dataset, max_prompt_calls,
+                num_samples_to_generate, output_format=output_format, dummy_response=dummy_response,
+                options=opts.replace(**choice.options(), tune="off"),
+            )  # fmt: skip
+            planned.task.tuned = choice
         check_engine(planned.task, executor_kind)
-        call = CallSettings(timeout_per_prompt, log_every_n_api_calls, return_unlabeled_dataset)
+        call = CallSettings(timeout_per_prompt, log_every_n_api_calls, return_unlabeled_dataset, judge_llm)
         return await self._run(planned, llm, opts, executor_kind, call)
 
     def plan(  # noqa: PLR0913, RUF100 - the paper's arguments of generate, in its order
@@ -214,7 +242,9 @@ class DatasetGenerator:
             prompt_template, *few, fewshot_sampling_column, unlabeled_dataset, llm=llm,
             sampling=opts.sampling, output_format=output_format, canned=dummy_response is not None,
         )  # fmt: skip
-        return plan_of(task, max_prompt_calls, num_samples_to_generate)
+        given = (fewshot_sampling_strategy, fewshot_examples_per_class, fewshot_sampling_column)
+        planned = plan_of(task, max_prompt_calls, num_samples_to_generate)
+        return with_tuning(planned, fewshot_dataset, given, opts.explicit())
 
     async def _run(
         self, planned: RunPlan, llm: LLM, opts: GenerationOptions, executor_kind: str, call: CallSettings
@@ -227,6 +257,7 @@ class DatasetGenerator:
         engine = engine_of(llm, opts, call.timeout, self.clock, journal, reporter)
         budget = CallBudget(target.calls)
         report = self.last_run = GenerationReport(task.kind, stats=engine.stats, budget=budget)
+        report.tuning = task.tuned.summary() if task.tuned is not None else None
         logger = CallLog(opts.journal.log_path, call.log_every)
         executor = build_executor(
             executor_kind, llm=llm, maker=row_maker(task, max_tries=self.max_tries), engine=engine,
@@ -234,7 +265,14 @@ class DatasetGenerator:
             ray_address=where.ray_address, requests_per_minute=opts.limits.requests_per_minute,
             tokens_per_minute=opts.limits.tokens_per_minute, batch=batch_settings(where),
         )  # fmt: skip
-        filters = filters_for(task, sampling, executor, budget)
+        judging = (
+            None
+            if call.judge_llm is None
+            else judge_executor(
+                call.judge_llm, engine, opts, call.timeout, journal, logger, budget, row_maker(task)
+            )
+        )
+        filters = filters_for(task, sampling, executor, budget, judging)
         rounds = Rounds(planned.planner(), executor, filters)
         self._partial = lambda: finish(
             rounds.kept(), task, target.wanted, call.with_unlabeled, report, sampling
@@ -256,6 +294,21 @@ class DatasetGenerator:
             close_report(report, journal, rounds, target.wanted)
         warn_spent(engine, report, target)
         return finish(rounds.rows, task, target.wanted, call.with_unlabeled, report, sampling)
+
+    def _annotator(self, llm: LLM, opts: GenerationOptions, timeout: float | None) -> Annotate:
+        """Tuning's annotations: each fold a small run of its own, through the same engine path and
+        journal as the run (``pipeline.tune.run``)."""
+
+        async def annotate(run: SubRun) -> SubResult:
+            sub = DatasetGenerator(llm, max_tries=self.max_tries, clock=self.clock)
+            await sub.agenerate(
+                run.prompt, run.fewshot, run.strategy, run.per_class, run.column, run.unlabeled,
+                max_prompt_calls=run.calls, timeout_per_prompt=timeout, options=opts.replace(**run.options),
+            )  # fmt: skip
+            assert sub.last_run is not None
+            return sub_result(sub.last_run, len(run.unlabeled))
+
+        return annotate
 
     def _backend(self, dummy_response: str | Callable[[str], str] | None) -> LLM:
         if dummy_response is not None:

@@ -29,6 +29,7 @@ from pydantic import (
 
 from .attributes import check_attributes
 from .errors import ConfigError
+from .judge_criteria import JudgeCriterion, criteria_of, min_scores
 
 SYSTEM_PROMPT = (
     "You write examples for a machine-learning training dataset. This is a data-writing task: "
@@ -152,6 +153,10 @@ class SamplingOptions(_Group):
     # answers drawn per row where no logprobs come back
     label_samples: Count = Field(default=5, ge=2, le=MAX_VOTES)
     calibration: Literal["off", "batch"] = "off"  # "batch": divide out the label prior of the run
+    # settings chosen on held-out rows of a labelled few-shot pool (docs/tuning.md): "auto" tunes
+    # an annotation whenever the pool is labelled, within tune_budget (a share of the run's calls)
+    tune: Literal["auto", "off"] = "auto"
+    tune_budget: Number = Field(default=0.1, gt=0.0, le=1.0)
     # prompts (few-shot draws) scored per row; agreement is shown
     votes: Count = Field(default=1, ge=1, le=MAX_VOTES)
     # other wordings of the task description: each is one more prompt per row that votes (scored)
@@ -169,6 +174,17 @@ class SamplingOptions(_Group):
     # filter stages by name, after the built-in ones (fabricator.pipeline.filters.registry): each
     # ``{name: ..., ...}``, its other keys that filter's options
     filters: list[dict[str, Any]] | None = None
+    # LLM-as-judge (pipeline/filters/judge.py, docs/judge.md): criteria each row is scored on, and
+    # the expected score below which a row is dropped (one number, or {criterion name: number})
+    judge: Annotated[list[JudgeCriterion] | None, BeforeValidator(criteria_of)] = None
+    min_judge_score: float | dict[str, float] | None = None
+
+    @model_validator(mode="after")
+    def _judge_minimums(self) -> SamplingOptions:
+        if self.min_judge_score is not None and not self.judge:
+            raise ValueError("min_judge_score is set and no judge criterion is given (judge=...)")
+        min_scores(self.judge or [], self.min_judge_score)
+        return self
 
     @field_validator("filters")
     @classmethod
@@ -281,6 +297,11 @@ class GenerationOptions(BaseModel):
         """Every option as a flat ``key: value`` mapping (what ``generate`` takes as keywords)."""
         return {key: value for group in _GROUPS for key, value in getattr(self, group)}
 
+    def explicit(self) -> dict[str, Any]:
+        """The options the user set (defaults left out): tuning chooses only the others."""
+        groups = [getattr(self, group) for group in _GROUPS]
+        return {key: getattr(model, key) for model in groups for key in model.model_fields_set}
+
     def replace(self, **changes: Any) -> GenerationOptions:
         """A copy with some flat keys changed (checked as when given to ``generate``)."""
         return options_from(self, changes)
@@ -302,7 +323,7 @@ def options_from(
         )
     if options is None and not flat:
         return model()
-    merged = {**(options.flat() if options is not None else {}), **flat}
+    merged = {**(options.explicit() if options is not None else {}), **flat}  # defaults stay unset
     try:
         checked = model.model_validate(merged)
     except ValidationError as exc:

@@ -11,6 +11,7 @@ from .execution.calls import CallBudget
 from .execution.stats import RunStats
 from .execution.work import Failure
 from .formats.kinds import TaskKind
+from .pipeline.filters.judge import JudgeCounts
 from .pipeline.filters.verification import VerificationCounts
 
 
@@ -37,6 +38,10 @@ class GenerationReport:
     #: label verification (``verify``) checked, kept and dropped
     near_duplicates: int | None = None
     verification: VerificationCounts | None = None
+    #: the judge (``judge``): each criterion's mean score, histogram and rows rejected
+    judge: JudgeCounts | None = None
+    #: settings chosen on the labelled few-shot pool (``pipeline.tune``): ``Choice.summary()``
+    tuning: dict[str, Any] | None = None
 
     def failures_dataset(self) -> Dataset:
         rows = [f.as_dict() for f in self.failures]
@@ -58,6 +63,13 @@ class GenerationReport:
             scored["near_duplicates"] = self.near_duplicates
         if self.verification is not None:
             scored["verification"] = self.verification.as_dict()
+        if self.judge is not None:
+            scored["judge"] = self.judge.as_dict()
+        if self.tuning is not None:
+            scored["tuning"] = self.tuning
+        dropped = sum(len(p.get("dropped_spans", ())) for p in self.provenance)
+        if dropped:  # entity spans of partly good answers left out (the rows kept)
+            scored["dropped_spans"] = dropped
         return {
             "mode": self.kind.name,
             "requested": self.requested,

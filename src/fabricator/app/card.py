@@ -25,6 +25,7 @@ from ..execution.work import Failure, FailureKind
 from ..markdown import fence, table
 from ..redact import redact_data, redact_url
 from .card_header import card_header, features_to_yaml, size_category, task_categories
+from .card_judge import judge_section
 from .card_method import how_it_was_made
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = [
     "CARD",
     "CARD_MARK",
     "features_to_yaml",
+    "first_logged_call",
     "is_card",
     "render_card",
     "shared_recipe",
@@ -144,7 +146,7 @@ def _value(value: Any) -> str:
     return json.dumps(value)
 
 
-def _first_logged_call(log_path: Path) -> dict[str, Any] | None:
+def first_logged_call(log_path: Path) -> dict[str, Any] | None:
     """The first row's call in the run's log (attribute proposals come before it): a prompt
     exactly as the model got it, and its answer."""
     try:
@@ -253,12 +255,18 @@ def render_card(
         "`provenance.jsonl` says how each row was made, `failures.jsonl` what could not be made, "
         "`log.jsonl` every prompt and answer, and `metadata.json` the versions and the figures below.",
         "",
+        "To look rather than read: [report.html](report.html) shows the figures, the first call and the "
+        "rows with filters on one page that needs no network (`fabricator view` this folder serves it).",
+        "",
         *how_it_was_made(recipe, summary, model_name),
         "",
-        *_prompt_section(recipe, _first_logged_call(folder / "log.jsonl")),
+        *_prompt_section(recipe, first_logged_call(folder / "log.jsonl")),
         "",
         *_figures(summary, by_kind),
     ]
+    judged = judge_section(summary, recipe.generation.sampling.judge)
+    if judged:
+        lines += ["", *judged]
     quality = _quality(folder)
     if quality:
         lines += ["", *quality]

@@ -34,6 +34,7 @@ from .review import add_review_parser
 from .runner import RunChoices, RunResult, plan_recipe
 from .safe_files import claim_file
 from .status import add_status_parser
+from .view import add_view_parser
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -219,6 +220,8 @@ examples (one per command):
                          fabricator plan examples/sentiment/recipe.yaml -o runs/first
   status               the batches a run (engine: batch) submitted, and what a rerun does
                          fabricator status runs/first
+  view                 a run's report as one page (report.html), served on 127.0.0.1
+                         fabricator view runs/first
   evaluate annotations score annotations against gold labels
                          fabricator evaluate annotations --predictions runs/first/data.jsonl --gold gold.jsonl
   evaluate student     train a small classifier on the data, score it on gold data
@@ -326,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_push_parser(commands)
     add_review_parser(commands)
     add_status_parser(commands)
+    add_view_parser(commands)
     return parser
 
 

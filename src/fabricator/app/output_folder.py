@@ -58,6 +58,7 @@ OUTPUT_NAMES = (
     "metadata.json",
     "log.jsonl",
     CARD,  # README.md, the dataset card (fabricator.app.card): written over only when it is ours
+    "report.html",  # the run's report page (fabricator.app.view)
     "journal",
 )
 _FOLDERS = ("dataset", "journal")

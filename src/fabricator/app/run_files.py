@@ -1,4 +1,5 @@
-"""What a finished run writes into its output folder: data, provenance, failures, metadata, card.
+"""What a finished run writes into its output folder: data, provenance, failures, metadata, card
+and the report page (``report.html``).
 
 Every file goes through the folder's temporary-name-and-rename path, so a crash mid-write leaves
 the previous file whole; ``metadata.json`` and the card read the same summary dict.
@@ -23,6 +24,7 @@ from ..tables import decode_labels, write_jsonl, write_records
 from .card import CARD, render_card, shared_recipe
 from .output_folder import OutputFolder
 from .recipe import Recipe
+from .view import REPORT_PAGE, collect_run, render_page
 
 __all__ = ["write_outputs"]
 
@@ -75,6 +77,7 @@ def write_outputs(
         folder=folder.path,
     )
     folder.write_text(CARD, card)
+    folder.write_text(REPORT_PAGE, render_page(collect_run(folder.path)))  # `fabricator view`'s page
 
 
 def _diversity(dataset: Any, report: GenerationReport, text_column: str) -> dict[str, Any]:

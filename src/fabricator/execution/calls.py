@@ -35,8 +35,12 @@ class CallBudget:
     so a re-ask never takes the call of a row not yet asked. ``limit=None``: counted, not capped.
     """
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(self, limit: int | None = None, allowance: int = 0) -> None:
         self.limit = limit
+        #: calls past ``limit`` that only a re-ask may take (an annotation's wrong answers asked
+        #: again), so ``max_prompt_calls = len(rows)`` still gives every row its first ask
+        self.allowance = allowance
+        self.beyond = 0  # re-asks made from the allowance
         self.used = 0
         self.reserved = 0
         self.journaled = 0  # calls answered from the journal (free; see ``mirrored_spare``)
@@ -72,7 +76,10 @@ class CallBudget:
         if first and self.reserved > 0:
             self.reserved -= 1
         elif self.limit is not None and self.used + self.reserved >= self.limit:
-            return False
+            if self.beyond >= self.allowance:
+                return False
+            self.beyond += 1  # a re-ask from the allowance, not from max_prompt_calls
+            return True
         self.used += 1
         return True
 
@@ -122,7 +129,7 @@ def mirrored_spare(budget: CallBudget) -> int | None:
 
 def _mirror_allows(budget: CallBudget) -> bool:
     spare = mirrored_spare(budget)
-    return spare is None or spare >= 1
+    return spare is None or spare + budget.allowance - budget.beyond >= 1
 
 
 async def counted_call(

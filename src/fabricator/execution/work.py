@@ -102,6 +102,7 @@ class FailureKind(str, Enum):
     LABEL_MISMATCH = "LabelMismatch"
     UNVERIFIED = "Unverified"
     LOW_CONFIDENCE = "LowConfidence"
+    LOW_JUDGE_SCORE = "LowJudgeScore"  # the judge's expected score is below min_judge_score
     FILTERED = "Filtered"  # dropped by a filter registered by name, for reasons of its own (its error)
 
     def __str__(self) -> str:

@@ -15,6 +15,10 @@ from ..parsing import bio_to_spans, parse_entity_json
 from ..tables import decode_label, label_names
 from .base import BaseFormat
 
+#: a parsed row's value holding the spans dropped from a partly good answer (the row driver moves
+#: it into the row's provenance as ``dropped_spans``; it is never a column)
+DROPPED_SPANS = "__dropped_spans"
+
 
 class Entities(BaseFormat):
     """Named entities as a JSON list of ``{"text", "type"}``, turned into BIO tags.
@@ -89,9 +93,12 @@ class Entities(BaseFormat):
         tokens = row[self.tokens_column]
         tags, placement_errors = spans_to_bio(tokens, spans, label_types=self.types)
         errors = [*errors, *placement_errors]
-        if errors:
-            raise ParseError("; ".join(errors), raw=text)
-        return {self.tokens_column: list(tokens), self.tags_column: [self.tag_ids[t] for t in tags]}
+        if errors and all(t == "O" for t in tags):
+            raise ParseError("; ".join(errors), raw=text)  # nothing usable: the row is asked again
+        out = {self.tokens_column: list(tokens), self.tags_column: [self.tag_ids[t] for t in tags]}
+        if errors:  # one bad span never fails the sentence: the others are kept, the bad ones counted
+            out[DROPPED_SPANS] = errors
+        return out
 
     def features(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ from .ensemble import Ensemble
 from .fake import Fake
 from .openai import OpenAICompatible
 from .ray_vllm import RayVLLM
+from .vllm_local import VLLMLocal
 from .registry import backend_options, build_backend, register_backend
 
 #: the most requests in flight or embedded server slots (as ``fabricator.options.MAX_CONCURRENCY``)
@@ -121,11 +122,32 @@ def make_ray_vllm(options: RayVLLMOptions, *, planning: bool) -> LLM:
     return RayVLLM(options.name, **settings)
 
 
-BUILT_IN = ("embedded", "ensemble", "fake", "openai", "ray-vllm")
+class VLLMOptions(_Options):
+    """``name``: a Hugging Face id or a path (a GGUF file with ``tokenizer``, its original model's
+    id); ``engine_kwargs`` go to ``vllm.LLM``; ``max_concurrency`` bounds one batch."""
+
+    name: str
+    tokenizer: str | None = None
+    max_concurrency: int = Field(default=256, ge=1, le=MAX_CONCURRENCY, strict=True)
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+def make_vllm(options: VLLMOptions, *, planning: bool) -> LLM:
+    """Loads nothing: the model is loaded on the first call (a plan counts with its tokenizer)."""
+    return VLLMLocal(
+        options.name,
+        tokenizer=options.tokenizer,
+        max_concurrency=options.max_concurrency,
+        engine_kwargs=options.engine_kwargs,
+    )
+
+
+BUILT_IN = ("embedded", "ensemble", "fake", "openai", "ray-vllm", "vllm")
 register_backend("embedded", make_embedded, ModelOptions)
 register_backend("ensemble", make_ensemble, EnsembleOptions)
 register_backend("fake", make_fake, ModelOptions)
 register_backend("openai", make_openai, ModelOptions)
 register_backend("ray-vllm", make_ray_vllm, RayVLLMOptions)
+register_backend("vllm", make_vllm, VLLMOptions)
 
-__all__ = ["BUILT_IN", "EnsembleOptions", "ModelOptions", "RayVLLMOptions"]
+__all__ = ["BUILT_IN", "EnsembleOptions", "ModelOptions", "RayVLLMOptions", "VLLMOptions"]

@@ -17,6 +17,7 @@ from ..execution.work import Failure, FailureKind, Row
 from ..options import SamplingOptions
 from ..report import GenerationReport
 from ..scoring.settle import label_column, settle
+from .filters.judge import judge_columns
 from .task import Task
 
 log = logging.getLogger("fabricator")
@@ -56,6 +57,7 @@ def _settle(ordered: list[Row], task: Task, report: GenerationReport, sampling: 
         calibration=sampling.calibration,
         min_confidence=sampling.min_confidence,
         target=_pool_frequencies(task),
+        temperature=task.tuned.temperature if task.tuned is not None else 1.0,
     )
     if sampling.calibration != "off":
         report.calibration_changed = settled.changed
@@ -101,10 +103,12 @@ def to_dataset(rows: list[Row], task: Task) -> Dataset:
     features.update(task.format.features())
     if task.scoring is not None:
         features["confidence"] = Value("float32")  # the probability of the row's label
+    judged = judge_columns(task)  # each criterion's expected score (None: a row never judged)
+    features.update({column: Value("float32") for column in judged})
     for column, feature in features.items():
         if isinstance(feature, ClassLabel) and not _all_labels(rows, column, feature.names):
             features[column] = Value("string")
-    columns = {c: [r[c] for r in rows] for c in features}
+    columns = {c: [r.values.get(c) if c in judged else r[c] for r in rows] for c in features}
     return Dataset.from_dict(columns, features=Features(features))
 
 

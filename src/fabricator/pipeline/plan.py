@@ -55,6 +55,7 @@ class Planner:
         self._wanted: list[str] = []  # top-up labels (``top_up``), asked before the sequence goes on
         self._nearest: dict[int, list[int]] = {}  # "similar": this round's rows -> pool indices
         self._shared: FewShotSample | None = None  # fewshot_reuse: the draw of the current block
+        self._shared_label: str | None = None  # ... and the label it was drawn for
         #: attribute values: their own seeded sequences, so the one above is as without them
         self.dealer = AttributeDealer(task.attributes, self.options.seed) if task.attributes else None
 
@@ -92,8 +93,9 @@ class Planner:
         if task.similar is not None:
             picked = self._nearest.pop(index, [])  # none: an item skipped over, never sent
             return FewShotSample(None, [pool.rows[i] for i in picked], [pool.row_ids[i] for i in picked])
-        if self._shared is None or index % self.options.fewshot_reuse == 0:
+        if self._shared is None or index % self.options.fewshot_reuse == 0 or label != self._shared_label:
             self._shared = pool.draw(self.rng, task.strategy, task.per_class, label)
+            self._shared_label = label
         return self._shared
 
     def reserve(self, budget: CallBudget, rows: int, calls_per_row: int, *, first: bool = False) -> int:
@@ -137,9 +139,17 @@ class Planner:
             self.rng.shuffle(self._block)
         return self._block.pop()
 
+    def _row_label(self, index: int) -> str | None:
+        """Row ``index``'s label. With ``fewshot_reuse`` a block of generated rows keeps the label of
+        its first row, so the block's prompts are one text and the server's prompt cache serves all
+        of it after the first row; balance holds over blocks (top-ups still go row by row)."""
+        if self.options.fewshot_reuse > 1 and index % self.options.fewshot_reuse and not self._wanted:
+            return self._shared_label if self._shared_label is not None else self._next_label()
+        return self._next_label()
+
     def _item(self, index: int) -> WorkItem:
         task, prompt = self.task, self.task.prompt
-        label = self._next_label()
+        label = self._row_label(index)
         labels: str | list[str] | None = label if label is not None else prompt.label_options
         examples: list[dict[str, Any]] = []
         ids: tuple[int, ...] = ()

@@ -7,7 +7,11 @@ neither the task (a "similar" pool is embedded here) nor the plan is made twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from datasets import Dataset
 
 from ..attributes import Proposal, proposals
 from ..errors import ConfigError
@@ -17,6 +21,7 @@ from .plan import Planner
 from .rounds import Target
 from .setup import target_of
 from .task import Task
+from .tune.plan import TunePlan, plan_tuning
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class RunPlan:
     task: Task
     target: Target
     asks: tuple[Proposal, ...]  # the attribute values still to be asked of the model, in order
+    tuning: TunePlan | None = None  # settings to choose on the labelled pool first (``pipeline.tune``)
 
     def planner(self) -> Planner:
         """A fresh planner of the task: the run's seeded sequence from its start."""
@@ -45,6 +51,19 @@ def plan_of(task: Task, calls: int, samples: int) -> RunPlan:
     return RunPlan(task, target_of(task, calls, samples), tuple(proposals(task, task.sampling)))
 
 
+def with_tuning(
+    plan: RunPlan,
+    pool: Dataset | None,
+    given: tuple[str | None, int | None, str | None],
+    explicit: Mapping[str, Any],
+) -> RunPlan:
+    """``plan`` with its tuning (``pipeline.tune``) when its few-shot pool is labelled: ``given``
+    is the paper's strategy, examples per class and sampling column as passed, ``explicit`` the
+    options the user set (kept; tuning chooses the rest)."""
+    tuning = plan_tuning(plan.task, plan.target, pool, given, explicit)
+    return replace(plan, tuning=tuning) if tuning is not None else plan
+
+
 def calls_for_rows(plan: RunPlan) -> int:
     """The calls left for the rows after the attribute proposals (made first, from the same cap);
     ``ConfigError`` when that is not even one row's first ask (and its label check)."""
@@ -58,4 +77,4 @@ def calls_for_rows(plan: RunPlan) -> int:
     return spare
 
 
-__all__ = ["RunPlan", "calls_for_rows", "plan_of"]
+__all__ = ["RunPlan", "calls_for_rows", "plan_of", "with_tuning"]

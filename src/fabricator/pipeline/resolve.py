@@ -263,11 +263,6 @@ def _check_selection(strategy: str | None, kind: TaskKind, fmt: FullFormat, reus
             "fewshot_reuse shares one draw of examples across rows; 'similar' picks them per row",
             hint="leave fewshot_reuse at 1 with 'similar'",
         )
-    if reuse > 1 and strategy == "uniform" and fmt.conditioning() is not None:
-        raise ConfigError(
-            "fewshot_reuse cannot share a 'uniform' draw: each row is conditioned on its own label",
-            hint="use 'stratified', or fewshot_reuse=1",
-        )
 
 
 def _check_conditioning(prompt: BasePrompt, kind: TaskKind, fmt: FullFormat) -> None:

@@ -23,6 +23,7 @@ from ..errors import BackendError, ParseError
 from ..execution.calls import CallBudget, CallLogger, EngineLike, ItemCalls, NoCallLeft, derive_seed
 from ..execution.work import FailureKind, Result, Row, WorkItem
 from ..formats.base import FullFormat
+from ..formats.entities import DROPPED_SPANS
 from ..llms.base import Request
 from ..scoring.annotate import LabelScoring
 from .grouped import GroupedRows
@@ -62,6 +63,9 @@ class ParseAndReask:
                     ]
                 continue
             row.provenance = maker.provenance(calls.engine, item, request, attempt)
+            dropped = row.values.pop(DROPPED_SPANS, None)
+            if dropped:  # spans of a partly good answer that could not be used
+                row.provenance["dropped_spans"] = dropped
             return [row]
         assert error is not None
         return calls.failures(str(error), FailureKind.of(error))

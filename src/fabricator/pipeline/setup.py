@@ -6,8 +6,10 @@ import logging
 from collections.abc import Sequence
 
 from ..errors import ConfigError
+from ..execution.calls import CallBudget, CallLogger
 from ..execution.clock import Clock
 from ..execution.engine import Engine
+from ..execution.executor import LocalExecutor, Maker
 from ..execution.journal import Journal
 from ..execution.ratelimit import RateLimiter
 from ..execution.settings import EngineSettings
@@ -18,6 +20,7 @@ from ..options import GenerationOptions, JournalOptions
 from ..progress import ProgressReporter
 from ..report import GenerationReport
 from .filters import Filter
+from .filters.judge import Judge, judge_columns
 from .filters.near import NearDuplicateFilter
 from .filters.verification import Verifier
 from .resolve import check_count
@@ -33,7 +36,7 @@ def target_of(task: Task, calls: int, samples: int) -> Target:
     check_count("num_samples_to_generate", samples)
     per_call = task.sampling.rows_per_call  # rows one call writes (generation)
     wanted = min(calls * per_call, len(task.unlabeled) if task.unlabeled is not None else samples)
-    per_row = 2 if task.verified else task.prompts_per_row
+    per_row = (2 if task.verified else task.prompts_per_row) + len(judge_columns(task))  # + a judge call each
     return Target(wanted, calls, per_row, per_call, task.kind.generates)
 
 
@@ -79,6 +82,24 @@ def engine_of(
     return Engine(llm, settings, rate_limiter=limiter, journal=journal, progress=progress, clock=clock)
 
 
+def judge_executor(
+    llm: LLM,
+    run: Engine,
+    options: GenerationOptions,
+    timeout: float | None,
+    journal: Journal | None,
+    logger: CallLogger,
+    budget: CallBudget,
+    maker: Maker,
+) -> LocalExecutor:
+    """The executor of a separate judge backend (``judge_llm``): the run's limits, clock, journal
+    and call budget, its counts added to the run's (one ``RunStats``), no progress bar of its own
+    (``maker`` is only a default: the judge hands its own in)."""
+    engine = engine_of(llm, options, timeout, run.clock, journal, ProgressReporter(enabled=False))
+    engine.stats = run.stats
+    return LocalExecutor(maker, engine, logger, budget)
+
+
 def report_filters(report: GenerationReport, filters: Sequence[Filter]) -> None:
     """What the filters did so far, in the report (near duplicates dropped, verification counts)."""
     for stage in filters:
@@ -86,6 +107,8 @@ def report_filters(report: GenerationReport, filters: Sequence[Filter]) -> None:
             report.near_duplicates = stage.dropped
         elif isinstance(stage, Verifier):
             report.verification = stage.counts
+        elif isinstance(stage, Judge):
+            report.judge = stage.counts
 
 
 def close_report(report: GenerationReport, journal: Journal | None, rounds: Rounds, wanted: int) -> None:
@@ -117,6 +140,7 @@ __all__ = [
     "check_engine",
     "close_report",
     "engine_of",
+    "judge_executor",
     "open_journal",
     "report_filters",
     "target_of",

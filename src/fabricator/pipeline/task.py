@@ -20,6 +20,7 @@ from ..options import SamplingOptions
 from ..prompts import BasePrompt
 from ..samplers import FewShotPool, SimilarIndex
 from .rows import RowMaker
+from .tune.choice import Choice
 
 #: the calls one row may take when its answers are wrong (its first ask and the re-asks);
 #: ``DatasetGenerator(max_tries=...)`` and ``fabricator plan`` both start from it
@@ -49,6 +50,8 @@ class Task:
     #: attribute samplers: values dealt to each prompt (``fabricator.attributes``; proposed ones are
     #: filled in by ``attributes.propose`` before the first round)
     attributes: list[Attribute] | None = None
+    #: what tuning chose on the labelled pool (``pipeline.tune``): its temperature rescales confidences
+    tuned: Choice | None = None
 
     @property
     def verified(self) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ..execution.work import Row
 from ..formats.base import OutputFormat
 from .calibration import calibrate
+from .temperature import tempered
 
 
 def label_column(fmt: OutputFormat) -> str:
@@ -38,10 +39,12 @@ def settle(
     min_confidence: float | None = None,
     target: Mapping[str, float] | None = None,
     prior: Mapping[str, float] | None = None,
+    temperature: float = 1.0,
 ) -> Settled:
     """Calibrated labels and confidences (``calibration="batch"``, towards ``target`` label
     frequencies if given; the prior divided out is the rows' own mean unless ``prior`` is given),
-    then the ``min_confidence`` filter."""
+    then each confidence rescaled by ``temperature`` (fitted by tuning), then the
+    ``min_confidence`` filter."""
     scored = [r for r in rows if r.provenance.get("label_scores")]
     changed = 0
     if calibration == "batch" and scored:
@@ -52,6 +55,12 @@ def settle(
             row.values[column] = label
             row.values["confidence"] = scores[label]
             row.provenance["calibrated_scores"] = {k: round(v, 6) for k, v in scores.items()}
+    if temperature != 1.0:  # fitted on held-out pool rows (``tune``): the label stays, its confidence moves
+        for row in scored:
+            base = row.provenance.get("calibrated_scores") or row.provenance["label_scores"]
+            scores = tempered(base, temperature)
+            row.values["confidence"] = scores[str(row[column])]
+            row.provenance["tempered_confidence"] = round(scores[str(row[column])], 6)
     if min_confidence is None:
         return Settled(list(rows), changed=changed)
     kept, unsure = [], []

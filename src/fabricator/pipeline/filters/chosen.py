@@ -8,16 +8,22 @@ from ...options import SamplingOptions
 from ..task import Task
 from . import Filter
 from .copies import CopyFilter
+from .judge import judge_of
 from .near import NearDuplicateFilter
 from .registry import FilterContext, named_filters
 from .verification import Verifier
 
 
 def filters_for(
-    task: Task, sampling: SamplingOptions, executor: Executor, budget: CallBudget
+    task: Task,
+    sampling: SamplingOptions,
+    executor: Executor,
+    budget: CallBudget,
+    judge_executor: Executor | None = None,
 ) -> list[Filter]:
-    """Copies, near duplicates, verification (the dearest, on the fewest rows), then the filters
-    the ``filters`` option names (``registry``). A run on canned answers (``dummy_response``)
+    """Copies, near duplicates, verification (the dearest, on the fewest rows), the judge (on
+    ``judge_executor``: a separate judge backend, else the run's), then the filters the
+    ``filters`` option names (``registry``). A run on canned answers (``dummy_response``)
     filters nothing: repeats are fine, no teacher to ask."""
     if task.kind.canned:
         return []
@@ -29,6 +35,9 @@ def filters_for(
         stages.append(near)
     if sampling.verify:
         stages.append(Verifier(task, sampling, executor, budget))
+    judge = judge_of(task, sampling, judge_executor or executor, budget)
+    if judge is not None:
+        stages.append(judge)
     stages += named_filters(sampling.filters or (), FilterContext(task, sampling, executor, budget))
     return stages
 

@@ -1,0 +1,97 @@
+"""The settings tuning tries: few-shot selections, votes, label descriptions and calibration.
+
+What the user set stays as set: a given strategy (or count of examples) is the only selection
+tried, given votes are every candidate's votes, a given calibration is the only calibration.
+Calibration costs no call (it is applied to the same answers), so it is a second axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...options import MAX_PLANNED
+
+#: examples of each class in a shared draw, and nearest examples of the "similar" candidate
+SHARED_PER_CLASS = 2
+SIMILAR_EXAMPLES = 4
+#: prompts of the voting candidate (the shared draw and two more draws)
+VOTES = 3
+#: options that pick the few-shot examples: any of them set keeps the user's selection
+SELECTION_OPTIONS = ("fewshot_examples", "fewshot_reuse")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One setting scored on the held-out rows (before calibration, applied after)."""
+
+    name: str
+    strategy: str | None = None
+    per_class: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # flat options of the run
+    describe: bool = True  # show the prompt's label descriptions (when it has some)
+    prompts_per_row: int = 1  # calls each held-out row costs
+
+    @property
+    def zero_shot(self) -> bool:
+        return self.strategy is None
+
+
+@dataclass(frozen=True)
+class Given:
+    """What the user chose (kept), and what the pool and the run's call cap allow."""
+
+    strategy: str | None
+    per_class: int | None
+    explicit: Mapping[str, Any]  # the options set explicitly (``GenerationOptions.explicit``)
+    descriptions: bool  # the prompt has label descriptions
+    smallest_class: int  # pool rows of its rarest label (outside one fold)
+    calls_per_row: int  # prompts per row the run's max_prompt_calls allows
+    rephrasings: int = 0  # the user's task rephrasings: one more prompt per row each
+
+
+def _selections(given: Given) -> list[Candidate]:
+    """The few-shot selections tried: the user's, or zero-shot, a shared draw and similar ones."""
+    picked = {k: given.explicit[k] for k in SELECTION_OPTIONS if k in given.explicit}
+    if given.strategy is not None or given.per_class is not None or picked:
+        return [Candidate("yours", given.strategy, given.per_class, picked)]
+    shared = Candidate(
+        "shared",
+        "stratified",
+        min(SHARED_PER_CLASS, given.smallest_class),
+        {"fewshot_reuse": MAX_PLANNED},
+    )
+    similar = Candidate("similar", "similar", None, {"fewshot_examples": SIMILAR_EXAMPLES})
+    return [Candidate("zero-shot"), shared, similar]
+
+
+def candidate_set(given: Given) -> tuple[list[Candidate], tuple[str, ...]]:
+    """The candidates (cheapest first) and the calibrations each is read with."""
+    votes = int(given.explicit.get("votes", 1))
+    out = []
+    for base in _selections(given):
+        if base.zero_shot and votes > 1:
+            continue  # votes are draws of examples: zero-shot has none
+        out.append(base)
+        if given.descriptions and base.name in ("zero-shot", "shared"):
+            out.append(
+                Candidate(f"{base.name}-plain", base.strategy, base.per_class, base.options, describe=False)
+            )
+        if "votes" not in given.explicit and base.name == "shared":
+            out.append(
+                Candidate("shared-votes", base.strategy, base.per_class, {**base.options, "votes": VOTES})
+            )
+    extra = given.rephrasings
+    priced = [
+        Candidate(
+            c.name, c.strategy, c.per_class, c.options, c.describe, int(c.options.get("votes", votes)) + extra
+        )
+        for c in out
+    ]
+    fits = [c for c in priced if c.prompts_per_row <= given.calls_per_row]
+    calibrations = (given.explicit["calibration"],) if "calibration" in given.explicit else ("off", "batch")
+    return sorted(fits, key=lambda c: c.prompts_per_row), calibrations
+
+
+__all__ = ["SELECTION_OPTIONS", "Candidate", "Given", "candidate_set"]

@@ -1,0 +1,67 @@
+"""The judge from a recipe: criteria under ``generation:``, scores in the output folder and the card."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import movie_recipe, write_fewshot
+from conftest import write_recipe as write
+
+from fabricator.app.card_judge import judge_section
+from fabricator.app.cli import main
+from fabricator.judge_criteria import JudgeCriterion
+from fabricator.testing import FakeOpenAIServer
+
+
+def answer(messages: list, body: dict) -> str:
+    if "Criterion:" in messages[-1]["content"]:
+        return "4"
+    return "A moving film." if "positive" in messages[-1]["content"] else "junk"
+
+
+def probs(messages: list, body: dict) -> dict[str, float]:
+    text = messages[-1]["content"]
+    if "Criterion:" not in text:
+        return {"x": 1.0}
+    return {"1": 0.8, "2": 0.2} if re.search(r"^text: junk$", text, flags=re.M) else {"4": 0.4, "5": 0.6}
+
+
+def test_a_recipe_judges_rows_and_the_folder_and_card_show_the_scores(tmp_path):
+    write_fewshot(tmp_path)
+    out = tmp_path / "out"
+    with FakeOpenAIServer(responder=answer, token_probs=probs) as srv:
+        recipe = movie_recipe(
+            model={"backend": "openai", "name": "m", "base_url": srv.base_url},
+            generation={
+                "num_samples_to_generate": 4,
+                "max_prompt_calls": 12,
+                "dedup": False,
+                "judge": [{"name": "realism", "rubric": "A real movie review.", "min_score": 3}],
+            },
+        )
+        code = main(["generate", write(tmp_path, recipe), "-o", str(out), "--quiet"])
+    data = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
+    assert code == 0 and len(data) == 2  # negative rows are junk: dropped, replaced, dropped (a warning)
+    assert all(r["label"] == "positive" and r["judge_realism"] == pytest.approx(4.6) for r in data)
+    provenance = [json.loads(line) for line in (out / "provenance.jsonl").read_text().splitlines()]
+    assert all(p["judge"]["realism"]["confidence"] == pytest.approx(0.6) for p in provenance)
+    failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
+    low = [f for f in failures if f["kind"] == "LowJudgeScore"]
+    assert low and all(json.loads(f["raw"])["text"] == "junk" for f in low)
+    summary = json.loads((out / "metadata.json").read_text())["summary"]["judge"]["realism"]
+    assert summary["rejected"] == len(low)
+    assert summary["counts"]["5"] == len(data) and summary["counts"]["1"] == len(low)
+    card = (out / "README.md").read_text()
+    assert "## Judge" in card and "A real movie review." in card
+    assert f"| {len(low)} |" in card
+
+
+def test_the_card_section_lists_each_criterion_and_nothing_without_a_judge():
+    criteria = [JudgeCriterion(name="realism", rubric="Real.", scale=(1, 3))]
+    summary = {"judge": {"realism": {"mean": 2.5, "counts": {"1": 0, "2": 1, "3": 1}, "rejected": 1}}}
+    lines = judge_section(summary, criteria)
+    row = next(line for line in lines if line.startswith("| realism"))
+    assert "Real." in row and "1-3" in row and "2.50" in row and "2: 1 3: 1" in row
+    assert judge_section({"rows": 3}, None) == []

@@ -1,0 +1,194 @@
+"""Settings chosen on the labelled few-shot pool (issue 28): folds, budget, explicit options, choice."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from datasets import Dataset
+
+from fabricator import BasePrompt, DatasetGenerator
+from fabricator.evaluation.student import embeddings as embeddings_module
+from fabricator.llms.openai import OpenAICompatible
+from fabricator.options import GenerationOptions
+from fabricator.pipeline.tune.candidates import Given, candidate_set
+from fabricator.pipeline.tune.folds import split_folds
+from fabricator.testing import FakeOpenAIServer
+
+LABELS = ["positive", "negative"]
+
+
+def prompt() -> BasePrompt:
+    return BasePrompt(
+        "Classify the review as one of: {}.",
+        label_options=LABELS,
+        generate_data_for_column="label",
+        fewshot_example_columns="text",
+    )
+
+
+def pool(n: int = 200) -> Dataset:
+    return Dataset.from_dict(
+        {
+            "text": [f"{'good' if i % 2 else 'bad'} p{i}" for i in range(n)],
+            "label": [LABELS[1 - i % 2] for i in range(n)],
+        }
+    )
+
+
+def rows(n: int) -> Dataset:
+    return Dataset.from_dict({"text": [f"{'good' if i % 2 else 'bad'} r{i}" for i in range(n)]})
+
+
+def texts_in(messages: Sequence[dict[str, str]]) -> tuple[str, list[str]]:
+    """The row's text and the example texts of a prompt (its ``text:`` lines)."""
+    user = next(m["content"] for m in messages if m["role"] == "user")
+    found = re.findall(r"^text: (.*)$", user, flags=re.MULTILINE)
+    return found[-1], found[:-1]
+
+
+def examples_help(messages: list[dict[str, str]], body: dict[str, Any]) -> dict[str, float]:
+    """Zero-shot the model leans "positive" whatever the text; with examples it is right, unsure."""
+    row, shown = texts_in(messages)
+    if not shown:
+        return {" positive": 0.6, " negative": 0.4}
+    good = row.startswith("good")
+    return {" positive": 0.7, " negative": 0.3} if good else {" positive": 0.3, " negative": 0.7}
+
+
+@pytest.fixture(autouse=True)
+def letter_embeddings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "similar" embeds with letter counts (no model download, same text same vector)."""
+
+    def letters(texts: Sequence[str], **_: Any) -> Any:
+        vectors = np.zeros((len(texts), 27), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for ch in text.lower():
+                vectors[i, ord(ch) - 97 if "a" <= ch <= "z" else 26] += 1
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    monkeypatch.setattr(embeddings_module, "embed_texts", letters)
+
+
+def run(server: FakeOpenAIServer, data: Dataset, calls: int, **options: Any) -> DatasetGenerator:
+    llm = OpenAICompatible(model="m", base_url=server.base_url, api_key="k", supports_prefill=True)
+    g = DatasetGenerator(llm)
+    g.generate(prompt(), fewshot_dataset=options.pop("fewshot", pool()), unlabeled_dataset=data,
+               max_prompt_calls=calls, **options)  # fmt: skip
+    asyncio.run(llm.aclose())
+    return g
+
+
+# --- folds -------------------------------------------------------------------------------------
+
+
+def test_folds_never_show_a_row_its_own_label_and_spread_the_labels():
+    labels = ["a"] * 30 + ["b"] * 10
+    folds = split_folds(labels, 20, 5, seed=3)
+    held = [i for f in folds for i in f.held]
+    assert len(held) == len(set(held)) == 20  # each held-out row in one fold only
+    for fold in folds:
+        assert not set(fold.held) & set(fold.rest)  # no row sees itself
+        assert set(fold.held) | set(fold.rest) == set(range(40))  # the rest is every other pool row
+    per_fold_b = [sum(labels[i] == "b" for i in f.held) for f in folds]
+    assert max(per_fold_b) - min(per_fold_b) <= 1  # the rare label spread over the folds
+    assert split_folds(labels, 20, 5, seed=3) == folds and split_folds(labels, 20, 5, seed=4) != folds
+
+
+def test_held_out_prompts_never_show_the_row_being_annotated():
+    with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=examples_help) as server:
+        g = run(server, rows(300), 300)
+        asked = [texts_in(r.body["messages"]) for r in server.requests]
+    tuning = [(row, shown) for row, shown in asked if row.startswith(("good p", "bad p"))]
+    assert tuning and g.last_run.summary()["tuning"]["rows"] >= 10
+    assert all(row not in shown for row, shown in tuning)
+
+
+# --- candidates, explicit options ----------------------------------------------------------------
+
+
+def given(**explicit: Any) -> Given:
+    return Given(None, None, explicit, descriptions=False, smallest_class=50, calls_per_row=5)
+
+
+def test_the_candidates_when_nothing_is_set_and_what_the_call_cap_allows():
+    names = [c.name for c in candidate_set(given())[0]]
+    assert names == ["zero-shot", "shared", "similar", "shared-votes"]
+    assert candidate_set(given())[1] == ("off", "batch")  # calibration is read on the same answers
+    capped = Given(None, None, {}, descriptions=True, smallest_class=50, calls_per_row=1)
+    assert [c.name for c in candidate_set(capped)[0]] == [
+        "zero-shot",
+        "zero-shot-plain",
+        "shared",
+        "shared-plain",
+        "similar",
+    ]
+
+
+def test_explicit_options_win():
+    yours = Given("similar", None, {"fewshot_examples": 6, "calibration": "off"}, False, 50, 5)
+    candidates, calibrations = candidate_set(yours)
+    assert [(c.name, c.strategy, dict(c.options)) for c in candidates] == [
+        ("yours", "similar", {"fewshot_examples": 6})
+    ]
+    assert calibrations == ("off",)
+    voted = candidate_set(given(votes=3))[0]
+    assert "zero-shot" not in [c.name for c in voted] and all(c.prompts_per_row == 3 for c in voted)
+
+
+def test_options_set_by_the_user_are_known_as_explicit():
+    options = GenerationOptions(sampling={"calibration": "off"}).replace(seed=2)
+    assert options.explicit() == {"calibration": "off", "seed": 2}  # the defaults are not "set"
+
+
+def test_an_explicit_setting_is_the_run_setting_and_only_the_rest_is_chosen():
+    with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=examples_help) as server:
+        g = run(server, rows(300), 300, fewshot_sampling_strategy="stratified", fewshot_examples_per_class=1,
+                calibration="off")  # fmt: skip
+    tuning = g.last_run.summary()["tuning"]
+    assert [c["setting"] for c in tuning["candidates"]] == [
+        "yours"
+    ]  # nothing left to choose but the temperature
+    assert tuning["chosen"] == "yours" and tuning["accuracy"] == 1.0
+
+
+# --- the budget, the choice, the journal ---------------------------------------------------------
+
+
+def test_tuning_stays_within_its_budget_and_chooses_what_works_on_the_pool():
+    with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=examples_help) as server:
+        g = run(server, rows(300), 300)
+        sent = server.stats["completed"]
+    summary = g.last_run.summary()
+    tuning = summary["tuning"]
+    assert summary["calls"] == 300 and sent == 300 + tuning["calls"]
+    assert tuning["calls"] <= 0.1 * 300  # default tune_budget: 10 % of the run's calls
+    by_name = {c["setting"]: c["accuracy"] for c in tuning["candidates"]}
+    assert by_name["zero-shot"] == 0.5 and by_name["shared"] == 1.0
+    assert tuning["chosen"] == "shared"  # ties go to the cheaper, then the earlier candidate
+    assert tuning["temperature"] < 1  # under-confident answers are sharpened
+
+
+def test_a_larger_budget_scores_more_rows_and_too_small_a_one_tunes_nothing():
+    with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=examples_help) as server:
+        more = run(server, rows(300), 300, tune_budget=0.3).last_run.summary()["tuning"]
+        server.reset_stats()
+        small = run(server, rows(50), 50).last_run.summary()
+        assert server.stats["completed"] == 50  # 5 calls cannot tell 3 candidates apart: not tuned
+    assert more["rows"] == 30 and more["calls"] <= 90
+    assert "tuning" not in small
+
+
+def test_a_rerun_pays_nothing_and_tune_off_makes_no_tuning_call(tmp_path):
+    with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=examples_help) as server:
+        first = run(server, rows(300), 300, journal_dir=tmp_path).last_run.summary()["tuning"]
+        server.reset_stats()
+        again = run(server, rows(300), 300, journal_dir=tmp_path).last_run.summary()["tuning"]
+        assert server.stats["completed"] == 0 and again == {**first, "calls": 0}
+        off = run(server, rows(300), 300, tune="off", fewshot_sampling_strategy="stratified",
+                  fewshot_examples_per_class=1, journal_dir=tmp_path / "off")  # fmt: skip
+        assert "tuning" not in off.last_run.summary() and server.stats["completed"] == 300
