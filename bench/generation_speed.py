@@ -9,14 +9,15 @@ machine and neither inherits the other's prompt cache:
 * ``today``: the settings before issue 29: a new few-shot draw for every row (``fewshot_reuse=1``),
   so only the system prompt and the task's first words repeat from one prompt to the next;
 * ``new``: the new defaults of ``examples/sentiment/recipe.yaml``: a block of ``--reuse`` rows
-  shares its label and its draw (``fewshot_reuse``), so all of a block's prompts are one text and
-  the server's prompt cache serves it after its first row.
+  shares its label and its draw (``fewshot_reuse``), so all of a block's prompts are one text, and
+  ``--slots`` blocks are dealt round robin (``fewshot_blocks``), so the rows in flight at once are in
+  different blocks and each server slot keeps answering one block's prompt from its cache.
 
 Prints, per block, rows/s, wall seconds and, per row, prompt tokens, prompt tokens the server's
 cache served, completion tokens and model calls; then each setting's mean rows/s, new / today,
 and the machine's core count.
 
-    python bench/generation_speed.py [--repeat 1] [--rows 24] [--reuse 4]
+    python bench/generation_speed.py [--repeat 1] [--rows 24] [--reuse 4] [--slots 4]
 """
 
 from __future__ import annotations
@@ -37,13 +38,18 @@ TASK = "Write a short {} movie review (two or three sentences) in the style of t
 COMMON: dict[str, Any] = {"max_tokens": 120, "temperature": 0.9, "seed": 1}
 
 
-def settings(reuse: int) -> dict[str, dict[str, Any]]:
-    return {"today": {"fewshot_reuse": 1}, "new": {"fewshot_reuse": reuse}}
+def settings(reuse: int, slots: int) -> dict[str, dict[str, Any]]:
+    """Each setting's server slots and generation options."""
+    return {
+        "today": {"slots": 4, "fewshot_reuse": 1},
+        "new": {"slots": slots, "fewshot_reuse": reuse, "fewshot_blocks": slots},
+    }
 
 
-def run(parallel: int, rows: int, options: dict[str, Any]) -> dict[str, float]:
+def run(rows: int, setting: dict[str, Any]) -> dict[str, float]:
     """One block: a fresh server (started before the clock), ``rows`` rows, the run's figures."""
-    llm = LlamaCpp(n_parallel=parallel)
+    options = dict(setting)
+    llm = LlamaCpp(n_parallel=options.pop("slots"))
     llm.start()
     prompt = BasePrompt(TASK, label_options=["positive", "negative"], generate_data_for_column="text")
     generator = DatasetGenerator(llm)
@@ -81,16 +87,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="blocks today, new, new, today per repeat")
     parser.add_argument("--rows", type=int, default=24)
     parser.add_argument("--reuse", type=int, default=4, help="the new setting's fewshot_reuse")
-    parser.add_argument("--parallel", type=int, default=4, help="the server's slots (both settings)")
+    parser.add_argument("--slots", type=int, default=4, help="the new setting's server slots (and blocks)")
     args = parser.parse_args()
-    ways = settings(args.reuse)
+    ways = settings(args.reuse, args.slots)
     results: dict[str, list[dict[str, float]]] = {way: [] for way in ways}
     for _ in range(args.repeat):
         for way in ("today", "new", "new", "today"):
-            results[way].append(run(args.parallel, args.rows, ways[way]))
+            results[way].append(run(args.rows, ways[way]))
             r = results[way][-1]
             print(f"  {way}: {r['rows']:.0f} rows in {r['seconds']:.1f} s", flush=True)
-    print(f"cores: {os.cpu_count()} (usable: {len(os.sched_getaffinity(0))}), slots: {args.parallel}")
+    print(f"cores: {os.cpu_count()} (usable: {len(os.sched_getaffinity(0))}); settings: {ways}")
     print(
         f"{'setting':<8}{'rows':>5}{'calls':>6}{'wall s':>8}{'rows/s':>8}{'s/row':>7}"
         f"{'prompt/row':>11}{'cached/row':>11}{'compl/row':>10}"

@@ -6,7 +6,8 @@ most 60 new tokens, 4 slots):
 
 * ``today``: a new few-shot draw for every row (``fewshot_reuse=1``, the setting before issue 29);
 * ``new``: a block of ``--reuse`` rows shares its label and its draw, so the block's prompts are
-  one text that the server's prompt cache serves after the first row.
+  one text that the server's prompt cache serves after the first row; 4 blocks dealt round robin
+  (``fewshot_blocks``), one per server slot.
 
 Then ``--evaluate`` trains the default student (MiniLM embeddings + logistic regression) on each
 setting's rows with 3 seeds and scores it on SST-2 validation, with distinct-2 of the rows.
@@ -72,6 +73,7 @@ def generate(setting: str, n: int, reuse: int) -> None:
             temperature=0.9,
             seed=0,
             fewshot_reuse=reuse if setting == "new" else 1,
+            fewshot_blocks=4 if setting == "new" else 1,
             journal_dir=RUNS / f"speed_{setting}" / "journal",
             progress=True,
         )
@@ -87,11 +89,12 @@ def generate(setting: str, n: int, reuse: int) -> None:
     )
 
 
-def evaluate(n: int) -> None:
+def evaluate(n: int, today_rows: Path | None) -> None:
+    """``today_rows``: rows made earlier with today's settings, instead of this script's own."""
     validation = as_dataset(read_jsonl(DATA / "sst2" / "validation.jsonl"), ["text", "label"])
     table = []
     for setting in ("today", "new"):
-        rows = read_jsonl(rows_path(setting, n))
+        rows = read_jsonl(today_rows if setting == "today" and today_rows else rows_path(setting, n))
         data = as_dataset(rows, ["text", "label"])
         scores = [train_student(data, validation, seed=seed).accuracy for seed in SEEDS]
         mean, sd = statistics.mean(scores), statistics.stdev(scores)
@@ -117,11 +120,12 @@ def main() -> None:
     parser.add_argument("--evaluate", action="store_true")
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--reuse", type=int, default=4)
+    parser.add_argument("--today-rows", type=Path, default=None, help="evaluate these as today's rows")
     args = parser.parse_args()
     if args.setting:
         generate(args.setting, args.n, args.reuse)
     if args.evaluate:
-        evaluate(args.n)
+        evaluate(args.n, args.today_rows)
 
 
 if __name__ == "__main__":

@@ -230,14 +230,15 @@ def _prefix(item) -> str:
     return item.prompt_text[: item.prompt_text.rindex("text: row")]
 
 
-def test_fewshot_reuse_refuses_a_uniform_draw_of_label_conditioned_rows():
+def test_fewshot_reuse_of_a_uniform_draw_gives_a_block_of_generated_rows_one_label():
+    # (it was refused; a block now keeps its label: tests/test_generation_speed.py)
     prompt = BasePrompt(
         "Write a {} text.", generate_data_for_column="text", label_options=["animal", "vehicle"]
     )
-    with pytest.raises(ConfigError, match="its own label"):
-        resolve_task(
-            prompt, POOL, "uniform", 1, "label", sampling=GenerationOptions(fewshot_reuse=2).sampling
-        )
+    items = plan_prompts(
+        prompt, POOL, "uniform", 1, "label", count=4, options=GenerationOptions(fewshot_reuse=2)
+    )
+    assert items[0].label == items[1].label and items[2].label == items[3].label
 
 
 # --- recipes --------------------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def test_push_then_load_dataset_gives_the_same_rows_and_features(hub, tmp_path):
 
     repo = hub.repos["user/sentiment"]
     assert repo.private
-    for name in ("data.jsonl", "README.md", "provenance.jsonl", "failures.jsonl", "recipe.yaml"):
+    pushed_names = ("data.jsonl", "README.md", "provenance.jsonl", "failures.jsonl", "recipe.yaml")
+    for name in (*pushed_names, "report.html"):  # the card links report.html: it must be there too
         assert repo.files[name] == (out / name).read_bytes(), name
     assert not [p for p in repo.files if p.startswith(("journal", "dataset/", ".fabricator"))]
     assert hub.authorizations and all(a == f"Bearer {TOKEN}" for a in hub.authorizations)

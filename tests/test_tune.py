@@ -12,11 +12,15 @@ import pytest
 from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
+from fabricator.app.card_method import tuning_lines
+from fabricator.app.plan import tuning_line
 from fabricator.evaluation.student import embeddings as embeddings_module
+from fabricator.llms.fake import Fake
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.options import GenerationOptions
 from fabricator.pipeline.tune.candidates import Given, candidate_set
 from fabricator.pipeline.tune.folds import split_folds
+from fabricator.pipeline.tune.scorer import clearly_better
 from fabricator.testing import FakeOpenAIServer
 
 LABELS = ["positive", "negative"]
@@ -192,3 +196,54 @@ def test_a_rerun_pays_nothing_and_tune_off_makes_no_tuning_call(tmp_path):
         off = run(server, rows(300), 300, tune="off", fewshot_sampling_strategy="stratified",
                   fewshot_examples_per_class=1, journal_dir=tmp_path / "off")  # fmt: skip
         assert "tuning" not in off.last_run.summary() and server.stats["completed"] == 300
+
+
+# --- the plan, before any call ---------------------------------------------------------------------
+
+
+def test_the_plan_shows_the_tuning_calls_before_any_model_call():
+    llm = Fake("positive")
+    planned = DatasetGenerator(llm).plan(
+        prompt(), pool(), unlabeled_dataset=rows(1000), max_prompt_calls=1000
+    )
+    tuning = planned.tuning
+    assert tuning is not None and llm.calls == 0
+    assert [c.name for c in tuning.candidates] == ["zero-shot", "shared", "similar"]  # votes: over the cap
+    assert tuning.calls <= 100 and tuning.rows == 33  # 10 % of 1,000 calls over 3 candidates
+    line = tuning_line(tuning)
+    assert "3 candidate settings (zero-shot, shared, similar)" in line and "33 held-out pool rows" in line
+    small = DatasetGenerator(llm).plan(prompt(), pool(), unlabeled_dataset=rows(50), max_prompt_calls=50)
+    assert small.tuning is not None and tuning_line(small.tuning).startswith("not tuned: tune_budget=0.1")
+    off = DatasetGenerator(llm).plan(
+        prompt(), pool(), unlabeled_dataset=rows(300), max_prompt_calls=300, tune="off"
+    )
+    assert off.tuning is None
+
+
+def test_the_card_lists_the_choice_and_the_candidates():
+    with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=examples_help) as server:
+        summary = run(server, rows(300), 300).last_run.summary()
+    lines = "\n".join(tuning_lines(summary["tuning"]))
+    assert "`shared`, 1.00 ±" in lines and "on 10 held-out pool rows" in lines
+    assert "| `zero-shot` | 0.500 | 1 |" in lines and "| `similar-calibrated` | 1.000 | 1 |" in lines
+
+
+def test_the_default_stays_unless_another_setting_is_clearly_better_on_the_same_rows():
+    gold = ["a"] * 10
+    right, wrong = {"a": 0.9, "b": 0.1}, {"a": 0.1, "b": 0.9}
+    base = [right] * 7 + [wrong] * 3
+    one_more = [right] * 8 + [wrong] * 2  # one row more: chance
+    many_more = [right] * 10  # all three the default missed, none it got: more than chance
+    assert not clearly_better(one_more, base, gold)
+    assert clearly_better(many_more, base, gold) and not clearly_better(base, many_more, gold)
+
+
+def test_a_tuned_run_on_a_task_where_examples_do_not_help_keeps_zero_shot():
+    def same_either_way(messages: list[dict[str, str]], body: dict[str, Any]) -> dict[str, float]:
+        row = texts_in(messages)[0]
+        sure = 0.9 if row.startswith("good") else 0.2
+        return {" positive": sure, " negative": 1 - sure}
+
+    with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=same_either_way) as server:
+        tuning = run(server, rows(300), 300).last_run.summary()["tuning"]
+    assert tuning["chosen"] == "zero-shot" and tuning["accuracy"] == 1.0

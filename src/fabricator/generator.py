@@ -36,7 +36,7 @@ from .llms.fake import Fake
 from .options import GenerationOptions, options_from
 from .pipeline.assemble import finish
 from .pipeline.filters.chosen import filters_for
-from .pipeline.prepare import RunPlan, plan_of, with_tuning
+from .pipeline.prepare import RunPlan, plan_of, reask_allowance, with_tuning
 from .pipeline.proposals import propose
 from .pipeline.resolve import resolve_task
 from .pipeline.rounds import Rounds
@@ -255,7 +255,7 @@ class DatasetGenerator:
         journal = open_journal(opts.journal, task, llm)
         reporter = ProgressReporter(enabled=where.progress, description=task.kind.name)
         engine = engine_of(llm, opts, call.timeout, self.clock, journal, reporter)
-        budget = CallBudget(target.calls)
+        budget = CallBudget(target.calls, reask_allowance(planned))
         report = self.last_run = GenerationReport(task.kind, stats=engine.stats, budget=budget)
         report.tuning = task.tuned.summary() if task.tuned is not None else None
         logger = CallLog(opts.journal.log_path, call.log_every)

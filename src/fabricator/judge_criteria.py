@@ -96,8 +96,8 @@ def min_scores(
     criteria: Sequence[JudgeCriterion], given: float | Mapping[str, float] | None
 ) -> dict[str, float | None]:
     """Each criterion's minimum: its own ``min_score``, else ``min_judge_score`` (one number for
-    every criterion, or ``{name: number}``). A name no criterion has, a criterion given both, or a
-    minimum outside the scale is a ``ValueError``."""
+    the criteria without their own, or ``{name: number}``). A name no criterion has, a criterion
+    named with a ``min_score`` of its own, or a minimum outside the scale is a ``ValueError``."""
     by_name = given if isinstance(given, Mapping) else {}
     unknown = sorted(set(by_name) - {c.name for c in criteria})
     if unknown:
@@ -105,7 +105,7 @@ def min_scores(
     out: dict[str, float | None] = {}
     for criterion in criteria:
         other = by_name.get(criterion.name) if isinstance(given, Mapping) else given
-        if other is not None and criterion.min_score is not None:
+        if criterion.name in by_name and criterion.min_score is not None:
             raise ValueError(f"criterion {criterion.name!r} has min_score and min_judge_score: give one")
         found = criterion.min_score if criterion.min_score is not None else other
         low, high = criterion.scale

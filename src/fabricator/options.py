@@ -166,6 +166,9 @@ class SamplingOptions(_Group):
     # total examples per prompt ("similar")
     fewshot_examples: OptionalCount = Field(default=None, ge=1, le=MAX_EXAMPLES)
     fewshot_reuse: Count = Field(default=1, ge=1, le=MAX_PLANNED)  # rows sharing one draw (prompt cache)
+    # blocks of fewshot_reuse rows dealt round robin (row i in block i % fewshot_blocks), so rows
+    # in flight at once are in different blocks and each server slot keeps serving one block's prompt
+    fewshot_blocks: Count = Field(default=1, ge=1, le=MAX_CONCURRENCY)
     # attribute samplers (generation, fabricator.attributes): {name: values} drawn per prompt
     attributes: dict[str, Any] | None = None
     # generation: rows written by one call (fabricator.grouped); the prompt and its examples are

@@ -78,6 +78,11 @@ class GenerationReport:
             "interrupted": self.interrupted,
             "calls": self.budget.used,
             "call_cap": self.budget.limit,
+            **(
+                {"reask_allowance": self.budget.allowance, "reasks_beyond_cap": self.budget.beyond}
+                if self.budget.allowance
+                else {}
+            ),
             **self._stats_with_scoring(),
             **scored,
         }

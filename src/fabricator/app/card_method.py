@@ -13,7 +13,7 @@ from ..options import SamplingOptions
 if TYPE_CHECKING:
     from .recipe import Recipe
 
-__all__ = ["how_it_was_made", "label_picking", "sampling", "verification"]
+__all__ = ["how_it_was_made", "label_picking", "sampling", "tuning_lines", "verification"]
 
 _WORKFLOWS = {
     "unlabeled": "unlabeled generation: the model wrote new texts from the task description",
@@ -57,6 +57,7 @@ def how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str)
         lines.append(f"- Labels: {label_picking(s)}.")
     if s.verify:
         lines.append(f"- Label verification: {verification(s, summary.get('verification'))}.")
+    lines += tuning_lines(summary.get("tuning"))
     if recipe.fewshot:
         f = recipe.fewshot
         n = f.examples_per_class
@@ -122,3 +123,24 @@ def label_picking(s: Any) -> str:
     if s.min_confidence is not None:
         how += f"; rows below confidence {s.min_confidence} left out (in failures.jsonl)"
     return how
+
+
+def tuning_lines(tuning: Mapping[str, Any] | None) -> list[str]:
+    """What tuning chose on the labelled pool, and the table of candidates it chose from."""
+    if not tuning:
+        return []
+    lines = [
+        f"- Settings chosen on the labelled few-shot pool (docs/tuning.md): `{tuning['chosen']}`, "
+        f"{tuning['accuracy']:.2f} ± {tuning['margin']:.2f} accuracy on {tuning['rows']} held-out pool rows "
+        "(never shown as their own examples); confidences rescaled by temperature "
+        f"{tuning['temperature']:.2f}, "
+        f"expected calibration error {tuning['ece']:.3f} (before: {tuning['ece_before']:.3f}); "
+        f"{tuning['calls']} tuning calls.",
+        "",
+        "  | candidate | held-out accuracy | prompts per row |",
+        "  |---|---|---|",
+    ]
+    for c in tuning["candidates"]:
+        accuracy = "failed: " + str(c.get("error", "")) if c["accuracy"] is None else f"{c['accuracy']:.3f}"
+        lines.append(f"  | `{c['setting']}` | {accuracy} | {c['prompts_per_row']} |")
+    return [*lines, ""]

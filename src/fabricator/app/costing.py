@@ -60,6 +60,11 @@ class Plan:
     vote_prompt_tokens: int = 0
     rows_per_call: int = 1  # generation: rows one call writes (its answer up to k x max_tokens)
     calls_for_rows: int = 0  # the first asks of the rows with rows_per_call (0: one a row)
+    #: settings chosen on the labelled pool first (``pipeline.tune``): at most this many calls, and
+    #: what tuning does (or why the run is not tuned)
+    tuning_calls: int = 0
+    tuning: str = ""
+    reask_allowance: int = 0  # annotation re-asks past max_prompt_calls
 
     @property
     def asks(self) -> int:
@@ -212,6 +217,8 @@ class Plan:
             "cost_usd_at_most": self.cost_at_most,
             "cost_usd_batch": self.cost_batch_expected,
             "seconds": self.seconds,
+            "tuning_calls_at_most": self.tuning_calls,
+            "reask_allowance": self.reask_allowance,
         }
 
     def lines(self) -> list[tuple[str, str]]:
@@ -263,10 +270,14 @@ class Plan:
             prompt += f"; up to ~{self.prompt_tokens + self.headroom_prompt_tokens:,} if every call is used"
         else:
             calls += " (max_prompt_calls leaves no room for re-asks)"
+        if self.reask_allowance:
+            calls += f"; + at most {self.reask_allowance:,} re-asks of wrong answers (their own allowance)"
+        tuned = [("tuning", self.tuning)] if self.tuning else []
         return [
             ("model", self.model),
             ("rows", f"{self.rows:,} planned ({self.mode})"),
             ("model calls", calls),
+            *tuned,
             ("prompt tokens", prompt),
             ("completion tokens", completion),
             ("tokens", f"~{self.tokens:,} expected, at most ~{self.tokens_at_most:,}"),

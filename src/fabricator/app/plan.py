@@ -15,15 +15,16 @@ from ..llms.base import LLM
 from ..options import SYSTEM_PROMPT, SamplingOptions, check_budget
 from ..pipeline.filters.verification import VerifyPrompt
 from ..pipeline.plan import Planner
-from ..pipeline.prepare import RunPlan, calls_for_rows
+from ..pipeline.prepare import RunPlan, calls_for_rows, reask_allowance
 from ..pipeline.task import MAX_TRIES, Task
+from ..pipeline.tune.plan import TunePlan
 from ..scoring.label_scores import SCORING_MAX_TOKENS
 from .costing import Plan, PromptTally, count_prompts, over_budget
 from .previous_run import Previous, previous_run
 from .recipe import Recipe
 from .recipe_inputs import RecipeInputs
 
-__all__ = ["plan_run", "planned_run", "refuse_over_budget"]
+__all__ = ["plan_run", "planned_run", "refuse_over_budget", "tuning_line"]
 
 #: planned prompts made per round (the plan is never kept whole, as in the run)
 ROUND = 1_000
@@ -80,6 +81,21 @@ def _previous(llm: LLM, output: Path | None) -> tuple[Previous | None, str]:
     return previous, why
 
 
+def tuning_line(tuning: TunePlan | None) -> str:
+    """What tuning will do before the run (``fabricator plan``), or why it will not."""
+    if tuning is None:
+        return ""
+    if tuning.skipped:
+        return f"not tuned: {tuning.skipped}"
+    names = ", ".join(c.name for c in tuning.candidates)
+    calibrations = " (each with and without calibration)" if len(tuning.calibrations) > 1 else ""
+    return (
+        f"{len(tuning.candidates)} candidate settings ({names}){calibrations} scored on {tuning.rows} "
+        f"held-out pool rows in {len(tuning.folds)} folds: at most {tuning.calls:,} calls before the run "
+        f"(budget {tuning.budget:,}; journaled answers are free)"
+    )
+
+
 def plan_run(
     llm: LLM, recipe: Recipe, inputs: RecipeInputs, output: Path | None = None, planned: RunPlan | None = None
 ) -> Plan:
@@ -120,6 +136,9 @@ def plan_run(
         proposal_completion_bound=sum(a.request.max_tokens for a in asks),
         rows_per_call=sampling.rows_per_call,
         calls_for_rows=first_asks if sampling.rows_per_call > 1 else 0,
+        tuning_calls=planned.tuning.calls if planned.tuning is not None else 0,
+        tuning=tuning_line(planned.tuning),
+        reask_allowance=reask_allowance(planned),
     )
 
 

@@ -33,7 +33,15 @@ __all__ = ["PUSHED_FILES", "PushError", "add_push_parser", "hub_token", "push_ou
 log = logging.getLogger(__name__)
 
 #: the files of an output folder that become files of the dataset repo (when present)
-PUSHED_FILES = ("data.jsonl", CARD, "provenance.jsonl", "failures.jsonl", "metadata.json", "recipe.yaml")
+PUSHED_FILES = (
+    "data.jsonl",
+    CARD,
+    "provenance.jsonl",
+    "failures.jsonl",
+    "metadata.json",
+    "recipe.yaml",
+    "report.html",
+)
 _PARQUET = "data/train.parquet"
 _LOGIN = "set HF_TOKEN to a Hugging Face token with write access, or run `huggingface-cli login`"
 

@@ -34,7 +34,8 @@ class Planner:
     Items come from one seeded sequence (few-shot draws, label order), made when a round asks for
     them and not kept, so memory does not depend on the number of rows planned. Rounds must
     therefore ask in order; items skipped over are still made (and dropped) to keep the sequence.
-    With ``fewshot_reuse=N`` draw ``b`` serves rows ``b*N`` to ``b*N + N - 1``; with "similar" a row's
+    With ``fewshot_reuse=N`` draw ``b`` serves rows ``b*N`` to ``b*N + N - 1`` (with ``fewshot_blocks=W``,
+    ``W`` such blocks at a time, dealt round robin); with "similar" a row's
     examples depend on its text and the pool only (its round's rows are embedded in one call).
     """
 
@@ -54,8 +55,11 @@ class Planner:
         self._block: list[str] = []
         self._wanted: list[str] = []  # top-up labels (``top_up``), asked before the sequence goes on
         self._nearest: dict[int, list[int]] = {}  # "similar": this round's rows -> pool indices
-        self._shared: FewShotSample | None = None  # fewshot_reuse: the draw of the current block
-        self._shared_label: str | None = None  # ... and the label it was drawn for
+        # fewshot_reuse: each open block's label, and its draw with the label it was drawn for
+        self._labels: dict[int, str | None] = {}
+        self._draws: dict[int, tuple[str | None, FewShotSample]] = {}
+        self._width = self.options.fewshot_blocks
+        self._span = self.options.fewshot_reuse * self._width  # rows of one round of blocks
         #: attribute values: their own seeded sequences, so the one above is as without them
         self.dealer = AttributeDealer(task.attributes, self.options.seed) if task.attributes else None
 
@@ -93,10 +97,11 @@ class Planner:
         if task.similar is not None:
             picked = self._nearest.pop(index, [])  # none: an item skipped over, never sent
             return FewShotSample(None, [pool.rows[i] for i in picked], [pool.row_ids[i] for i in picked])
-        if self._shared is None or index % self.options.fewshot_reuse == 0 or label != self._shared_label:
-            self._shared = pool.draw(self.rng, task.strategy, task.per_class, label)
-            self._shared_label = label
-        return self._shared
+        block = index % self._span % self._width
+        shared = self._draws.get(block)
+        if shared is None or index % self._span < self._width or shared[0] != label:
+            shared = self._draws[block] = (label, pool.draw(self.rng, task.strategy, task.per_class, label))
+        return shared[1]
 
     def reserve(self, budget: CallBudget, rows: int, calls_per_row: int, *, first: bool = False) -> int:
         """Set aside in ``budget`` the first asks of up to ``rows`` more rows; how many rows got
@@ -142,10 +147,15 @@ class Planner:
     def _row_label(self, index: int) -> str | None:
         """Row ``index``'s label. With ``fewshot_reuse`` a block of generated rows keeps the label of
         its first row, so the block's prompts are one text and the server's prompt cache serves all
-        of it after the first row; balance holds over blocks (top-ups still go row by row)."""
-        if self.options.fewshot_reuse > 1 and index % self.options.fewshot_reuse and not self._wanted:
-            return self._shared_label if self._shared_label is not None else self._next_label()
-        return self._next_label()
+        of it after the first row; balance holds over blocks (top-ups still go row by row). With
+        ``fewshot_blocks`` the blocks are dealt round robin: row ``i`` is in block ``i % blocks`` of
+        its round, so the rows in flight at once are in different blocks."""
+        if self._span == 1 or self._wanted:
+            return self._next_label()
+        block = index % self._span % self._width
+        if index % self._span < self._width or block not in self._labels:
+            self._labels[block] = self._next_label()
+        return self._labels[block]
 
     def _item(self, index: int) -> WorkItem:
         task, prompt = self.task, self.task.prompt

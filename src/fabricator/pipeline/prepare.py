@@ -7,6 +7,7 @@ neither the task (a "similar" pool is embedded here) nor the plan is made twice.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -64,6 +65,20 @@ def with_tuning(
     return replace(plan, tuning=tuning) if tuning is not None else plan
 
 
+#: re-asks an annotation may make beyond ``max_prompt_calls``, as a share of its rows
+REASK_SHARE = 0.25
+
+
+def reask_allowance(plan: RunPlan) -> int:
+    """Calls past ``max_prompt_calls`` for an annotation's re-asks (a parsed answer that was
+    wrong, asked again with the error), so a cap of one call a row still annotates every row;
+    0 where nothing is re-asked (generation, scored labels, free text)."""
+    task = plan.task
+    if task.kind.generates or task.scoring is not None or not task.format.reask:
+        return 0
+    return math.ceil(REASK_SHARE * plan.target.wanted)
+
+
 def calls_for_rows(plan: RunPlan) -> int:
     """The calls left for the rows after the attribute proposals (made first, from the same cap);
     ``ConfigError`` when that is not even one row's first ask (and its label check)."""
@@ -77,4 +92,4 @@ def calls_for_rows(plan: RunPlan) -> int:
     return spare
 
 
-__all__ = ["RunPlan", "calls_for_rows", "plan_of", "with_tuning"]
+__all__ = ["REASK_SHARE", "RunPlan", "calls_for_rows", "plan_of", "reask_allowance", "with_tuning"]

@@ -121,8 +121,10 @@ def _confidence(data: Mapping[str, Any], provenance: Mapping[str, Any]) -> float
     return found
 
 
-def _page_row(index: int, data: dict[str, Any], provenance: Mapping[str, Any], label: str | None) -> dict:
-    judged = judge_scores(data, provenance)
+def _page_row(
+    index: int, data: dict[str, Any], provenance: Mapping[str, Any], label: str | None, judged: Mapping
+) -> dict[str, Any]:
+    """One row as the page's table and filters read it: its data, label, confidence, votes, scores."""
     return {
         "i": index,
         "data": data,
@@ -179,11 +181,12 @@ def collect_run(run_dir: str | Path, *, gold: str | Path | None = None, max_rows
     columns = columns or {c: "" for row in data for c in row}
     label = _label_column(columns, data)
     summary = meta["summary"]
-    rows = [_page_row(i, r, provenance[i] if i < len(provenance) else {}, label) for i, r in enumerate(data)]
+    provenance += [{}] * (len(data) - len(provenance))  # a file cut short: the rows keep their data
+    judged = [judge_scores(r, p) for r, p in zip(data, provenance, strict=False)]
+    rows = [_page_row(i, r, provenance[i], label, judged[i]) for i, r in enumerate(data)]
     conditioned = summary.get("mode") == "label-conditioned"
     requested = int(summary.get("requested") or 0) if conditioned else None
     confidences = [r["confidence"] for r in rows if r["confidence"] is not None]
-    judged = [judge_scores(r, provenance[i] if i < len(provenance) else {}) for i, r in enumerate(data)]
     return {
         "title": folder.resolve().name or str(folder),
         "model": str(meta.get("model", "")),

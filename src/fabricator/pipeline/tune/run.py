@@ -7,6 +7,7 @@ annotation of its own), so tuning stays in the pipeline and every call goes the 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from ...scoring.temperature import calibration_error, fit_temperature
 from .candidates import Candidate
 from .choice import Choice, Outcome
 from .plan import TunePlan
-from .scorer import Scores, accuracy, calibrated
+from .scorer import Scores, accuracy, calibrated, clearly_better
 
 #: options of each tuning annotation: raw scores of every held-out row, nothing else written
 SUB_RUN = {"tune": "off", "calibration": "off", "min_confidence": None, "log_path": None, "progress": False}
@@ -87,15 +88,31 @@ def sub_runs(plan: TunePlan, candidate: Candidate) -> list[SubRun]:
 
 
 async def choose(plan: TunePlan, annotate: Annotate) -> Choice:
-    """Score every candidate on the held-out rows and choose (ties: the cheaper, then the earlier)."""
+    """Score every candidate on the held-out rows and choose (``_pick``), then fit the temperature."""
     gold = [plan.gold[i] for fold in plan.folds for i in fold.held]
+    table, read, calls = await _score_all(plan, annotate, gold)
+    best = _pick(table, read, gold)
+    chosen = next(c for c in plan.candidates if c.name == best.name)
+    final = read[f"{best.name}/{best.calibration}"]
+    temperature, ece, before = _fit(final, gold, [len(f.held) for f in plan.folds])
+    assert best.accuracy is not None
+    return Choice(
+        chosen, best.calibration, tuple(table), best.accuracy, len(gold), temperature, ece, before, calls
+    )
+
+
+async def _score_all(
+    plan: TunePlan, annotate: Annotate, gold: Sequence[str]
+) -> tuple[list[Outcome], dict[str, list[Scores | None]], int]:
+    """Each candidate's folds annotated at once, read with each calibration: the table, the
+    scores by ``name/calibration``, and the calls made."""
     labels = plan.prompt.label_options or []
     table: list[Outcome] = []
     read: dict[str, list[Scores | None]] = {}
     calls = 0
     for candidate in plan.candidates:
         try:
-            results = [await annotate(run) for run in sub_runs(plan, candidate)]
+            results = await asyncio.gather(*(annotate(run) for run in sub_runs(plan, candidate)))
         except ConfigError as exc:  # e.g. "similar" without its embedder: the others still run
             table.append(Outcome(candidate.name, "off", None, candidate.prompts_per_row, str(exc)))
             continue
@@ -107,27 +124,31 @@ async def choose(plan: TunePlan, annotate: Annotate) -> Choice:
             table.append(
                 Outcome(candidate.name, calibration, accuracy(scores, gold), candidate.prompts_per_row)
             )
+    return table, read, calls
+
+
+def _pick(table: Sequence[Outcome], read: Mapping[str, list[Scores | None]], gold: Sequence[str]) -> Outcome:
+    """The first candidate read the first way (the plain default: zero-shot, uncalibrated) unless
+    another is clearly better on the same rows (``clearly_better``); of those, the most accurate
+    (ties: the cheaper, then the earlier). A handful of held-out rows rarely moves the default."""
     scored = [o for o in table if o.accuracy is not None]
     if not scored:
         raise ConfigError(
             "tuning could not score any candidate: " + "; ".join(o.error or "" for o in table),
             hint="fix the error above, or pass tune='off'",
         )
-    best = max(scored, key=lambda o: (o.accuracy, -o.prompts_per_row, -scored.index(o)))
-    chosen = next(c for c in plan.candidates if c.name == best.name)
-    final = read[f"{best.name}/{best.calibration}"]
-    temperature, ece, before = _fit(final, gold, [len(f.held) for f in plan.folds])
-    assert best.accuracy is not None
-    return Choice(
-        chosen, best.calibration, tuple(table), best.accuracy, len(gold), temperature, ece, before, calls
-    )
+    base = scored[0]
+    key = lambda o: f"{o.name}/{o.calibration}"  # noqa: E731
+    better = [o for o in scored[1:] if clearly_better(read[key(o)], read[key(base)], gold)]
+    return max([base, *better], key=lambda o: (o.accuracy, -o.prompts_per_row, -scored.index(o)))
 
 
 def _fit(
     scores: Sequence[Scores | None], gold: Sequence[str], sizes: Sequence[int]
 ) -> tuple[float, float, float]:
     """The temperature fitted on all answered rows, the ECE of each fold under a temperature
-    fitted on the other folds (an honest estimate), and the ECE without a temperature."""
+    fitted on the other folds (an honest estimate), and the ECE without a temperature; 1.0 where
+    that estimate is no better than none."""
     fold_of = [f for f, size in enumerate(sizes) for _ in range(size)]
     answered = [(s, g, f) for s, g, f in zip(scores, gold, fold_of, strict=True) if s]
     rows, golds = [s for s, _, _ in answered], [g for _, g, _ in answered]
@@ -137,7 +158,10 @@ def _fit(
         for f in range(len(sizes))
     }
     ece = calibration_error(rows, golds, [fitted[f] for _, _, f in answered])
-    return temperature, ece, calibration_error(rows, golds)
+    before = calibration_error(rows, golds)
+    if ece >= before:  # on rows it was not fitted on, the temperature does not help: none is used
+        return 1.0, before, before
+    return temperature, ece, before
 
 
 __all__ = ["Annotate", "SubResult", "SubRun", "choose", "plain", "sub_result", "sub_runs"]

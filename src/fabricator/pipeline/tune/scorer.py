@@ -31,6 +31,18 @@ def calibrated(
     return [next(fixed) if s else None for s in scores]
 
 
+def clearly_better(
+    scores: Sequence[Scores | None], base: Sequence[Scores | None], gold: Sequence[str], z: float = 1.0
+) -> bool:
+    """Whether ``scores`` beat ``base`` on the same rows by more than chance: the rows only one of
+    the two gets right, counted both ways, differ by more than ``z`` standard deviations of a fair
+    coin over them (a sign test)."""
+    mine, theirs = picks(scores), picks(base)
+    wins = sum(m == g != t for m, t, g in zip(mine, theirs, gold, strict=True))
+    losses = sum(t == g != m for m, t, g in zip(mine, theirs, gold, strict=True))
+    return wins - losses > z * math.sqrt(wins + losses)
+
+
 def margin(value: float, rows: int) -> float:
     """Half the width of the 95 % interval of an accuracy measured on ``rows`` rows (Agresti-Coull:
     two rights and two wrongs added, so 13 rows all right is not "± 0.00")."""
@@ -40,4 +52,4 @@ def margin(value: float, rows: int) -> float:
     return 1.96 * math.sqrt(shrunk * (1 - shrunk) / (rows + 4))
 
 
-__all__ = ["accuracy", "calibrated", "margin", "picks"]
+__all__ = ["accuracy", "calibrated", "clearly_better", "margin", "picks"]
