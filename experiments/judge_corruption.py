@@ -17,7 +17,7 @@ import random
 import statistics
 from typing import Any
 
-from common import DATA, RESULTS, RUNS, embedded_model, read_jsonl, write_table
+from common import DATA, RESULTS, RUNS, embedded_model, read_jsonl, restore_journal, write_table
 from judge_common import auroc, judge_rows
 
 from fabricator.judge_criteria import JudgeCriterion
@@ -60,28 +60,39 @@ def main() -> None:
     args = parser.parse_args()
     rows = rows_of(args.clean, args.corrupted)
     shown = [{"text": r["text"], "label": r["label"]} for r in rows]  # the judge never sees the kind
-    llm = embedded_model()
+    restore_journal(RUNS / "judge_corruption", "judge_corruption")  # the committed answers, if any
+    llm = embedded_model()  # started only if an answer is missing from the journal
     try:
         scores = judge_rows(shown, CRITERION, llm, RUNS / "judge_corruption")
     finally:
         llm.close()
-    clean = [s["score"] for s, r in zip(scores, rows, strict=True) if s and r["kind"] == "clean"]
-    table = []
-    for kind in (*KINDS, "all corrupted"):
-        bad = [
-            s["score"]
+
+    def of(kind: str, key: str) -> list[float]:
+        return [
+            s[key] if key == "score" else float(max(s["distribution"], key=s["distribution"].get))
             for s, r in zip(scores, rows, strict=True)
-            if s and r["kind"] != "clean" and kind in (r["kind"], "all corrupted")
+            if s and (r["kind"] == kind or (kind == "all corrupted" and r["kind"] != "clean"))
         ]
-        table.append([kind, len(bad), f"{statistics.mean(bad):.3f}", f"{auroc(clean, bad):.3f}"])
-    table.insert(0, ["clean", len(clean), f"{statistics.mean(clean):.3f}", "-"])
+
+    clean, clean_point = of("clean", "score"), of("clean", "point")
+    table = [["clean", len(clean), f"{statistics.mean(clean):.3f}", "-", "-"]]
+    for kind in (*KINDS, "all corrupted"):
+        bad = of(kind, "score")
+        point = f"{auroc(clean_point, of(kind, 'point')):.3f}"
+        table.append([kind, len(bad), f"{statistics.mean(bad):.3f}", f"{auroc(clean, bad):.3f}", point])
     (RESULTS / "judge_corruption.json").write_text(
         json.dumps([{**r, "judge": s} for r, s in zip(rows, scores, strict=True)], indent=0)
     )
     write_table(
         "judge_corruption",
         "Judge vs corrupted SST-2 dev rows: AUROC of the expected score, clean vs corrupted",
-        ["rows", "n scored", "mean expected score (1-5)", "AUROC clean vs these"],
+        [
+            "rows",
+            "n scored",
+            "mean expected score (1-5)",
+            "AUROC: expected score",
+            "AUROC: most likely point",
+        ],
         table,
         [
             f"criterion: {CRITERION.rubric!r}, scale 1-5, scored by log-probabilities over the scale",
@@ -89,6 +100,7 @@ def main() -> None:
             f"{args.corrupted} corrupted in turn (label flipped, first third of the text, a TREC "
             "question or a CoNLL-2003 sentence with a random label)",
             "judge: the embedded model (Qwen2.5-Coder-1.5B-Instruct Q4_K_M, llama.cpp, CPU)",
+            "most likely point: the score a parsed greedy answer gives (ties count half in the AUROC)",
         ],
     )
 

@@ -21,7 +21,7 @@ import random
 import statistics
 from typing import Any
 
-from common import DATA, RESULTS, RUNS, as_dataset, embedded_model, read_jsonl, write_table
+from common import DATA, RESULTS, RUNS, as_dataset, embedded_model, read_jsonl, restore_journal, write_table
 from judge_common import judge_rows
 
 from fabricator.evaluation.student import train_student
@@ -65,7 +65,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.train_only:
         pool = pool_of(args.pool)
-        llm = embedded_model()
+        restore_journal(RUNS / "judge_student", "judge_student")  # the committed answers, if any
+        llm = embedded_model()  # started only if an answer is missing from the journal
         try:
             scores = judge_rows(pool, CRITERION, llm, RUNS / "judge_student")
         finally:
