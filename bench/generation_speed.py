@@ -95,7 +95,12 @@ def main() -> None:
         for way in ("today", "new", "new", "today"):
             results[way].append(run(args.rows, ways[way]))
             r = results[way][-1]
-            print(f"  {way}: {r['rows']:.0f} rows in {r['seconds']:.1f} s", flush=True)
+            print(
+                f"  {way}: {r['rows']:.0f} rows in {r['seconds']:.1f} s, {r['calls']:.0f} calls; per row: "
+                f"{r['prompt']:.1f} prompt tokens ({r['cached']:.1f} from the cache), "
+                f"{r['completion']:.1f} completion tokens",
+                flush=True,
+            )
     print(f"cores: {os.cpu_count()} (usable: {len(os.sched_getaffinity(0))}); settings: {ways}")
     print(
         f"{'setting':<8}{'rows':>5}{'calls':>6}{'wall s':>8}{'rows/s':>8}{'s/row':>7}"

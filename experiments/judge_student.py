@@ -83,7 +83,8 @@ def main() -> None:
             train = as_dataset(pick(rows, args.rows // 2, seed, arm == "judged"), ["text", "label"])
             found[arm].append(train_student(train, test, seed=seed).accuracy)
             print(f"seed {seed} {arm}: {found[arm][-1]:.4f}", flush=True)
-    (RESULTS / "judge_student.json").write_text(json.dumps(found, indent=1))
+    name = f"judge_student_{args.rows}"
+    (RESULTS / f"{name}.json").write_text(json.dumps(found, indent=1))
     table = [
         [
             arm,
@@ -98,7 +99,7 @@ def main() -> None:
         for arm in found
     }
     write_table(
-        "judge_student",
+        name,
         "SST-2 student on judge-filtered vs unfiltered generated rows (equal count and label balance)",
         ["rows", "n", "validation accuracy (mean ± sd)", "per seed"],
         table,

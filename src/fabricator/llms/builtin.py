@@ -17,8 +17,8 @@ from .ensemble import Ensemble
 from .fake import Fake
 from .openai import OpenAICompatible
 from .ray_vllm import RayVLLM
-from .vllm_local import VLLMLocal
 from .registry import backend_options, build_backend, register_backend
+from .vllm_local import VLLMLocal
 
 #: the most requests in flight or embedded server slots (as ``fabricator.options.MAX_CONCURRENCY``)
 MAX_CONCURRENCY = 1_024
