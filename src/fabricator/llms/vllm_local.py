@@ -129,7 +129,8 @@ class VLLMLocal(AsyncClosing):
         self.engine_kwargs = dict(engine_kwargs or {})
         self._engine = engine
         self._vllm: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the queue
+        self._load_lock = threading.Lock()  # one load (minutes), without holding up the queue
         self._queue: list[_Pending] = []
         self._busy = False  # a worker thread is running batches
         self.batches: list[int] = []  # the size of each batch handed to vLLM (for benches and tests)
@@ -141,7 +142,7 @@ class VLLMLocal(AsyncClosing):
 
     def start(self) -> Any:
         """Load the model (blocking; once). Returns the engine."""
-        with self._lock:
+        with self._load_lock:
             if self._vllm is None:
                 self._vllm = load_vllm()
             if self._engine is None:
@@ -235,7 +236,7 @@ class VLLMLocal(AsyncClosing):
 
     async def aclose(self) -> None:
         """Drops the engine (its GPU memory is freed when nothing else holds it)."""
-        with self._lock:
+        with self._load_lock:
             self._engine = None
 
 

@@ -7,7 +7,6 @@ annotation of its own), so tuning stays in the pipeline and every call goes the 
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -112,7 +111,9 @@ async def _score_all(
     calls = 0
     for candidate in plan.candidates:
         try:
-            results = await asyncio.gather(*(annotate(run) for run in sub_runs(plan, candidate)))
+            # one fold at a time: each is a run with the backend's whole concurrency (in parallel
+            # they would ask several times that of a server with a few slots)
+            results = [await annotate(run) for run in sub_runs(plan, candidate)]
         except ConfigError as exc:  # e.g. "similar" without its embedder: the others still run
             table.append(Outcome(candidate.name, "off", None, candidate.prompts_per_row, str(exc)))
             continue
