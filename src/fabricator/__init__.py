@@ -3,6 +3,7 @@
 from .errors import ConfigError, FabricatorError
 from .formats import OutputFormat
 from .generator import DatasetGenerator
+from .judge_criteria import JudgeCriterion
 from .options import SYSTEM_PROMPT, GenerationOptions
 from .pipeline.plan import plan_prompts
 from .prompts import BasePrompt
@@ -16,6 +17,7 @@ __all__ = [
     "FabricatorError",
     "GenerationOptions",
     "GenerationReport",
+    "JudgeCriterion",
     "OutputFormat",
     "plan_prompts",
 ]
