@@ -65,3 +65,44 @@ def test_the_card_section_lists_each_criterion_and_nothing_without_a_judge():
     row = next(line for line in lines if line.startswith("| realism"))
     assert "Real." in row and "1-3" in row and "2.50" in row and "2: 1 3: 1" in row
     assert judge_section({"rows": 3}, None) == []
+
+
+def test_a_recipe_judge_model_scores_the_rows_on_its_own_server(tmp_path):
+    """``judge_model:`` sends every judge call to that backend, and none to the run's model."""
+    write_fewshot(tmp_path)
+    out = tmp_path / "out"
+    with (
+        FakeOpenAIServer(responder=answer, token_probs=probs) as writer,
+        FakeOpenAIServer(responder=answer, token_probs=probs) as judge,
+    ):
+        recipe = movie_recipe(
+            model={"backend": "openai", "name": "small", "base_url": writer.base_url},
+            judge_model={"backend": "openai", "name": "large", "base_url": judge.base_url},
+            generation={
+                "num_samples_to_generate": 4,
+                "max_prompt_calls": 12,
+                "dedup": False,
+                "judge": [{"name": "realism", "rubric": "A real movie review.", "min_score": 3}],
+            },
+        )
+        code = main(["generate", write(tmp_path, recipe), "-o", str(out), "--quiet"])
+        writer_prompts = [r.body["messages"][-1]["content"] for r in writer.requests]
+        judge_prompts = [r.body["messages"][-1]["content"] for r in judge.requests]
+    assert code == 0
+    assert judge_prompts and all("Criterion:" in p for p in judge_prompts)
+    assert writer_prompts and not any("Criterion:" in p for p in writer_prompts)
+    assert {r.body["model"] for r in judge.requests} == {"large"}
+    data = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
+    assert data and all(r["judge_realism"] == pytest.approx(4.6) for r in data)
+
+
+def test_a_judge_model_without_criteria_is_refused_before_any_call(tmp_path, capsys):
+    write_fewshot(tmp_path)
+    with FakeOpenAIServer(responder=answer) as srv:
+        recipe = movie_recipe(
+            model={"backend": "openai", "name": "m", "base_url": srv.base_url},
+            judge_model={"backend": "openai", "name": "large", "base_url": srv.base_url},
+        )
+        code = main(["generate", write(tmp_path, recipe), "-o", str(tmp_path / "out"), "--quiet"])
+        assert not srv.requests
+    assert code != 0 and "judge_model" in capsys.readouterr().err

@@ -40,75 +40,7 @@ from ..options import (
     describe,
 )
 from ..pipeline.filters.registry import filter_names
-
-
-class DuplicateKey(yaml.constructor.ConstructorError):
-    """A mapping of the recipe gives one key twice (YAML would keep the last one silently)."""
-
-    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
-        super().__init__(
-            problem=f"the key {key!r} is given twice (lines {first.line + 1} and {again.line + 1})",
-            problem_mark=again,
-        )
-        self.key = key
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping: a second ``generation:``
-    section must not drop the first (and its ``max_prompt_calls``) without a word."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Mark] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # << merges: keys given there may be overridden
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                first = seen.setdefault(key, key_node.start_mark)
-            except TypeError:  # an unhashable key: the base loader says so
-                continue
-            if first is not key_node.start_mark:
-                raise DuplicateKey(key, first, key_node.start_mark)
-        return super().construct_mapping(node, deep)
-
-
-def load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` that refuses duplicate keys (``DuplicateKey``, a ``yaml.YAMLError``)."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
-
-
-def expand_user(path: str | Path) -> Path:
-    """``path`` with a leading ``~`` or ``~user`` expanded; ``ValueError`` when that user has no
-    home here (``Path.expanduser`` raises ``RuntimeError`` for it)."""
-    try:
-        return Path(path).expanduser()
-    except RuntimeError:
-        user = str(path).split("/", 1)[0]
-        raise ValueError(
-            f"{str(path)!r} starts with {user}, and no such user has a home folder here"
-        ) from None
-
-
-def user_path(path: str | Path, what: str) -> Path:
-    """``expand_user`` for a path given by the user: a ``ConfigError`` naming ``what`` it is."""
-    try:
-        return expand_user(path)
-    except ValueError as exc:
-        raise ConfigError(
-            f"{what}: {exc}", hint="write the path out in full, or use ~/ for your own home folder"
-        ) from None
-
-
-def _expandable(value: str) -> str:
-    expand_user(value)
-    return value
-
-
-def one_of(name: str, known: list[str], what: str) -> str:
-    """``name`` if it is one of the ``known`` names of a registry, else a ``ValueError`` listing them."""
-    if name not in known:
-        raise ValueError(f"unknown {what} {name!r}; use one of {', '.join(known)} (or register yours)")
-    return name
+from .recipe_yaml import DuplicateKey, expandable, load_yaml, one_of, user_path, yaml_problem
 
 
 class _Strict(BaseModel):
@@ -135,7 +67,7 @@ class DataConfig(_Strict):
     @field_validator("path")
     @classmethod
     def _home(cls, value: str) -> str:
-        return _expandable(value)
+        return expandable(value)
 
 
 class FewShotConfig(DataConfig):
@@ -271,6 +203,8 @@ class Recipe(_Strict):
     unlabeled: DataConfig | None = None
     output_format: OutputFormatConfig | None = None
     model: ModelConfig = ModelConfig()
+    #: a separate backend for ``generation.judge`` (a larger model judging a smaller one's rows)
+    judge_model: ModelConfig | None = None
     generation: GenerationConfig = GenerationConfig()
     #: the ``attributes`` option, as its own section (written back inside ``generation``)
     attributes: dict[str, Any] | None = Field(default=None, exclude=True)
@@ -299,7 +233,7 @@ class Recipe(_Strict):
     @field_validator("output")
     @classmethod
     def _output_path(cls, value: str) -> str:
-        return _expandable(value)
+        return expandable(value)
 
     @model_validator(mode="after")
     def _attributes_section(self) -> Recipe:
@@ -343,6 +277,12 @@ class Recipe(_Strict):
             data["output"] = self.output_hub.model_dump(exclude_defaults=True) | {"dir": self.output}
         return data
 
+    @model_validator(mode="after")
+    def _judge_model_judges(self) -> Recipe:
+        if self.judge_model is not None and not self.generation.sampling.judge:
+            raise ValueError("judge_model is given and no judge criterion (generation: {judge: [...]})")
+        return self
+
     def data_path(self, path: str) -> Path:
         p = user_path(path, "data path")
         return p if p.is_absolute() else self.base_dir / p
@@ -376,7 +316,7 @@ def load_recipe(path: str | Path) -> Recipe:
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(
-            f"recipe {path} is not valid YAML: {_yaml_problem(exc)}",
+            f"recipe {path} is not valid YAML: {yaml_problem(exc)}",
             hint="fix the YAML syntax at that line (indentation, quotes, colons)",
         ) from None
     if not isinstance(raw, dict):
@@ -390,11 +330,3 @@ def load_recipe(path: str | Path) -> Recipe:
     recipe.base_dir = path.resolve().parent
     recipe.source = path.resolve()
     return recipe
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """A YAML error on one line: what is wrong and where."""
-    problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
-    mark = getattr(exc, "problem_mark", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return " ".join(f"{problem}{where}".split())

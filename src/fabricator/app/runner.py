@@ -30,8 +30,9 @@ from .costing import Plan
 from .output_folder import OutputFolder, expand_path
 from .plan import plan_run, planned_run, refuse_over_budget
 from .push import hub_token, push_output
-from .recipe import ModelConfig, Recipe, user_path
+from .recipe import ModelConfig, Recipe
 from .recipe_inputs import RecipeInputs, recipe_inputs
+from .recipe_yaml import user_path
 from .run_files import write_outputs
 
 disable_progress_bars()
@@ -87,6 +88,19 @@ def _backend(recipe: Recipe, llm: LLM | None, *, planning: bool = False) -> Iter
         run_sync(model.aclose())
 
 
+@contextmanager
+def _judge_backend(recipe: Recipe) -> Iterator[LLM | None]:
+    """The recipe's ``judge_model`` backend (None: the run's model judges), closed afterwards."""
+    if recipe.judge_model is None:
+        yield None
+        return
+    judge = build_llm(recipe.judge_model)
+    try:
+        yield judge
+    finally:
+        run_sync(judge.aclose())
+
+
 def plan_recipe(recipe: Recipe, output: str | Path | None = None, llm: LLM | None = None) -> Plan:
     """The plan of ``recipe`` (``fabricator plan``): no completion call, no API key sent."""
     out = user_path(output or recipe.output, "output folder")
@@ -118,6 +132,7 @@ def _generate(
     inputs: RecipeInputs,
     options: GenerationOptions,
     planned: RunPlan,
+    judge: LLM | None = None,
 ) -> tuple[Dataset, GenerationReport]:
     """The paper's ``generate`` with the recipe's arguments, and their plan already made."""
     g, few = recipe.generation, recipe.fewshot
@@ -134,6 +149,7 @@ def _generate(
         output_format=inputs.fmt,
         options=options,
         planned=planned,
+        judge_llm=judge,
     )
     assert not isinstance(result, tuple) and generator.last_run is not None
     return result, generator.last_run
@@ -170,11 +186,11 @@ def run_recipe(
         planned = planned_run(model, recipe, inputs)  # made once: the budget check and the run share it
         if not choices.spend_budget:  # the CLI's default: refuse a plan over budget before any call
             refuse_over_budget(model, recipe, inputs, folder.path, planned)
-        with folder:
+        with folder, _judge_backend(recipe) as judge:
             generator = DatasetGenerator(model)
             started = time.time()
             options = _options(recipe, folder, progress, choices)
-            result, report = _generate(generator, recipe, inputs, options, planned)
+            result, report = _generate(generator, recipe, inputs, options, planned, judge)
             write_outputs(folder, result, report, recipe, model, started, inputs.prompt.target_column)
     skipped = None if report.interrupted else _push(folder.path, recipe, len(result), choices.push_anyway)
     return RunResult(folder.path, report, len(result), push_skipped=skipped)
