@@ -8,8 +8,9 @@ machine and neither inherits the other's prompt cache:
 
 * ``today``: the settings before issue 29: a new few-shot draw for every row (``fewshot_reuse=1``),
   so only the system prompt and the task's first words repeat from one prompt to the next;
-* ``new``: the new defaults of ``examples/sentiment/recipe.yaml``: a block of ``--reuse`` rows
-  shares its label and its draw (``fewshot_reuse``), so all of a block's prompts are one text, and
+* ``new``: the candidate layout of issue 29 (it did not pay when measured: docs/scaling.md): a
+  block of ``--reuse`` rows shares its label and its draw (``fewshot_reuse``), so all of a block's
+  prompts are one text, and
   ``--slots`` blocks are dealt round robin (``fewshot_blocks``), so the rows in flight at once are in
   different blocks and each server slot keeps answering one block's prompt from its cache.
 
