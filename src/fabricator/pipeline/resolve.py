@@ -92,7 +92,7 @@ def resolve_task(
         prompt.target_column if not kind.generates and prompt.label_options else "label"
     )
     fmt = full_format(output_format or _format_of(prompt, kind, label_column, sampling.label_synonyms))
-    _check_selection(strategy, kind, fmt, sampling.fewshot_reuse)
+    _check_selection(strategy, kind, sampling.fewshot_reuse)
     if conditioned:
         _check_conditioning(prompt, kind, fmt)
     text_columns = _similarity_columns(prompt, output_format) if strategy == "similar" else []
@@ -250,7 +250,7 @@ def _fewshot_count(strategy: str | None, per_class: int | None, examples: int | 
     )
 
 
-def _check_selection(strategy: str | None, kind: TaskKind, fmt: FullFormat, reuse: int) -> None:
+def _check_selection(strategy: str | None, kind: TaskKind, reuse: int) -> None:
     """Strategy "similar" needs rows to be similar to; a shared draw needs rows that can share one."""
     if strategy == "similar" and kind.generates:
         raise ConfigError(
