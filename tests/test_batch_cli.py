@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +119,19 @@ class Terminal(io.StringIO):
         return True
 
 
+@pytest.fixture
+def ctrl_c_handler() -> Iterator[None]:
+    """Python's own Ctrl-C handler for the test, even where the suite runs with SIGINT ignored (a
+    shell's background job): the SIGINT the test sends must reach the run."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("answer", ["y", "n"])
 def test_ctrl_c_during_a_batch_cancels_it_only_when_the_user_says_yes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog, answer: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog, answer: str, ctrl_c_handler: None
 ) -> None:
     asked: list[str] = []
     monkeypatch.setattr(sys, "stdin", Terminal())
