@@ -191,6 +191,24 @@ def test_a_rerun_with_the_journal_pays_nothing_for_judge_calls(tmp_path):
     assert second.last_run.summary()["judge"] == first.last_run.summary()["judge"]
 
 
+def test_a_rerun_pays_nothing_for_sampled_judge_votes_without_logprobs(tmp_path):
+    """A backend without logprobs: the judge's sampled votes come back from the journal too."""
+    answers, writer = itertools.cycle(["4", "2", "5", "4", "1"]), Writer(junk_every=3)
+
+    def write(messages: list, body: dict) -> str:
+        return next(answers) if is_judge(messages) else writer(messages, body)
+
+    journal = str(tmp_path / "journal")
+    with FakeOpenAIServer(responder=write, serve_logprobs=False) as srv:
+        first, ds1 = generate(srv, judge=REVIEW, min_judge_score=3, label_samples=5, journal_dir=journal)
+        paid = srv.stats["received"]
+        srv.reset_stats()
+        second, ds2 = generate(srv, judge=REVIEW, min_judge_score=3, label_samples=5, journal_dir=journal)
+        assert srv.stats["received"] == 0
+    assert paid > len(ds1) and ds2.to_list() == ds1.to_list()
+    assert second.last_run.summary()["judge"] == first.last_run.summary()["judge"]
+
+
 def test_an_interrupted_run_resumes_its_judge_calls_from_the_journal(tmp_path):
     journal = tmp_path / "journal"
     with FakeOpenAIServer(responder=Writer(), token_probs=probs) as srv:

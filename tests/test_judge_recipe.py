@@ -28,18 +28,22 @@ def probs(messages: list, body: dict) -> dict[str, float]:
     return {"1": 0.8, "2": 0.2} if re.search(r"^text: junk$", text, flags=re.M) else {"4": 0.4, "5": 0.6}
 
 
+#: four reviews, each judged on realism (3 at least), with room to replace the rejected ones
+JUDGED = {
+    "num_samples_to_generate": 4,
+    "max_prompt_calls": 12,
+    "dedup": False,
+    "judge": [{"name": "realism", "rubric": "A real movie review.", "min_score": 3}],
+}
+
+
 def test_a_recipe_judges_rows_and_the_folder_and_card_show_the_scores(tmp_path):
     write_fewshot(tmp_path)
     out = tmp_path / "out"
     with FakeOpenAIServer(responder=answer, token_probs=probs) as srv:
         recipe = movie_recipe(
             model={"backend": "openai", "name": "m", "base_url": srv.base_url},
-            generation={
-                "num_samples_to_generate": 4,
-                "max_prompt_calls": 12,
-                "dedup": False,
-                "judge": [{"name": "realism", "rubric": "A real movie review.", "min_score": 3}],
-            },
+            generation=JUDGED,
         )
         code = main(["generate", write(tmp_path, recipe), "-o", str(out), "--quiet"])
     data = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
@@ -78,12 +82,7 @@ def test_a_recipe_judge_model_scores_the_rows_on_its_own_server(tmp_path):
         recipe = movie_recipe(
             model={"backend": "openai", "name": "small", "base_url": writer.base_url},
             judge_model={"backend": "openai", "name": "large", "base_url": judge.base_url},
-            generation={
-                "num_samples_to_generate": 4,
-                "max_prompt_calls": 12,
-                "dedup": False,
-                "judge": [{"name": "realism", "rubric": "A real movie review.", "min_score": 3}],
-            },
+            generation=JUDGED,
         )
         code = main(["generate", write(tmp_path, recipe), "-o", str(out), "--quiet"])
         writer_prompts = [r.body["messages"][-1]["content"] for r in writer.requests]
