@@ -187,6 +187,24 @@ def test_a_larger_budget_scores_more_rows_and_too_small_a_one_tunes_nothing():
     assert "tuning" not in small
 
 
+def test_a_rerun_pays_nothing_for_tuning_on_a_backend_without_logprobs(tmp_path):
+    """Labels scored from sampled answers: tuning's folds and the run come back from the journal."""
+
+    def answer(messages: list, body: dict) -> str:
+        row, shown = texts_in(messages)
+        return "positive" if not shown or row.startswith("good") else "negative"
+
+    with FakeOpenAIServer(responder=answer, serve_logprobs=False) as server:
+        first = run(server, rows(300), 3000, tune_budget=0.5, journal_dir=tmp_path)
+        paid = server.stats["completed"]
+        server.reset_stats()
+        again = run(server, rows(300), 3000, tune_budget=0.5, journal_dir=tmp_path)
+        assert server.stats["completed"] == 0
+    tuning = first.last_run.summary()["tuning"]
+    assert paid > 300 and tuning["calls"] > 0
+    assert again.last_run.summary()["tuning"] == {**tuning, "calls": 0}
+
+
 def test_a_rerun_pays_nothing_and_tune_off_makes_no_tuning_call(tmp_path):
     with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=examples_help) as server:
         first = run(server, rows(300), 300, journal_dir=tmp_path).last_run.summary()["tuning"]
