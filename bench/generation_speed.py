@@ -8,17 +8,17 @@ machine and neither inherits the other's prompt cache:
 
 * ``today``: the settings before issue 29: a new few-shot draw for every row (``fewshot_reuse=1``),
   so only the system prompt and the task's first words repeat from one prompt to the next;
-* ``new``: the candidate layout of issue 29 (it did not pay when measured: docs/scaling.md): a
-  block of ``--reuse`` rows shares its label and its draw (``fewshot_reuse``), so all of a block's
-  prompts are one text, and
-  ``--slots`` blocks are dealt round robin (``fewshot_blocks``), so the rows in flight at once are in
-  different blocks and each server slot keeps answering one block's prompt from its cache.
+* ``new``: the defaults since issue 29 (no layout option given, ``pipeline.layout``): a block of 4
+  rows shares its label and its draw, so all of a block's prompts are one text; one block per
+  server slot, dealt round robin, each block's rows pinned to its slot (llama.cpp's ``id_slot``), so
+  the slot's prompt cache serves the block after its first row. ``--reuse``/``--slots`` set the
+  layout explicitly instead.
 
 Prints, per block, rows/s, wall seconds and, per row, prompt tokens, prompt tokens the server's
 cache served, completion tokens and model calls; then each setting's mean rows/s, new / today,
 and the machine's core count.
 
-    python bench/generation_speed.py [--repeat 1] [--rows 24] [--reuse 4] [--slots 4]
+    python bench/generation_speed.py [--repeat 1] [--rows 24] [--reuse N] [--slots 4]
 """
 
 from __future__ import annotations
@@ -39,12 +39,10 @@ TASK = "Write a short {} movie review (two or three sentences) in the style of t
 COMMON: dict[str, Any] = {"max_tokens": 120, "temperature": 0.9, "seed": 1}
 
 
-def settings(reuse: int, slots: int) -> dict[str, dict[str, Any]]:
-    """Each setting's server slots and generation options."""
-    return {
-        "today": {"slots": 4, "fewshot_reuse": 1},
-        "new": {"slots": slots, "fewshot_reuse": reuse, "fewshot_blocks": slots},
-    }
+def settings(reuse: int | None, slots: int) -> dict[str, dict[str, Any]]:
+    """Each setting's server slots and generation options (``new``: the defaults, unless ``reuse``)."""
+    layout = {"fewshot_reuse": reuse, "fewshot_blocks": slots} if reuse else {}
+    return {"today": {"slots": 4, "fewshot_reuse": 1}, "new": {"slots": slots, **layout}}
 
 
 def run(rows: int, setting: dict[str, Any]) -> dict[str, float]:
@@ -87,7 +85,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=1, help="blocks today, new, new, today per repeat")
     parser.add_argument("--rows", type=int, default=24)
-    parser.add_argument("--reuse", type=int, default=4, help="the new setting's fewshot_reuse")
+    parser.add_argument(
+        "--reuse", type=int, default=None, help="fewshot_reuse of new (default: the defaults)"
+    )
     parser.add_argument("--slots", type=int, default=4, help="the new setting's server slots (and blocks)")
     args = parser.parse_args()
     ways = settings(args.reuse, args.slots)

@@ -5,9 +5,9 @@ docs/experiments.md: two SST-2 train examples of the asked label per prompt, tem
 most 60 new tokens, 4 slots):
 
 * ``today``: a new few-shot draw for every row (``fewshot_reuse=1``, the setting before issue 29);
-* ``new``: a block of ``--reuse`` rows shares its label and its draw, so the block's prompts are
-  one text that the server's prompt cache serves after the first row; 4 blocks dealt round robin
-  (``fewshot_blocks``), one per server slot.
+* ``new``: the defaults since issue 29 (``pipeline.layout``): a block of 4 rows shares its label and
+  its draw, so the block's prompts are one text that the server's prompt cache serves after the
+  first row; 4 blocks dealt round robin, one per server slot, each pinned to its slot.
 
 Then ``--evaluate`` trains the default student (MiniLM embeddings + logistic regression) on each
 setting's rows with 3 seeds and scores it on SST-2 validation, with distinct-2 of the rows.
@@ -49,7 +49,14 @@ def rows_path(setting: str, n: int) -> Path:
     return RESULTS / f"sentiment_speed_{setting}_{n}.jsonl"
 
 
-def generate(setting: str, n: int, reuse: int) -> None:
+def layout(setting: str, reuse: int | None) -> dict[str, int]:
+    """``today``: a draw per row; ``new``: the defaults (``pipeline.layout``), or ``reuse`` rows a draw."""
+    if setting == "today":
+        return {"fewshot_reuse": 1}
+    return {"fewshot_reuse": reuse, "fewshot_blocks": 4} if reuse else {}
+
+
+def generate(setting: str, n: int, reuse: int | None) -> None:
     train = read_jsonl(DATA / "sst2" / "train.jsonl")
     pool_rows = [r for r in train if len(r["text"].split()) >= 12]
     fewshot = as_dataset(seeded_sample(pool_rows, 400, seed=1), ["text", "label"])
@@ -72,8 +79,7 @@ def generate(setting: str, n: int, reuse: int) -> None:
             max_tokens=60,
             temperature=0.9,
             seed=0,
-            fewshot_reuse=reuse if setting == "new" else 1,
-            fewshot_blocks=4 if setting == "new" else 1,
+            **layout(setting, reuse),
             journal_dir=RUNS / f"speed_{setting}" / "journal",
             progress=True,
         )
@@ -119,7 +125,7 @@ def main() -> None:
     parser.add_argument("--setting", choices=("today", "new"))
     parser.add_argument("--evaluate", action="store_true")
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--reuse", type=int, default=4)
+    parser.add_argument("--reuse", type=int, default=None, help="new: rows a draw (default: the defaults)")
     parser.add_argument("--today-rows", type=Path, default=None, help="evaluate these as today's rows")
     args = parser.parse_args()
     if args.setting:

@@ -36,6 +36,7 @@ from .llms.fake import Fake
 from .options import GenerationOptions, options_from
 from .pipeline.assemble import finish
 from .pipeline.filters.chosen import filters_for
+from .pipeline.layout import cache_layout
 from .pipeline.prepare import RunPlan, plan_of, reask_allowance, with_tuning
 from .pipeline.proposals import propose
 from .pipeline.resolve import resolve_task
@@ -49,6 +50,9 @@ from .pipeline.setup import (
     report_filters,
     warn_spent,
 )
+from .pipeline.student_loop.loop import student_loop
+from .pipeline.student_loop.pilots import Generate, PilotRows, PilotRun, choose_pilot, pilot_rows
+from .pipeline.student_loop.split import check_student_loop
 from .pipeline.task import row_maker
 from .pipeline.tune.run import Annotate, SubResult, SubRun, choose, plain, sub_result
 from .progress import ProgressReporter
@@ -212,9 +216,23 @@ class DatasetGenerator:
                 options=opts.replace(**choice.options(), tune="off"),
             )  # fmt: skip
             planned.task.tuned = choice
+        pilots = None
+        if planned.task.sampling.pilots:  # generation settings chosen by a student on the pool first
+            chosen = await choose_pilot(planned.task, self._piloter(llm, opts, timeout_per_prompt))
+            log.warning("%s", chosen.sentence())
+            few = (fewshot_dataset, fewshot_sampling_strategy, fewshot_examples_per_class)
+            planned = self.plan(
+                chosen.pilot.prompt(prompt_template), *few, fewshot_sampling_column, unlabeled_dataset,
+                max_prompt_calls, num_samples_to_generate, output_format=output_format,
+                options=opts.replace(**chosen.pilot.options, pilots=False), dummy_response=dummy_response,
+            )  # fmt: skip
+            pilots = chosen.summary()
         check_engine(planned.task, executor_kind)
         call = CallSettings(timeout_per_prompt, log_every_n_api_calls, return_unlabeled_dataset, judge_llm)
-        return await self._run(planned, llm, opts, executor_kind, call)
+        result = await self._run(planned, llm, opts, executor_kind, call)
+        if self.last_run is not None:
+            self.last_run.pilots = pilots
+        return result
 
     def plan(  # noqa: PLR0913, RUF100 - the paper's arguments of generate, in its order
         self,
@@ -238,18 +256,24 @@ class DatasetGenerator:
         opts = options_from(options, flat_options)
         few = (fewshot_dataset, fewshot_sampling_strategy, fewshot_examples_per_class)
         llm = self._backend(dummy_response)
+        opts = cache_layout(
+            opts, llm, generates=unlabeled_dataset is None, strategy=fewshot_sampling_strategy
+        )
         task = resolve_task(
             prompt_template, *few, fewshot_sampling_column, unlabeled_dataset, llm=llm,
             sampling=opts.sampling, output_format=output_format, canned=dummy_response is not None,
         )  # fmt: skip
         given = (fewshot_sampling_strategy, fewshot_examples_per_class, fewshot_sampling_column)
         planned = plan_of(task, max_prompt_calls, num_samples_to_generate)
+        check_student_loop(task, planned.target.wanted)  # before any call (``fabricator plan`` too)
         return with_tuning(planned, fewshot_dataset, given, opts.explicit())
 
     async def _run(
         self, planned: RunPlan, llm: LLM, opts: GenerationOptions, executor_kind: str, call: CallSettings
     ) -> Result:
         """Execute, filter and assemble a planned run; the report is ``self.last_run``."""
+        loop = student_loop(planned)  # ``student_loop``: the run's own copy of the task, steered
+        planned = loop.plan if loop is not None else planned
         task, target = planned.task, planned.target
         sampling, where = task.sampling, opts.execution
         journal = open_journal(opts.journal, task, llm)
@@ -273,7 +297,7 @@ class DatasetGenerator:
             )
         )
         filters = filters_for(task, sampling, executor, budget, judging)
-        rounds = Rounds(planned.planner(), executor, filters)
+        rounds = Rounds(planned.planner(), executor, filters, steer=loop)
         self._partial = lambda: finish(
             rounds.kept(), task, target.wanted, call.with_unlabeled, report, sampling
         )
@@ -293,6 +317,8 @@ class DatasetGenerator:
             logger.close()
             close_report(report, journal, rounds, target.wanted)
         warn_spent(engine, report, target)
+        if loop is not None:
+            report.student_loop = loop.finish(rounds.rows, rounds.asked)
         return finish(rounds.rows, task, target.wanted, call.with_unlabeled, report, sampling)
 
     def _annotator(self, llm: LLM, opts: GenerationOptions, timeout: float | None) -> Annotate:
@@ -309,6 +335,22 @@ class DatasetGenerator:
             return sub_result(sub.last_run, len(run.unlabeled))
 
         return annotate
+
+    def _piloter(self, llm: LLM, opts: GenerationOptions, timeout: float | None) -> Generate:
+        """Generation pilots: each a small run of its own through the same engine path and journal
+        as the run (``pipeline.student_loop.pilots``)."""
+
+        async def pilot(run: PilotRun) -> PilotRows:
+            sub = DatasetGenerator(llm, max_tries=self.max_tries, clock=self.clock)
+            made = await sub.agenerate(
+                run.prompt, run.fewshot, "uniform", run.per_class, run.column, max_prompt_calls=run.calls,
+                num_samples_to_generate=run.rows, timeout_per_prompt=timeout,
+                options=opts.replace(**run.options),
+            )  # fmt: skip
+            assert sub.last_run is not None and not isinstance(made, tuple)
+            return pilot_rows(made, run.prompt.target_column, run.column, sub.last_run.budget.used)
+
+        return pilot
 
     def _backend(self, dummy_response: str | Callable[[str], str] | None) -> LLM:
         if dummy_response is not None:

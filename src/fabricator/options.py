@@ -174,6 +174,13 @@ class SamplingOptions(_Group):
     # generation: rows written by one call (fabricator.grouped); the prompt and its examples are
     # paid once for them all, and the model sees its other answers, so they differ more
     rows_per_call: Count = Field(default=1, ge=1, le=MAX_ROWS_PER_CALL)
+    # label-conditioned generation with a labelled pool (docs/student_loop.md): rounds steered by a
+    # student tested on held-out pool rows (more rows and nearer examples where it errs)
+    student_loop: bool = False
+    student_rounds: Count = Field(default=4, ge=2, le=MAX_VOTES)
+    # ...and first a pilot of pilot_rows rows per candidate setting, the best by the student used
+    pilots: bool = False
+    pilot_rows: Count = Field(default=40, ge=4, le=MAX_PLANNED)
     # filter stages by name, after the built-in ones (fabricator.pipeline.filters.registry): each
     # ``{name: ..., ...}``, its other keys that filter's options
     filters: list[dict[str, Any]] | None = None

@@ -42,6 +42,10 @@ class GenerationReport:
     judge: JudgeCounts | None = None
     #: settings chosen on the labelled few-shot pool (``pipeline.tune``): ``Choice.summary()``
     tuning: dict[str, Any] | None = None
+    #: the student loop (``pipeline.student_loop``): the student's pool accuracy per round, and steering
+    student_loop: dict[str, Any] | None = None
+    #: generation pilots (``pipeline.student_loop.pilots``): the setting chosen and the candidates
+    pilots: dict[str, Any] | None = None
 
     def failures_dataset(self) -> Dataset:
         rows = [f.as_dict() for f in self.failures]
@@ -67,6 +71,10 @@ class GenerationReport:
             scored["judge"] = self.judge.as_dict()
         if self.tuning is not None:
             scored["tuning"] = self.tuning
+        if self.student_loop is not None:
+            scored["student_loop"] = self.student_loop
+        if self.pilots is not None:
+            scored["pilots"] = self.pilots
         dropped = sum(len(p.get("dropped_spans", ())) for p in self.provenance)
         if dropped:  # entity spans of partly good answers left out (the rows kept)
             scored["dropped_spans"] = dropped

@@ -27,6 +27,7 @@ from ..redact import redact_data, redact_url
 from .card_header import card_header, features_to_yaml, size_category, task_categories
 from .card_judge import judge_section
 from .card_method import how_it_was_made
+from .card_student import student_loop_section
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -267,6 +268,9 @@ def render_card(
     judged = judge_section(summary, recipe.generation.sampling.judge)
     if judged:
         lines += ["", *judged]
+    looped = student_loop_section(summary)
+    if looped:
+        lines += ["", *looped]
     quality = _quality(folder)
     if quality:
         lines += ["", *quality]

@@ -26,6 +26,7 @@ from ..llms.registry import build_backend
 from ..options import SYSTEM_PROMPT, GenerationOptions
 from ..pipeline.prepare import RunPlan
 from ..report import GenerationReport
+from .card_student import write_student_plot
 from .costing import Plan
 from .output_folder import OutputFolder, expand_path
 from .plan import plan_run, planned_run, refuse_over_budget
@@ -192,6 +193,7 @@ def run_recipe(
             options = _options(recipe, folder, progress, choices)
             result, report = _generate(generator, recipe, inputs, options, planned, judge)
             write_outputs(folder, result, report, recipe, model, started, inputs.prompt.target_column)
+            write_student_plot(folder, report.summary())  # student_loop.png (student_loop only)
     skipped = None if report.interrupted else _push(folder.path, recipe, len(result), choices.push_anyway)
     return RunResult(folder.path, report, len(result), push_skipped=skipped)
 

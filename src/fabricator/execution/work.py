@@ -26,6 +26,9 @@ class WorkItem:
     #: a call that writes several rows (``rows_per_call``, ``fabricator.grouped``): one item per
     #: row, each with its own index and attributes; this item holds the call's prompt
     members: tuple[WorkItem, ...] = ()
+    #: the server slot whose prompt cache holds this row's prompt prefix (a block of rows sharing
+    #: one prompt, ``fewshot_blocks``); ``None``: let the server choose
+    slot: int | None = None
 
     @property
     def rows(self) -> tuple[WorkItem, ...]:

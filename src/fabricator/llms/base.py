@@ -46,6 +46,9 @@ class Request:
     timeout: float | None = None
     #: ask for the ``logprobs`` most likely tokens at each answer position (``None``: none)
     logprobs: int | None = None
+    #: a routing hint, not part of the answer: requests with the same ``slot`` share a prompt
+    #: prefix, so a server with slots (llama.cpp) serves them on one slot, from its prompt cache
+    slot: int | None = None
 
     def params(self) -> dict[str, Any]:
         """Generation parameters that change the answer (they are part of the cache key)."""

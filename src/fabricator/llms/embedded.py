@@ -272,6 +272,8 @@ class LlamaCpp:
                     max_concurrency=self.max_concurrency,
                     timeout=self.timeout,
                     extra_body={"cache_prompt": self.cache_prompt},
+                    slot_field="id_slot",
+                    slots=self.n_parallel,
                 )
             return client
 

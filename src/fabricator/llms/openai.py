@@ -67,6 +67,8 @@ class HTTPOptions(TypedDict, total=False):
     api_key_env: str | None
     connect_timeout: float
     max_response_bytes: int
+    slot_field: str | None
+    slots: int
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,10 @@ class HTTPSettings:
     api_key_env: str | None = None
     connect_timeout: float = CONNECT_TIMEOUT
     max_response_bytes: int = MAX_RESPONSE_BYTES
+    #: the body key that pins a request to a server slot (llama.cpp: ``id_slot``), set from
+    #: ``Request.slot`` modulo ``slots``; ``None``: the hint is not sent
+    slot_field: str | None = None
+    slots: int = 1
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -209,6 +215,8 @@ class OpenAICompatible(AsyncClosing):
         if request.logprobs is not None:
             body["logprobs"] = True
             body["top_logprobs"] = request.logprobs
+        if request.slot is not None and self.settings.slot_field:
+            body[self.settings.slot_field] = request.slot % max(self.settings.slots, 1)
         return _dumps(body).encode()
 
     async def complete(self, request: Request) -> Completion:

@@ -35,7 +35,8 @@ class Planner:
     them and not kept, so memory does not depend on the number of rows planned. Rounds must
     therefore ask in order; items skipped over are still made (and dropped) to keep the sequence.
     With ``fewshot_reuse=N`` draw ``b`` serves rows ``b*N`` to ``b*N + N - 1`` (with ``fewshot_blocks=W``,
-    ``W`` such blocks at a time, dealt round robin); with "similar" a row's
+    ``W`` such blocks at a time, dealt round robin, block ``w``'s rows pinned to server slot ``w``
+    so that the slot's prompt cache serves them: ``WorkItem.slot``); with "similar" a row's
     examples depend on its text and the pool only (its round's rows are embedded in one call).
     """
 
@@ -173,7 +174,9 @@ class Planner:
         text, messages = self._chat(prompt, labels, examples, row, dict(values) or None)
         votes = self._votes(index, labels, examples, ids, row) if task.prompts_per_row > 1 else ()
         source = index if row is not None else None
-        return WorkItem(index, tuple(messages), text, label, source, ids, votes, values)
+        shared = self._width > 1 and self.options.fewshot_reuse > 1  # else no prompt is repeated
+        slot = index % self._span % self._width if shared else None
+        return WorkItem(index, tuple(messages), text, label, source, ids, votes, values, slot=slot)
 
     def _group(self, index: int, size: int) -> WorkItem:
         """Rows ``index`` to ``index + size - 1`` written by one call (``rows_per_call``): one label

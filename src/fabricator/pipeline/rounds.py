@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..execution.calls import CallBudget
 from ..execution.executor import Executor, Result
@@ -29,6 +30,17 @@ class Target:
     generation: bool = True  # generation tops up dropped rows; an annotation has one row per input
 
 
+class Steering(Protocol):
+    """What may change the next rows' labels and examples between rounds (the student loop,
+    ``pipeline.student_loop``): where a round must end, what to do after it, how to top up."""
+
+    def cut(self, planned: int, stop: int) -> int: ...
+
+    def after(self, planned: int, rounds: Rounds) -> None: ...
+
+    def top_up(self, planner: Planner, kept: Counter[str], rows: int) -> None: ...
+
+
 class Rounds:
     """Runs the rounds of one ``generate`` call and keeps what they made.
 
@@ -36,10 +48,13 @@ class Rounds:
     interface, ``fabricator.pipeline.filters``) decide which are kept.
     """
 
-    def __init__(self, planner: Planner, executor: Executor, filters: Sequence[Filter]) -> None:
+    def __init__(
+        self, planner: Planner, executor: Executor, filters: Sequence[Filter], steer: Steering | None = None
+    ) -> None:
         self.planner = planner
         self.executor = executor
         self.filters = filters
+        self.steer = steer
         self.rows: dict[int, Row] = {}
         self.failures: dict[int, Failure] = {}
         self.made: dict[int, Row] = {}  # the current round's rows, not yet filtered
@@ -74,6 +89,8 @@ class Rounds:
         progress.start(target.wanted)
         while planned < goal:
             stop = min(goal, planned + self.executor.round_items * target.per_call)
+            if self.steer is not None:
+                stop = self.steer.cut(planned, stop)
             items = self.planner.items(planned, stop)
             indices = [row.index for item in items for row in item.rows]
             planned += len(indices)
@@ -81,6 +98,8 @@ class Rounds:
             await self.filter(Round({}, indices, [i for item in items for i in item.fewshot_ids]))
             if stats.stopped:
                 break
+            if self.steer is not None:
+                self.steer.after(planned, self)
             if planned == goal and target.generation and len(self.rows) < target.wanted:
                 goal += self.top_up(target, budget, planned)
                 progress.start(goal)
@@ -101,8 +120,11 @@ class Rounds:
         room = min(target.wanted - len(self.rows), target.calls * target.per_call - planned)
         more = self.planner.reserve(budget, room, target.per_row)
         by_label = Counter(label for i in self.rows if (label := self.asked.get(i)) is not None)
-        self.planner.top_up(by_label, target.wanted, more)
+        if self.steer is not None:
+            self.steer.top_up(self.planner, by_label, more)
+        else:
+            self.planner.top_up(by_label, target.wanted, more)
         return more
 
 
-__all__ = ["Rounds", "Target"]
+__all__ = ["Rounds", "Steering", "Target"]

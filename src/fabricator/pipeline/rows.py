@@ -109,6 +109,7 @@ class RowMaker:
             max_tokens=self.max_tokens,
             seed=derive_seed(self.seed, item.index, attempt),
             json_schema=self.json_schema,
+            slot=item.slot,
         )
 
     def strategy(self, item: WorkItem) -> Strategy:
