@@ -13,6 +13,7 @@ from conftest import movie_recipe, write_fewshot
 from conftest import write_recipe as write
 
 from fabricator.app.cli import main
+from fabricator.app.push import PUSHED_FILES
 from fabricator.testing import FakeOpenAIServer
 
 GOOD = ["A warm, funny film.", "The cast is superb.", "I loved the music.", "A joy to watch.",
@@ -61,6 +62,8 @@ def test_a_recipe_run_records_the_student_per_round_and_a_rerun_pays_nothing(tmp
     first = loop["rounds"][0]
     assert f"| 1 | 6 | {first['accuracy']:.3f} | {first['macro_f1']:.3f} |" in card
     assert (out / "student_loop.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    linked = set(re.findall(r"\]\(([\w.]+\.png)\)", card))
+    assert linked == {"student_loop.png"} and linked <= set(PUSHED_FILES)  # the link works on the Hub
     data = (out / "data.jsonl").read_text()
     with FakeOpenAIServer(responder=lambda m, b: "never asked") as server:
         again = run(tmp_path, server)

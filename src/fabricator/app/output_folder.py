@@ -59,6 +59,7 @@ OUTPUT_NAMES = (
     "log.jsonl",
     CARD,  # README.md, the dataset card (fabricator.app.card): written over only when it is ours
     "report.html",  # the run's report page (fabricator.app.view)
+    "student_loop.png",  # the student loop's accuracy per round (fabricator.app.card_student)
     "journal",
 )
 _FOLDERS = ("dataset", "journal")

@@ -41,6 +41,7 @@ PUSHED_FILES = (
     "metadata.json",
     "recipe.yaml",
     "report.html",
+    "student_loop.png",  # the student loop's accuracy per round, which the card shows
 )
 _PARQUET = "data/train.parquet"
 _LOGIN = "set HF_TOKEN to a Hugging Face token with write access, or run `huggingface-cli login`"
