@@ -22,7 +22,7 @@ from fabricator.llms.openai import OpenAICompatible
 from fabricator.options import SamplingOptions
 from fabricator.pipeline.resolve import resolve_task
 from fabricator.pipeline.student_loop import student as student_module
-from fabricator.pipeline.student_loop.pilots import pilot_candidates
+from fabricator.pipeline.student_loop.pilots import pilot_calls, pilot_candidates
 from fabricator.pipeline.student_loop.student import Labelled
 from fabricator.testing import FakeOpenAIServer
 
@@ -154,3 +154,16 @@ def test_pilots_then_the_student_loop_in_one_run(turns_student):
     assert [r["accuracy"] for r in summary["student_loop"]["rounds"]] == [1.0, 1.0]  # rows written as turns
     card = "\n".join(student_loop_section(summary))
     assert card.index("## Pilots") < card.index("## Student in the loop")
+
+
+def test_the_plan_counts_the_calls_the_pilots_may_make(turns_student):
+    few = ("uniform", 1, "label")
+    options = {"pilots": True, "pilot_rows": 8, "verify": False, "rows_per_call": 1}
+    planned = DatasetGenerator(Fake(lambda text: "x")).plan(prompt(), POOL, *few, None, 12, 8, **options)
+    bound = pilot_calls(planned.task)
+    assert bound == 3 * (8 + 2)  # three candidates, each 8 rows and a quarter to spare
+    with FakeOpenAIServer(responder=teacher()) as server:
+        made = generate(server).last_run.summary()["pilots"]["calls"]
+    assert 0 < made <= bound
+    plain = DatasetGenerator(Fake(lambda text: "x")).plan(prompt(), POOL, *few, None, 12, 8)
+    assert pilot_calls(plain.task) == 0

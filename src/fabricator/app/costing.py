@@ -64,6 +64,7 @@ class Plan:
     #: what tuning does (or why the run is not tuned)
     tuning_calls: int = 0
     tuning: str = ""
+    pilot_calls: int = 0  # generation ``pilots``: at most this many calls before the run
     reask_allowance: int = 0  # annotation re-asks past max_prompt_calls
 
     @property
@@ -218,6 +219,7 @@ class Plan:
             "cost_usd_batch": self.cost_batch_expected,
             "seconds": self.seconds,
             "tuning_calls_at_most": self.tuning_calls,
+            "pilot_calls_at_most": self.pilot_calls,
             "reask_allowance": self.reask_allowance,
         }
 
@@ -273,6 +275,10 @@ class Plan:
         if self.reask_allowance:
             calls += f"; + at most {self.reask_allowance:,} re-asks of wrong answers (their own allowance)"
         tuned = [("tuning", self.tuning)] if self.tuning else []
+        if self.pilot_calls:
+            tuned.append(
+                ("pilots", f"at most {self.pilot_calls:,} calls before the run (journaled answers are free)")
+            )
         return [
             ("model", self.model),
             ("rows", f"{self.rows:,} planned ({self.mode})"),

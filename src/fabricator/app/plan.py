@@ -16,6 +16,7 @@ from ..options import SYSTEM_PROMPT, SamplingOptions, check_budget
 from ..pipeline.filters.verification import VerifyPrompt
 from ..pipeline.plan import Planner
 from ..pipeline.prepare import RunPlan, calls_for_rows, reask_allowance
+from ..pipeline.student_loop.pilots import pilot_calls
 from ..pipeline.task import MAX_TRIES, Task
 from ..pipeline.tune.plan import TunePlan
 from ..scoring.label_scores import SCORING_MAX_TOKENS
@@ -138,6 +139,7 @@ def plan_run(
         calls_for_rows=first_asks if sampling.rows_per_call > 1 else 0,
         tuning_calls=planned.tuning.calls if planned.tuning is not None else 0,
         tuning=tuning_line(planned.tuning),
+        pilot_calls=pilot_calls(task),
         reask_allowance=reask_allowance(planned),
     )
 

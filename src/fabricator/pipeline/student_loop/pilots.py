@@ -120,6 +120,15 @@ def pilot_run(task: Task, split: PoolSplit, pilot: Pilot) -> PilotRun:
     )
 
 
+def pilot_calls(task: Task) -> int:
+    """The calls the pilots may make before the run, each candidate's cap (``fabricator plan``);
+    0 without ``pilots``."""
+    if not task.sampling.pilots:
+        return 0
+    split = split_pool(task)
+    return sum(pilot_run(task, split, pilot).calls for pilot in pilot_candidates(task))
+
+
 @dataclass(frozen=True)
 class PilotChoice:
     """The setting chosen, the table of candidates, and what the pilots cost."""
