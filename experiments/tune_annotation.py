@@ -11,13 +11,14 @@ Each dataset's rows are annotated on the embedded model in up to three settings:
   calibration, tuning off. No ablation was run for NLI; SNLI gets the same hand setting.
 
 One journal per dataset, so a rerun pays nothing. rotten_tomatoes and snli are the never-tuned
-sets (issue 28, part 5): no default and no tuning decision was made on them.
+sets (issue 28, part 5): no default and no tuning decision was made on them. 300 rows is
+the smallest run that tunes (tune_budget=0.1 pays 10 held-out rows); docs/experiments.md.
 
     python experiments/tune_annotation.py sst2            # SST-2 validation (872), pool from train
     python experiments/tune_annotation.py trec --n 500    # 500 seeded train questions, pool: the rest
-    python experiments/tune_annotation.py rotten_tomatoes --n 200 --settings zero-shot,default,hand
-    python experiments/tune_annotation.py snli --n 200 --settings zero-shot,default,hand
-    python experiments/tune_annotation.py imdb --n 200 --settings zero-shot,default,hand
+    python experiments/tune_annotation.py rotten_tomatoes --settings zero-shot,default,hand
+    python experiments/tune_annotation.py snli --settings zero-shot,default,hand
+    python experiments/tune_annotation.py imdb --settings zero-shot,default,hand
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ def run(name: str, setting: str, n: int, parallel: int) -> dict[str, Any]:
         "dataset": name,
         "setting": setting,
         "n": n,
+        "labelled": len(kept),  # fewer than n: the run was stopped (the journal keeps its answers)
+        "interrupted": report.interrupted,
         "accuracy": round(classification_metrics(gold, predicted, labels=labels)["accuracy"], 4),
         "ece": round(expected_calibration_error(confidence, correct).ece, 4),
         "failed": summary["failures"],
@@ -171,17 +174,41 @@ def _table_row(r: dict[str, Any]) -> list[Any]:
     expected = f"{tuning['accuracy']} ± {tuning['margin']} on {tuning['rows']}" if tuning else "–"
     chosen = tuning.get("chosen", "–") if tuning else "–"
     counts = [r["failed"], r["run_calls"], r["tuning_calls"]]
-    return [r["setting"], r["n"], r["accuracy"], r["ece"], *counts, chosen, expected, r["seconds"]]
+    rows = r["n"] if r.get("labelled", r["n"]) == r["n"] else f"{r['labelled']} of {r['n']} (stopped)"
+    return [r["setting"], rows, r["accuracy"], r["ece"], *counts, chosen, expected, r["seconds"]]
+
+
+ORDER = {"zero-shot": 0, "default": 1, "hand": 2}
+
+
+def write_results(dataset: str, done: list[dict[str, Any]]) -> None:
+    """The dataset's table, largest runs first, from its result rows (``tune_<dataset>.jsonl``)."""
+    rows = sorted(done, key=lambda r: (-r["n"], ORDER.get(r["setting"], 3)))
+    header = ["setting", "rows", "accuracy", "ECE", "failed", "run calls", "tuning calls", "chosen"]
+    write_table(
+        f"tune_{dataset}",
+        f"{dataset}: the default path with a labelled pool (tuned) against zero-shot and by hand",
+        [*header, "expected", "seconds"],
+        [_table_row(r) for r in rows],
+        [
+            "model: embedded Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp, 2 shared CPUs), defaults",
+            "default: fewshot_dataset=pool and no other option (tune='auto', tune_budget=0.1)",
+            "hand: 2 examples per class in a shared draw, 3 draws voting, calibration='batch', tune='off'",
+            "expected: the chosen setting's held-out pool accuracy ± its 95 % interval, on N pool rows",
+            "run calls: new model calls; answers already in the dataset's journal cost none",
+            "seconds are wall-clock on a 2-core machine shared with other work (noisy); calls are exact",
+        ],
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset", choices=sorted(TASKS))
-    parser.add_argument("--n", type=int, default=None, help="rows (sst2: 872, trec: 500, others: 200)")
+    parser.add_argument("--n", type=int, default=None, help="rows (sst2: 872, trec: 500, others: 300)")
     parser.add_argument("--settings", default="default,zero-shot", help="of zero-shot, default, hand")
     parser.add_argument("--parallel", type=int, default=4)
     args = parser.parse_args()
-    n = args.n or DEFAULT_N.get(args.dataset, 200)
+    n = args.n or DEFAULT_N.get(args.dataset, 300)
     path = RESULTS / f"tune_{args.dataset}.jsonl"
     done = (
         {(r["setting"], r["n"]): r for r in map(json.loads, path.read_text().splitlines())}
@@ -193,20 +220,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         done[(setting, n)] = row
         path.write_text("".join(json.dumps(r) + "\n" for r in done.values()))
-    header = ["setting", "rows", "accuracy", "ECE", "failed", "run calls", "tuning calls", "chosen"]
-    write_table(
-        f"tune_{args.dataset}",
-        f"{args.dataset}: the default path with a labelled pool (tuned) against zero-shot and by hand",
-        [*header, "expected", "seconds"],
-        [_table_row(r) for r in done.values()],
-        [
-            "model: embedded Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp, 2 shared CPUs), defaults",
-            "default: fewshot_dataset=pool and no other option (tune='auto', tune_budget=0.1)",
-            "hand: 2 examples per class in a shared draw, 3 draws voting, calibration='batch', tune='off'",
-            "expected: the chosen setting's held-out pool accuracy ± its 95 % interval, on N pool rows",
-            "seconds are wall-clock on a 2-core machine shared with other work (noisy); calls are exact",
-        ],
-    )
+    write_results(args.dataset, list(done.values()))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 from datasets import Dataset
@@ -203,7 +203,7 @@ class DatasetGenerator:
                 dummy_response=dummy_response,
             )  # fmt: skip
         if planned.tuning is not None and planned.tuning.skipped:
-            log.info("not tuned: %s", planned.tuning.skipped)
+            log.warning("not tuned: %s", planned.tuning.skipped)
         if planned.tuning is not None and planned.tuning.candidates:  # settings chosen on the pool first
             choice = await choose(planned.tuning, self._annotator(llm, opts, timeout_per_prompt))
             log.warning("%s", choice.sentence())
@@ -266,7 +266,19 @@ class DatasetGenerator:
         given = (fewshot_sampling_strategy, fewshot_examples_per_class, fewshot_sampling_column)
         planned = plan_of(task, max_prompt_calls, num_samples_to_generate)
         check_student_loop(task, planned.target.wanted)  # before any call (``fabricator plan`` too)
-        return with_tuning(planned, fewshot_dataset, given, opts.explicit())
+        planned = with_tuning(planned, fewshot_dataset, given, opts.explicit())
+        tuning = planned.tuning
+        if tuning is not None and tuning.skipped and task.strategy is None and not task.per_class:
+            # Not tuned, and untuned the whole pool would be in every prompt (which may not even
+            # fit the context): with nothing measured, the run keeps what tuning must beat.
+            zero = self.plan(
+                prompt_template, None, None, None, fewshot_sampling_column, unlabeled_dataset,
+                max_prompt_calls, num_samples_to_generate, output_format=output_format,
+                options=opts.replace(tune="off"), dummy_response=dummy_response,
+            )  # fmt: skip
+            why = f"{tuning.skipped}; the pool is not shown in the prompts (zero-shot)"
+            return replace(zero, tuning=replace(tuning, skipped=why))
+        return planned
 
     async def _run(
         self, planned: RunPlan, llm: LLM, opts: GenerationOptions, executor_kind: str, call: CallSettings
