@@ -35,6 +35,7 @@ from .llms.capabilities import preflight
 from .llms.fake import Fake
 from .options import GenerationOptions, options_from
 from .pipeline.assemble import finish
+from .pipeline.context import check_context
 from .pipeline.filters.chosen import filters_for
 from .pipeline.layout import cache_layout
 from .pipeline.prepare import RunPlan, plan_of, reask_allowance, with_tuning
@@ -278,6 +279,8 @@ class DatasetGenerator:
             )  # fmt: skip
             why = f"{tuning.skipped}; the pool is not shown in the prompts (zero-shot)"
             return replace(zero, tuning=replace(tuning, skipped=why))
+        if tuning is None or not tuning.candidates:  # else the run is planned again once tuned
+            check_context(planned, llm)
         return planned
 
     async def _run(

@@ -135,6 +135,11 @@ class LlamaCpp:
         return self._model_path
 
     @property
+    def context_tokens(self) -> int:
+        """The context one request has: ``n_ctx`` shared evenly by the slots."""
+        return self.n_ctx // self.n_parallel
+
+    @property
     def running(self) -> bool:
         return self.base_url is not None
 
