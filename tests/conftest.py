@@ -3,9 +3,11 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 from datasets import Dataset
@@ -121,3 +123,13 @@ def annotate() -> BasePrompt:
         generate_data_for_column="label",
         fewshot_example_columns="text",
     )
+
+
+def letter_embeddings(texts: Sequence[str], **_: Any) -> Any:
+    """A stand-in sentence encoder: unit vectors of letter counts (no model load; the same text
+    gives the same vector, texts of other letters other vectors)."""
+    vectors = np.zeros((len(texts), 27), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for ch in text.lower():
+            vectors[i, ord(ch) - 97 if "a" <= ch <= "z" else 26] += 1
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -5,10 +5,13 @@ it after the first row), labels stay balanced over blocks, and one row a draw is
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from datasets import Dataset
 
 from fabricator import DatasetGenerator
+from fabricator.execution.calls import journal_key
+from fabricator.llms.base import Request
 from fabricator.llms.fake import Fake
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.options import GenerationOptions
@@ -168,3 +171,9 @@ def test_annotation_keeps_its_own_layout_on_a_server_with_slots():
         annotate, POOL, "uniform", 1, "label", rows, 8, 8, tune="off"
     )
     assert {i.slot for i in planned.planner().items(0, 8)} == {None}
+
+
+def test_the_slot_hint_does_not_change_the_journal_key():
+    request = Request(messages=({"role": "user", "content": "Write a review."},), seed=3)
+    pinned = replace(request, slot=2)
+    assert journal_key("m", pinned, 0) == journal_key("m", request, 0)  # a rerun pays nothing

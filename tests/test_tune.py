@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pytest
+from conftest import letter_embeddings
 from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
@@ -65,17 +65,9 @@ def examples_help(messages: list[dict[str, str]], body: dict[str, Any]) -> dict[
 
 
 @pytest.fixture(autouse=True)
-def letter_embeddings(monkeypatch: pytest.MonkeyPatch) -> None:
+def encode_with_letters(monkeypatch: pytest.MonkeyPatch) -> None:
     """ "similar" embeds with letter counts (no model download, same text same vector)."""
-
-    def letters(texts: Sequence[str], **_: Any) -> Any:
-        vectors = np.zeros((len(texts), 27), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for ch in text.lower():
-                vectors[i, ord(ch) - 97 if "a" <= ch <= "z" else 26] += 1
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-    monkeypatch.setattr(embeddings_module, "embed_texts", letters)
+    monkeypatch.setattr(embeddings_module, "embed_texts", letter_embeddings)
 
 
 def run(server: FakeOpenAIServer, data: Dataset, calls: int, **options: Any) -> DatasetGenerator:

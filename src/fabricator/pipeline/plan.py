@@ -61,6 +61,8 @@ class Planner:
         self._draws: dict[int, tuple[str | None, FewShotSample]] = {}
         self._width = self.options.fewshot_blocks
         self._span = self.options.fewshot_reuse * self._width  # rows of one round of blocks
+        # rows of a block share one prompt: pin each block to its own server slot (``WorkItem.slot``)
+        self._pinned = self._width > 1 and self.options.fewshot_reuse > 1
         #: attribute values: their own seeded sequences, so the one above is as without them
         self.dealer = AttributeDealer(task.attributes, self.options.seed) if task.attributes else None
 
@@ -174,8 +176,7 @@ class Planner:
         text, messages = self._chat(prompt, labels, examples, row, dict(values) or None)
         votes = self._votes(index, labels, examples, ids, row) if task.prompts_per_row > 1 else ()
         source = index if row is not None else None
-        shared = self._width > 1 and self.options.fewshot_reuse > 1  # else no prompt is repeated
-        slot = index % self._span % self._width if shared else None
+        slot = index % self._span % self._width if self._pinned else None
         return WorkItem(index, tuple(messages), text, label, source, ids, votes, values, slot=slot)
 
     def _group(self, index: int, size: int) -> WorkItem:
