@@ -19,7 +19,7 @@ from fabricator.llms.fake import Fake
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.options import GenerationOptions
 from fabricator.pipeline.tune.candidates import Given, candidate_set
-from fabricator.pipeline.tune.folds import split_folds
+from fabricator.pipeline.tune.folds import split_folds, split_stages
 from fabricator.pipeline.tune.scorer import clearly_better
 from fabricator.testing import FakeOpenAIServer
 
@@ -163,9 +163,10 @@ def test_tuning_stays_within_its_budget_and_chooses_what_works_on_the_pool():
     tuning = summary["tuning"]
     assert summary["calls"] == 300 and sent == 300 + tuning["calls"]
     assert tuning["calls"] <= 0.1 * 300  # default tune_budget: 10 % of the run's calls
-    by_name = {c["setting"]: c["accuracy"] for c in tuning["candidates"]}
-    assert by_name["zero-shot"] == 0.5 and by_name["shared"] == 1.0
-    assert tuning["chosen"] == "shared"  # ties go to the cheaper, then the earlier candidate
+    by_name = {c["setting"]: (c["accuracy"], c["rows"]) for c in tuning["candidates"]}
+    assert by_name["zero-shot"] == (0.5, 6)  # dropped after the first stage's 6 rows
+    assert by_name["shared"] == by_name["similar"] == (1.0, 12)  # the finalists: both stages
+    assert tuning["chosen"] == "shared-calibrated" and tuning["rows"] == 12  # a tie keeps the prior
     assert tuning["temperature"] < 1  # under-confident answers are sharpened
 
 
@@ -175,7 +176,7 @@ def test_a_larger_budget_scores_more_rows_and_too_small_a_one_tunes_nothing():
         server.reset_stats()
         small = run(server, rows(50), 50).last_run.summary()
         assert server.stats["completed"] == 50  # 5 calls cannot tell 3 candidates apart: not tuned
-    assert more["rows"] == 30 and more["calls"] <= 90
+    assert more["rows"] == 36 and more["calls"] <= 90  # 18 rows a stage: 3 candidates, then 2
     assert "tuning" not in small
 
 
@@ -232,9 +233,11 @@ def test_the_plan_shows_the_tuning_calls_before_any_model_call():
     tuning = planned.tuning
     assert tuning is not None and llm.calls == 0
     assert [c.name for c in tuning.candidates] == ["zero-shot", "shared", "similar"]  # votes: over the cap
-    assert tuning.calls <= 100 and tuning.rows == 33  # 10 % of 1,000 calls over 3 candidates
+    assert tuning.calls == 100 and tuning.rows == 40  # 10 % of 1,000 calls: 20 rows × 3, 20 rows × 2
+    assert tuning.keep == (3, 2) and tuning.base == ("shared", "batch")
     line = tuning_line(tuning)
-    assert "3 candidate settings (zero-shot, shared, similar)" in line and "33 held-out pool rows" in line
+    assert "3 candidate settings (zero-shot, shared, similar)" in line and "40 held-out pool rows" in line
+    assert "2 stages of 20 rows" in line and "clearly beaten: shared-calibrated" in line
     small = DatasetGenerator(llm).plan(prompt(), pool(), unlabeled_dataset=rows(50), max_prompt_calls=50)
     assert small.tuning is not None and tuning_line(small.tuning).startswith("not tuned: tune_budget=0.1")
     off = DatasetGenerator(llm).plan(
@@ -247,8 +250,8 @@ def test_the_card_lists_the_choice_and_the_candidates():
     with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=examples_help) as server:
         summary = run(server, rows(300), 300).last_run.summary()
     lines = "\n".join(tuning_lines(summary["tuning"]))
-    assert "`shared`, 1.00 ±" in lines and "on 10 held-out pool rows" in lines
-    assert "| `zero-shot` | 0.500 | 1 |" in lines and "| `similar-calibrated` | 1.000 | 1 |" in lines
+    assert "`shared-calibrated`, 1.00 ±" in lines and "on 12 held-out pool rows" in lines
+    assert "| `zero-shot` | 0.500 | 6 | 1 |" in lines and "| `similar-calibrated` | 1.000 | 12 | 1 |" in lines
 
 
 def test_the_default_stays_unless_another_setting_is_clearly_better_on_the_same_rows():
@@ -261,12 +264,38 @@ def test_the_default_stays_unless_another_setting_is_clearly_better_on_the_same_
     assert clearly_better(many_more, base, gold) and not clearly_better(base, many_more, gold)
 
 
-def test_a_tuned_run_on_a_task_where_examples_do_not_help_keeps_zero_shot():
+def test_where_examples_do_not_help_the_prior_stays_and_where_they_hurt_zero_shot_wins():
     def same_either_way(messages: list[dict[str, str]], body: dict[str, Any]) -> dict[str, float]:
         row = texts_in(messages)[0]
         sure = 0.9 if row.startswith("good") else 0.2
         return {" positive": sure, " negative": 1 - sure}
 
+    def examples_hurt(messages: list[dict[str, str]], body: dict[str, Any]) -> dict[str, float]:
+        row, shown = texts_in(messages)
+        right = row.startswith("good") != bool(shown)  # with examples the model says the opposite
+        return {" positive": 0.8, " negative": 0.2} if right else {" positive": 0.2, " negative": 0.8}
+
     with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=same_either_way) as server:
         tuning = run(server, rows(300), 300).last_run.summary()["tuning"]
+    assert tuning["chosen"] == "shared-calibrated" and tuning["accuracy"] == 1.0
+    with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=examples_hurt) as server:
+        tuning = run(server, rows(300), 300).last_run.summary()["tuning"]
+        asked = [texts_in(r.body["messages"]) for r in server.requests]
     assert tuning["chosen"] == "zero-shot" and tuning["accuracy"] == 1.0
+    rows_of = {c["setting"]: c["rows"] for c in tuning["candidates"]}
+    # ties after the first stage go the prior's way: "similar" (as wrong as "shared") is dropped
+    assert rows_of == {s: 6 if s.startswith("similar") else 12 for s in rows_of}
+    tuning_rows = [row for row, _ in asked if row.startswith(("good p", "bad p"))]
+    assert len(tuning_rows) == 6 * 3 + 6 * 2 == tuning["calls"]  # no call for a dropped candidate
+
+
+def test_stages_hold_out_new_rows_and_spread_the_labels():
+    labels = ["a"] * 60 + ["b"] * 20
+    stages = split_stages(labels, 10, 3, 2, seed=1)
+    held = [i for stage in stages for fold in stage for i in fold.held]
+    assert len(held) == len(set(held)) == 30  # no row in two stages or two folds
+    for stage in stages:
+        assert sum(len(f.held) for f in stage) == 10
+        assert sum(labels[i] == "b" for f in stage for i in f.held) in (2, 3)  # a quarter of each stage
+        for fold in stage:
+            assert not set(fold.held) & set(fold.rest) and len(fold.held) + len(fold.rest) == 80

@@ -137,10 +137,10 @@ def tuning_lines(tuning: Mapping[str, Any] | None) -> list[str]:
         f"expected calibration error {tuning['ece']:.3f} (before: {tuning['ece_before']:.3f}); "
         f"{tuning['calls']} tuning calls.",
         "",
-        "  | candidate | held-out accuracy | prompts per row |",
-        "  |---|---|---|",
+        "  | candidate | held-out accuracy | held-out rows | prompts per row |",
+        "  |---|---|---|---|",
     ]
     for c in tuning["candidates"]:
         accuracy = "failed: " + str(c.get("error", "")) if c["accuracy"] is None else f"{c['accuracy']:.3f}"
-        lines.append(f"  | `{c['setting']}` | {accuracy} | {c['prompts_per_row']} |")
+        lines.append(f"  | `{c['setting']}` | {accuracy} | {c.get('rows', '')} | {c['prompts_per_row']} |")
     return [*lines, ""]

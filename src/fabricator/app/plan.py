@@ -90,11 +90,23 @@ def tuning_line(tuning: TunePlan | None) -> str:
         return f"not tuned: {tuning.skipped}"
     names = ", ".join(c.name for c in tuning.candidates)
     calibrations = " (each with and without calibration)" if len(tuning.calibrations) > 1 else ""
+    stages = len(tuning.stages)
+    halving = (
+        f" in {stages} stages of {tuning.rows // stages} rows, the better half going on "
+        f"({' → '.join(map(str, tuning.keep))} candidates)"
+        if stages > 1
+        else ""
+    )
     return (
-        f"{len(tuning.candidates)} candidate settings ({names}){calibrations} scored on {tuning.rows} "
-        f"held-out pool rows in {len(tuning.folds)} folds: at most {tuning.calls:,} calls before the run "
+        f"{len(tuning.candidates)} candidate settings ({names}){calibrations} scored on up to "
+        f"{tuning.rows} held-out pool rows{halving}; kept unless clearly beaten: "
+        f"{_setting(*tuning.base)}; at most {tuning.calls:,} calls before the run "
         f"(budget {tuning.budget:,}; journaled answers are free)"
     )
+
+
+def _setting(name: str, calibration: str) -> str:
+    return f"{name}-calibrated" if calibration == "batch" else name
 
 
 def plan_run(

@@ -23,6 +23,7 @@ from .rounds import Target
 from .setup import target_of
 from .task import Task
 from .tune.plan import TunePlan, plan_tuning
+from .tune.spans import plan_spans
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def with_tuning(
     is the paper's strategy, examples per class and sampling column as passed, ``explicit`` the
     options the user set (kept; tuning chooses the rest)."""
     tuning = plan_tuning(plan.task, plan.target, pool, given, explicit)
+    if tuning is None:  # NER with a labelled pool: its default selection, tuned by pool F1
+        tuning = plan_spans(plan.task, plan.target, pool, given, explicit)
     return replace(plan, tuning=tuning) if tuning is not None else plan
 
 

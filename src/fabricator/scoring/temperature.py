@@ -50,6 +50,20 @@ def fit_temperature(scores: Sequence[Mapping[str, float]], gold: Sequence[str]) 
     return min(GRID, key=lambda t: (round(_nll(scores, gold, t), 9), abs(math.log(t))))
 
 
+def log_loss(
+    scores: Sequence[Mapping[str, float]], gold: Sequence[str], temperature: float | Sequence[float] = 1.0
+) -> float:
+    """The mean negative log-likelihood of the gold labels after ``temperature`` (one for all rows,
+    or one per row): a proper score, steadier on a few dozen rows than the binned ECE."""
+    if not scores:
+        return 0.0
+    temps = [temperature] * len(scores) if isinstance(temperature, (int, float)) else list(temperature)
+    total = sum(
+        -math.log(max(tempered(s, t).get(g, 0.0), FLOOR)) for s, g, t in zip(scores, gold, temps, strict=True)
+    )
+    return total / len(scores)
+
+
 def calibration_error(
     scores: Sequence[Mapping[str, float]], gold: Sequence[str], temperature: float | Sequence[float] = 1.0
 ) -> float:
@@ -67,4 +81,4 @@ def calibration_error(
     return expected_calibration_error(confidence, correct).ece
 
 
-__all__ = ["GRID", "calibration_error", "fit_temperature", "tempered"]
+__all__ = ["GRID", "calibration_error", "fit_temperature", "log_loss", "tempered"]

@@ -18,6 +18,7 @@ class Outcome:
     accuracy: float | None  # None: the candidate could not run (``error``)
     prompts_per_row: int
     error: str | None = None
+    rows: int = 0  # held-out rows it was scored on (fewer for one dropped at an early stage)
 
     @property
     def label(self) -> str:
@@ -73,6 +74,7 @@ class Choice:
                     "setting": o.label,
                     "accuracy": None if o.accuracy is None else round(o.accuracy, 4),
                     "prompts_per_row": o.prompts_per_row,
+                    "rows": o.rows,
                     **({"error": o.error} if o.error else {}),
                 }
                 for o in self.table

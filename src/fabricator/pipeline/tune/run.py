@@ -17,9 +17,10 @@ from datasets import Dataset
 from ...errors import ConfigError
 from ...prompts import BasePrompt
 from ...report import GenerationReport
-from ...scoring.temperature import calibration_error, fit_temperature
+from ...scoring.temperature import calibration_error, fit_temperature, log_loss
 from .candidates import Candidate
 from .choice import Choice, Outcome
+from .folds import Fold
 from .plan import TunePlan
 from .scorer import Scores, accuracy, calibrated, clearly_better
 
@@ -47,19 +48,31 @@ class SubResult:
 
     scores: list[Scores | None]
     calls: int
+    #: each row's value of the asked column (``None``: no answer), when asked (NER: the BIO tags)
+    values: list[Any] | None = None
 
 
 Annotate = Callable[[SubRun], Awaitable[SubResult]]
 
 
-def sub_result(report: GenerationReport, rows: int) -> SubResult:
-    """A tuning annotation's report as each row's label scores (``None``: the row failed)."""
+def sub_result(
+    report: GenerationReport, rows: int, made: Dataset | None = None, column: str | None = None
+) -> SubResult:
+    """A tuning annotation's report as each row's label scores (``None``: the row failed); with
+    ``made`` (its dataset, one row per provenance) and ``column``, each row's value of it too
+    (a ``ClassLabel`` sequence decoded to its names)."""
     scores: list[Scores | None] = [None] * rows
-    for provenance in report.provenance:
+    values: list[Any] | None = None if made is None or column is None else [None] * rows
+    feature = getattr(made.features.get(column), "feature", None) if made is not None and column else None
+    names = getattr(feature, "names", None)
+    for at, provenance in enumerate(report.provenance):
         source = provenance.get("source")
         if isinstance(source, int) and 0 <= source < rows:
             scores[source] = provenance.get("label_scores")
-    return SubResult(scores, report.budget.used)
+            if values is not None and made is not None and column is not None:
+                value = made[at][column]
+                values[source] = [names[v] for v in value] if names else value
+    return SubResult(scores, report.budget.used, values)
 
 
 def plain(prompt: BasePrompt) -> BasePrompt:
@@ -69,11 +82,12 @@ def plain(prompt: BasePrompt) -> BasePrompt:
     return other
 
 
-def sub_runs(plan: TunePlan, candidate: Candidate) -> list[SubRun]:
-    """The candidate's annotations, one per fold: a row's examples come from the other folds."""
+def sub_runs(plan: TunePlan, candidate: Candidate, folds: Sequence[Fold] | None = None) -> list[SubRun]:
+    """The candidate's annotations, one per fold (``folds``: one stage's; all by default): a row's
+    examples come from the pool outside its fold."""
     prompt = plan.prompt if candidate.describe else plain(plan.prompt)
     out = []
-    for fold in plan.folds:
+    for fold in plan.folds if folds is None else folds:
         held = plan.pool.select(fold.held).select_columns(plan.prompt.input_columns)
         fewshot = None if candidate.zero_shot else plan.pool.select(fold.rest)
         calls = len(fold.held) * candidate.prompts_per_row
@@ -86,70 +100,127 @@ def sub_runs(plan: TunePlan, candidate: Candidate) -> list[SubRun]:
     return out
 
 
+@dataclass
+class _Scored:
+    """The held-out answers so far: each candidate's raw scores (a prefix of the rows, as far as
+    it stayed in), the gold labels of the rows, errors, calls."""
+
+    plan: TunePlan
+    raw: dict[str, list[Scores | None]] = field(default_factory=dict)
+    gold: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    calls: int = 0
+
+    def read(self, name: str, calibration: str) -> list[Scores | None]:
+        raw = self.raw[name]
+        if calibration == "off":
+            return raw
+        return calibrated(raw, self.plan.prompt.label_options or [], self.plan.target)
+
+    def accuracy(self, name: str, calibration: str) -> float:
+        scores = self.read(name, calibration)
+        return accuracy(scores, self.gold[: len(scores)])
+
+    def best(self, name: str) -> str:
+        """The calibration that reads ``name`` best (ties: the first)."""
+        return max(self.plan.calibrations, key=lambda cal: self.accuracy(name, cal))
+
+    def beats(self, one: tuple[str, str], other: tuple[str, str]) -> bool:
+        """Whether setting ``one`` is clearly better than ``other`` on the rows both answered."""
+        mine, theirs = self.read(*one), self.read(*other)
+        n = min(len(mine), len(theirs))
+        return clearly_better(mine[:n], theirs[:n], self.gold[:n])
+
+
 async def choose(plan: TunePlan, annotate: Annotate) -> Choice:
-    """Score every candidate on the held-out rows and choose (``_pick``), then fit the temperature."""
-    gold = [plan.gold[i] for fold in plan.folds for i in fold.held]
-    table, read, calls = await _score_all(plan, annotate, gold)
-    best = _pick(table, read, gold)
-    chosen = next(c for c in plan.candidates if c.name == best.name)
-    final = read[f"{best.name}/{best.calibration}"]
-    temperature, ece, before = _fit(final, gold, [len(f.held) for f in plan.folds])
-    assert best.accuracy is not None
+    """Score the candidates stage by stage, the better half going on (``_survivors``), choose
+    among the finalists (``_pick``), then fit the temperature."""
+    scored = _Scored(plan)
+    alive = list(plan.candidates)
+    for stage, keep in zip(plan.stages, plan.keep, strict=True):
+        alive = _survivors(scored, alive, keep)
+        for candidate in alive:
+            try:
+                # one fold at a time: each is a run with the backend's whole concurrency (in
+                # parallel they would ask several times that of a server with a few slots)
+                results = [await annotate(run) for run in sub_runs(plan, candidate, stage)]
+            except ConfigError as exc:  # e.g. "similar" without its embedder: the others still run
+                scored.errors[candidate.name] = str(exc)
+                continue
+            scored.calls += sum(r.calls for r in results)
+            scored.raw.setdefault(candidate.name, []).extend(s for r in results for s in r.scores)
+        alive = [c for c in alive if c.name not in scored.errors]
+        scored.gold.extend(plan.gold[i] for fold in stage for i in fold.held)
+    name, calibration = _pick(scored, alive)
+    chosen = next(c for c in plan.candidates if c.name == name)
+    final = scored.read(name, calibration)
+    temperature, ece, before = _fit(final, scored.gold, [len(f.held) for f in plan.folds])
     return Choice(
-        chosen, best.calibration, tuple(table), best.accuracy, len(gold), temperature, ece, before, calls
-    )
+        chosen, calibration, _table(scored), scored.accuracy(name, calibration), len(scored.gold),
+        temperature, ece, before, scored.calls,
+    )  # fmt: skip
 
 
-async def _score_all(
-    plan: TunePlan, annotate: Annotate, gold: Sequence[str]
-) -> tuple[list[Outcome], dict[str, list[Scores | None]], int]:
-    """Each candidate's folds annotated at once, read with each calibration: the table, the
-    scores by ``name/calibration``, and the calls made."""
-    labels = plan.prompt.label_options or []
-    table: list[Outcome] = []
-    read: dict[str, list[Scores | None]] = {}
-    calls = 0
-    for candidate in plan.candidates:
-        try:
-            # one fold at a time: each is a run with the backend's whole concurrency (in parallel
-            # they would ask several times that of a server with a few slots)
-            results = [await annotate(run) for run in sub_runs(plan, candidate)]
-        except ConfigError as exc:  # e.g. "similar" without its embedder: the others still run
-            table.append(Outcome(candidate.name, "off", None, candidate.prompts_per_row, str(exc)))
-            continue
-        calls += sum(r.calls for r in results)
-        raw = [s for r in results for s in r.scores]
-        for calibration in plan.calibrations:
-            scores = raw if calibration == "off" else calibrated(raw, labels, plan.target)
-            read[f"{candidate.name}/{calibration}"] = scores
-            table.append(
-                Outcome(candidate.name, calibration, accuracy(scores, gold), candidate.prompts_per_row)
-            )
-    return table, read, calls
+def _order(plan: TunePlan, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates, the prior setting first (ties go to it), then cheapest first."""
+    return sorted(candidates, key=lambda c: (c.name != plan.base[0], plan.candidates.index(c)))
 
 
-def _pick(table: Sequence[Outcome], read: Mapping[str, list[Scores | None]], gold: Sequence[str]) -> Outcome:
-    """The first candidate read the first way (the plain default: zero-shot, uncalibrated) unless
-    another is clearly better on the same rows (``clearly_better``); of those, the most accurate
-    (ties: the cheaper, then the earlier). A handful of held-out rows rarely moves the default."""
-    scored = [o for o in table if o.accuracy is not None]
-    if not scored:
+def _survivors(scored: _Scored, alive: list[Candidate], keep: int) -> list[Candidate]:
+    """The ``keep`` candidates of the best held-out accuracy so far (ties: the prior setting, then
+    the cheaper); the prior setting stays unless the leader is clearly better than it."""
+    if len(alive) <= keep:
+        return alive
+    plan = scored.plan
+    ranked = sorted(
+        _order(plan, alive), key=lambda c: -scored.accuracy(c.name, scored.best(c.name))
+    )  # stable: the prior order breaks ties
+    top = ranked[:keep]
+    base = next((c for c in alive if c.name == plan.base[0]), None)
+    if base is not None and base not in top:
+        leader = (top[0].name, scored.best(top[0].name))
+        if not scored.beats(leader, (base.name, plan.base[1])):
+            top[-1] = base
+    return [c for c in plan.candidates if c in top]
+
+
+def _pick(scored: _Scored, finalists: Sequence[Candidate]) -> tuple[str, str]:
+    """The prior setting (or, gone, the most accurate finalist) unless another finalist read some
+    way is clearly better on the same rows (``clearly_better``); of those, the most accurate (ties:
+    the prior, then the cheaper). A handful of held-out rows rarely moves the prior."""
+    plan = scored.plan
+    if not finalists:
         raise ConfigError(
-            "tuning could not score any candidate: " + "; ".join(o.error or "" for o in table),
+            "tuning could not score any candidate: " + "; ".join(scored.errors.values()),
             hint="fix the error above, or pass tune='off'",
         )
-    base = scored[0]
-    key = lambda o: f"{o.name}/{o.calibration}"  # noqa: E731
-    better = [o for o in scored[1:] if clearly_better(read[key(o)], read[key(base)], gold)]
-    return max([base, *better], key=lambda o: (o.accuracy, -o.prompts_per_row, -scored.index(o)))
+    settings = [(c.name, cal) for c in _order(plan, finalists) for cal in plan.calibrations]
+    base = plan.base if plan.base in settings else max(settings, key=lambda s: scored.accuracy(*s))
+    better = [s for s in settings if s != base and scored.beats(s, base)]
+    return max([base, *better], key=lambda s: (scored.accuracy(*s), s == base, -settings.index(s)))
+
+
+def _table(scored: _Scored) -> tuple[Outcome, ...]:
+    """One row per candidate and calibration, on the rows each was scored on."""
+    table = []
+    for c in scored.plan.candidates:
+        if c.name in scored.errors and c.name not in scored.raw:
+            table.append(Outcome(c.name, "off", None, c.prompts_per_row, scored.errors[c.name]))
+            continue
+        rows = len(scored.raw.get(c.name, []))
+        for cal in scored.plan.calibrations:
+            value = scored.accuracy(c.name, cal) if rows else None
+            table.append(Outcome(c.name, cal, value, c.prompts_per_row, rows=rows))
+    return tuple(table)
 
 
 def _fit(
     scores: Sequence[Scores | None], gold: Sequence[str], sizes: Sequence[int]
 ) -> tuple[float, float, float]:
     """The temperature fitted on all answered rows, the ECE of each fold under a temperature
-    fitted on the other folds (an honest estimate), and the ECE without a temperature; 1.0 where
-    that estimate is no better than none."""
+    fitted on the other folds (an honest estimate), and the ECE without a temperature. The
+    temperature is used only where, fitted on the other folds, it lowers the log-loss of each
+    fold's rows (a proper score, steadier on a few dozen rows than the binned ECE); else 1.0."""
     fold_of = [f for f, size in enumerate(sizes) for _ in range(size)]
     answered = [(s, g, f) for s, g, f in zip(scores, gold, fold_of, strict=True) if s]
     rows, golds = [s for s, _, _ in answered], [g for _, g, _ in answered]
@@ -158,11 +229,11 @@ def _fit(
         f: fit_temperature([s for s, _, o in answered if o != f], [g for _, g, o in answered if o != f])
         for f in range(len(sizes))
     }
-    ece = calibration_error(rows, golds, [fitted[f] for _, _, f in answered])
+    crossed = [fitted[f] for _, _, f in answered]
     before = calibration_error(rows, golds)
-    if ece >= before:  # on rows it was not fitted on, the temperature does not help: none is used
+    if log_loss(rows, golds, crossed) >= log_loss(rows, golds):  # no help on rows not fitted on
         return 1.0, before, before
-    return temperature, ece, before
+    return temperature, calibration_error(rows, golds, crossed), before
 
 
 __all__ = ["Annotate", "SubResult", "SubRun", "choose", "plain", "sub_result", "sub_runs"]
