@@ -183,14 +183,18 @@ def test_a_larger_budget_scores_more_rows_and_too_small_a_one_tunes_nothing():
 def test_untuned_a_pool_given_with_nothing_else_is_not_put_whole_into_every_prompt():
     with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=examples_help) as server:
         run(server, rows(50), 50)  # too few calls to tune: 200 pool rows in every prompt otherwise
-        assert all(texts_in(r.body["messages"])[1] == [] for r in server.requests)  # zero-shot
-        assert len(server.requests) == 50
+        shown = {tuple(texts_in(r.body["messages"])[1]) for r in server.requests}
+        assert len(server.requests) == 50 and len(shown) == 1  # the prior's one shared draw
+        assert len(next(iter(shown))) == 4  # 2 pool rows of each label
         server.reset_stats()
         run(server, rows(4), 4, fewshot_sampling_strategy="stratified", fewshot_examples_per_class=1)
         assert all(len(texts_in(r.body["messages"])[1]) == 2 for r in server.requests[-4:])  # as asked
     generator = DatasetGenerator(Fake(lambda text: "positive"))
     planned = generator.plan(prompt(), pool(), unlabeled_dataset=rows(50), max_prompt_calls=50)
-    assert planned.task.pool is None and "not shown in the prompts (zero-shot)" in tuning_line(planned.tuning)
+    assert "the prompts show one shared draw of 2 pool rows per label" in tuning_line(planned.tuning)
+    one_sided = pool().filter(lambda r: r["label"] == "positive")  # no "negative" row to show
+    planned = generator.plan(prompt(), one_sided, unlabeled_dataset=rows(50), max_prompt_calls=50)
+    assert planned.task.pool is None and "the prompts show zero-shot" in tuning_line(planned.tuning)
 
 
 def test_a_rerun_pays_nothing_for_tuning_on_a_backend_without_logprobs(tmp_path):

@@ -55,7 +55,10 @@ from .pipeline.student_loop.loop import student_loop
 from .pipeline.student_loop.pilots import Generate, PilotRows, PilotRun, choose_pilot, pilot_rows
 from .pipeline.student_loop.split import check_student_loop
 from .pipeline.task import row_maker
+from .pipeline.tune.candidates import SELECTION_OPTIONS, untuned
 from .pipeline.tune.run import Annotate, SubResult, SubRun, choose, plain, sub_result
+from .pipeline.tune.span_choice import choose_spans, span_annotator
+from .pipeline.tune.spans import SpanCandidate, SpanPlan, span_default
 from .progress import ProgressReporter
 from .prompts import BasePrompt
 from .report import GenerationReport
@@ -205,7 +208,22 @@ class DatasetGenerator:
             )  # fmt: skip
         if planned.tuning is not None and planned.tuning.skipped:
             log.warning("not tuned: %s", planned.tuning.skipped)
-        if planned.tuning is not None and planned.tuning.candidates:  # settings chosen on the pool first
+        spans = None
+        if isinstance(planned.tuning, SpanPlan) and planned.tuning.candidates:  # NER: chosen by pool F1
+            make = lambda: DatasetGenerator(llm, max_tries=self.max_tries, clock=self.clock)  # noqa: E731
+            annotate = span_annotator(make, opts, timeout_per_prompt, planned.tuning)
+            picked = await choose_spans(planned.tuning, annotate)
+            log.warning("%s", picked.sentence())
+            sc = picked.candidate
+            if sc != planned.tuning.default:  # the default is planned already
+                planned = self.plan(
+                    prompt_template, None if sc.zero_shot else fewshot_dataset, sc.strategy, None,
+                    fewshot_sampling_column, unlabeled_dataset, max_prompt_calls, num_samples_to_generate,
+                    output_format=output_format, dummy_response=dummy_response,
+                    options=opts.replace(**sc.options, tune="off"),
+                )  # fmt: skip
+            spans = picked.summary()
+        elif planned.tuning is not None and planned.tuning.candidates:  # settings chosen on the pool first
             choice = await choose(planned.tuning, self._annotator(llm, opts, timeout_per_prompt))
             log.warning("%s", choice.sentence())
             c = choice.candidate
@@ -233,6 +251,8 @@ class DatasetGenerator:
         result = await self._run(planned, llm, opts, executor_kind, call)
         if self.last_run is not None:
             self.last_run.pilots = pilots
+            if spans is not None:
+                self.last_run.tuning = spans
         return result
 
     def plan(  # noqa: PLR0913, RUF100 - the paper's arguments of generate, in its order
@@ -269,16 +289,31 @@ class DatasetGenerator:
         check_student_loop(task, planned.target.wanted)  # before any call (``fabricator plan`` too)
         planned = with_tuning(planned, fewshot_dataset, given, opts.explicit())
         tuning = planned.tuning
-        if tuning is not None and tuning.skipped and task.strategy is None and not task.per_class:
+        if isinstance(tuning, SpanPlan):  # NER with a labelled pool: its default selection (``tune.spans``)
+
+            def replan(c: SpanCandidate) -> RunPlan:
+                return self.plan(
+                    prompt_template, fewshot_dataset if c.examples else None, c.strategy, None,
+                    fewshot_sampling_column, unlabeled_dataset, max_prompt_calls, num_samples_to_generate,
+                    output_format=output_format, options=opts.replace(**c.options, tune="off"),
+                    dummy_response=dummy_response,
+                )  # fmt: skip
+
+            return span_default(tuning, replan, llm)
+        selected = any(k in opts.explicit() for k in SELECTION_OPTIONS)
+        if tuning and tuning.skipped and task.strategy is None and not task.per_class and not selected:
             # Not tuned, and untuned the whole pool would be in every prompt (which may not even
-            # fit the context): with nothing measured, the run keeps what tuning must beat.
-            zero = self.plan(
-                prompt_template, None, None, None, fewshot_sampling_column, unlabeled_dataset,
-                max_prompt_calls, num_samples_to_generate, output_format=output_format,
-                options=opts.replace(tune="off"), dummy_response=dummy_response,
+            # fit the context): with nothing measured, the run keeps the prior's shared draw.
+            c = untuned(tuning.gold, prompt_template.label_options or [])
+            fallback = self.plan(
+                prompt_template, None if c.zero_shot else fewshot_dataset, c.strategy, c.per_class,
+                fewshot_sampling_column, unlabeled_dataset, max_prompt_calls, num_samples_to_generate,
+                output_format=output_format, options=opts.replace(**c.options, tune="off"),
+                dummy_response=dummy_response,
             )  # fmt: skip
-            why = f"{tuning.skipped}; the pool is not shown in the prompts (zero-shot)"
-            return replace(zero, tuning=replace(tuning, skipped=why))
+            shown = "zero-shot" if c.zero_shot else f"one shared draw of {c.per_class} pool rows per label"
+            why = f"{tuning.skipped}; the prompts show {shown}"
+            return replace(fallback, tuning=replace(tuning, skipped=why))
         if tuning is None or not tuning.candidates:  # else the run is planned again once tuned
             check_context(planned, llm)
         return planned

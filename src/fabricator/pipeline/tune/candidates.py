@@ -7,7 +7,7 @@ Calibration costs no call (it is applied to the same answers), so it is a second
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,16 @@ def base_of(candidates: list[Candidate], calibrations: tuple[str, ...]) -> tuple
     return name, "batch" if "batch" in calibrations else calibrations[0]
 
 
+def untuned(gold: Sequence[str], labels: Sequence[str]) -> Candidate:
+    """What a run given a labelled pool and nothing else uses when it is too small to tune: the
+    prior's shared draw (without calibration, which a few rows cannot carry), or zero-shot where
+    a label has no pool row to show."""
+    smallest = min((sum(g == label for g in gold) for label in labels), default=0)
+    if smallest < 1:
+        return Candidate("zero-shot")
+    return Candidate("shared", "stratified", min(SHARED_PER_CLASS, smallest), {"fewshot_reuse": MAX_PLANNED})
+
+
 def candidate_set(given: Given) -> tuple[list[Candidate], tuple[str, ...]]:
     """The candidates (cheapest first) and the calibrations each is read with."""
     votes = int(given.explicit.get("votes", 1))
@@ -106,4 +116,4 @@ def candidate_set(given: Given) -> tuple[list[Candidate], tuple[str, ...]]:
     return sorted(fits, key=lambda c: c.prompts_per_row), calibrations
 
 
-__all__ = ["SELECTION_OPTIONS", "Candidate", "Given", "base_of", "candidate_set"]
+__all__ = ["SELECTION_OPTIONS", "Candidate", "Given", "base_of", "candidate_set", "untuned"]

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from datasets import Dataset
+
 from ...errors import ConfigError
 from ...evaluation.metrics import ner_metrics
-from .run import SUB_RUN, Annotate, SubRun
+from ...options import GenerationOptions
+from .candidates import Candidate
+from .run import SUB_RUN, Annotate, SubResult, SubRun, sub_result
 from .spans import SpanCandidate, SpanPlan, describe
 
 Tags = Sequence[str]
@@ -86,7 +90,7 @@ class SpanChoice:
         }
 
 
-def span_sub_runs(plan: SpanPlan, candidate: SpanCandidate) -> list[SubRun]:
+def span_sub_runs(plan: SpanPlan, candidate: Candidate) -> list[SubRun]:
     """The candidate's annotations, one per fold: the held-out sentences (their tokens only),
     with examples from the other folds' sentences."""
     assert plan.entities is not None
@@ -140,9 +144,7 @@ def bootstrap_margin(counts: Sequence[tuple[int, int, int]], seed: int = 0) -> f
     if not counts:
         return 1.0
     rng = random.Random(f"span-f1:{seed}")
-    values = sorted(
-        _f1([counts[rng.randrange(len(counts))] for _ in counts])[0] for _ in range(RESAMPLES)
-    )
+    values = sorted(_f1([counts[rng.randrange(len(counts))] for _ in counts])[0] for _ in range(RESAMPLES))
     low, high = values[int(0.025 * RESAMPLES)], values[int(0.975 * RESAMPLES) - 1]
     return (high - low) / 2
 
@@ -182,6 +184,29 @@ async def choose_spans(plan: SpanPlan, annotate: Annotate) -> SpanChoice:
     return SpanChoice(chosen, tuple(table), best.f1, margin, len(gold), calls, plan.default.name)
 
 
+def span_annotator(
+    make: Callable[[], Any], options: GenerationOptions, timeout: float | None, plan: SpanPlan
+) -> Annotate:
+    """Tuning's NER annotations: each fold a small run of its own (``make()``: a fresh generator
+    on the run's backend) with the run's entity format, through the same engine path and journal
+    as the run; each held-out sentence's BIO tags come back as its ``values``."""
+    assert plan.entities is not None
+    fmt = plan.entities
+
+    async def annotate(run: SubRun) -> SubResult:
+        sub = make()
+        made = await sub.agenerate(
+            run.prompt, run.fewshot, run.strategy, run.per_class, run.column, run.unlabeled,
+            max_prompt_calls=run.calls, timeout_per_prompt=timeout, output_format=fmt,
+            options=options.replace(**run.options),
+        )  # fmt: skip
+        assert sub.last_run is not None
+        dataset = made if isinstance(made, Dataset) else None
+        return sub_result(sub.last_run, len(run.unlabeled), dataset, fmt.tags_column)
+
+    return annotate
+
+
 __all__ = [
     "SpanChoice",
     "SpanOutcome",
@@ -189,5 +214,6 @@ __all__ = [
     "choose_spans",
     "clearly_better_f1",
     "sentence_f1",
+    "span_annotator",
     "span_sub_runs",
 ]

