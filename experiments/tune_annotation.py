@@ -59,7 +59,7 @@ TASKS = {
 }
 DEFAULT_N = {"sst2": 872, "trec": 500}
 POOL = 1000  # labelled pool rows where the data has more
-IMDB_WORDS = 200  # IMDB reviews are cut to their first 200 words (mean length ~230 words)
+IMDB_WORDS = 100  # IMDB reviews are cut to their first 100 words (prompt time on 2 CPUs)
 #: section 5's best hand setting (sentiment): shared stratified draws, three voting, calibrated
 HAND: dict[str, Any] = {
     "fewshot_sampling_strategy": "stratified",

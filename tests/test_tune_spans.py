@@ -14,6 +14,7 @@ from conftest import letter_embeddings
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
 from fabricator import BasePrompt, DatasetGenerator
+from fabricator.app.card_method import tuning_lines
 from fabricator.app.plan import tuning_line
 from fabricator.evaluation.student import embeddings as embeddings_module
 from fabricator.formats import Entities
@@ -234,7 +235,22 @@ def test_tuning_stays_within_its_budget_and_no_held_out_sentence_sees_itself():
     # all three candidates equally right: the default (nearest examples) stays
     assert summary["tuning"]["chosen"] == "similar-6" and summary["tuning"]["metric"] == "f1"
     assert [c["f1"] for c in summary["tuning"]["candidates"]] == [1.0, 1.0, 1.0]  # each answer read back
+    assert all(c["rows"] == tuning.rows for c in summary["tuning"]["candidates"])
     assert "tuning chose similar-6" not in tuning_line(tuning) and "similar-6" in tuning_line(tuning)
+
+
+def test_tuning_calls_count_the_re_asks_of_the_held_out_sentences():
+    def first_answer_bad(messages: list[dict[str, str]], body: dict[str, Any]) -> str:
+        again = any(m["role"] == "assistant" for m in messages[:-1])
+        return always_right(messages, body) if again else "not json"
+
+    with FakeOpenAIServer(responder=first_answer_bad) as server:
+        planned = plan(server, 200, tune_budget=0.5)
+        _, g = run(server, 200, tune_budget=0.5)
+        sent = server.stats["completed"]
+    tuning = g.last_run.summary()["tuning"]
+    assert isinstance(planned.tuning, SpanPlan) and tuning["calls"] <= planned.tuning.calls <= 100
+    assert tuning["calls"] + g.last_run.summary()["calls"] + g.last_run.summary()["reasks_beyond_cap"] == sent
 
 
 def test_too_small_a_budget_tunes_nothing_and_the_plan_says_why():
@@ -254,6 +270,8 @@ def test_a_clearly_better_candidate_wins():
     f1 = {c["setting"]: c["f1"] for c in tuning["candidates"]}
     assert f1["similar-6"] == f1["shared-6"] == 0.0
     assert all(not examples for _, examples in main)  # the run is zero-shot
+    card = "\n".join(tuning_lines(tuning))  # the card states the choice and its table
+    assert "`zero-shot`, entity F1 1.00 ±" in card and "| `similar-6` | 0.000 |" in card
     names = ds.features["ner_tags"].feature.names
     assert [names[t] for t in ds[1]["ner_tags"]] == ["B-PER", "O", "O", "O"]
 

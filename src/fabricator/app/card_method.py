@@ -129,6 +129,8 @@ def tuning_lines(tuning: Mapping[str, Any] | None) -> list[str]:
     """What tuning chose on the labelled pool, and the table of candidates it chose from."""
     if not tuning:
         return []
+    if tuning.get("metric") == "f1":
+        return _span_tuning_lines(tuning)
     lines = [
         f"- Settings chosen on the labelled few-shot pool (docs/tuning.md): `{tuning['chosen']}`, "
         f"{tuning['accuracy']:.2f} ± {tuning['margin']:.2f} accuracy on {tuning['rows']} held-out pool rows "
@@ -143,4 +145,20 @@ def tuning_lines(tuning: Mapping[str, Any] | None) -> list[str]:
     for c in tuning["candidates"]:
         accuracy = "failed: " + str(c.get("error", "")) if c["accuracy"] is None else f"{c['accuracy']:.3f}"
         lines.append(f"  | `{c['setting']}` | {accuracy} | {c.get('rows', '')} | {c['prompts_per_row']} |")
+    return [*lines, ""]
+
+
+def _span_tuning_lines(tuning: Mapping[str, Any]) -> list[str]:
+    """NER: the examples chosen by entity F1 on held-out pool sentences (``pipeline.tune.span_choice``)."""
+    lines = [
+        f"- Few-shot examples chosen on the labelled pool (docs/tuning.md): `{tuning['chosen']}`, "
+        f"entity F1 {tuning['f1']:.2f} ± {tuning['margin']:.2f} on {tuning['rows']} held-out pool "
+        f"sentences (never shown as their own examples); {tuning['calls']} tuning calls.",
+        "",
+        "  | candidate | held-out entity F1 |",
+        "  |---|---|",
+    ]
+    for c in tuning["candidates"]:
+        f1 = "failed: " + str(c.get("error", "")) if c.get("f1") is None else f"{c['f1']:.3f}"
+        lines.append(f"  | `{c['setting']}` | {f1} |")
     return [*lines, ""]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from datasets import Dataset
@@ -83,6 +83,7 @@ class SpanChoice:
                     "precision": rounded(o.precision),
                     "recall": rounded(o.recall),
                     "prompts_per_row": o.prompts_per_row,
+                    "rows": 0 if o.f1 is None else self.rows,  # every candidate on every held-out sentence
                     **({"error": o.error} if o.error else {}),
                 }
                 for o in self.table
@@ -202,7 +203,8 @@ def span_annotator(
         )  # fmt: skip
         assert sub.last_run is not None
         dataset = made if isinstance(made, Dataset) else None
-        return sub_result(sub.last_run, len(run.unlabeled), dataset, fmt.tags_column)
+        result = sub_result(sub.last_run, len(run.unlabeled), dataset, fmt.tags_column)
+        return replace(result, calls=result.calls + sub.last_run.budget.beyond)  # re-asks too
 
     return annotate
 
