@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from datasets import Dataset
@@ -55,10 +55,9 @@ from .pipeline.student_loop.loop import student_loop
 from .pipeline.student_loop.pilots import Generate, PilotRows, PilotRun, choose_pilot, pilot_rows
 from .pipeline.student_loop.split import check_student_loop
 from .pipeline.task import row_maker
-from .pipeline.tune.candidates import SELECTION_OPTIONS, untuned
-from .pipeline.tune.run import Annotate, SubResult, SubRun, choose, plain, sub_result
-from .pipeline.tune.span_choice import choose_spans, span_annotator
-from .pipeline.tune.spans import SpanCandidate, SpanPlan, span_default
+from .pipeline.tune.first import Replan, tuned_plan, untuned_plan
+from .pipeline.tune.run import Annotate, SubResult, SubRun, sub_result
+from .pipeline.tune.span_choice import span_annotator
 from .progress import ProgressReporter
 from .prompts import BasePrompt
 from .report import GenerationReport
@@ -206,44 +205,23 @@ class DatasetGenerator:
                 num_samples_to_generate, output_format=output_format, options=opts,
                 dummy_response=dummy_response,
             )  # fmt: skip
-        if planned.tuning is not None and planned.tuning.skipped:
-            log.warning("not tuned: %s", planned.tuning.skipped)
-        spans = None
-        if isinstance(planned.tuning, SpanPlan) and planned.tuning.candidates:  # NER: chosen by pool F1
-            make = lambda: DatasetGenerator(llm, max_tries=self.max_tries, clock=self.clock)  # noqa: E731
-            annotate = span_annotator(make, opts, timeout_per_prompt, planned.tuning)
-            picked = await choose_spans(planned.tuning, annotate)
-            log.warning("%s", picked.sentence())
-            sc = picked.candidate
-            if sc != planned.tuning.default:  # the default is planned already
-                planned = self.plan(
-                    prompt_template, None if sc.zero_shot else fewshot_dataset, sc.strategy, None,
-                    fewshot_sampling_column, unlabeled_dataset, max_prompt_calls, num_samples_to_generate,
-                    output_format=output_format, dummy_response=dummy_response,
-                    options=opts.replace(**sc.options, tune="off"),
-                )  # fmt: skip
-            spans = picked.summary()
-        elif planned.tuning is not None and planned.tuning.candidates:  # settings chosen on the pool first
-            choice = await choose(planned.tuning, self._annotator(llm, opts, timeout_per_prompt))
-            log.warning("%s", choice.sentence())
-            c = choice.candidate
-            planned = self.plan(
-                prompt_template if c.describe else plain(prompt_template),
-                None if c.zero_shot else fewshot_dataset,
-                c.strategy, c.per_class, fewshot_sampling_column, unlabeled_dataset, max_prompt_calls,
-                num_samples_to_generate, output_format=output_format, dummy_response=dummy_response,
-                options=opts.replace(**choice.options(), tune="off"),
-            )  # fmt: skip
-            planned.task.tuned = choice
+
+        replan = self._replanner(
+            fewshot_sampling_column, unlabeled_dataset, max_prompt_calls, num_samples_to_generate,
+            output_format, dummy_response, opts,
+        )  # fmt: skip
+        make = lambda: DatasetGenerator(llm, max_tries=self.max_tries, clock=self.clock)  # noqa: E731
+        planned = await tuned_plan(
+            planned, prompt_template, fewshot_dataset, replan, self._annotator(llm, opts, timeout_per_prompt),
+            lambda tuning: span_annotator(make, opts, timeout_per_prompt, tuning),
+        )  # fmt: skip
         pilots = None
         if planned.task.sampling.pilots:  # generation settings chosen by a student on the pool first
             chosen = await choose_pilot(planned.task, self._piloter(llm, opts, timeout_per_prompt))
             log.warning("%s", chosen.sentence())
-            few = (fewshot_dataset, fewshot_sampling_strategy, fewshot_examples_per_class)
-            planned = self.plan(
-                chosen.pilot.prompt(prompt_template), *few, fewshot_sampling_column, unlabeled_dataset,
-                max_prompt_calls, num_samples_to_generate, output_format=output_format,
-                options=opts.replace(**chosen.pilot.options, pilots=False), dummy_response=dummy_response,
+            planned = replan(
+                chosen.pilot.prompt(prompt_template), fewshot_dataset, fewshot_sampling_strategy,
+                fewshot_examples_per_class, **chosen.pilot.options, pilots=False,
             )  # fmt: skip
             pilots = chosen.summary()
         check_engine(planned.task, executor_kind)
@@ -251,8 +229,6 @@ class DatasetGenerator:
         result = await self._run(planned, llm, opts, executor_kind, call)
         if self.last_run is not None:
             self.last_run.pilots = pilots
-            if spans is not None:
-                self.last_run.tuning = spans
         return result
 
     def plan(  # noqa: PLR0913, RUF100 - the paper's arguments of generate, in its order
@@ -288,32 +264,14 @@ class DatasetGenerator:
         planned = plan_of(task, max_prompt_calls, num_samples_to_generate)
         check_student_loop(task, planned.target.wanted)  # before any call (``fabricator plan`` too)
         planned = with_tuning(planned, fewshot_dataset, given, opts.explicit())
+        replan = self._replanner(
+            fewshot_sampling_column, unlabeled_dataset, max_prompt_calls, num_samples_to_generate,
+            output_format, dummy_response, opts,
+        )  # fmt: skip
+        default = untuned_plan(planned, prompt_template, fewshot_dataset, replan, llm, opts.explicit())
+        if default is not None:
+            return default
         tuning = planned.tuning
-        if isinstance(tuning, SpanPlan):  # NER with a labelled pool: its default selection (``tune.spans``)
-
-            def replan(c: SpanCandidate) -> RunPlan:
-                return self.plan(
-                    prompt_template, fewshot_dataset if c.examples else None, c.strategy, None,
-                    fewshot_sampling_column, unlabeled_dataset, max_prompt_calls, num_samples_to_generate,
-                    output_format=output_format, options=opts.replace(**c.options, tune="off"),
-                    dummy_response=dummy_response,
-                )  # fmt: skip
-
-            return span_default(tuning, replan, llm)
-        selected = any(k in opts.explicit() for k in SELECTION_OPTIONS)
-        if tuning and tuning.skipped and task.strategy is None and not task.per_class and not selected:
-            # Not tuned, and untuned the whole pool would be in every prompt (which may not even
-            # fit the context): with nothing measured, the run keeps the prior's shared draw.
-            c = untuned(tuning.gold, prompt_template.label_options or [])
-            fallback = self.plan(
-                prompt_template, None if c.zero_shot else fewshot_dataset, c.strategy, c.per_class,
-                fewshot_sampling_column, unlabeled_dataset, max_prompt_calls, num_samples_to_generate,
-                output_format=output_format, options=opts.replace(**c.options, tune="off"),
-                dummy_response=dummy_response,
-            )  # fmt: skip
-            shown = "zero-shot" if c.zero_shot else f"one shared draw of {c.per_class} pool rows per label"
-            why = f"{tuning.skipped}; the prompts show {shown}"
-            return replace(fallback, tuning=replace(tuning, skipped=why))
         if tuning is None or not tuning.candidates:  # else the run is planned again once tuned
             check_context(planned, llm)
         return planned
@@ -370,6 +328,25 @@ class DatasetGenerator:
         if loop is not None:
             report.student_loop = loop.finish(rounds.rows, rounds.asked)
         return finish(rounds.rows, task, target.wanted, call.with_unlabeled, report, sampling)
+
+    def _replanner(
+        self, column: str | None, unlabeled: Dataset | None, calls: int, samples: int,
+        output_format: FormatSpec | None, dummy_response: str | Callable[[str], str] | None,
+        opts: GenerationOptions,
+    ) -> Replan:  # fmt: skip
+        """The run planned again with another prompt, pool, selection or options (what tuning, a
+        pilot or a default chose), every other argument of ``generate`` as given."""
+
+        def replan(
+            prompt: BasePrompt, pool: Dataset | None, strategy: str | None, per_class: int | None,
+            **options: Any,
+        ) -> RunPlan:  # fmt: skip
+            return self.plan(
+                prompt, pool, strategy, per_class, column, unlabeled, calls, samples,
+                output_format=output_format, dummy_response=dummy_response, options=opts.replace(**options),
+            )  # fmt: skip
+
+        return replan
 
     def _annotator(self, llm: LLM, opts: GenerationOptions, timeout: float | None) -> Annotate:
         """Tuning's annotations: each fold a small run of its own, through the same engine path and

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..execution.calls import CallBudget
 from .filters.verification import check_verification
 from .plan import Planner
-from .rounds import Target
+from .rounds import REASK_SHARE, Target
 from .setup import target_of
 from .task import Task
 from .tune.plan import TunePlan, plan_tuning
@@ -66,10 +66,6 @@ def with_tuning(
     if tuning is None:  # NER with a labelled pool: its default selection, tuned by pool F1
         tuning = plan_spans(plan.task, plan.target, pool, given, explicit)
     return replace(plan, tuning=tuning) if tuning is not None else plan
-
-
-#: re-asks an annotation may make beyond ``max_prompt_calls``, as a share of its rows
-REASK_SHARE = 0.25
 
 
 def reask_allowance(plan: RunPlan) -> int:

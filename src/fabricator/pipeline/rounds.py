@@ -16,6 +16,9 @@ from ..progress import ProgressReporter
 from .filters import Filter, Round
 from .plan import Planner
 
+#: re-asks an annotation may make beyond ``max_prompt_calls``, as a share of its rows
+REASK_SHARE = 0.25
+
 log = logging.getLogger("fabricator")
 
 

@@ -20,7 +20,7 @@ from ..options import SamplingOptions
 from ..prompts import BasePrompt
 from ..samplers import FewShotPool, SimilarIndex
 from .rows import RowMaker
-from .tune.choice import Choice
+from .tune.choice import Tuned
 
 #: the calls one row may take when its answers are wrong (its first ask and the re-asks);
 #: ``DatasetGenerator(max_tries=...)`` and ``fabricator plan`` both start from it
@@ -51,7 +51,7 @@ class Task:
     #: filled in by ``attributes.propose`` before the first round)
     attributes: list[Attribute] | None = None
     #: what tuning chose on the labelled pool (``pipeline.tune``): its temperature rescales confidences
-    tuned: Choice | None = None
+    tuned: Tuned | None = None
 
     @property
     def verified(self) -> bool:

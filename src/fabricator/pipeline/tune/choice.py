@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .candidates import Candidate
 from .scorer import margin
+
+
+class Tuned(Protocol):
+    """What a run keeps of tuning's choice: the temperature of its confidences, and the summary
+    for the report and the card (``Choice``; NER's ``SpanChoice``)."""
+
+    @property
+    def temperature(self) -> float: ...
+
+    def summary(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -82,4 +92,4 @@ class Choice:
         }
 
 
-__all__ = ["Choice", "Outcome"]
+__all__ = ["Choice", "Outcome", "Tuned"]

@@ -49,6 +49,7 @@ class SpanChoice:
     rows: int  # held-out pool sentences each candidate was scored on
     calls: int  # model calls tuning made (journaled answers are free)
     default: str  # the candidate kept unless another is clearly better
+    temperature: float = 1.0  # entity confidences are not rescaled (``Task.tuned``)
 
     @property
     def name(self) -> str:

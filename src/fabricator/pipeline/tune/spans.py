@@ -29,7 +29,7 @@ from ...formats import Entities
 from ...llms.tokens import estimate_tokens
 from ...options import MAX_PLANNED
 from ...tables import decode_label, decoded_rows, label_names
-from ..rounds import Target
+from ..rounds import REASK_SHARE, Target
 from ..task import Task
 from .candidates import SELECTION_OPTIONS, Candidate
 from .folds import split_folds
@@ -81,9 +81,7 @@ class SpanPlan(TunePlan):
     @property
     def calls(self) -> int:
         """The most calls tuning makes: each held-out sentence's first ask and, per fold, the
-        re-asks of its allowance (``prepare.REASK_SHARE``); journaled answers make fewer."""
-        from ..prepare import REASK_SHARE  # prepare imports this module
-
+        re-asks of its allowance (``rounds.REASK_SHARE``); journaled answers make fewer."""
         per_candidate = sum(len(f.held) + math.ceil(REASK_SHARE * len(f.held)) for f in self.folds)
         return per_candidate * len(self.candidates)
 
@@ -117,7 +115,6 @@ def _selected(given: tuple[str | None, int | None, str | None], explicit: Mappin
 def _held_rows(budget: int, candidates: int, most: int) -> int:
     """The most held-out sentences whose first asks and re-ask allowances (each fold's) for
     ``candidates`` candidates fit ``budget`` calls."""
-    from ..prepare import REASK_SHARE
 
     def cost(rows: int) -> int:
         folds = [len(range(j, rows, FOLDS)) for j in range(min(FOLDS, rows))]
