@@ -13,6 +13,7 @@ Each dataset's rows are annotated on the embedded model in up to three settings:
 One journal per dataset, so a rerun pays nothing. rotten_tomatoes and snli are the never-tuned
 sets (issue 28, part 5): no default and no tuning decision was made on them. 300 rows is
 the smallest run that tunes (tune_budget=0.1 pays 10 held-out rows); docs/experiments.md.
+``budget-0.3`` is the default path with ``tune_budget=0.3``.
 
     python experiments/tune_annotation.py sst2            # SST-2 validation (872), pool from train
     python experiments/tune_annotation.py trec --n 500    # 500 seeded train questions, pool: the rest
@@ -118,9 +119,11 @@ def _arguments(setting: str, pool_rows: list[dict], columns: list[str], n: int) 
     pool = as_dataset(pool_rows, [*columns, "label"])
     if setting == "default":
         return {"fewshot_dataset": pool, "max_prompt_calls": n}
+    if setting.startswith("budget-"):  # the default path with a larger tune_budget, e.g. budget-0.3
+        return {"fewshot_dataset": pool, "max_prompt_calls": n, "tune_budget": float(setting[7:])}
     if setting == "hand":
         return {"fewshot_dataset": pool, "max_prompt_calls": n * HAND["votes"], **HAND}
-    raise SystemExit(f"unknown setting {setting!r}: use zero-shot, default or hand")
+    raise SystemExit(f"unknown setting {setting!r}: use zero-shot, default, budget-<share> or hand")
 
 
 def run(name: str, setting: str, n: int, parallel: int) -> dict[str, Any]:
@@ -153,6 +156,14 @@ def run(name: str, setting: str, n: int, parallel: int) -> dict[str, Any]:
     correct = [predicted[i] == gold[i] for i in kept]
     summary = report.summary()
     tuning = summary.get("tuning") or {}
+    per_row = [  # each row's gold and predicted label, confidence and label scores (for ECE studies)
+        {"gold": gold[i], "predicted": predicted[i], "confidence": annotated[by_source[i]]["confidence"],
+         "label_scores": report.provenance[by_source[i]].get("label_scores")}
+        for i in kept
+    ]  # fmt: skip
+    (RUNS / "tune" / f"{name}_{setting}_{n}_rows.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in per_row)
+    )
     return {
         "dataset": name,
         "setting": setting,
