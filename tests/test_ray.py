@@ -197,7 +197,9 @@ def test_budget_stop_then_resume_across_actor_shards(sentiment_fewshot, tmp_path
         part, first = run(engine="ray", ray_actors=2, budget_tokens=400)
         assert first.stats.stopped == "budget" and 0 < len(part) < 40
         shards = sorted(p.name for p in (tmp_path / "journal").glob("journal-actor-*.jsonl"))
-        assert shards == ["journal-actor-0.jsonl", "journal-actor-1.jsonl"]
+        # one shard per actor that answered before the stop: both, unless a busy machine started
+        # the second actor after the first had spent the budget (the count is the machine's load)
+        assert shards and set(shards) <= {"journal-actor-0.jsonl", "journal-actor-1.jsonl"}
         done = srv.stats["received"]
         assert _journal_keys(tmp_path / "journal") == done  # every answer is journaled, once
 
