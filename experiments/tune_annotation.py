@@ -11,8 +11,9 @@ Each dataset's rows are annotated on the embedded model in up to three settings:
   calibration, tuning off. No ablation was run for NLI; SNLI gets the same hand setting.
 
 One journal per dataset, so a rerun pays nothing. rotten_tomatoes and snli are the never-tuned
-sets (issue 28, part 5): no default and no tuning decision was made on them. 300 rows is
-the smallest run that tunes (tune_budget=0.1 pays 10 held-out rows); docs/experiments.md.
+sets (issue 28, part 5): no default and no tuning decision was made on them. With three
+candidates, 250 rows is the smallest run that tunes (tune_budget=0.1 pays 25 calls: 5 held-out
+rows a stage, 10 for the finalists); docs/experiments.md.
 ``budget-0.3`` is the default path with ``tune_budget=0.3``.
 
     python experiments/tune_annotation.py sst2            # SST-2 validation (872), pool from train
