@@ -303,3 +303,39 @@ def test_stages_hold_out_new_rows_and_spread_the_labels():
         assert sum(labels[i] == "b" for f in stage for i in f.held) in (2, 3)  # a quarter of each stage
         for fold in stage:
             assert not set(fold.held) & set(fold.rest) and len(fold.held) + len(fold.rest) == 80
+
+
+def test_a_stage_drops_the_prior_only_when_the_leader_is_clearly_better_than_it():
+    from fabricator.pipeline.tune.run import _Scored, _survivors
+
+    tuning = (
+        DatasetGenerator(Fake("positive"))
+        .plan(prompt(), pool(), unlabeled_dataset=rows(1000), max_prompt_calls=1000)
+        .tuning
+    )
+    assert tuning is not None and tuning.base == ("shared", "batch")
+    gold = [LABELS[i % 2] for i in range(10)]
+
+    def answers(right: set[int]) -> list[dict[str, float]]:
+        """Sure answers, right on the rows in ``right``; as many of each label (calibration moves none)."""
+        out = []
+        for i, label in enumerate(gold):
+            other = LABELS[1 - LABELS.index(label)]
+            out.append({label: 0.9, other: 0.1} if i in right else {label: 0.1, other: 0.9})
+        return out
+
+    def kept(**right: set[int]) -> list[str]:
+        scored = _Scored(tuning, gold=gold)
+        scored.raw = {name.replace("_", "-"): answers(rows) for name, rows in right.items()}
+        return [c.name for c in _survivors(scored, list(tuning.candidates), 2)]
+
+    # the prior third, 3 rows behind the leader but 1 ahead elsewhere: chance, it stays
+    assert kept(zero_shot=set(range(9)), similar=set(range(8)), shared={0, 1, 2, 3, 4, 5, 9}) == [
+        "zero-shot",
+        "shared",
+    ]
+    # 6 rows behind and none ahead: clearly beaten, it goes
+    assert kept(zero_shot=set(range(10)), similar=set(range(9)), shared=set(range(4))) == [
+        "zero-shot",
+        "similar",
+    ]
