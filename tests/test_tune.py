@@ -167,7 +167,7 @@ def test_tuning_stays_within_its_budget_and_chooses_what_works_on_the_pool():
     assert by_name["zero-shot"] == (0.5, 6)  # dropped after the first stage's 6 rows
     assert by_name["shared"] == by_name["similar"] == (1.0, 12)  # the finalists: both stages
     assert tuning["chosen"] == "shared-calibrated" and tuning["rows"] == 12  # a tie keeps the prior
-    assert tuning["temperature"] < 1  # under-confident answers are sharpened
+    assert tuning["temperature"] == 1.0  # 12 rows fit no temperature (20 needed)
 
 
 def test_a_larger_budget_scores_more_rows_and_too_small_a_one_tunes_nothing():
@@ -177,6 +177,7 @@ def test_a_larger_budget_scores_more_rows_and_too_small_a_one_tunes_nothing():
         small = run(server, rows(50), 50).last_run.summary()
         assert server.stats["completed"] == 50  # 5 calls cannot tell 3 candidates apart: not tuned
     assert more["rows"] == 36 and more["calls"] <= 90  # 18 rows a stage: 3 candidates, then 2
+    assert more["temperature"] < 1  # on 36 rows, under-confident answers are sharpened
     assert "tuning" not in small
 
 
