@@ -20,6 +20,7 @@ from fabricator.llms.openai import OpenAICompatible
 from fabricator.options import GenerationOptions
 from fabricator.pipeline.tune.candidates import Given, candidate_set
 from fabricator.pipeline.tune.folds import split_folds, split_stages
+from fabricator.pipeline.tune.run import Scored, advancing
 from fabricator.pipeline.tune.scorer import clearly_better
 from fabricator.testing import FakeOpenAIServer
 
@@ -307,8 +308,6 @@ def test_stages_hold_out_new_rows_and_spread_the_labels():
 
 
 def test_a_stage_keeps_the_most_accurate_and_a_tie_goes_to_the_prior():
-    from fabricator.pipeline.tune.run import _Scored, _survivors
-
     tuning = (
         DatasetGenerator(Fake("positive"))
         .plan(prompt(), pool(), unlabeled_dataset=rows(1000), max_prompt_calls=1000)
@@ -326,9 +325,9 @@ def test_a_stage_keeps_the_most_accurate_and_a_tie_goes_to_the_prior():
         return out
 
     def kept(**right: set[int]) -> list[str]:
-        scored = _Scored(tuning, gold=gold)
+        scored = Scored(tuning, gold=gold)
         scored.raw = {name.replace("_", "-"): answers(rows) for name, rows in right.items()}
-        return [c.name for c in _survivors(scored, list(tuning.candidates), 2)]
+        return [c.name for c in advancing(scored, list(tuning.candidates), 2)]
 
     # the two most accurate go on, the prior among them or not: it has no seat of its own
     assert kept(zero_shot=set(range(9)), similar=set(range(8)), shared={0, 1, 2, 3, 4, 5, 9}) == [

@@ -101,7 +101,7 @@ def sub_runs(plan: TunePlan, candidate: Candidate, folds: Sequence[Fold] | None 
 
 
 @dataclass
-class _Scored:
+class Scored:
     """The held-out answers so far: each candidate's raw scores (a prefix of the rows, as far as
     it stayed in), the gold labels of the rows, errors, calls."""
 
@@ -133,12 +133,12 @@ class _Scored:
 
 
 async def choose(plan: TunePlan, annotate: Annotate) -> Choice:
-    """Score the candidates stage by stage, the better half going on (``_survivors``), choose
+    """Score the candidates stage by stage, the better half going on (``advancing``), choose
     among the finalists (``_pick``), then fit the temperature."""
-    scored = _Scored(plan)
+    scored = Scored(plan)
     alive = list(plan.candidates)
     for stage, keep in zip(plan.stages, plan.keep, strict=True):
-        alive = _survivors(scored, alive, keep)
+        alive = advancing(scored, alive, keep)
         for candidate in alive:
             try:
                 # one fold at a time: each is a run with the backend's whole concurrency (in
@@ -166,7 +166,7 @@ def _order(plan: TunePlan, candidates: Sequence[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (c.name != plan.base[0], plan.candidates.index(c)))
 
 
-def _survivors(scored: _Scored, alive: list[Candidate], keep: int) -> list[Candidate]:
+def advancing(scored: Scored, alive: list[Candidate], keep: int) -> list[Candidate]:
     """The ``keep`` candidates of the best held-out accuracy so far, read the better way (ties: the
     prior setting, then the cheaper). The prior gets no seat of its own here: with three candidates
     that would leave a single seat for the rest, and on TREC-6 it cost the best of them (the nearest
@@ -178,7 +178,7 @@ def _survivors(scored: _Scored, alive: list[Candidate], keep: int) -> list[Candi
     return [c for c in scored.plan.candidates if c in top]
 
 
-def _pick(scored: _Scored, finalists: Sequence[Candidate]) -> tuple[str, str]:
+def _pick(scored: Scored, finalists: Sequence[Candidate]) -> tuple[str, str]:
     """The prior setting (or, gone, the most accurate finalist) unless another finalist read some
     way is clearly better on the same rows (``clearly_better``); of those, the most accurate (ties:
     the prior, then the cheaper). A handful of held-out rows rarely moves the prior."""
@@ -194,7 +194,7 @@ def _pick(scored: _Scored, finalists: Sequence[Candidate]) -> tuple[str, str]:
     return max([base, *better], key=lambda s: (scored.accuracy(*s), s == base, -settings.index(s)))
 
 
-def _table(scored: _Scored) -> tuple[Outcome, ...]:
+def _table(scored: Scored) -> tuple[Outcome, ...]:
     """One row per candidate and calibration, on the rows each was scored on."""
     table = []
     for c in scored.plan.candidates:
@@ -239,4 +239,14 @@ def _fit(scores: Sequence[Scores | None], gold: Sequence[str]) -> tuple[float, f
     return fit_temperature(rows, golds), calibration_error(rows, golds, crossed), before
 
 
-__all__ = ["Annotate", "SubResult", "SubRun", "choose", "plain", "sub_result", "sub_runs"]
+__all__ = [
+    "Annotate",
+    "Scored",
+    "SubResult",
+    "SubRun",
+    "advancing",
+    "choose",
+    "plain",
+    "sub_result",
+    "sub_runs",
+]
