@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..formats.kinds import kind_named
 from ..llms.builtin import ModelOptions
 from ..options import SamplingOptions
+from ..pipeline.tune.choice import confidence_note
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -134,10 +135,9 @@ def tuning_lines(tuning: Mapping[str, Any] | None) -> list[str]:
     lines = [
         f"- Settings chosen on the labelled few-shot pool (docs/tuning.md): `{tuning['chosen']}`, "
         f"{tuning['accuracy']:.2f} ± {tuning['margin']:.2f} accuracy on {tuning['rows']} held-out pool rows "
-        "(never shown as their own examples); confidences rescaled by temperature "
-        f"{tuning['temperature']:.2f}, "
-        f"expected calibration error {tuning['ece']:.3f} (before: {tuning['ece_before']:.3f}); "
-        f"{tuning['calls']} tuning calls.",
+        "(never shown as their own examples); expected calibration error: "
+        + confidence_note(tuning["rows"], tuning["temperature"], tuning["ece"], tuning["ece_before"])
+        + f"; {tuning['calls']} tuning calls.",
         "",
         "  | candidate | held-out accuracy | held-out rows | prompts per row |",
         "  |---|---|---|---|",
