@@ -37,11 +37,14 @@ def collect(dataset: str, budget: float, n: int) -> dict[str, Any]:
         out.write_text(json.dumps(data))
         raise _Collected
 
+    saved = tune_run.advancing, tune_run._pick
     tune_run.advancing, tune_run._pick = every, dump  # type: ignore[assignment]
     try:
         tune_annotation.run(dataset, f"budget-{budget}", n, 4)
     except _Collected:
         pass
+    finally:
+        tune_run.advancing, tune_run._pick = saved
     return json.loads(out.read_text())
 
 

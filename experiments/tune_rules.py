@@ -26,6 +26,7 @@ import tune_annotation
 from common import RESULTS
 
 from fabricator.pipeline.tune.scorer import Scores, accuracy, calibrated, clearly_better
+from fabricator.scoring.temperature import FLOOR, log_loss
 
 #: the default run's size and held-out rows a stage at tune_budget=0.1 (docs/experiments.md)
 DEFAULT_STAGE = {"trec": (500, 10), "sst2": (872, 17), "imdb": (250, 5), "snli": (300, 6)}
@@ -34,12 +35,8 @@ PRIOR = ("shared", "batch")
 
 
 def log_likelihoods(scores: Sequence[Scores | None], gold: Sequence[str]) -> list[float]:
-    """Each row's log-probability of its gold label (a row with no answer: log 1e-6)."""
-    out = []
-    for s, g in zip(scores, gold, strict=True):
-        total = sum(s.values()) if s else 0.0
-        out.append(math.log(max(s.get(g, 0.0) / total, 1e-6)) if s and total else math.log(1e-6))
-    return out
+    """Each row's log-probability of its gold label (a row with no answer: log of the floor)."""
+    return [-log_loss([s], [g]) if s else math.log(FLOOR) for s, g in zip(scores, gold, strict=True)]
 
 
 def t_statistic(mine: Sequence[float], theirs: Sequence[float]) -> float:

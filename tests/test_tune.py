@@ -343,15 +343,15 @@ def test_a_stage_keeps_the_most_accurate_and_a_tie_goes_to_the_prior():
 
 
 def test_the_card_says_when_confidences_were_not_rescaled_and_how_to_get_a_temperature():
-    # 34 held-out rows, ECE 0.14, no temperature kept: the card says so and names the remedy
-    unfitted = confidence_note(34, 1.0, 0.14, 0.14)
+    # 34 held-out rows, ECE 0.136, no temperature kept: the card says so and names the remedy
+    unfitted = confidence_note(34, 1.0, 0.136, 0.136)
     assert "not rescaled: 34 held-out rows did not support a temperature" in unfitted
     assert "raise tune_budget" in unfitted
-    fitted = confidence_note(104, 0.45, 0.04, 0.14)
-    assert fitted == "ECE 0.04 after temperature 0.45 (before: 0.14)"
-    assert confidence_note(34, 1.0, 0.02, 0.02) == "ECE 0.02, no temperature needed"
+    fitted = confidence_note(104, 0.45, 0.044, 0.142)
+    assert fitted == "ECE 0.044 after temperature 0.45 (before: 0.142)"
+    assert confidence_note(34, 1.0, 0.02, 0.02) == "ECE 0.020, no temperature needed"
     assert "tune_budget" not in confidence_note(150, 1.0, 0.09, 0.09)  # enough rows: no remedy to name
     summary = {"chosen": "shared-calibrated", "accuracy": 0.85, "margin": 0.12, "rows": 34, "calls": 78,
-               "temperature": 1.0, "ece": 0.14, "ece_before": 0.14, "candidates": []}  # fmt: skip
+               "temperature": 1.0, "ece": 0.136, "ece_before": 0.136, "candidates": []}  # fmt: skip
     card = "\n".join(tuning_lines(summary))
-    assert "expected calibration error: ECE 0.14, confidences not rescaled" in card and "tune_budget" in card
+    assert "expected calibration error: ECE 0.136, confidences not rescaled" in card and "tune_budget" in card

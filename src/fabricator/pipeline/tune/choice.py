@@ -17,18 +17,19 @@ CALIBRATED_ECE = 0.05
 
 def confidence_note(rows: int, temperature: float, ece: float, ece_before: float) -> str:
     """How far the run's confidences can be trusted, and how to do better where a temperature
-    was wanted (the held-out ECE is high) but the held-out rows did not support one."""
+    was wanted (the held-out ECE is high) but the held-out rows did not support one. Three
+    decimals: an ECE of 0.052 must not read as the 0.05 it misses."""
     if temperature != 1.0:
-        return f"ECE {ece:.2f} after temperature {temperature:.2f} (before: {ece_before:.2f})"
+        return f"ECE {ece:.3f} after temperature {temperature:.2f} (before: {ece_before:.3f})"
     if ece_before <= CALIBRATED_ECE:
-        return f"ECE {ece:.2f}, no temperature needed"
+        return f"ECE {ece:.3f}, no temperature needed"
     more = (
         f"; about {TEMPERATURE_ROWS} fit one: raise tune_budget to hold out more"
         if rows < TEMPERATURE_ROWS
         else ""
     )
     why = f"{rows} held-out rows did not support a temperature"
-    return f"ECE {ece:.2f}, confidences not rescaled: {why}{more}"
+    return f"ECE {ece:.3f}, confidences not rescaled: {why}{more}"
 
 
 class Tuned(Protocol):
@@ -80,7 +81,7 @@ class Choice:
         return margin(self.accuracy, self.rows)
 
     def sentence(self) -> str:
-        """``tuning chose shared-calibrated: 0.91 ± 0.03 on 120 pool rows (ECE 0.03 after ...)``."""
+        """``tuning chose shared-calibrated: 0.91 ± 0.03 on 120 pool rows (ECE 0.031 after ...)``."""
         note = confidence_note(self.rows, self.temperature, self.ece, self.ece_before)
         return (
             f"tuning chose {self.name}: {self.accuracy:.2f} ± {self.margin:.2f} on {self.rows} pool rows "
