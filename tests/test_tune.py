@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from conftest import letter_embeddings
+from conftest import letter_embeddings, write_recipe
 from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.app.card_method import tuning_lines
 from fabricator.app.plan import tuning_line
+from fabricator.app.recipe import load_recipe
+from fabricator.app.runner import plan_recipe, run_recipe
 from fabricator.evaluation.student import embeddings as embeddings_module
 from fabricator.llms.fake import Fake
 from fabricator.llms.openai import OpenAICompatible
@@ -23,6 +26,7 @@ from fabricator.pipeline.tune.choice import confidence_note
 from fabricator.pipeline.tune.folds import split_folds, split_stages
 from fabricator.pipeline.tune.run import Scored, advancing
 from fabricator.pipeline.tune.scorer import clearly_better
+from fabricator.tables import write_jsonl
 from fabricator.testing import FakeOpenAIServer
 
 LABELS = ["positive", "negative"]
@@ -355,3 +359,37 @@ def test_the_card_says_when_confidences_were_not_rescaled_and_how_to_get_a_tempe
                "temperature": 1.0, "ece": 0.136, "ece_before": 0.136, "candidates": []}  # fmt: skip
     card = "\n".join(tuning_lines(summary))
     assert "expected calibration error: ECE 0.136, confidences not rescaled" in card and "tune_budget" in card
+
+
+def test_the_plan_of_a_folder_names_what_its_last_run_chose_and_a_rerun_chooses_it_free(tmp_path):
+    write_jsonl(pool(), tmp_path / "pool.jsonl")
+    write_jsonl(rows(300), tmp_path / "rows.jsonl")
+    recipe_path = write_recipe(tmp_path, {
+        "prompt": {"task_description": "Classify the review as one of: {}.", "label_options": LABELS,
+                   "generate_data_for_column": "label", "fewshot_example_columns": "text"},
+        "fewshot": {"path": "pool.jsonl"},
+        "unlabeled": {"path": "rows.jsonl"},
+        "model": {"backend": "fake"},
+        "generation": {"max_prompt_calls": 300},
+    })  # fmt: skip
+    recipe, out = load_recipe(recipe_path), tmp_path / "out"
+    with FakeOpenAIServer(responder=lambda m, b: "positive", token_probs=examples_help) as server:
+        llm = OpenAICompatible(model="m", base_url=server.base_url, api_key="k", supports_prefill=True)
+        assert "chosen before" not in dict(plan_recipe(recipe, output=out, llm=llm).lines())
+        run_recipe(recipe, output=out, llm=llm, progress=False)
+        chosen = json.loads((out / "metadata.json").read_text())["summary"]["tuning"]
+        server.reset_stats()
+        plan = plan_recipe(recipe, output=out, llm=llm)
+        assert server.stats["received"] == 0
+        before = dict(plan.lines())["chosen before"]
+        assert before.startswith(f"`{chosen['chosen']}` in the run of ")
+        expected = f"accuracy {chosen['accuracy']:.2f} ± {chosen['margin']:.2f} on {chosen['rows']} held-out"
+        assert expected in before
+        assert plan.as_dict()["previous_tuning"] == before
+        run_recipe(recipe, output=out, llm=llm, progress=False)
+        again = json.loads((out / "metadata.json").read_text())["summary"]["tuning"]
+        assert again == {**chosen, "calls": 0} and server.stats["completed"] == 0  # all from the journal
+        other = OpenAICompatible(model="other", base_url=server.base_url, api_key="k", supports_prefill=True)
+        assert "chosen before" not in dict(plan_recipe(recipe, output=out, llm=other).lines())
+        asyncio.run(llm.aclose())
+        asyncio.run(other.aclose())

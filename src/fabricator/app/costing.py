@@ -64,6 +64,7 @@ class Plan:
     #: what tuning does (or why the run is not tuned)
     tuning_calls: int = 0
     tuning: str = ""
+    previous_tuning: str = ""  # what tuning chose in the folder's last run (its answers journaled)
     pilot_calls: int = 0  # generation ``pilots``: at most this many calls before the run
     reask_allowance: int = 0  # annotation re-asks past max_prompt_calls
 
@@ -219,6 +220,7 @@ class Plan:
             "cost_usd_batch": self.cost_batch_expected,
             "seconds": self.seconds,
             "tuning_calls_at_most": self.tuning_calls,
+            "previous_tuning": self.previous_tuning or None,
             "pilot_calls_at_most": self.pilot_calls,
             "reask_allowance": self.reask_allowance,
         }
@@ -274,22 +276,27 @@ class Plan:
             calls += " (max_prompt_calls leaves no room for re-asks)"
         if self.reask_allowance:
             calls += f"; + at most {self.reask_allowance:,} re-asks of wrong answers (their own allowance)"
-        tuned = [("tuning", self.tuning)] if self.tuning else []
-        if self.pilot_calls:
-            tuned.append(
-                ("pilots", f"at most {self.pilot_calls:,} calls before the run (journaled answers are free)")
-            )
         return [
             ("model", self.model),
             ("rows", f"{self.rows:,} planned ({self.mode})"),
             ("model calls", calls),
-            *tuned,
+            *self._before_the_run(),
             ("prompt tokens", prompt),
             ("completion tokens", completion),
             ("tokens", f"~{self.tokens:,} expected, at most ~{self.tokens_at_most:,}"),
             ("cost", cost),
             ("time", time),
         ]
+
+    def _before_the_run(self) -> list[tuple[str, str]]:
+        """Tuning's and the pilots' lines: what they do before the run, and what was chosen before."""
+        lines = [("tuning", self.tuning)] if self.tuning else []
+        if self.previous_tuning:
+            lines.append(("chosen before", self.previous_tuning))
+        if self.pilot_calls:
+            calls = f"at most {self.pilot_calls:,} calls before the run (journaled answers are free)"
+            lines.append(("pilots", calls))
+        return lines
 
 
 def _duration(seconds: float) -> str:

@@ -21,7 +21,7 @@ from ..pipeline.task import MAX_TRIES, Task
 from ..pipeline.tune.plan import TunePlan
 from ..scoring.label_scores import SCORING_MAX_TOKENS
 from .costing import Plan, PromptTally, count_prompts, over_budget
-from .previous_run import Previous, previous_run
+from .previous_run import Previous, previous_choice, previous_run
 from .recipe import Recipe
 from .recipe_inputs import RecipeInputs
 
@@ -105,6 +105,14 @@ def tuning_line(tuning: TunePlan | None) -> str:
     )
 
 
+def _previous_choice(llm: LLM, planned: RunPlan, output: Path | None) -> str:
+    """What tuning chose in the folder's last run of this model, where this run tunes too."""
+    tuning = planned.tuning
+    if tuning is None or tuning.skipped:
+        return ""
+    return previous_choice(output, llm.name)
+
+
 def _setting(name: str, calibration: str) -> str:
     return f"{name}-calibrated" if calibration == "batch" else name
 
@@ -151,6 +159,7 @@ def plan_run(
         calls_for_rows=first_asks if sampling.rows_per_call > 1 else 0,
         tuning_calls=planned.tuning.calls if planned.tuning is not None else 0,
         tuning=tuning_line(planned.tuning),
+        previous_tuning=_previous_choice(llm, planned, output),
         pilot_calls=pilot_calls(task),
         reask_allowance=reask_allowance(planned),
     )

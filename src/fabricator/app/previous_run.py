@@ -1,7 +1,8 @@
-"""What a previous run in the output folder measured: answer length and time per call.
+"""What a previous run in the output folder measured: answer length, time per call, tuning's choice.
 
-``fabricator plan`` reads it from the folder's ``metadata.json`` to give typical completion tokens
-and a duration; a file edited by hand is no measurement (``None``, and why), never a traceback.
+``fabricator plan`` reads it from the folder's ``metadata.json`` to give typical completion tokens,
+a duration and the setting tuning chose last time; a file edited by hand is no measurement
+(``None``, and why, or no choice), never a traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_MEASURED", "Previous", "previous_run"]
+__all__ = ["MAX_MEASURED", "Previous", "previous_choice", "previous_run"]
 
 #: the largest count or duration read back from a previous run's metadata (beyond: not a run's)
 MAX_MEASURED = 1e15
@@ -57,6 +58,30 @@ def previous_run(output: Path | None) -> tuple[Previous | None, str]:
     if answers < 1:
         return None, "the previous run made no model call (all answers came from the journal)"
     return found, ""
+
+
+def previous_choice(output: Path | None, model: str) -> str:
+    """What tuning chose in the last run of ``model`` in ``output``, in one line ("" if none): its
+    answers are in the folder's journal, so a rerun of the same recipe chooses the same at no cost."""
+    path = output / "metadata.json" if output is not None else None
+    if path is None or not path.is_file():
+        return ""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        tuning = meta["summary"].get("tuning")
+        if meta.get("model") != model or not isinstance(tuning, dict):
+            return ""
+        metric = "entity F1" if tuning.get("metric") == "f1" else "accuracy"
+        value = float(tuning["f1"] if tuning.get("metric") == "f1" else tuning["accuracy"])
+        rows = int(tuning["rows"])
+        what = "sentences" if tuning.get("metric") == "f1" else "rows"
+        found = (
+            f"`{tuning['chosen']}` in the run of {meta.get('started', '?')}: {metric} {value:.2f} "
+            f"± {float(tuning['margin']):.2f} on {rows} held-out pool {what}"
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    return found + "; its answers are in the journal, so the same recipe chooses it again at no cost"
 
 
 def _measured(value: Any) -> float:
