@@ -8,6 +8,9 @@ labelled pool, with the prompt of docs/experiments.md section 1 (sentiment) or o
 * ``today``: the defaults before issue 28's part 2 (no pilot, no loop);
 * ``tuned``: ``pilots=True`` (a 40-row pilot per candidate setting, the best by a student on the
   pool) and ``student_loop=True`` (4 rounds steered by the student's errors on held-out pool rows).
+  Its committed rows were made before a steered label kept half its shown rows (``KEEP_SHOWN``);
+* ``tuned-wide``: the same with today's code, which keeps them (start it from a copy of the
+  ``tuned`` journal: the pilots and the first round are the same prompts, so they cost nothing).
 
 A student (MiniLM + logistic regression, seeds 0-2) is trained on each setting's rows and on
 ``--n`` gold rows (a seeded train sample, disjoint from the pool) and tested on the dataset's
@@ -82,7 +85,7 @@ def generate(name: str, setting: str, n: int, pool: list[dict]) -> dict[str, Any
     prompt = BasePrompt(
         TREC_TASK if name == "trec" else SENTIMENT, label_options=labels, generate_data_for_column="text"
     )
-    tuned = setting == "tuned"
+    tuned = setting.startswith("tuned")
     llm = embedded_model(4)
     generator = DatasetGenerator(llm)
     with Timer() as t:
@@ -121,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset", choices=("sst2", "rotten_tomatoes", "trec"))
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--settings", default="", help="of today, tuned (comma-separated) to generate")
+    parser.add_argument("--settings", default="", help="today, tuned, tuned-wide (comma-separated)")
     parser.add_argument("--evaluate", action="store_true")
     parser.add_argument(
         "--today-rows", type=Path, default=None, help="rows made earlier with today's defaults"
@@ -134,7 +137,7 @@ def main() -> None:
         return
     test = as_dataset(test_rows, ["text", "label"])
     table = []
-    for setting in ("today", "tuned"):
+    for setting in ("today", "tuned", "tuned-wide"):
         path = (
             args.today_rows
             if setting == "today" and args.today_rows

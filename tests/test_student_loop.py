@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from fabricator.evaluation.student import embeddings as embeddings_module
 from fabricator.llms.fake import Fake
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.pipeline.student_loop import student as student_module
-from fabricator.pipeline.student_loop.steer import allocate, apportion, error_counts, nearest_rows
+from fabricator.pipeline.student_loop.steer import KEEP_SHOWN, allocate, apportion, error_counts, nearest_rows
 from fabricator.pipeline.student_loop.student import Labelled
 from fabricator.testing import FakeOpenAIServer
 
@@ -136,6 +137,22 @@ def test_the_next_round_asks_more_of_the_confused_label_with_the_examples_neares
     shown = [i for p in round_two if p["label"] == "positive" for i in p["fewshot_ids"]]
     assert shown and set(shown) <= set(examples["positive"])  # the nearest to its errors, only
     assert last["accuracy"] is not None and "next_rows" not in last
+
+
+def test_a_label_missed_once_still_draws_from_half_its_shown_rows(monkeypatch):
+    def one_miss(train: Labelled, test: Labelled, labels: Sequence[str], seed: int) -> list[str]:
+        first_quiet = next(t for t in test.texts if "quiet" in t)
+        return ["negative" if t == first_quiet else g for t, g in zip(test.texts, test.labels, strict=True)]
+
+    monkeypatch.setattr(student_module, "predict", one_miss)
+    with FakeOpenAIServer(responder=writer()) as server:
+        g = generate(server)
+    loop = g.last_run.summary()["student_loop"]
+    examples = loop["rounds"][0]["examples"]["positive"]
+    shown_positive = 6  # half of the 12 positive pool rows are test rows, never shown
+    # one error alone would narrow the prompts to one example, shown again and again
+    assert len(examples) == math.ceil(KEEP_SHOWN * shown_positive) == 3
+    assert any("quiet" in POOL_TEXTS[i] for i in examples)  # the one nearest the error among them
 
 
 def test_no_prompt_shows_a_row_the_student_is_tested_on(quiet_student):

@@ -11,6 +11,7 @@ Every choice is a function of the kept rows, so a rerun from the journal makes t
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -24,7 +25,16 @@ from ..prepare import RunPlan
 from ..rounds import Rounds
 from . import student
 from .split import PoolSplit, counts, labels_of, split_pool
-from .steer import STEER_SHARE, allocate, apportion, error_counts, nearest_rows, pool_view, queue_labels
+from .steer import (
+    KEEP_SHOWN,
+    STEER_SHARE,
+    allocate,
+    apportion,
+    error_counts,
+    nearest_rows,
+    pool_view,
+    queue_labels,
+)
 from .student import Labelled, Scored
 
 log = logging.getLogger("fabricator")
@@ -142,7 +152,7 @@ class StudentLoop:
             if not missed:
                 continue
             shown = split.shown[label]
-            count = min(len(shown), max(split.per_prompt, len(missed)))
+            count = min(len(shown), max(split.per_prompt, len(missed), math.ceil(KEEP_SHOWN * len(shown))))
             errors = _embed([split.texts[i] for i in missed])
             candidates = _embed([split.texts[i] for i in shown])
             out[label] = sorted(shown[j] for j in nearest_rows(errors, candidates, count))

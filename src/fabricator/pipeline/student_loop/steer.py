@@ -6,7 +6,9 @@
   label it misses gets the most rows, and none gets less than half its even share.
 * **Examples.** For each label, the shown pool rows nearest (cosine, in the student's embedding
   space) to the test rows of that label it got wrong: each error's nearest in turn, one row per
-  error, at least the examples one prompt shows. A label without errors keeps all its shown rows.
+  error, at least the examples one prompt shows and at least ``KEEP_SHOWN`` of the label's shown
+  rows (a handful of examples shown again and again makes a small teacher write the same rows).
+  A label without errors keeps all its shown rows.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from ..plan import Planner
 STEER_SHARE = 0.5
 #: what an error counts for the label the student took the row for (its gold label: 1)
 TAKEN_FOR = 0.5
+#: the share of a steered label's shown rows its prompts still draw from (the nearest to its errors)
+KEEP_SHOWN = 0.5
 
 
 def error_counts(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
@@ -91,6 +95,7 @@ def queue_labels(planner: Planner, wanted: Mapping[str, int]) -> None:
 
 
 __all__ = [
+    "KEEP_SHOWN",
     "STEER_SHARE",
     "TAKEN_FOR",
     "allocate",
