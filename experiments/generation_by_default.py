@@ -77,7 +77,7 @@ def data(name: str, n: int) -> tuple[list[dict], list[dict], list[dict]]:
 
 
 def rows_path(name: str, setting: str, n: int) -> Path:
-    return RESULTS / f"generation_by_default_{name}_{setting}_{n}.jsonl"
+    return RESULTS / f"generation_by_default_{name}_{setting.replace('@', '-seed')}_{n}.jsonl"
 
 
 def generate(name: str, setting: str, n: int, pool: list[dict]) -> dict[str, Any]:
@@ -86,14 +86,15 @@ def generate(name: str, setting: str, n: int, pool: list[dict]) -> dict[str, Any
         TREC_TASK if name == "trec" else SENTIMENT, label_options=labels, generate_data_for_column="text"
     )
     tuned = setting.startswith("tuned")
+    seed = int(setting.partition("@")[2] or 0)  # "today@1": today's defaults, sampling seed 1
     llm = embedded_model(4)
     generator = DatasetGenerator(llm)
     with Timer() as t:
         made = generator.generate(
             prompt, as_dataset(pool, ["text", "label"]), "uniform", 2, "label",
             num_samples_to_generate=n, max_prompt_calls=n * 3 // 2, max_tokens=60 if name != "trec" else 40,
-            temperature=0.9, seed=0, pilots=tuned, student_loop=tuned,
-            journal_dir=RUNS / "generation_by_default" / name / setting, progress=True,
+            temperature=0.9, seed=seed, pilots=tuned, student_loop=tuned,
+            journal_dir=RUNS / "generation_by_default" / name / setting.replace("@", "-seed"), progress=True,
         )  # fmt: skip
     llm.close()
     assert generator.last_run is not None
@@ -124,7 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset", choices=("sst2", "rotten_tomatoes", "trec"))
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--settings", default="", help="today, tuned, tuned-wide (comma-separated)")
+    parser.add_argument("--settings", default="", help="today, tuned, tuned-wide; @1: seed 1")
     parser.add_argument("--evaluate", action="store_true")
     parser.add_argument(
         "--today-rows", type=Path, default=None, help="rows made earlier with today's defaults"
@@ -137,7 +138,7 @@ def main() -> None:
         return
     test = as_dataset(test_rows, ["text", "label"])
     table = []
-    for setting in ("today", "tuned", "tuned-wide"):
+    for setting in ("today", "today@1", "tuned", "tuned-wide", "tuned-wide@1"):
         path = (
             args.today_rows
             if setting == "today" and args.today_rows
