@@ -391,5 +391,7 @@ def test_the_plan_of_a_folder_names_what_its_last_run_chose_and_a_rerun_chooses_
         assert again == {**chosen, "calls": 0} and server.stats["completed"] == 0  # all from the journal
         other = OpenAICompatible(model="other", base_url=server.base_url, api_key="k", supports_prefill=True)
         assert "chosen before" not in dict(plan_recipe(recipe, output=out, llm=other).lines())
+        (out / "metadata.json").write_text('{"model": "m", "summary": {"tuning": {"chosen": 3}}}')
+        assert "chosen before" not in dict(plan_recipe(recipe, output=out, llm=llm).lines())  # no traceback
         asyncio.run(llm.aclose())
         asyncio.run(other.aclose())

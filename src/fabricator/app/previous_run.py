@@ -39,8 +39,8 @@ class Previous:
 
 def previous_run(output: Path | None) -> tuple[Previous | None, str]:
     """The last run's measurements in ``output``, or ``None`` and why there are none."""
-    path = output / "metadata.json" if output is not None else None
-    if path is None or not path.is_file():
+    path = _metadata_file(output)
+    if path is None:
         return None, "no previous run"
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
@@ -62,26 +62,32 @@ def previous_run(output: Path | None) -> tuple[Previous | None, str]:
 
 def previous_choice(output: Path | None, model: str) -> str:
     """What tuning chose in the last run of ``model`` in ``output``, in one line ("" if none): its
-    answers are in the folder's journal, so a rerun of the same recipe chooses the same at no cost."""
-    path = output / "metadata.json" if output is not None else None
-    if path is None or not path.is_file():
+    answers are in the folder's journal, so a rerun of the same recipe chooses the same at no cost.
+    Read even where ``previous_run`` has no measurement (a rerun that paid nothing)."""
+    path = _metadata_file(output)
+    if path is None:
         return ""
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
         tuning = meta["summary"].get("tuning")
         if meta.get("model") != model or not isinstance(tuning, dict):
             return ""
-        metric = "entity F1" if tuning.get("metric") == "f1" else "accuracy"
-        value = float(tuning["f1"] if tuning.get("metric") == "f1" else tuning["accuracy"])
-        rows = int(tuning["rows"])
-        what = "sentences" if tuning.get("metric") == "f1" else "rows"
+        f1 = tuning.get("metric") == "f1"  # NER's choice (``SpanChoice.summary``)
+        metric, what = ("entity F1", "sentences") if f1 else ("accuracy", "rows")
         found = (
-            f"`{tuning['chosen']}` in the run of {meta.get('started', '?')}: {metric} {value:.2f} "
-            f"± {float(tuning['margin']):.2f} on {rows} held-out pool {what}"
+            f"`{tuning['chosen']}` in the run of {meta.get('started', '?')}: {metric} "
+            f"{float(tuning['f1' if f1 else 'accuracy']):.2f} ± {float(tuning['margin']):.2f} on "
+            f"{int(tuning['rows'])} held-out pool {what}"
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # edited by hand: no choice
         return ""
     return found + "; its answers are in the journal, so the same recipe chooses it again at no cost"
+
+
+def _metadata_file(output: Path | None) -> Path | None:
+    """The folder's ``metadata.json``, if there is one."""
+    path = output / "metadata.json" if output is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 def _measured(value: Any) -> float:
