@@ -5,7 +5,8 @@ Each dataset's rows are annotated on the embedded model in up to three settings:
 
 - ``zero-shot``: no pool, tune off: the plain default before this issue;
 - ``default``: the labelled pool passed and no other option: tuning chooses the setting on
-  held-out pool rows and fits a temperature;
+  held-out pool rows, mixes in a classifier fitted on the pool where it helps, fits a temperature;
+- ``teacher``: the same without the pool classifier (``pool_classifier="off"``);
 - ``hand``: the ablation's best hand setting for sentiment (docs/experiments.md section 5): two
   examples per class drawn once and shared by all rows, three such draws voting, batch
   calibration, tuning off. No ablation was run for NLI; SNLI gets the same hand setting.
@@ -120,11 +121,13 @@ def _arguments(setting: str, pool_rows: list[dict], columns: list[str], n: int) 
     pool = as_dataset(pool_rows, [*columns, "label"])
     if setting == "default":
         return {"fewshot_dataset": pool, "max_prompt_calls": n}
+    if setting == "teacher":  # the default path without the pool classifier (before 2026-12-07)
+        return {"fewshot_dataset": pool, "max_prompt_calls": n, "pool_classifier": "off"}
     if setting.startswith("budget-"):  # the default path with a larger tune_budget, e.g. budget-0.3
         return {"fewshot_dataset": pool, "max_prompt_calls": n, "tune_budget": float(setting[7:])}
     if setting == "hand":
         return {"fewshot_dataset": pool, "max_prompt_calls": n * HAND["votes"], **HAND}
-    raise SystemExit(f"unknown setting {setting!r}: use zero-shot, default, budget-<share> or hand")
+    raise SystemExit(f"unknown setting {setting!r}: use zero-shot, default, teacher, budget-<share> or hand")
 
 
 def run(name: str, setting: str, n: int, parallel: int) -> dict[str, Any]:
@@ -190,7 +193,7 @@ def _table_row(r: dict[str, Any]) -> list[Any]:
     return [r["setting"], rows, r["accuracy"], r["ece"], *counts, chosen, expected, r["seconds"]]
 
 
-ORDER = {"zero-shot": 0, "default": 1, "hand": 2}
+ORDER = {"zero-shot": 0, "teacher": 1, "default": 2, "hand": 3}
 
 
 def write_results(dataset: str, done: list[dict[str, Any]]) -> None:

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from fabricator.execution.work import Row
-from fabricator.scoring.settle import settle
+from fabricator.scoring.settle import Tuning, settle
 from fabricator.scoring.temperature import calibration_error, fit_temperature, tempered
 
 
@@ -59,7 +59,7 @@ def test_settle_applies_the_temperature_to_each_confidence_after_calibration():
         Row({"label": "a", "confidence": 0.7}, {"label_scores": {"a": 0.7, "b": 0.3}}),
         Row({"label": "b", "confidence": 0.6}, {"label_scores": {"a": 0.4, "b": 0.6}}),
     ]
-    settled = settle(rows, "label", ["a", "b"], temperature=0.5)
+    settled = settle(rows, "label", ["a", "b"], tuning=Tuning(temperature=0.5))
     assert [r["label"] for r in settled.rows] == ["a", "b"]
     assert [r["confidence"] for r in settled.rows] == pytest.approx(
         [tempered({"a": 0.7, "b": 0.3}, 0.5)["a"], tempered({"a": 0.4, "b": 0.6}, 0.5)["b"]]

@@ -157,6 +157,9 @@ class SamplingOptions(_Group):
     # an annotation whenever the pool is labelled, within tune_budget (a share of the run's calls)
     tune: Literal["auto", "off"] = "auto"
     tune_budget: Number = Field(default=0.1, gt=0.0, le=1.0)
+    # ...and a classifier fitted on the pool's sentence embeddings mixed into the teacher's label
+    # scores, at the weight that fits the held-out rows (0: the teacher alone; needs [student])
+    pool_classifier: Literal["auto", "off"] = "auto"
     # prompts (few-shot draws) scored per row; agreement is shown
     votes: Count = Field(default=1, ge=1, le=MAX_VOTES)
     # other wordings of the task description: each is one more prompt per row that votes (scored)

@@ -31,6 +31,8 @@ class GenerationReport:
     #: scored annotation: rows below ``min_confidence`` (kept as failures) and labels calibration changed
     unsure: int | None = None
     calibration_changed: int | None = None
+    #: labels the pool classifier's mix changed (tuning mixed one in: ``pipeline.tune.pool_mix``)
+    pool_changed: int | None = None
     #: attribute samplers: every attribute's values, proposed ones included, in the option's shape
     #: (``fabricator.attributes``; what a run saves to give the same values back)
     attributes: dict[str, Any] | None = None
@@ -61,6 +63,8 @@ class GenerationReport:
         scored: dict[str, Any] = {}
         if self.calibration_changed is not None:
             scored["calibration_changed"] = self.calibration_changed
+        if self.pool_changed is not None:
+            scored["pool_classifier_changed"] = self.pool_changed
         if self.unsure is not None:
             scored.update(below_min_confidence=self.unsure, coverage=self.coverage)
         if self.near_duplicates is not None:

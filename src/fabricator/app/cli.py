@@ -187,6 +187,8 @@ def _confidence_rows(result: RunResult) -> list[tuple[str, str]]:
         rows.append(("votes", f"{flagged} row(s) where the prompts disagree (flagged in provenance.jsonl)"))
     if "calibration_changed" in s:
         rows.append(("calibration", f"{s['calibration_changed']} label(s) changed (label prior removed)"))
+    if "pool_classifier_changed" in s:
+        rows.append(("pool classifier", f"{s['pool_classifier_changed']} label(s) changed by the mix"))
     if "coverage" in s:
         rows.append(
             (

@@ -16,7 +16,7 @@ from datasets import ClassLabel, Dataset, Features, Value
 from ..execution.work import Failure, FailureKind, Row
 from ..options import SamplingOptions
 from ..report import GenerationReport
-from ..scoring.settle import label_column, settle
+from ..scoring.settle import Tuning, label_column, settle
 from .filters.judge import judge_columns
 from .task import Task
 
@@ -50,6 +50,7 @@ def finish(
 
 def _settle(ordered: list[Row], task: Task, report: GenerationReport, sampling: SamplingOptions) -> list[Row]:
     column = label_column(task.format)
+    pool = task.tuned.pool if task.tuned is not None else None
     settled = settle(
         ordered,
         column,
@@ -57,8 +58,14 @@ def _settle(ordered: list[Row], task: Task, report: GenerationReport, sampling: 
         calibration=sampling.calibration,
         min_confidence=sampling.min_confidence,
         target=_pool_frequencies(task),
-        temperature=task.tuned.temperature if task.tuned is not None else 1.0,
+        tuning=Tuning(
+            task.tuned.temperature if task.tuned is not None else 1.0,
+            _pool_scores(ordered, task) if pool is not None and pool.weight else None,
+            pool.weight if pool is not None else 0.0,
+        ),
     )
+    if pool is not None and pool.weight:
+        report.pool_changed = settled.pool_changed
     if sampling.calibration != "off":
         report.calibration_changed = settled.changed
     if sampling.min_confidence is not None:
@@ -79,6 +86,15 @@ def _settle(ordered: list[Row], task: Task, report: GenerationReport, sampling: 
         report.failures.sort(key=lambda f: f.index)
         report.rows = len(settled.rows)
     return settled.rows
+
+
+def _pool_scores(ordered: list[Row], task: Task) -> list[dict[str, float] | None]:
+    """The pool classifier's scores of each row's input (tuning's mix; ``None``: no input row)."""
+    inputs = task.unlabeled_rows or []
+    pool = task.tuned.pool if task.tuned is not None else None
+    if pool is None:
+        return [None] * len(ordered)
+    return pool.scores([inputs[r.source] if r.source is not None else None for r in ordered])
 
 
 def _pool_frequencies(task: Task) -> dict[str, float] | None:

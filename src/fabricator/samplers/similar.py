@@ -39,6 +39,11 @@ class Similar(str):
         return (Similar, (self.embedder,))
 
 
+def joined_text(row: Mapping[str, Any], columns: Sequence[str]) -> str:
+    """What an embedder reads of a row: its ``columns``' values joined by a newline."""
+    return "\n".join(str(row.get(c, "")) for c in columns)
+
+
 def minilm_embedder(texts: Sequence[str]) -> Any:
     """The bundled all-MiniLM-L6-v2 (offline, cached per text); a ConfigError names the extra."""
     return student_embeddings.embed_texts(list(texts))  # looked up per call: tests replace it
@@ -92,7 +97,7 @@ class SimilarIndex:
 
     def text_of(self, row: Mapping[str, Any]) -> str:
         """A row's text: its ``columns``' values joined by a newline."""
-        return "\n".join(str(row.get(c, "")) for c in self.columns)
+        return joined_text(row, self.columns)
 
     def nearest(self, texts: Sequence[str], k: int, per_class: bool = False) -> list[list[int]]:
         """For each text, the pool indices of its ``k`` nearest examples (of each class when
@@ -115,4 +120,12 @@ class SimilarIndex:
         return out
 
 
-__all__ = ["Embedder", "Similar", "SimilarIndex", "embedder_of", "minilm_embedder", "unit_rows"]
+__all__ = [
+    "Embedder",
+    "Similar",
+    "SimilarIndex",
+    "embedder_of",
+    "joined_text",
+    "minilm_embedder",
+    "unit_rows",
+]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .candidates import Candidate
 from .scorer import margin
+
+if TYPE_CHECKING:
+    from .pool_mix import PoolMix
 
 #: held-out rows that fit a temperature close to the one the run's own gold labels would give (SST-2:
 #: 104 rows fitted 0.45 against 0.42; 34 rows fitted 0.72, which the cross-fit rejected)
@@ -38,6 +41,9 @@ class Tuned(Protocol):
 
     @property
     def temperature(self) -> float: ...
+
+    @property
+    def pool(self) -> PoolMix | None: ...
 
     def summary(self) -> dict[str, Any]: ...
 
@@ -71,6 +77,8 @@ class Choice:
     ece: float  # on the held-out rows, each fold's temperature fitted on the other folds
     ece_before: float  # the same rows without the temperature
     calls: int  # model calls tuning made (journaled answers are free)
+    pool: PoolMix | None = None  # the pool classifier's mix (weight 0: the teacher alone)
+    pool_error: str | None = None  # why no pool classifier could be fitted (its extra missing)
 
     @property
     def name(self) -> str:
@@ -83,9 +91,10 @@ class Choice:
     def sentence(self) -> str:
         """``tuning chose shared-calibrated: 0.91 ± 0.03 on 120 pool rows (ECE 0.031 after ...)``."""
         note = confidence_note(self.rows, self.temperature, self.ece, self.ece_before)
+        pool = f" {self.pool.phrase()}" if self.pool is not None else ""
         return (
-            f"tuning chose {self.name}: {self.accuracy:.2f} ± {self.margin:.2f} on {self.rows} pool rows "
-            f"({note}; {self.calls} tuning calls)"
+            f"tuning chose {self.name}{pool}: {self.accuracy:.2f} ± {self.margin:.2f} on {self.rows} pool "
+            f"rows ({note}; {self.calls} tuning calls)"
         )
 
     def options(self) -> dict[str, Any]:
@@ -103,6 +112,8 @@ class Choice:
             "ece": round(self.ece, 4),
             "ece_before": round(self.ece_before, 4),
             "calls": self.calls,
+            **({"pool_classifier": self.pool.summary()} if self.pool is not None else {}),
+            **({"pool_classifier_error": self.pool_error} if self.pool_error else {}),
             "candidates": [
                 {
                     "setting": o.label,

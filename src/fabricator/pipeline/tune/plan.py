@@ -52,6 +52,7 @@ class TunePlan:
     budget: int  # the most calls tuning may make
     skipped: str | None = None  # why the run is not tuned (the plan says it)
     base: tuple[str, str] = ("", "off")  # the prior setting (name, calibration): kept unless beaten
+    pool_classifier: bool = False  # mix a classifier fitted on the pool into the chosen setting
 
     @property
     def folds(self) -> tuple[Fold, ...]:
@@ -122,7 +123,10 @@ def plan_tuning(
         len(gold) // len(keep), MAX_ROWS // len(keep), budget // sum(_priciest(candidates, k) for k in keep)
     )
     base = base_of(candidates, calibrations)
-    plan = TunePlan(tuple(candidates), calibrations, (), pool, gold, prompt, column, budget, base=base)
+    plan = TunePlan(
+        tuple(candidates), calibrations, (), pool, gold, prompt, column, budget, base=base,
+        pool_classifier=task.sampling.pool_classifier == "auto",
+    )  # fmt: skip
     if setting.smallest_class < 1 and any(c.strategy == "stratified" for c in candidates):
         return replace(
             plan, candidates=(), skipped=f"a label has {smallest} pool row(s): too few to hold any out"

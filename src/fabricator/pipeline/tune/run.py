@@ -8,6 +8,7 @@ annotation of its own), so tuning stays in the pipeline and every call goes the 
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,10 @@ from .candidates import Candidate
 from .choice import Choice, Outcome
 from .folds import Fold
 from .plan import MIN_ROWS, TunePlan
+from .pool_mix import PoolMix, fit_pool_mix
 from .scorer import Scores, accuracy, calibrated, clearly_better
+
+log = logging.getLogger("fabricator")
 
 #: options of each tuning annotation: raw scores of every held-out row, nothing else written
 SUB_RUN = {"tune": "off", "calibration": "off", "min_confidence": None, "log_path": None, "progress": False}
@@ -154,11 +158,27 @@ async def choose(plan: TunePlan, annotate: Annotate) -> Choice:
     name, calibration = _pick(scored, alive)
     chosen = next(c for c in plan.candidates if c.name == name)
     final = scored.read(name, calibration)
+    pool, pool_error = _pool_mix(plan, final, scored.gold)
+    if pool is not None:
+        final = list(pool.held_out)
     temperature, ece, before = _fit(final, scored.gold)
     return Choice(
-        chosen, calibration, _table(scored), scored.accuracy(name, calibration), len(scored.gold),
-        temperature, ece, before, scored.calls,
+        chosen, calibration, _table(scored), accuracy(final, scored.gold), len(scored.gold),
+        temperature, ece, before, scored.calls, pool, pool_error,
     )  # fmt: skip
+
+
+def _pool_mix(
+    plan: TunePlan, scores: Sequence[Scores | None], gold: Sequence[str]
+) -> tuple[PoolMix | None, str | None]:
+    """The pool classifier's mix for the chosen setting, or why there is none (its extra missing)."""
+    if not plan.pool_classifier:
+        return None, None
+    try:
+        return fit_pool_mix(plan, scores, gold), None
+    except ConfigError as exc:
+        log.info("no pool classifier: %s", exc)
+        return None, str(exc)
 
 
 def _order(plan: TunePlan, candidates: Sequence[Candidate]) -> list[Candidate]:

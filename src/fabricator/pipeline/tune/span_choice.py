@@ -50,6 +50,7 @@ class SpanChoice:
     calls: int  # model calls tuning made (journaled answers are free)
     default: str  # the candidate kept unless another is clearly better
     temperature: float = 1.0  # entity confidences are not rescaled (``Task.tuned``)
+    pool: None = None  # no pool classifier is mixed into entity spans
 
     @property
     def name(self) -> str:
