@@ -138,6 +138,7 @@ def tuning_lines(tuning: Mapping[str, Any] | None) -> list[str]:
         "(never shown as their own examples); expected calibration error: "
         + confidence_note(tuning["rows"], tuning["temperature"], tuning["ece"], tuning["ece_before"])
         + f"; {tuning['calls']} tuning calls.",
+        *_pool_lines(tuning),
         "",
         "  | candidate | held-out accuracy | held-out rows | prompts per row |",
         "  |---|---|---|---|",
@@ -146,6 +147,28 @@ def tuning_lines(tuning: Mapping[str, Any] | None) -> list[str]:
         accuracy = "failed: " + str(c.get("error", "")) if c["accuracy"] is None else f"{c['accuracy']:.3f}"
         lines.append(f"  | `{c['setting']}` | {accuracy} | {c.get('rows', '')} | {c['prompts_per_row']} |")
     return [*lines, ""]
+
+
+def _pool_lines(tuning: Mapping[str, Any]) -> list[str]:
+    """Whether the labels mix in a classifier fitted on the pool (``pipeline.tune.pool_mix``)."""
+    pool = tuning.get("pool_classifier")
+    if pool is None:
+        error = tuning.get("pool_classifier_error")
+        return [f"- No classifier was fitted on the pool: {error}"] if error else []
+    figures = (
+        f"held-out accuracy: teacher {pool['teacher_accuracy']:.2f}, classifier "
+        f"{pool['classifier_accuracy']:.2f}"
+    )
+    if not pool["weight"]:
+        return [
+            f"- A classifier fitted on the pool did not help the teacher: the labels are the teacher's "
+            f"({figures})."
+        ]
+    return [
+        f"- Labels mix the teacher's scores with a classifier fitted on the labelled pool (logistic "
+        f"regression on sentence embeddings), weight {pool['weight']:g} ({figures}, mix "
+        f"{pool['mixed_accuracy']:.2f})."
+    ]
 
 
 def _span_tuning_lines(tuning: Mapping[str, Any]) -> list[str]:

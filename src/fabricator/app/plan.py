@@ -97,10 +97,15 @@ def tuning_line(tuning: TunePlan | None) -> str:
         if stages > 1
         else ""
     )
+    pool = (
+        "; then a classifier fitted on the pool mixed in where it helps (no call)"
+        if tuning.pool_classifier
+        else ""
+    )
     return (
         f"{len(tuning.candidates)} candidate settings ({names}){calibrations} scored on up to "
         f"{tuning.rows} held-out pool rows{halving}; kept unless clearly beaten: "
-        f"{_setting(*tuning.base)}; at most {tuning.calls:,} calls before the run "
+        f"{_setting(*tuning.base)}{pool}; at most {tuning.calls:,} calls before the run "
         f"(budget {tuning.budget:,}; journaled answers are free)"
     )
 

@@ -48,10 +48,10 @@ class PoolMix:
         return [next(scored) if r is not None else None for r in rows]
 
     def phrase(self) -> str:
-        """``with the pool classifier at weight 0.75 (alone 0.85)`` / ``teacher alone: ...``."""
+        """How the choice reads after the setting's name in ``Choice.sentence``."""
         if self.weight:
             return f"with the pool classifier at weight {self.weight:g} (classifier alone {self.alone:.2f})"
-        return f"teacher alone (pool classifier alone {self.alone:.2f}, no mix helped)"
+        return f"and the teacher alone (pool classifier alone {self.alone:.2f}: no mix helped)"
 
     def summary(self) -> dict[str, Any]:
         return {
