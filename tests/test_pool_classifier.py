@@ -13,8 +13,10 @@ from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.app.card_method import tuning_lines
+from fabricator.app.plan import tuning_line
 from fabricator.errors import ConfigError
 from fabricator.evaluation.student import embeddings as embeddings_module
+from fabricator.llms.fake import Fake
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.scoring.pool_classifier import FLOOR, PoolVectors, mix
 from fabricator.testing import FakeOpenAIServer
@@ -179,3 +181,17 @@ def test_without_the_embedder_the_run_goes_on_with_the_teacher_and_says_why(monk
     tuning = report.summary()["tuning"]
     assert "MiniLM" in tuning["pool_classifier_error"] and "pool_classifier" not in tuning
     assert len(labels) == 300
+
+
+def test_the_plan_says_a_pool_classifier_will_be_mixed_in_unless_it_is_off():
+    llm = Fake("positive")
+    texts = sentiment("p", 200)
+    pool = Dataset.from_dict({"text": texts, "label": [truth(t) for t in texts]})
+    data = Dataset.from_dict({"text": sentiment("r", 1000)})
+    on = DatasetGenerator(llm).plan(prompt(), pool, unlabeled_dataset=data, max_prompt_calls=1000)
+    off = DatasetGenerator(llm).plan(
+        prompt(), pool, unlabeled_dataset=data, max_prompt_calls=1000, pool_classifier="off"
+    )
+    assert on.tuning is not None and off.tuning is not None and llm.calls == 0
+    assert "pool classifier ([student] extra) mixed in where it helps" in tuning_line(on.tuning)
+    assert "pool classifier" not in tuning_line(off.tuning)

@@ -98,7 +98,7 @@ def tuning_line(tuning: TunePlan | None) -> str:
         else ""
     )
     pool = (
-        "; then a classifier fitted on the pool mixed in where it helps (no call)"
+        "; then a pool classifier ([student] extra) mixed in where it helps, at no call"
         if tuning.pool_classifier
         else ""
     )
