@@ -33,7 +33,9 @@ def collect(dataset: str, budget: float, n: int) -> dict[str, Any]:
 
     def dump(scored: Any, finalists: Any) -> Any:
         data = {"dataset": dataset, "budget": budget, "gold": scored.gold, "raw": scored.raw,
-                "calls": scored.calls, "base": list(scored.plan.base)}  # fmt: skip
+                "calls": scored.calls, "base": list(scored.plan.base),
+                # each fold's held-out pool rows, in the order of ``gold`` (the rest is the pool)
+                "folds": [list(f.held) for f in scored.plan.folds]}  # fmt: skip
         out.write_text(json.dumps(data))
         raise _Collected
 
