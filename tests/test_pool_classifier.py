@@ -18,7 +18,9 @@ from fabricator.errors import ConfigError
 from fabricator.evaluation.student import embeddings as embeddings_module
 from fabricator.llms.fake import Fake
 from fabricator.llms.openai import OpenAICompatible
+from fabricator.pipeline.tune.pool_mix import WEIGHTS, choose_weight, mixed
 from fabricator.scoring.pool_classifier import FLOOR, PoolVectors, mix
+from fabricator.scoring.temperature import log_loss
 from fabricator.testing import FakeOpenAIServer
 
 LABELS = ["positive", "negative"]
@@ -195,3 +197,19 @@ def test_the_plan_says_a_pool_classifier_will_be_mixed_in_unless_it_is_off():
     assert on.tuning is not None and off.tuning is not None and llm.calls == 0
     assert "pool classifier ([student] extra) mixed in where it helps" in tuning_line(on.tuning)
     assert "pool classifier" not in tuning_line(off.tuning)
+
+
+def test_a_weight_is_kept_only_where_the_mix_is_clearly_better_than_the_teacher():
+    gold = ["a"] * 12
+    unsure = {"a": 0.45, "b": 0.55}  # the teacher leans wrong, barely
+    sure = {"a": 0.9, "b": 0.1}
+    pool_right = {"a": 0.9, "b": 0.1}
+    # the classifier turns 1 of 12 rows right: better, but not clearly (a sign test over 1 row)
+    one = [unsure] + [sure] * 11
+    assert choose_weight(one, [pool_right] * 12, gold) == 0.0
+    # it turns 6 of 12 right: clearly better, and the weight is the one of the lowest log-loss
+    six = [unsure] * 6 + [sure] * 6
+    weight = choose_weight(six, [pool_right] * 12, gold)
+    assert weight > 0
+    losses = {w: log_loss(mixed(six, [pool_right] * 12, w), gold) for w in WEIGHTS if w}
+    assert weight == min(losses, key=lambda w: losses[w])
