@@ -161,8 +161,8 @@ def _pool_lines(tuning: Mapping[str, Any]) -> list[str]:
     )
     if not pool["weight"]:
         return [
-            f"- A classifier fitted on the pool did not help the teacher: the labels are the teacher's "
-            f"({figures})."
+            f"- A classifier fitted on the pool, mixed in, was not clearly better than the teacher: "
+            f"the labels are the teacher's ({figures})."
         ]
     return [
         f"- Labels mix the teacher's scores with a classifier fitted on the labelled pool (logistic "

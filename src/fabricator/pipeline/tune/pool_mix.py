@@ -51,7 +51,7 @@ class PoolMix:
         """How the choice reads after the setting's name in ``Choice.sentence``."""
         if self.weight:
             return f"with the pool classifier at weight {self.weight:g} (classifier alone {self.alone:.2f})"
-        return f"and the teacher alone (pool classifier alone {self.alone:.2f}: no mix helped)"
+        return f"and the teacher alone (pool classifier alone {self.alone:.2f}: no mix was clearly better)"
 
     def summary(self) -> dict[str, Any]:
         return {
