@@ -26,16 +26,13 @@ from collections import Counter
 
 import tune_annotation
 from common import RESULTS
+from tune_temperature import DEFAULT_ROWS, PRIOR  # the default runs' sizes, the prior's answers
 
 from fabricator.pipeline.tune.pool_mix import WEIGHTS, choose_weight, mixed
 from fabricator.pipeline.tune.scorer import accuracy, calibrated
 from fabricator.samplers.similar import joined_text, minilm_embedder
 from fabricator.scoring.pool_classifier import PoolVectors
 from fabricator.scoring.temperature import log_loss
-
-#: the default run's size and the held-out rows its finalists were scored on (docs/experiments.md)
-DEFAULT_ROWS = {"sst2": (872, 34), "trec": (500, 20), "imdb": (250, 10), "snli": (300, 12)}
-PRIOR = "shared"
 
 
 def replay(dataset: str, draws: int) -> dict[str, object]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasets import ClassLabel, Dataset, Features, Value
 
@@ -19,6 +19,9 @@ from ..report import GenerationReport
 from ..scoring.settle import Tuning, label_column, settle
 from .filters.judge import judge_columns
 from .task import Task
+
+if TYPE_CHECKING:
+    from .tune.pool_mix import PoolMix
 
 log = logging.getLogger("fabricator")
 
@@ -51,6 +54,7 @@ def finish(
 def _settle(ordered: list[Row], task: Task, report: GenerationReport, sampling: SamplingOptions) -> list[Row]:
     column = label_column(task.format)
     pool = task.tuned.pool if task.tuned is not None else None
+    mixed = pool if pool is not None and pool.weight > 0 else None  # weight 0: the teacher alone
     settled = settle(
         ordered,
         column,
@@ -60,11 +64,11 @@ def _settle(ordered: list[Row], task: Task, report: GenerationReport, sampling: 
         target=_pool_frequencies(task),
         tuning=Tuning(
             task.tuned.temperature if task.tuned is not None else 1.0,
-            _pool_scores(ordered, task) if pool is not None and pool.weight else None,
-            pool.weight if pool is not None else 0.0,
+            _pool_scores(ordered, task.unlabeled_rows or [], mixed) if mixed is not None else None,
+            mixed.weight if mixed is not None else 0.0,
         ),
     )
-    if pool is not None and pool.weight:
+    if mixed is not None:
         report.pool_changed = settled.pool_changed
     if sampling.calibration != "off":
         report.calibration_changed = settled.changed
@@ -88,12 +92,10 @@ def _settle(ordered: list[Row], task: Task, report: GenerationReport, sampling: 
     return settled.rows
 
 
-def _pool_scores(ordered: list[Row], task: Task) -> list[dict[str, float] | None]:
-    """The pool classifier's scores of each row's input (tuning's mix; ``None``: no input row)."""
-    inputs = task.unlabeled_rows or []
-    pool = task.tuned.pool if task.tuned is not None else None
-    if pool is None:
-        return [None] * len(ordered)
+def _pool_scores(
+    ordered: list[Row], inputs: list[dict[str, Any]], pool: PoolMix
+) -> list[dict[str, float] | None]:
+    """The pool classifier's scores of each row's input row (``None``: a row with none)."""
     return pool.scores([inputs[r.source] if r.source is not None else None for r in ordered])
 
 
