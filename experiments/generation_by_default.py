@@ -10,7 +10,11 @@ labelled pool, with the prompt of docs/experiments.md section 1 (sentiment) or o
   pool) and ``student_loop=True`` (4 rounds steered by the student's errors on held-out pool rows).
   Its committed rows were made before a steered label kept half its shown rows (``KEEP_SHOWN``);
 * ``tuned-wide``: the same with today's code, which keeps them (start it from a copy of the
-  ``tuned`` journal: the pilots and the first round are the same prompts, so they cost nothing).
+  ``tuned`` journal: the pilots and the first round are the same prompts, so they cost nothing);
+* ``checked``: the defaults since the pool check (a classifier fitted on the pool drops rows it
+  reads as another label, ``pipeline.filters.pool_check``). ``today`` and ``tuned*`` keep the
+  check off, as their committed rows were made. Start it from a copy of ``today``'s journal: the
+  first round's prompts are the same, so only the rows written in place of dropped ones cost calls.
 
 A student (MiniLM + logistic regression, seeds 0-2) is trained on each setting's rows and on
 ``--n`` gold rows (a seeded train sample, disjoint from the pool) and tested on the dataset's
@@ -86,6 +90,7 @@ def generate(name: str, setting: str, n: int, pool: list[dict]) -> dict[str, Any
         TREC_TASK if name == "trec" else SENTIMENT, label_options=labels, generate_data_for_column="text"
     )
     tuned = setting.startswith("tuned")
+    checked = setting.startswith("checked")
     seed = int(setting.partition("@")[2] or 0)  # "today@1": today's defaults, sampling seed 1
     llm = embedded_model(4)
     generator = DatasetGenerator(llm)
@@ -94,6 +99,7 @@ def generate(name: str, setting: str, n: int, pool: list[dict]) -> dict[str, Any
             prompt, as_dataset(pool, ["text", "label"]), "uniform", 2, "label",
             num_samples_to_generate=n, max_prompt_calls=n * 3 // 2, max_tokens=60 if name != "trec" else 40,
             temperature=0.9, seed=seed, pilots=tuned, student_loop=tuned,
+            pool_classifier="auto" if checked else "off",
             journal_dir=RUNS / "generation_by_default" / name / setting.replace("@", "-seed"), progress=True,
         )  # fmt: skip
     llm.close()
@@ -106,6 +112,7 @@ def generate(name: str, setting: str, n: int, pool: list[dict]) -> dict[str, Any
         "calls": summary["calls"],
         "seconds": round(t.seconds),
         "pilots": (generator.last_run.pilots or {}).get("chosen"),
+        "pool_check": {k: v for k, v in (summary.get("pool_check") or {}).items() if k != "by_label"},
         "rounds": [(r.get("round"), r.get("accuracy")) for r in loop.get("rounds", [])],
     }
 
@@ -125,7 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset", choices=("sst2", "rotten_tomatoes", "trec"))
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--settings", default="", help="today, tuned, tuned-wide; @1: seed 1")
+    parser.add_argument("--settings", default="", help="today, checked, tuned, tuned-wide; @1: seed 1")
     parser.add_argument("--evaluate", action="store_true")
     parser.add_argument(
         "--today-rows", type=Path, default=None, help="rows made earlier with today's defaults"
@@ -138,7 +145,7 @@ def main() -> None:
         return
     test = as_dataset(test_rows, ["text", "label"])
     table = []
-    for setting in ("today", "today@1", "tuned", "tuned-wide", "tuned-wide@1"):
+    for setting in ("today", "today@1", "checked", "checked@1", "tuned", "tuned-wide", "tuned-wide@1"):
         path = (
             args.today_rows
             if setting == "today" and args.today_rows

@@ -158,7 +158,8 @@ class SamplingOptions(_Group):
     tune: Literal["auto", "off"] = "auto"
     tune_budget: Number = Field(default=0.1, gt=0.0, le=1.0)
     # ...and a classifier fitted on the pool's sentence embeddings mixed into the teacher's label
-    # scores, at the weight that fits the held-out rows (0: the teacher alone; needs [student])
+    # scores, at the weight that fits the held-out rows (0: the teacher alone; needs [student]);
+    # in label-conditioned generation it drops rows it reads as another label (the pool check)
     pool_classifier: Literal["auto", "off"] = "auto"
     # prompts (few-shot draws) scored per row; agreement is shown
     votes: Count = Field(default=1, ge=1, le=MAX_VOTES)

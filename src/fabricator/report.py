@@ -12,6 +12,7 @@ from .execution.stats import RunStats
 from .execution.work import Failure
 from .formats.kinds import TaskKind
 from .pipeline.filters.judge import JudgeCounts
+from .pipeline.filters.pool_check import PoolCheckCounts
 from .pipeline.filters.verification import VerificationCounts
 
 
@@ -40,6 +41,8 @@ class GenerationReport:
     #: label verification (``verify``) checked, kept and dropped
     near_duplicates: int | None = None
     verification: VerificationCounts | None = None
+    #: label-conditioned generation: rows the pool's classifier read as another label (``pool_check``)
+    pool_check: PoolCheckCounts | None = None
     #: the judge (``judge``): each criterion's mean score, histogram and rows rejected
     judge: JudgeCounts | None = None
     #: settings chosen on the labelled few-shot pool (``pipeline.tune``): ``Choice.summary()``
@@ -71,6 +74,8 @@ class GenerationReport:
             scored["near_duplicates"] = self.near_duplicates
         if self.verification is not None:
             scored["verification"] = self.verification.as_dict()
+        if self.pool_check is not None:
+            scored["pool_check"] = self.pool_check.as_dict()
         if self.judge is not None:
             scored["judge"] = self.judge.as_dict()
         if self.tuning is not None:

@@ -14,7 +14,7 @@ from ..pipeline.tune.choice import confidence_note
 if TYPE_CHECKING:
     from .recipe import Recipe
 
-__all__ = ["how_it_was_made", "label_picking", "sampling", "tuning_lines", "verification"]
+__all__ = ["how_it_was_made", "label_picking", "pool_check", "sampling", "tuning_lines", "verification"]
 
 _WORKFLOWS = {
     "unlabeled": "unlabeled generation: the model wrote new texts from the task description",
@@ -58,6 +58,8 @@ def how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str)
         lines.append(f"- Labels: {label_picking(s)}.")
     if s.verify:
         lines.append(f"- Label verification: {verification(s, summary.get('verification'))}.")
+    if summary.get("pool_check"):
+        lines.append(f"- Pool check: {pool_check(summary['pool_check'])}.")
     lines += tuning_lines(summary.get("tuning"))
     if recipe.fewshot:
         f = recipe.fewshot
@@ -102,6 +104,18 @@ def verification(s: Any, counts: Mapping[str, Any] | None) -> str:
         how += " (the annotator's own label prior divided out)"
     if counts:
         how += f"; {counts.get('kept', 0)} of {counts.get('checked', 0)} checked rows kept"
+    return how
+
+
+def pool_check(counts: Mapping[str, Any]) -> str:
+    """How the pool's classifier checked the generated rows' labels, in one line."""
+    pool = f"a classifier fitted on the {counts.get('pool_rows', 0):,} labelled few-shot rows"
+    if counts.get("error"):
+        return f"{pool} could not be fitted ({counts['error']}), so no row was checked"
+    how = f"rows {pool} read as another label than the one asked for were dropped and written again"
+    how += f"; {counts.get('kept', 0)} of {counts.get('checked', 0)} checked rows kept"
+    if counts.get("unchecked"):
+        how += f", {counts['unchecked']} of labels with too few pool rows not checked"
     return how
 
 

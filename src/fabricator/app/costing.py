@@ -66,6 +66,7 @@ class Plan:
     tuning: str = ""
     previous_tuning: str = ""  # what tuning chose in the folder's last run (its answers journaled)
     pilot_calls: int = 0  # generation ``pilots``: at most this many calls before the run
+    pool_check: str = ""  # label-conditioned generation: what the pool check does (no call)
     reask_allowance: int = 0  # annotation re-asks past max_prompt_calls
 
     @property
@@ -222,6 +223,7 @@ class Plan:
             "tuning_calls_at_most": self.tuning_calls,
             "previous_tuning": self.previous_tuning or None,
             "pilot_calls_at_most": self.pilot_calls,
+            "pool_check": self.pool_check or None,
             "reask_allowance": self.reask_allowance,
         }
 
@@ -289,13 +291,16 @@ class Plan:
         ]
 
     def _before_the_run(self) -> list[tuple[str, str]]:
-        """Tuning's and the pilots' lines: what they do before the run, and what was chosen before."""
+        """Tuning's and the pilots' lines: what they do before the run, and what was chosen before;
+        and the pool check's, which costs no call either."""
         lines = [("tuning", self.tuning)] if self.tuning else []
         if self.previous_tuning:
             lines.append(("chosen before", self.previous_tuning))
         if self.pilot_calls:
             calls = f"at most {self.pilot_calls:,} calls before the run (journaled answers are free)"
             lines.append(("pilots", calls))
+        if self.pool_check:
+            lines.append(("pool check", self.pool_check))
         return lines
 
 

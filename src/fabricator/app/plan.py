@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..generator import DatasetGenerator
 from ..llms.base import LLM
 from ..options import SYSTEM_PROMPT, SamplingOptions, check_budget
+from ..pipeline.filters.pool_check import PoolCheck
 from ..pipeline.filters.verification import VerifyPrompt
 from ..pipeline.plan import Planner
 from ..pipeline.prepare import RunPlan, calls_for_rows, reask_allowance
@@ -25,7 +26,7 @@ from .previous_run import Previous, previous_choice, previous_run
 from .recipe import Recipe
 from .recipe_inputs import RecipeInputs
 
-__all__ = ["plan_run", "planned_run", "refuse_over_budget", "tuning_line"]
+__all__ = ["plan_run", "planned_run", "pool_check_line", "refuse_over_budget", "tuning_line"]
 
 #: planned prompts made per round (the plan is never kept whole, as in the run)
 ROUND = 1_000
@@ -80,6 +81,18 @@ def _previous(llm: LLM, output: Path | None) -> tuple[Previous | None, str]:
     if previous is not None and previous.model != llm.name:
         return None, f"the previous run used another model ({previous.model})"
     return previous, why
+
+
+def pool_check_line(task: Task) -> str:
+    """What the pool check will do to the generated rows (``""``: no check)."""
+    check = PoolCheck.of(task, task.sampling)
+    if check is None:
+        return ""
+    labels = ", ".join(sorted(check.checked_labels))
+    return (
+        f"rows of {labels} that a classifier fitted on the pool's {check.counts.pool_rows:,} labelled "
+        "rows reads as another label are dropped and written again (no call; [student] extra)"
+    )
 
 
 def tuning_line(tuning: TunePlan | None) -> str:
@@ -166,6 +179,7 @@ def plan_run(
         tuning=tuning_line(planned.tuning),
         previous_tuning=_previous_choice(llm, planned, output),
         pilot_calls=pilot_calls(task),
+        pool_check=pool_check_line(task),
         reask_allowance=reask_allowance(planned),
     )
 

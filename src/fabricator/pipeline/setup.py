@@ -22,6 +22,7 @@ from ..report import GenerationReport
 from .filters import Filter
 from .filters.judge import Judge, judge_columns
 from .filters.near import NearDuplicateFilter
+from .filters.pool_check import PoolCheck
 from .filters.verification import Verifier
 from .resolve import check_count
 from .rounds import Rounds, Target
@@ -107,6 +108,8 @@ def report_filters(report: GenerationReport, filters: Sequence[Filter]) -> None:
             report.near_duplicates = stage.dropped
         elif isinstance(stage, Verifier):
             report.verification = stage.counts
+        elif isinstance(stage, PoolCheck):
+            report.pool_check = stage.counts
         elif isinstance(stage, Judge):
             report.judge = stage.counts
 

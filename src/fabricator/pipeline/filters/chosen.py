@@ -10,6 +10,7 @@ from . import Filter
 from .copies import CopyFilter
 from .judge import judge_of
 from .near import NearDuplicateFilter
+from .pool_check import PoolCheck
 from .registry import FilterContext, named_filters
 from .verification import Verifier
 
@@ -21,7 +22,8 @@ def filters_for(
     budget: CallBudget,
     judge_executor: Executor | None = None,
 ) -> list[Filter]:
-    """Copies, near duplicates, verification (the dearest, on the fewest rows), the judge (on
+    """Copies, near duplicates, the pool check (no call), verification (the dearest, on the fewest
+    rows), the judge (on
     ``judge_executor``: a separate judge backend, else the run's), then the filters the
     ``filters`` option names (``registry``). A run on canned answers (``dummy_response``)
     filters nothing: repeats are fine, no teacher to ask."""
@@ -33,6 +35,9 @@ def filters_for(
     near = NearDuplicateFilter.of(task, sampling)
     if near is not None:
         stages.append(near)
+    checked = PoolCheck.of(task, sampling)
+    if checked is not None:
+        stages.append(checked)
     if sampling.verify:
         stages.append(Verifier(task, sampling, executor, budget))
     judge = judge_of(task, sampling, judge_executor or executor, budget)
