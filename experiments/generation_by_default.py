@@ -14,7 +14,9 @@ labelled pool, with the prompt of docs/experiments.md section 1 (sentiment) or o
 * ``checked``: the defaults since the pool check (a classifier fitted on the pool drops rows it
   reads as another label, ``pipeline.filters.pool_check``). ``today`` and ``tuned*`` keep the
   check off, as their committed rows were made. Start it from a copy of ``today``'s journal: the
-  first round's prompts are the same, so only the rows written in place of dropped ones cost calls.
+  first round's prompts are the same, so only the rows written in place of dropped ones cost calls;
+* ``tuned-checked``: pilots, the student loop and the pool check (start it from a copy of
+  ``tuned-wide``'s journal).
 
 A student (MiniLM + logistic regression, seeds 0-2) is trained on each setting's rows and on
 ``--n`` gold rows (a seeded train sample, disjoint from the pool) and tested on the dataset's
@@ -53,6 +55,11 @@ from fabricator.evaluation.student import train_student
 from fabricator.tables import write_jsonl
 
 SEEDS = (0, 1, 2)
+#: the settings ``--evaluate`` reads the rows of, where they were made
+SETTINGS = (
+    *("today", "today@1", "checked", "checked@1"),
+    *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked"),
+)
 SENTIMENT = "Write one {} movie review sentence in the style of the examples."
 TREC_TASK = "Write one question whose answer is of the type {}. Write a new one; do not repeat the examples."
 POLARITY = {"neg": "negative", "pos": "positive"}
@@ -90,7 +97,7 @@ def generate(name: str, setting: str, n: int, pool: list[dict]) -> dict[str, Any
         TREC_TASK if name == "trec" else SENTIMENT, label_options=labels, generate_data_for_column="text"
     )
     tuned = setting.startswith("tuned")
-    checked = setting.startswith("checked")
+    checked = "checked" in setting  # "tuned-checked": pilots, the loop and the pool check
     seed = int(setting.partition("@")[2] or 0)  # "today@1": today's defaults, sampling seed 1
     llm = embedded_model(4)
     generator = DatasetGenerator(llm)
@@ -145,7 +152,7 @@ def main() -> None:
         return
     test = as_dataset(test_rows, ["text", "label"])
     table = []
-    for setting in ("today", "today@1", "checked", "checked@1", "tuned", "tuned-wide", "tuned-wide@1"):
+    for setting in SETTINGS:
         path = (
             args.today_rows
             if setting == "today" and args.today_rows
