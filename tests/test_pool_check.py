@@ -165,8 +165,9 @@ def test_the_card_says_what_the_check_kept_or_why_it_could_not():
     from fabricator.app.card_method import pool_check
 
     counts = {"pool_rows": 40, "checked": 12, "kept": 9, "mismatched": 3, "unchecked": 2}
-    assert "40 labelled few-shot rows" in pool_check(counts) and "9 of 12 checked rows kept" in pool_check(counts)
-    assert "2 of labels with too few pool rows" in pool_check(counts)
+    line = pool_check(counts)
+    assert "40 labelled few-shot rows" in line and "9 of 12 checked rows kept" in line
+    assert "2 of labels with too few pool rows" in line
     failed = pool_check({"pool_rows": 40, "error": "needs the [student] extra"})
     assert "could not be fitted (needs the [student] extra)" in failed and "kept" not in failed
 
@@ -177,3 +178,25 @@ def test_under_the_student_loop_it_never_learns_the_rows_the_student_is_tested_o
     summary = gen.last_run.summary()
     assert summary["student_loop"]["test_rows"] == 2 * MIN_ROWS  # half of each label held out
     assert summary["pool_check"]["pool_rows"] == summary["student_loop"]["shown_rows"] == 2 * MIN_ROWS
+
+
+def test_a_recipe_run_reports_the_check_in_its_metadata_and_card(tmp_path):
+    import json
+
+    from conftest import movie_recipe, write_fewshot
+    from conftest import write_recipe as write
+
+    from fabricator.app.cli import main
+
+    rows = [{"text": t, "label": label} for t, label in zip(pool()["text"], pool()["label"], strict=True)]
+    write_fewshot(tmp_path, rows)
+    recipe = movie_recipe(
+        model={"backend": "fake", "responses": ["a good movie 1", "a bad movie 2", "a bad movie 3"]},
+        generation={"num_samples_to_generate": 6, "max_prompt_calls": 30, "dedup": False},
+    )
+    out = tmp_path / "out"
+    assert main(["generate", write(tmp_path, recipe), "-o", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "metadata.json").read_text())["summary"]
+    assert summary["pool_check"]["mismatched"] > 0 and summary["pool_check"]["kept"] == 6
+    card = (out / "README.md").read_text()
+    assert "- Pool check: rows a classifier fitted on the 40 labelled few-shot rows read as" in card
