@@ -162,7 +162,9 @@ def run(name: str, setting: str, n: int, parallel: int) -> dict[str, Any]:
     tuning = summary.get("tuning") or {}
     per_row = [  # each row's gold and predicted label, confidence and label scores (for ECE studies)
         {"gold": gold[i], "predicted": predicted[i], "confidence": annotated[by_source[i]]["confidence"],
-         "label_scores": report.provenance[by_source[i]].get("label_scores")}
+         "label_scores": report.provenance[by_source[i]].get("label_scores"),
+         "pool_scores": report.provenance[by_source[i]].get("pool_scores"),
+         "mixed_scores": report.provenance[by_source[i]].get("mixed_scores")}
         for i in kept
     ]  # fmt: skip
     (RUNS / "tune" / f"{name}_{setting}_{n}_rows.jsonl").write_text(

@@ -50,12 +50,12 @@ def replay(dataset: str, draws: int) -> dict[str, object]:
     theirs: list[dict[str, float]] = []
     for fold in folds:  # in the order of ``gold``
         inside = set(fold)
-        classifier = vectors.fit([i for i in range(len(pool)) if i not in inside])
+        classifier = vectors.fit([i for i in range(len(pool)) if i not in inside], calibrated=True)
         theirs += classifier.scores_of(vectors.vectors(fold))
     run = [json.loads(line) for line in (RESULTS / f"tune_rows_{dataset}_default_{n}.jsonl").open()]
     run_teacher = calibrated([r["label_scores"] for r in run], labels, target)
     run_gold = [r["gold"] for r in run]
-    run_theirs = vectors.fit().scores([joined_text(r, columns) for r in rows])
+    run_theirs = vectors.fit(calibrated=True).scores([joined_text(r, columns) for r in rows])
     by_weight = {w: accuracy(mixed(run_teacher, run_theirs, w), run_gold) for w in WEIGHTS}
 
     def first_rule(teacher: list, pool: list, gold: list) -> float:

@@ -108,13 +108,25 @@ def test_the_classifier_learns_the_pool_and_gives_a_label_it_never_saw_almost_no
     assert only == {"positive": 1.0, "negative": FLOOR, "neutral": FLOOR}
 
 
+def test_a_timid_classifier_is_calibrated_on_its_own_rows_out_of_fold():
+    texts = sentiment("p", 200)
+    vectors = PoolVectors(texts, [truth(t) for t in texts], LABELS, letter_embeddings)
+    plain, calibrated = vectors.fit(), vectors.fit(calibrated=True)
+    assert plain.temperature == 1.0 and calibrated.temperature < 1.0
+    before, after = plain.scores(["good new"])[0], calibrated.scores(["good new"])[0]
+    assert max(before, key=before.get) == max(after, key=after.get) == "positive"
+    assert after["positive"] > before["positive"]  # the same label, said with the pool's sureness
+    assert vectors.fit([1, 2, 3, 4, 5], calibrated=True).temperature == 1.0  # too few rows: none
+
+
 def test_no_held_out_row_is_scored_by_a_classifier_fitted_on_it(monkeypatch: pytest.MonkeyPatch):
     fitted: list[tuple[int, ...] | None] = []
     original = PoolVectors.fit
 
-    def spy(self: PoolVectors, rows: Any = None) -> Any:
+    def spy(self: PoolVectors, rows: Any = None, calibrated: bool = False) -> Any:
+        assert calibrated  # each classifier calibrated on its own rows, out of fold
         fitted.append(None if rows is None else tuple(rows))
-        return original(self, rows)
+        return original(self, rows, calibrated)
 
     monkeypatch.setattr(PoolVectors, "fit", spy)
     texts = sentiment("p", 200)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
 
 from ..evaluation.metrics.confidence import expected_calibration_error
 
@@ -50,6 +53,27 @@ def fit_temperature(scores: Sequence[Mapping[str, float]], gold: Sequence[str]) 
     return min(GRID, key=lambda t: (round(_nll(scores, gold, t), 9), abs(math.log(t))))
 
 
+def fit_temperature_matrix(probabilities: Any, gold: Sequence[int]) -> float:
+    """``fit_temperature`` for many rows at once: ``probabilities`` one row per example (numpy,
+    columns the labels), ``gold`` each row's label column. The same grid, smoothing and ties."""
+    probs = np.maximum(np.asarray(probabilities, dtype=np.float64), FLOOR)
+    n, k = probs.shape
+    if n == 0 or k < 2:
+        return 1.0
+    logs = np.log(probs)
+    smooth = 1.0 / (n + 2)
+    weights = np.full((n, k), smooth / (k - 1))
+    weights[np.arange(n), np.asarray(gold)] = 1 - smooth
+
+    def nll(t: float) -> float:
+        scaled = logs / t
+        scaled -= scaled.max(axis=1, keepdims=True)
+        log_probs = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+        return float(-(weights * np.maximum(log_probs, math.log(FLOOR))).sum())
+
+    return min(GRID, key=lambda t: (round(nll(t), 9), abs(math.log(t))))
+
+
 def log_loss(
     scores: Sequence[Mapping[str, float]], gold: Sequence[str], temperature: float | Sequence[float] = 1.0
 ) -> float:
@@ -81,4 +105,4 @@ def calibration_error(
     return expected_calibration_error(confidence, correct).ece
 
 
-__all__ = ["GRID", "calibration_error", "fit_temperature", "log_loss", "tempered"]
+__all__ = ["GRID", "calibration_error", "fit_temperature", "fit_temperature_matrix", "log_loss", "tempered"]

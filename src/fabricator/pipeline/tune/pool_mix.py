@@ -2,7 +2,9 @@
 the held-out pool rows of the chosen setting.
 
 Each held-out row gets the classifier's scores from a classifier fitted without its fold (the
-fold's ``rest``, as its prompts' examples), so no row is scored by a model that saw it. The weight
+fold's ``rest``, as its prompts' examples), so no row is scored by a model that saw it; each
+classifier is calibrated on its own training rows first (out of fold), so the mix does not
+inherit a logistic regression's timidity. The weight
 is the one of ``WEIGHTS`` whose mix gives the gold labels the lowest log-loss (a proper score, so
 a weight is chosen on a few dozen rows where accuracy would tie), kept only where the mix is
 clearly better than the teacher alone on those rows. It costs no model call.
@@ -77,14 +79,14 @@ def fit_pool_mix(plan: TunePlan, scores: Sequence[Scores | None], gold: Sequence
     vectors = PoolVectors(texts, plan.gold, labels, similar.minilm_embedder, keep=held)
     by_row: dict[int, dict[str, float]] = {}
     for fold in plan.folds:
-        classifier = vectors.fit(fold.rest)
+        classifier = vectors.fit(fold.rest, calibrated=True)
         by_row.update(zip(fold.held, classifier.scores_of(vectors.vectors(fold.held)), strict=True))
     theirs = [by_row[i] for i in held]
     weight = choose_weight(scores, theirs, gold)
     final = mixed(scores, theirs, weight) if weight else list(scores)
     return PoolMix(
         weight,
-        vectors.fit() if weight else None,
+        vectors.fit(calibrated=True) if weight else None,
         columns,
         accuracy(scores, gold),
         accuracy(list(theirs), gold),
