@@ -2,7 +2,7 @@
 it as the label it was written for.
 
 A small teacher asked for a "location" question writes "What is the capital of Texas?" under
-"entity" as well; on TREC-6 about one generated row in four reads as another type to a classifier
+"entity" as well; on TREC-6 about three generated rows in ten read as another type to a classifier
 of the real questions, and those rows teach a student the wrong boundary (docs/experiments.md,
 "The pool check"). Verification (``verify``) asks the teacher again, one call a row, and a teacher
 that mislabels while writing mislabels while reading. The pool already holds the user's own
