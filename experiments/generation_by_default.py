@@ -16,7 +16,8 @@ labelled pool, with the prompt of docs/experiments.md section 1 (sentiment) or o
   check off, as their committed rows were made. Start it from a copy of ``today``'s journal: the
   first round's prompts are the same, so only the rows written in place of dropped ones cost calls;
 * ``tuned-checked``: pilots, the student loop and the pool check (start it from a copy of
-  ``tuned-wide``'s journal).
+  ``tuned-wide``'s journal);
+* ``checked-x4``: the pool check with four pool rows of the asked label a prompt, not two.
 
 A student (MiniLM + logistic regression, seeds 0-2) is trained on each setting's rows and on
 ``--n`` gold rows (a seeded train sample, disjoint from the pool) and tested on the dataset's
@@ -58,7 +59,7 @@ SEEDS = (0, 1, 2)
 #: the settings ``--evaluate`` reads the rows of, where they were made
 SETTINGS = (
     *("today", "today@1", "checked", "checked@1"),
-    *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked"),
+    *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked", "checked-x4"),
 )
 SENTIMENT = "Write one {} movie review sentence in the style of the examples."
 TREC_TASK = "Write one question whose answer is of the type {}. Write a new one; do not repeat the examples."
@@ -98,12 +99,13 @@ def generate(name: str, setting: str, n: int, pool: list[dict]) -> dict[str, Any
     )
     tuned = setting.startswith("tuned")
     checked = "checked" in setting  # "tuned-checked": pilots, the loop and the pool check
+    shown = 4 if "-x4" in setting else 2  # "checked-x4": four pool rows of the label a prompt
     seed = int(setting.partition("@")[2] or 0)  # "today@1": today's defaults, sampling seed 1
     llm = embedded_model(4)
     generator = DatasetGenerator(llm)
     with Timer() as t:
         made = generator.generate(
-            prompt, as_dataset(pool, ["text", "label"]), "uniform", 2, "label",
+            prompt, as_dataset(pool, ["text", "label"]), "uniform", shown, "label",
             num_samples_to_generate=n, max_prompt_calls=n * 3 // 2, max_tokens=60 if name != "trec" else 40,
             temperature=0.9, seed=seed, pilots=tuned, student_loop=tuned,
             pool_classifier="auto" if checked else "off",
