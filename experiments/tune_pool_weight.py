@@ -18,7 +18,6 @@ weight's run accuracy (the oracle is the best of them). Writes ``results/tune_po
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import statistics
@@ -26,7 +25,7 @@ from collections import Counter
 
 import tune_annotation
 from common import RESULTS
-from tune_temperature import DEFAULT_ROWS, PRIOR  # the default runs' sizes, the prior's answers
+from tune_temperature import DEFAULT_ROWS, PRIOR, replay_main  # the default runs' sizes, the prior's answers
 
 from fabricator.pipeline.tune.pool_mix import WEIGHTS, choose_weight, mixed
 from fabricator.pipeline.tune.scorer import accuracy, calibrated
@@ -96,15 +95,5 @@ def replay(dataset: str, draws: int) -> dict[str, object]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("datasets", nargs="+", choices=sorted(DEFAULT_ROWS))
-    parser.add_argument("--draws", type=int, default=500)
-    args = parser.parse_args()
-    lines = [json.dumps(replay(dataset, args.draws)) for dataset in args.datasets]
-    print("\n".join(lines))
-    (RESULTS / "tune_pool_weight.jsonl").write_text("".join(line + "\n" for line in lines))
-
-
 if __name__ == "__main__":
-    main()
+    replay_main(replay, "tune_pool_weight")

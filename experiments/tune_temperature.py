@@ -20,6 +20,7 @@ import json
 import random
 import statistics
 from collections import Counter
+from collections.abc import Callable
 
 import tune_annotation
 from common import RESULTS
@@ -74,15 +75,17 @@ def replay(dataset: str, draws: int) -> dict[str, object]:
     }
 
 
-def main() -> None:
+def replay_main(replay: Callable[[str, int], dict[str, object]], name: str) -> None:
+    """A replay script's command line: datasets and draws in, one JSON line a dataset printed and
+    written to ``results/<name>.jsonl``."""
     parser = argparse.ArgumentParser()
     parser.add_argument("datasets", nargs="+", choices=sorted(DEFAULT_ROWS))
     parser.add_argument("--draws", type=int, default=500)
     args = parser.parse_args()
     lines = [json.dumps(replay(dataset, args.draws)) for dataset in args.datasets]
     print("\n".join(lines))
-    (RESULTS / "tune_temperature.jsonl").write_text("".join(line + "\n" for line in lines))
+    (RESULTS / f"{name}.jsonl").write_text("".join(line + "\n" for line in lines))
 
 
 if __name__ == "__main__":
-    main()
+    replay_main(replay, "tune_temperature")

@@ -133,3 +133,13 @@ def letter_embeddings(texts: Sequence[str], **_: Any) -> Any:
         for ch in text.lower():
             vectors[i, ord(ch) - 97 if "a" <= ch <= "z" else 26] += 1
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def letter_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled sentence encoder replaced by ``letter_embeddings`` (no model load), for tests of
+    what embeds (the student, "similar" examples, the pool classifier): a test module uses it with
+    ``pytestmark = pytest.mark.usefixtures("letter_encoder")``."""
+    from fabricator.evaluation.student import embeddings
+
+    monkeypatch.setattr(embeddings, "embed_texts", letter_embeddings)

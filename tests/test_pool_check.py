@@ -7,7 +7,6 @@ import itertools
 from typing import Any
 
 import pytest
-from conftest import letter_embeddings
 from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
@@ -16,13 +15,9 @@ from fabricator.evaluation.student import embeddings as embeddings_module
 from fabricator.llms.fake import Fake
 from fabricator.pipeline.filters.pool_check import MIN_ROWS
 
+pytestmark = pytest.mark.usefixtures("letter_encoder")
+
 SENTIMENT = ["positive", "negative"]
-
-
-@pytest.fixture(autouse=True)
-def encode_with_letters(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Texts embedded as letter counts: "good ..." and "bad ..." lie apart (no model load)."""
-    monkeypatch.setattr(embeddings_module, "embed_texts", letter_embeddings)
 
 
 def write_prompt() -> BasePrompt:

@@ -23,13 +23,9 @@ from fabricator.scoring.pool_classifier import FLOOR, PoolVectors, mix
 from fabricator.scoring.temperature import log_loss
 from fabricator.testing import FakeOpenAIServer
 
+pytestmark = pytest.mark.usefixtures("letter_encoder")
+
 LABELS = ["positive", "negative"]
-
-
-@pytest.fixture(autouse=True)
-def encode_with_letters(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sentences embedded as letter counts: "good ..." and "bad ..." are apart, digits are not."""
-    monkeypatch.setattr(embeddings_module, "embed_texts", letter_embeddings)
 
 
 def prompt() -> BasePrompt:

@@ -13,19 +13,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import letter_embeddings
 from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.app.card_student import student_loop_section
 from fabricator.errors import ConfigError
-from fabricator.evaluation.student import embeddings as embeddings_module
 from fabricator.llms.fake import Fake
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.pipeline.student_loop import student as student_module
 from fabricator.pipeline.student_loop.steer import KEEP_SHOWN, allocate, apportion, error_counts, nearest_rows
 from fabricator.pipeline.student_loop.student import Labelled
 from fabricator.testing import FakeOpenAIServer
+
+pytestmark = pytest.mark.usefixtures("letter_encoder")
 
 LABELS = ["positive", "negative", "neutral"]
 QUIET = [f"quiet hush calm {i}" for i in range(8)]  # positive rows the fake student misreads
@@ -56,12 +56,6 @@ def writer() -> Any:
         return f"{asked} words {next(counter)}"
 
     return answer
-
-
-@pytest.fixture(autouse=True)
-def encode_with_letters(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The student's encoder counts letters (no model load; same text, same vector)."""
-    monkeypatch.setattr(embeddings_module, "embed_texts", letter_embeddings)
 
 
 @pytest.fixture

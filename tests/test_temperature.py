@@ -8,7 +8,12 @@ import pytest
 
 from fabricator.execution.work import Row
 from fabricator.scoring.settle import Tuning, settle
-from fabricator.scoring.temperature import calibration_error, fit_temperature, tempered
+from fabricator.scoring.temperature import (
+    calibration_error,
+    fit_temperature,
+    fit_temperature_matrix,
+    tempered,
+)
 
 
 def under_confident(n: int = 400, seed: int = 0) -> tuple[list[dict[str, float]], list[str]]:
@@ -65,3 +70,17 @@ def test_settle_applies_the_temperature_to_each_confidence_after_calibration():
         [tempered({"a": 0.7, "b": 0.3}, 0.5)["a"], tempered({"a": 0.4, "b": 0.6}, 0.5)["b"]]
     )
     assert settled.rows[0].provenance["tempered_confidence"] == pytest.approx(0.844828, abs=1e-6)
+
+
+def test_the_matrix_fit_finds_the_temperature_the_row_fit_finds():
+    rng = random.Random(3)
+    labels = ["a", "b", "c"]
+    for sharp in (0.3, 1.0, 3.0):  # too sure, about right, too unsure
+        rows, gold = [], []
+        for _ in range(80):
+            raw = [rng.random() ** sharp for _ in labels]
+            rows.append({label: v / sum(raw) for label, v in zip(labels, raw, strict=True)})
+            gold.append(max(rows[-1], key=rows[-1].get) if rng.random() < 0.7 else rng.choice(labels))
+        matrix = [[row[label] for label in labels] for row in rows]
+        assert fit_temperature_matrix(matrix, [labels.index(g) for g in gold]) == fit_temperature(rows, gold)
+    assert fit_temperature_matrix([], []) == 1.0

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from conftest import letter_embeddings, write_recipe
+from conftest import write_recipe
 from datasets import Dataset
 
 from fabricator import BasePrompt, DatasetGenerator
@@ -17,7 +17,6 @@ from fabricator.app.card_method import tuning_lines
 from fabricator.app.plan import tuning_line
 from fabricator.app.recipe import load_recipe
 from fabricator.app.runner import plan_recipe, run_recipe
-from fabricator.evaluation.student import embeddings as embeddings_module
 from fabricator.llms.fake import Fake
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.options import GenerationOptions
@@ -28,6 +27,8 @@ from fabricator.pipeline.tune.run import Scored, advancing
 from fabricator.pipeline.tune.scorer import clearly_better
 from fabricator.tables import write_jsonl
 from fabricator.testing import FakeOpenAIServer
+
+pytestmark = pytest.mark.usefixtures("letter_encoder")
 
 LABELS = ["positive", "negative"]
 
@@ -68,12 +69,6 @@ def examples_help(messages: list[dict[str, str]], body: dict[str, Any]) -> dict[
         return {" positive": 0.6, " negative": 0.4}
     good = row.startswith("good")
     return {" positive": 0.7, " negative": 0.3} if good else {" positive": 0.3, " negative": 0.7}
-
-
-@pytest.fixture(autouse=True)
-def encode_with_letters(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ "similar" embeds with letter counts (no model download, same text same vector)."""
-    monkeypatch.setattr(embeddings_module, "embed_texts", letter_embeddings)
 
 
 def run(server: FakeOpenAIServer, data: Dataset, calls: int, **options: Any) -> DatasetGenerator:

@@ -10,13 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import letter_embeddings
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
 from fabricator import BasePrompt, DatasetGenerator
 from fabricator.app.card_method import tuning_lines
 from fabricator.app.plan import tuning_line
-from fabricator.evaluation.student import embeddings as embeddings_module
 from fabricator.formats import Entities
 from fabricator.llms.openai import OpenAICompatible
 from fabricator.options import MAX_PLANNED
@@ -83,9 +81,8 @@ def examples_mislead(messages: list[dict[str, str]], body: dict[str, Any]) -> st
 
 
 @pytest.fixture(autouse=True)
-def encode_with_letters(monkeypatch: pytest.MonkeyPatch) -> None:
+def encode_with_letters(letter_encoder: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """ "similar" embeds with letter counts (no model load); the embedder counts as installed."""
-    monkeypatch.setattr(embeddings_module, "embed_texts", letter_embeddings)
     monkeypatch.setattr(spans_module, "embedder_available", lambda: True)
 
 

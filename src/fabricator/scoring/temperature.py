@@ -56,9 +56,11 @@ def fit_temperature(scores: Sequence[Mapping[str, float]], gold: Sequence[str]) 
 def fit_temperature_matrix(probabilities: Any, gold: Sequence[int]) -> float:
     """``fit_temperature`` for many rows at once: ``probabilities`` one row per example (numpy,
     columns the labels), ``gold`` each row's label column. The same grid, smoothing and ties."""
+    if not len(gold):
+        return 1.0
     probs = np.maximum(np.asarray(probabilities, dtype=np.float64), FLOOR)
     n, k = probs.shape
-    if n == 0 or k < 2:
+    if k < 2:
         return 1.0
     logs = np.log(probs)
     smooth = 1.0 / (n + 2)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -81,7 +82,8 @@ class PoolCheck:
         self.text_column, self.label_column = columns
         self.embedder = embedder
         self.seed = seed
-        self.checked_labels = {label for label in self.labels if self.gold.count(label) >= MIN_ROWS}
+        counts = Counter(self.gold)
+        self.checked_labels = {label for label in self.labels if counts[label] >= MIN_ROWS}
         self.counts = PoolCheckCounts(pool_rows=len(self.texts))
         self._classifier: PoolClassifier | None = None
         self._failed = False
@@ -110,11 +112,9 @@ class PoolCheck:
             for i in drawn
             if pool.rows[i].get(column) is not None
         ]
-        gold = [label for _, label in pairs]
-        if sum(gold.count(label) >= MIN_ROWS for label in labels) < 2:
-            return None
-        texts = [text for text, _ in pairs]
-        return cls(texts, gold, labels, (column, label_column), embedder_of(task.strategy), sampling.seed)
+        texts, gold = [text for text, _ in pairs], [label for _, label in pairs]
+        check = cls(texts, gold, labels, (column, label_column), embedder_of(task.strategy), sampling.seed)
+        return check if len(check.checked_labels) >= 2 else None
 
     async def apply(self, batch: Round) -> Kept:
         return await asyncio.to_thread(self.split, batch.rows)
