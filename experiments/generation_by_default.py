@@ -59,7 +59,7 @@ SEEDS = (0, 1, 2)
 #: the settings ``--evaluate`` reads the rows of, where they were made
 SETTINGS = (
     *("today", "today@1", "checked", "checked@1"),
-    *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked", "checked-x4"),
+    *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked", "checked-x4", "checked-x4@1"),
 )
 SENTIMENT = "Write one {} movie review sentence in the style of the examples."
 TREC_TASK = "Write one question whose answer is of the type {}. Write a new one; do not repeat the examples."
@@ -92,7 +92,7 @@ def rows_path(name: str, setting: str, n: int) -> Path:
     return RESULTS / f"generation_by_default_{name}_{setting.replace('@', '-seed')}_{n}.jsonl"
 
 
-def generate(name: str, setting: str, n: int, pool: list[dict]) -> dict[str, Any]:
+def generate(name: str, setting: str, n: int, pool: list[dict], calls: float = 1.5) -> dict[str, Any]:
     labels = list(NAMES.values()) if name == "trec" else ["positive", "negative"]
     prompt = BasePrompt(
         TREC_TASK if name == "trec" else SENTIMENT, label_options=labels, generate_data_for_column="text"
@@ -106,7 +106,8 @@ def generate(name: str, setting: str, n: int, pool: list[dict]) -> dict[str, Any
     with Timer() as t:
         made = generator.generate(
             prompt, as_dataset(pool, ["text", "label"]), "uniform", shown, "label",
-            num_samples_to_generate=n, max_prompt_calls=n * 3 // 2, max_tokens=60 if name != "trec" else 40,
+            num_samples_to_generate=n, max_prompt_calls=int(n * calls),
+            max_tokens=60 if name != "trec" else 40,
             temperature=0.9, seed=seed, pilots=tuned, student_loop=tuned,
             pool_classifier="auto" if checked else "off",
             journal_dir=RUNS / "generation_by_default" / name / setting.replace("@", "-seed"), progress=True,
@@ -144,12 +145,15 @@ def main() -> None:
     parser.add_argument("--settings", default="", help="today, checked, tuned, tuned-wide; @1: seed 1")
     parser.add_argument("--evaluate", action="store_true")
     parser.add_argument(
+        "--calls", type=float, default=1.5, help="max_prompt_calls a row (a rerun pays only the new calls)"
+    )
+    parser.add_argument(
         "--today-rows", type=Path, default=None, help="rows made earlier with today's defaults"
     )
     args = parser.parse_args()
     pool, gold, test_rows = data(args.dataset, args.n)
     for setting in filter(None, args.settings.split(",")):
-        print(setting, generate(args.dataset, setting, args.n, pool), flush=True)
+        print(setting, generate(args.dataset, setting, args.n, pool, args.calls), flush=True)
     if not args.evaluate:
         return
     test = as_dataset(test_rows, ["text", "label"])
