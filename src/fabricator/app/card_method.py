@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..formats.kinds import kind_named
+from ..formats.kinds import TaskKind, kind_named
 from ..llms.builtin import ModelOptions
 from ..options import SamplingOptions
 from ..pipeline.tune.choice import confidence_note
+from ..samplers.fewshot import GENERATION_EXAMPLES
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -29,6 +30,16 @@ def _public_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _uniform_count(n: int | None, kind: TaskKind | None) -> str:
+    """The examples of the asked label a uniform draw shows (unset in label-conditioned
+    generation: ``FewShotPool.generation_count``)."""
+    if n is not None:
+        return f"{n} examples"
+    if kind is not None and kind.conditioned:
+        return f"up to {GENERATION_EXAMPLES} examples (the default, fewer for long examples)"
+    return "one example"
 
 
 def how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str) -> list[str]:
@@ -66,7 +77,7 @@ def how_it_was_made(recipe: Recipe, summary: Mapping[str, Any], model_name: str)
         n = f.examples_per_class
         how = {
             None: f"{n} drawn at random per prompt" if n is not None else "drawn at random",
-            "uniform": f"strategy `uniform`: one label per prompt, {n} examples of it",
+            "uniform": f"strategy `uniform`: one label per prompt, {_uniform_count(n, kind)} of it",
             "stratified": f"strategy `stratified`: {n} examples of every class in each prompt",
             "similar": "strategy `similar`: the examples nearest to each row, "
             + (f"{n} of each class" if n else f"{recipe.generation.sampling.fewshot_examples} in all"),

@@ -26,6 +26,7 @@ from ..llms.fake import Fake
 from ..options import MAX_PLANNED, SamplingOptions
 from ..prompts import BasePrompt
 from ..samplers import SAMPLING_STRATEGIES, STRATEGY_HINT, FewShotPool, SimilarIndex, embedder_of
+from .student_loop.split import MIN_TEST_ROWS
 from .task import Task
 
 if TYPE_CHECKING:
@@ -100,6 +101,9 @@ def resolve_task(
     pool, similar = (
         _pool_of(prompt, fewshot, selection, fmt, sampling) if fewshot is not None else (None, None)
     )
+    if pool is not None and per_class is None and strategy == "uniform" and kind.conditioned:
+        reserve = MIN_TEST_ROWS if sampling.student_loop or sampling.pilots else 0  # never shown
+        per_class = pool.generation_count(prompt.label_options or sorted(pool.by_label), reserve)
     can_structure = _can_structure(llm, sampling)
     needed = prompt.input_columns + fmt.needed_columns() + text_columns
     rows = unlabeled.select_columns(list(dict.fromkeys(needed))).to_list() if unlabeled is not None else None
