@@ -17,7 +17,8 @@ labelled pool, with the prompt of docs/experiments.md section 1 (sentiment) or o
   first round's prompts are the same, so only the rows written in place of dropped ones cost calls;
 * ``tuned-checked``: pilots, the student loop and the pool check (start it from a copy of
   ``tuned-wide``'s journal);
-* ``checked-x4``: the pool check with four pool rows of the asked label a prompt, not two.
+* ``checked-x4``, ``checked-x1``: the pool check with four (one) pool rows of the asked label a
+  prompt, not two.
 
 A student (MiniLM + logistic regression, seeds 0-2) is trained on each setting's rows and on
 ``--n`` gold rows (a seeded train sample, disjoint from the pool) and tested on the dataset's
@@ -59,7 +60,7 @@ SEEDS = (0, 1, 2)
 #: the settings ``--evaluate`` reads the rows of, where they were made
 SETTINGS = (
     *("today", "today@1", "checked", "checked@1"),
-    *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked", "checked-x4", "checked-x4@1"),
+    *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked", "checked-x1", "checked-x4", "checked-x4@1"),
 )
 SENTIMENT = "Write one {} movie review sentence in the style of the examples."
 TREC_TASK = "Write one question whose answer is of the type {}. Write a new one; do not repeat the examples."
@@ -99,7 +100,7 @@ def generate(name: str, setting: str, n: int, pool: list[dict], calls: float = 1
     )
     tuned = setting.startswith("tuned")
     checked = "checked" in setting  # "tuned-checked": pilots, the loop and the pool check
-    shown = 4 if "-x4" in setting else 2  # "checked-x4": four pool rows of the label a prompt
+    shown = {"-x4": 4, "-x1": 1}.get(setting.partition("@")[0][-3:], 2)  # "checked-x4": four a prompt
     seed = int(setting.partition("@")[2] or 0)  # "today@1": today's defaults, sampling seed 1
     llm = embedded_model(4)
     generator = DatasetGenerator(llm)

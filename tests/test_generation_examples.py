@@ -95,7 +95,7 @@ def test_the_card_says_how_many_examples_a_uniform_draw_showed(tmp_path):
         lines = how_it_was_made(loaded, {"mode": "label-conditioned"}, "fake")
         return next(line for line in lines if line.startswith("- Few-shot examples"))
 
-    assert "up to 4 examples (the default, fewer for long examples) of it" in few_shot_line()
+    assert "up to 4 examples (the default; fewer for long texts or small labels) of it" in few_shot_line()
     assert "2 examples of it" in few_shot_line(examples_per_class=2)
 
 

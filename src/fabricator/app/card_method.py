@@ -38,7 +38,7 @@ def _uniform_count(n: int | None, kind: TaskKind | None) -> str:
     if n is not None:
         return f"{n} examples"
     if kind is not None and kind.conditioned:
-        return f"up to {GENERATION_EXAMPLES} examples (the default, fewer for long examples)"
+        return f"up to {GENERATION_EXAMPLES} examples (the default; fewer for long texts or small labels)"
     return "one example"
 
 
