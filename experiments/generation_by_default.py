@@ -60,7 +60,8 @@ SEEDS = (0, 1, 2)
 #: the settings ``--evaluate`` reads the rows of, where they were made
 SETTINGS = (
     *("today", "today@1", "checked", "checked@1"),
-    *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked", "checked-x1", "checked-x1@1", "checked-x4", "checked-x4@1"),
+    *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked"),
+    *("checked-x1", "checked-x1@1", "checked-x4", "checked-x4@1"),
 )
 SENTIMENT = "Write one {} movie review sentence in the style of the examples."
 TREC_TASK = "Write one question whose answer is of the type {}. Write a new one; do not repeat the examples."
