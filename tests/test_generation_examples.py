@@ -10,7 +10,7 @@ from fabricator.app.recipe import load_recipe
 from fabricator.options import GenerationOptions, SamplingOptions
 from fabricator.pipeline.plan import plan_prompts
 from fabricator.pipeline.resolve import resolve_task
-from fabricator.pipeline.student_loop.split import MIN_TEST_ROWS
+from fabricator.pipeline.student_loop.split import MIN_TEST_ROWS, examples_per_prompt
 from fabricator.prompts import BasePrompt
 from fabricator.samplers import FewShotPool
 from fabricator.samplers.fewshot import GENERATION_EXAMPLE_TOKENS, GENERATION_EXAMPLES
@@ -105,3 +105,11 @@ def test_a_student_loop_keeps_its_test_rows_out_of_the_default():
     looped = resolve_task(PROMPT, pool, "uniform", None, "label", sampling=SamplingOptions(student_loop=True))
     assert looped.per_class == 5 - MIN_TEST_ROWS == 3
     assert resolve_task(PROMPT, pool, "uniform", None, "label").per_class == 4
+
+
+def test_a_student_loop_without_a_strategy_shows_the_same_default():
+    pool = _pool({"animal": 5, "vehicle": 5})
+    sampling = SamplingOptions(student_loop=True)
+    looped = resolve_task(PROMPT, pool, None, None, "label", sampling=sampling)
+    assert looped.per_class is None  # no strategy: the loop's own draw decides
+    assert examples_per_prompt(looped) == 5 - MIN_TEST_ROWS == 3

