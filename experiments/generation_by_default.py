@@ -19,6 +19,8 @@ labelled pool, with the prompt of docs/experiments.md section 1 (sentiment) or o
   ``tuned-wide``'s journal);
 * ``checked-x4``, ``checked-x1``: the pool check with four (one) pool rows of the asked label a
   prompt, not two.
+* ``opening-x4``: ``checked-x4``, and each prompt asks for a row that begins with the first two
+  words of a pool row of its label (a per-label attribute weighted by the pool's counts).
 
 A student (MiniLM + logistic regression, seeds 0-2) is trained on each setting's rows and on
 ``--n`` gold rows (a seeded train sample, disjoint from the pool) and tested on the dataset's
@@ -62,10 +64,24 @@ SETTINGS = (
     *("today", "today@1", "checked", "checked@1"),
     *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked"),
     *("checked-x1", "checked-x1@1", "checked-x4", "checked-x4@1"),
+    *("opening-x4", "opening-x4@1"),
 )
 SENTIMENT = "Write one {} movie review sentence in the style of the examples."
 TREC_TASK = "Write one question whose answer is of the type {}. Write a new one; do not repeat the examples."
 POLARITY = {"neg": "negative", "pos": "positive"}
+#: ``opening-*``: each prompt asks for a row that starts with the first words of a pool row of its
+#: label, drawn with the pool's own frequencies, so rows take the forms the pool's rows take
+OPENING = ' Begin it with "{opening}".'
+
+
+def openings(pool: list[dict], words: int = 2) -> dict[str, Any]:
+    """A per-label attribute: the first ``words`` words of the pool's rows, weighted by count."""
+    by_label: dict[str, dict[str, float]] = {}
+    for row in pool:
+        start = " ".join(row["text"].split()[:words])
+        weights = by_label.setdefault(row["label"], {})
+        weights[start] = weights.get(start, 0) + 1
+    return {"opening": {"per_label": by_label}}
 
 
 def data(name: str, n: int) -> tuple[list[dict], list[dict], list[dict]]:
@@ -96,11 +112,11 @@ def rows_path(name: str, setting: str, n: int) -> Path:
 
 def generate(name: str, setting: str, n: int, pool: list[dict], calls: float = 1.5) -> dict[str, Any]:
     labels = list(NAMES.values()) if name == "trec" else ["positive", "negative"]
-    prompt = BasePrompt(
-        TREC_TASK if name == "trec" else SENTIMENT, label_options=labels, generate_data_for_column="text"
-    )
+    opening = setting.startswith("opening")
+    task = (TREC_TASK if name == "trec" else SENTIMENT) + (OPENING if opening else "")
+    prompt = BasePrompt(task, label_options=labels, generate_data_for_column="text")
     tuned = setting.startswith("tuned")
-    checked = "checked" in setting  # "tuned-checked": pilots, the loop and the pool check
+    checked = "checked" in setting or opening  # "tuned-checked": pilots, the loop and the pool check
     shown = {"-x4": 4, "-x1": 1}.get(setting.partition("@")[0][-3:], 2)  # "checked-x4": four a prompt
     seed = int(setting.partition("@")[2] or 0)  # "today@1": today's defaults, sampling seed 1
     llm = embedded_model(4)
@@ -112,6 +128,7 @@ def generate(name: str, setting: str, n: int, pool: list[dict], calls: float = 1
             max_tokens=60 if name != "trec" else 40,
             temperature=0.9, seed=seed, pilots=tuned, student_loop=tuned,
             pool_classifier="auto" if checked else "off",
+            attributes=openings(pool) if opening else None,
             journal_dir=RUNS / "generation_by_default" / name / setting.replace("@", "-seed"), progress=True,
         )  # fmt: skip
     llm.close()
