@@ -17,8 +17,8 @@ labelled pool, with the prompt of docs/experiments.md section 1 (sentiment) or o
   first round's prompts are the same, so only the rows written in place of dropped ones cost calls;
 * ``tuned-checked``: pilots, the student loop and the pool check (start it from a copy of
   ``tuned-wide``'s journal);
-* ``checked-x4``, ``checked-x1``: the pool check with four (one) pool rows of the asked label a
-  prompt, not two.
+* ``checked-x8``, ``checked-x4``, ``checked-x1``: the pool check with eight (four, one) pool rows
+  of the asked label a prompt, not two.
 * ``opening-x4``: ``checked-x4``, and each prompt asks for a row that begins with the first two
   words of a pool row of its label (a per-label attribute weighted by the pool's counts).
 
@@ -64,7 +64,7 @@ SETTINGS = (
     *("today", "today@1", "checked", "checked@1"),
     *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked"),
     *("checked-x1", "checked-x1@1", "checked-x4", "checked-x4@1"),
-    *("opening-x4", "opening-x4@1"),
+    *("opening-x4", "opening-x4@1", "checked-x8", "checked-x8@1"),
 )
 SENTIMENT = "Write one {} movie review sentence in the style of the examples."
 TREC_TASK = "Write one question whose answer is of the type {}. Write a new one; do not repeat the examples."
@@ -117,7 +117,7 @@ def generate(name: str, setting: str, n: int, pool: list[dict], calls: float = 1
     prompt = BasePrompt(task, label_options=labels, generate_data_for_column="text")
     tuned = setting.startswith("tuned")
     checked = "checked" in setting or opening  # "tuned-checked": pilots, the loop and the pool check
-    shown = {"-x4": 4, "-x1": 1}.get(setting.partition("@")[0][-3:], 2)  # "checked-x4": four a prompt
+    shown = {"-x8": 8, "-x4": 4, "-x1": 1}.get(setting.partition("@")[0][-3:], 2)  # "checked-x4": four
     seed = int(setting.partition("@")[2] or 0)  # "today@1": today's defaults, sampling seed 1
     llm = embedded_model(4)
     generator = DatasetGenerator(llm)

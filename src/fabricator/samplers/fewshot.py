@@ -18,7 +18,8 @@ from ..tables import decoded_rows
 SAMPLING_STRATEGIES = (None, "uniform", "stratified", "similar")
 #: label-conditioned generation with no count shows up to this many pool rows of the asked label:
 #: they show a small teacher more of a label's forms (500 rows, students: four beat one on 3 of 4
-#: runs, +1.8 points on average, most on TREC-6; docs/generation.md "How many examples a prompt")
+#: runs, +1.8 points on average, most on TREC-6; eight were no better on TREC-6, 2 seeds;
+#: docs/generation.md "How many examples a prompt")
 GENERATION_EXAMPLES = 4
 #: ... as long as that many long examples stay under about this many tokens (long documents: fewer)
 GENERATION_EXAMPLE_TOKENS = 600
