@@ -20,7 +20,9 @@ labelled pool, with the prompt of docs/experiments.md section 1 (sentiment) or o
 * ``checked-x8``, ``checked-x4``, ``checked-x1``: the pool check with eight (four, one) pool rows
   of the asked label a prompt, not two.
 * ``opening-x4``: ``checked-x4``, and each prompt asks for a row that begins with the first two
-  words of a pool row of its label (a per-label attribute weighted by the pool's counts).
+  words of a pool row of its label (a per-label attribute weighted by the pool's counts);
+* ``topics-x4``: ``checked-x4``, and each prompt names a subject, one of 30 the model proposes
+  for each label before the rows (``{"propose": 30}``).
 
 A student (MiniLM + logistic regression, seeds 0-2) is trained on each setting's rows and on
 ``--n`` gold rows (a seeded train sample, disjoint from the pool) and tested on the dataset's
@@ -64,7 +66,7 @@ SETTINGS = (
     *("today", "today@1", "checked", "checked@1"),
     *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked"),
     *("checked-x1", "checked-x1@1", "checked-x4", "checked-x4@1"),
-    *("opening-x4", "opening-x4@1", "checked-x8", "checked-x8@1"),
+    *("opening-x4", "opening-x4@1", "checked-x8", "checked-x8@1", "topics-x4", "topics-x4@1"),
 )
 SENTIMENT = "Write one {} movie review sentence in the style of the examples."
 TREC_TASK = "Write one question whose answer is of the type {}. Write a new one; do not repeat the examples."
@@ -72,6 +74,8 @@ POLARITY = {"neg": "negative", "pos": "positive"}
 #: ``opening-*``: each prompt asks for a row that starts with the first words of a pool row of its
 #: label, drawn with the pool's own frequencies, so rows take the forms the pool's rows take
 OPENING = ' Begin it with "{opening}".'
+#: ``topics-*``: each prompt names a subject, one of 30 the model proposes for each label first
+TOPIC = " Subject: {topic}."
 
 
 def openings(pool: list[dict], words: int = 2) -> dict[str, Any]:
@@ -112,11 +116,11 @@ def rows_path(name: str, setting: str, n: int) -> Path:
 
 def generate(name: str, setting: str, n: int, pool: list[dict], calls: float = 1.5) -> dict[str, Any]:
     labels = list(NAMES.values()) if name == "trec" else ["positive", "negative"]
-    opening = setting.startswith("opening")
-    task = (TREC_TASK if name == "trec" else SENTIMENT) + (OPENING if opening else "")
+    opening, topical = setting.startswith("opening"), setting.startswith("topics")
+    task = (TREC_TASK if name == "trec" else SENTIMENT) + (OPENING if opening else TOPIC if topical else "")
     prompt = BasePrompt(task, label_options=labels, generate_data_for_column="text")
     tuned = setting.startswith("tuned")
-    checked = "checked" in setting or opening  # "tuned-checked": pilots, the loop and the pool check
+    checked = "checked" in setting or opening or topical  # "tuned-checked": pilots, loop and pool check
     shown = {"-x8": 8, "-x4": 4, "-x1": 1}.get(setting.partition("@")[0][-3:], 2)  # "checked-x4": four
     seed = int(setting.partition("@")[2] or 0)  # "today@1": today's defaults, sampling seed 1
     llm = embedded_model(4)
@@ -128,7 +132,7 @@ def generate(name: str, setting: str, n: int, pool: list[dict], calls: float = 1
             max_tokens=60 if name != "trec" else 40,
             temperature=0.9, seed=seed, pilots=tuned, student_loop=tuned,
             pool_classifier="auto" if checked else "off",
-            attributes=openings(pool) if opening else None,
+            attributes=openings(pool) if opening else {"topic": {"propose": 30}} if topical else None,
             journal_dir=RUNS / "generation_by_default" / name / setting.replace("@", "-seed"), progress=True,
         )  # fmt: skip
     llm.close()
