@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +81,10 @@ TOPIC = " Subject: {topic}."
 
 def openings(pool: list[dict], words: int = 2) -> dict[str, Any]:
     """A per-label attribute: the first ``words`` words of the pool's rows, weighted by count."""
-    by_label: dict[str, dict[str, float]] = {}
+    by_label: dict[str, Counter[str]] = {}
     for row in pool:
-        start = " ".join(row["text"].split()[:words])
-        weights = by_label.setdefault(row["label"], {})
-        weights[start] = weights.get(start, 0) + 1
-    return {"opening": {"per_label": by_label}}
+        by_label.setdefault(row["label"], Counter())[" ".join(row["text"].split()[:words])] += 1
+    return {"opening": {"per_label": {label: dict(counts) for label, counts in by_label.items()}}}
 
 
 def data(name: str, n: int) -> tuple[list[dict], list[dict], list[dict]]:
@@ -120,7 +119,7 @@ def generate(name: str, setting: str, n: int, pool: list[dict], calls: float = 1
     task = (TREC_TASK if name == "trec" else SENTIMENT) + (OPENING if opening else TOPIC if topical else "")
     prompt = BasePrompt(task, label_options=labels, generate_data_for_column="text")
     tuned = setting.startswith("tuned")
-    checked = "checked" in setting or opening or topical  # "tuned-checked": pilots, loop and pool check
+    checked = "checked" in setting or opening or topical  # the pool check ("tuned-checked": with the loop)
     shown = {"-x8": 8, "-x4": 4, "-x1": 1}.get(setting.partition("@")[0][-3:], 2)  # "checked-x4": four
     seed = int(setting.partition("@")[2] or 0)  # "today@1": today's defaults, sampling seed 1
     llm = embedded_model(4)
