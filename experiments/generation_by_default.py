@@ -22,7 +22,10 @@ labelled pool, with the prompt of docs/experiments.md section 1 (sentiment) or o
 * ``opening-x4``: ``checked-x4``, and each prompt asks for a row that begins with the first two
   words of a pool row of its label (a per-label attribute weighted by the pool's counts);
 * ``topics-x4``: ``checked-x4``, and each prompt names a subject, one of 30 the model proposes
-  for each label before the rows (``{"propose": 30}``).
+  for each label before the rows (``{"propose": 30}``);
+* ``described-x4`` (TREC-6): ``checked-x4`` with the label descriptions written for annotation
+  (``annotation_quality.TREC_DESCRIPTIONS``, before any generation run): each prompt also says
+  what its type means, as a user who describes the labels would have it.
 
 A student (MiniLM + logistic regression, seeds 0-2) is trained on each setting's rows and on
 ``--n`` gold rows (a seeded train sample, disjoint from the pool) and tested on the dataset's
@@ -53,6 +56,7 @@ from common import (
     seeded_sample,
     write_table,
 )
+from annotation_quality import TREC_DESCRIPTIONS
 from trec_annotation import NAMES
 
 from fabricator import BasePrompt, DatasetGenerator
@@ -68,6 +72,7 @@ SETTINGS = (
     *("tuned", "tuned-wide", "tuned-wide@1", "tuned-checked"),
     *("checked-x1", "checked-x1@1", "checked-x4", "checked-x4@1"),
     *("opening-x4", "opening-x4@1", "checked-x8", "checked-x8@1", "topics-x4", "topics-x4@1"),
+    *("described-x4", "described-x4@1"),
 )
 SENTIMENT = "Write one {} movie review sentence in the style of the examples."
 TREC_TASK = "Write one question whose answer is of the type {}. Write a new one; do not repeat the examples."
@@ -116,10 +121,17 @@ def rows_path(name: str, setting: str, n: int) -> Path:
 def generate(name: str, setting: str, n: int, pool: list[dict], calls: float = 1.5) -> dict[str, Any]:
     labels = list(NAMES.values()) if name == "trec" else ["positive", "negative"]
     opening, topical = setting.startswith("opening"), setting.startswith("topics")
+    described = setting.startswith("described")
+    if described and name != "trec":
+        raise SystemExit("described-* has descriptions for TREC-6 only")
     task = (TREC_TASK if name == "trec" else SENTIMENT) + (OPENING if opening else TOPIC if topical else "")
-    prompt = BasePrompt(task, label_options=labels, generate_data_for_column="text")
+    prompt = BasePrompt(
+        task, label_options=labels, generate_data_for_column="text",
+        label_descriptions=TREC_DESCRIPTIONS if described else None,
+    )  # fmt: skip
     tuned = setting.startswith("tuned")
-    checked = "checked" in setting or opening or topical  # the pool check ("tuned-checked": with the loop)
+    # the pool check ("tuned-checked": with the loop)
+    checked = "checked" in setting or opening or topical or described
     shown = {"-x8": 8, "-x4": 4, "-x1": 1}.get(setting.partition("@")[0][-3:], 2)  # "checked-x4": four
     seed = int(setting.partition("@")[2] or 0)  # "today@1": today's defaults, sampling seed 1
     llm = embedded_model(4)
