@@ -45,6 +45,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from annotation_quality import TREC_DESCRIPTIONS
 from common import (
     DATA,
     RESULTS,
@@ -56,7 +57,6 @@ from common import (
     seeded_sample,
     write_table,
 )
-from annotation_quality import TREC_DESCRIPTIONS
 from trec_annotation import NAMES
 
 from fabricator import BasePrompt, DatasetGenerator
