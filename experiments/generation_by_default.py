@@ -130,7 +130,7 @@ def generate(name: str, setting: str, n: int, pool: list[dict], calls: float = 1
         label_descriptions=TREC_DESCRIPTIONS if described else None,
     )  # fmt: skip
     tuned = setting.startswith("tuned")
-    # the pool check ("tuned-checked": with the loop)
+    # the pool check: every setting since "checked" ("tuned-checked": with pilots and the loop)
     checked = "checked" in setting or opening or topical or described
     shown = {"-x8": 8, "-x4": 4, "-x1": 1}.get(setting.partition("@")[0][-3:], 2)  # "checked-x4": four
     seed = int(setting.partition("@")[2] or 0)  # "today@1": today's defaults, sampling seed 1
@@ -176,7 +176,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset", choices=("sst2", "rotten_tomatoes", "trec"))
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--settings", default="", help="today, checked, tuned, tuned-wide; @1: seed 1")
+    parser.add_argument(
+        "--settings",
+        default="",
+        help="comma-separated, from SETTINGS (the module docstring says each); @1: seed 1",
+    )
     parser.add_argument("--evaluate", action="store_true")
     parser.add_argument(
         "--calls", type=float, default=1.5, help="max_prompt_calls a row (a rerun pays only the new calls)"
@@ -185,8 +189,12 @@ def main() -> None:
         "--today-rows", type=Path, default=None, help="rows made earlier with today's defaults"
     )
     args = parser.parse_args()
+    settings = [s for s in args.settings.split(",") if s]
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown:  # an unknown name would otherwise run as "today" under its own journal
+        parser.error(f"unknown setting(s) {unknown}; known: {', '.join(SETTINGS)}")
     pool, gold, test_rows = data(args.dataset, args.n)
-    for setting in filter(None, args.settings.split(",")):
+    for setting in settings:
         print(setting, generate(args.dataset, setting, args.n, pool, args.calls), flush=True)
     if not args.evaluate:
         return
